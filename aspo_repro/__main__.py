@@ -1,0 +1,3 @@
+from aspo_repro.cli import main
+
+raise SystemExit(main())

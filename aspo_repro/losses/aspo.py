@@ -1,0 +1,143 @@
+"""The ASPO loss (Eq. 12-13) at sentence, token or response granularity.
+
+Margin: ``M* = c * sum_i (1 + w_i) r_i - beta * sum_t l_t(y_l)`` with sentence rewards
+``r_i = beta * sum_{t in T_i} l_t`` of the chosen response and ``c`` a normaliser that carries
+no gradient (see ``shared/design/aspo-math.md``: with a differentiable c, ASPO is DPO).
+
+The chosen term is computed per token, ``sum_t s_t * beta * l_t`` with the detached scale
+``s_t = c * (1 + w_{unit(t)})``: the same value as the sum over units, and exactly DPO's
+arithmetic (bit for bit, value and gradient) whenever every ``s_t`` is 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from aspo_repro.losses.common import LossOutput, ResponseLogps, sigmoid_loss
+from aspo_repro.weights import adaptive_weights, unit_mean_nll, unit_sums
+
+C_RANGE = (0.5, 1.0)
+C_EPSILON = 1e-8
+
+
+@torch.no_grad()
+def normaliser(
+    norm: str,
+    rewards: Tensor,
+    weighted_rewards: Tensor,
+    scale: Tensor,
+    unit_mask: Tensor,
+    clamp_c: bool = True,
+) -> Tensor:
+    """The normaliser c of Eq. 12 per row of (B, K) unit rewards and scales ``1 + w``.
+
+    ``reward_ratio``: c = R_c / R*_c; 1 where |R*_c| < eps (a fresh adapter: every r_i = 0),
+    clamped to [0.5, 1], the range c has whenever the r_i share a sign.
+    ``weight_mean``: c = K / sum_i (1 + w_i). ``none``: c = 1.
+    """
+    if norm == "none":
+        return torch.ones(rewards.shape[0], device=rewards.device)
+    if norm == "weight_mean":
+        units = unit_mask.sum(-1).float()
+        total = torch.where(unit_mask, scale, torch.zeros_like(scale)).sum(-1)
+        return torch.where(total > 0, units / total.clamp(min=1e-12), torch.ones_like(total))
+    if norm != "reward_ratio":
+        raise ValueError(f"unknown norm {norm!r}")
+    reward = rewards.sum(-1)
+    weighted = weighted_rewards.sum(-1)
+    defined = weighted.abs() >= C_EPSILON
+    c = torch.where(defined, reward / torch.where(defined, weighted, torch.ones_like(weighted)), torch.ones_like(weighted))
+    if clamp_c:
+        c = c.clamp(*C_RANGE)
+    return c
+
+
+def aspo_loss(
+    chosen: ResponseLogps,
+    rejected: ResponseLogps,
+    chosen_units: Tensor,
+    *,
+    beta: float = 0.1,
+    alpha: float = 0.5,
+    granularity: str = "sentence",
+    norm: str = "reward_ratio",
+    clamp_c: bool = True,
+    similarity: Tensor | None = None,
+    ppl_logps: Tensor | None = None,
+    num_units: int | None = None,
+) -> LossOutput:
+    """ASPO's loss for a batch of pairs.
+
+    chosen_units: (B, T) long, the unit of each chosen completion token, -1 elsewhere (ignored
+        at ``response`` granularity, where each response is one unit).
+    similarity: CLIP similarity of each unit to its image, (B, K) for sentence and token units,
+        (B,) for response units; needed when alpha > 0.
+    ppl_logps: (B, T) log-probs the perplexity weight is computed from; the detached policy
+        log-probs when None.
+    """
+    token_terms = chosen.scaled_log_ratios(beta)
+    rejected_rewards = rejected.scaled_log_ratios(beta).sum(-1)
+    ppl_source = chosen.policy if ppl_logps is None else ppl_logps
+    if granularity == "response":
+        scale, weights, unit_mask, c = _response_scales(
+            token_terms, chosen.mask, alpha, norm, clamp_c, similarity, ppl_source
+        )
+        token_scale = scale.unsqueeze(-1)
+    elif granularity in ("sentence", "token"):
+        token_scale, weights, unit_mask, c = _unit_scales(
+            token_terms, chosen_units, alpha, norm, clamp_c, similarity, ppl_source, num_units
+        )
+    else:
+        raise ValueError(f"unknown granularity {granularity!r}")
+    chosen_term = (token_terms * token_scale).sum(-1)
+    margins = chosen_term - rejected_rewards
+    losses = sigmoid_loss(margins)
+    return LossOutput(
+        loss=losses.mean(),
+        losses=losses.detach(),
+        margins=margins.detach(),
+        chosen_rewards=token_terms.detach().sum(-1),
+        rejected_rewards=rejected_rewards.detach(),
+        weights=weights,
+        unit_mask=unit_mask,
+        c=c,
+    )
+
+
+@torch.no_grad()
+def _unit_scales(token_terms, units, alpha, norm, clamp_c, similarity, ppl_source, num_units):
+    """Per-token scales c * (1 + w_unit) for sentence or token units, (B, T)."""
+    if num_units is None:
+        num_units = similarity.shape[-1] if similarity is not None else int(units.max().item()) + 1
+    num_units = max(1, num_units)
+    unit_rewards = unit_sums(token_terms.detach(), units, num_units)
+    mean_nll = unit_mean_nll(ppl_source, units, num_units) if alpha < 1 else None
+    counts = unit_sums(torch.ones_like(token_terms), units, num_units)
+    unit_mask = counts > 0
+    weights = adaptive_weights(alpha, unit_mask, similarity=similarity, mean_nll=mean_nll)
+    scale = 1 + weights
+    c = normaliser(norm, unit_rewards, scale * unit_rewards, scale, unit_mask, clamp_c)
+    unit_scale = c.unsqueeze(-1) * scale
+    token_scale = unit_scale.gather(1, units.clamp(min=0))
+    return token_scale, weights, unit_mask, c
+
+
+@torch.no_grad()
+def _response_scales(token_terms, mask, alpha, norm, clamp_c, similarity, ppl_source):
+    """Per-response scales for the response-level ablation: units are the micro-batch's responses.
+
+    Weights are min-max normalised across the micro-batch and c is shared by it (per response,
+    c would cancel the weight and give DPO back).
+    """
+    rewards = token_terms.detach().sum(-1).unsqueeze(0)  # (1, B)
+    unit_mask = mask.any(-1).unsqueeze(0)
+    mean_nll = None
+    if alpha < 1:
+        nll = torch.where(mask, -ppl_source.detach().float(), torch.zeros_like(token_terms)).sum(-1)
+        mean_nll = (nll / mask.sum(-1).clamp(min=1)).unsqueeze(0)
+    sims = similarity.float().reshape(1, -1) if similarity is not None else None
+    weights = adaptive_weights(alpha, unit_mask, similarity=sims, mean_nll=mean_nll)
+    scale = 1 + weights
+    c = normaliser(norm, rewards, scale * rewards, scale, unit_mask, clamp_c)  # (1,)
+    return (c * scale).squeeze(0), weights.squeeze(0).unsqueeze(-1), unit_mask.squeeze(0).unsqueeze(-1), c.expand(rewards.shape[1])
