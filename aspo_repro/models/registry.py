@@ -1,0 +1,104 @@
+"""The model registry: the paper's base models and the mini world's analogues.
+
+Each entry records where the checkpoint comes from (a hub id for the paper profile, the mini
+world's build for the mini profile), its architecture family, and the LoRA recipe and training
+settings of the paper (section 4.1, ``shared/design/aspo-math.md``, "Training").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aspo_repro.errors import unknown_name
+
+FAMILIES = ("llava", "instructblip")
+PROFILES = ("paper", "mini")
+
+# PEFT target names: every linear layer of a Llama language model, and its attention q/k/v.
+LLAMA_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LLAMA_QKV = ("q_proj", "k_proj", "v_proj")
+
+
+@dataclass(frozen=True)
+class LoraRecipe:
+    r: int
+    alpha: int
+    target_modules: tuple[str, ...]
+    dropout: float = 0.0
+    # A regex on module names restricting LoRA to the language model (not the vision tower or
+    # Q-Former, which share projection names).
+    module_scope: str = r".*language_model.*"
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    learning_rate: float
+    batch_size: int
+    epochs: int = 1
+    scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    beta: float = 0.1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    profile: str
+    source: str  # a hub id (paper profile) or the mini world's model name (mini profile)
+    lora: LoraRecipe
+    training: TrainingDefaults
+    description: str = ""
+    analogue_of: str | None = None  # for a mini model: the paper model it stands in for
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}; got {self.family!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}; got {self.profile!r}")
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise unknown_name("model", name, _REGISTRY) from None
+
+
+def model_names(profile: str | None = None) -> list[str]:
+    return [spec.name for spec in all_models(profile)]
+
+
+def all_models(profile: str | None = None) -> list[ModelSpec]:
+    return [spec for spec in _REGISTRY.values() if profile is None or spec.profile == profile]
+
+
+LLAVA_LORA = LoraRecipe(r=1024, alpha=2048, target_modules=LLAMA_ALL_LINEAR)
+INSTRUCTBLIP_LORA = LoraRecipe(r=64, alpha=16, target_modules=LLAMA_QKV)
+LLAVA_TRAINING = TrainingDefaults(learning_rate=2e-6, batch_size=10)
+INSTRUCTBLIP_TRAINING = TrainingDefaults(learning_rate=4e-6, batch_size=1)
+
+register_model(ModelSpec(
+    "llava-1.5-7b", "llava", "paper", "llava-hf/llava-1.5-7b-hf", LLAVA_LORA, LLAVA_TRAINING,
+    "LLaVA-1.5-7B (CLIP ViT-L/14-336 + MLP projector + Vicuna-7B)",
+))
+register_model(ModelSpec(
+    "llava-1.5-13b", "llava", "paper", "llava-hf/llava-1.5-13b-hf", LLAVA_LORA, LLAVA_TRAINING,
+    "LLaVA-1.5-13B (CLIP ViT-L/14-336 + MLP projector + Vicuna-13B)",
+))
+register_model(ModelSpec(
+    "instructblip-13b", "instructblip", "paper", "Salesforce/instructblip-vicuna-13b",
+    INSTRUCTBLIP_LORA, INSTRUCTBLIP_TRAINING,
+    "InstructBLIP-13B (EVA ViT-g + Q-Former + Vicuna-13B)",
+))
