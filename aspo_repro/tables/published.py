@@ -1,0 +1,109 @@
+"""The paper's published numbers (``baselines/published.csv``), loaded and checked against their schema.
+
+Long form, one row per number of Tables 1, 2, 5 and 6: ``table,model,method,level,benchmark,value``.
+A dash in the paper is no row. The published Avg is a row with benchmark ``avg``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aspo_repro.errors import UserError
+from aspo_repro.results import PAPER_BENCHMARKS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED_CSV = REPO_ROOT / "baselines" / "published.csv"
+
+COLUMNS = ("table", "model", "method", "level", "benchmark", "value")
+KEY_COLUMNS = COLUMNS[:-1]
+TABLES = ("1", "2", "5", "6")
+PUBLISHED_BENCHMARKS = (*PAPER_BENCHMARKS, "avg")
+OWN_METHODS = ("base", "dpo", "aspo", "aspo-s", "aspo-p")
+# Table 2's rows from other papers, as slugs of their row labels.
+BASELINE_METHODS = (
+    "vlfeedback", "human-prefer", "povid", "sima", "ha-dpo", "rlhf-v", "rlaif-v",
+    "clip-dpo", "csr-iter-1", "csr-iter-3", "fisao",
+)
+METHODS = (*OWN_METHODS, *BASELINE_METHODS)
+LEVELS = ("", "response", "sentence", "token")
+_SLUG = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class RowKey:
+    """A row of a published table: which model, method and (Tables 2 and 6) reward level."""
+
+    table: str
+    model: str
+    method: str
+    level: str = ""
+
+
+def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The published numbers as a DataFrame (``value`` a float), validated against the schema."""
+    import pandas as pd
+
+    path = Path(path) if path else PUBLISHED_CSV
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise UserError(f"no published numbers at {path}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not a readable CSV ({error})") from None
+    problems = schema_problems(frame)
+    if problems:
+        listing = "\n  ".join(problems[:20])
+        raise UserError(f"{path} does not match the published-numbers schema:\n  {listing}")
+    return frame.assign(value=frame["value"].astype(float))
+
+
+def schema_problems(frame: pd.DataFrame) -> list[str]:
+    """Every way ``frame`` (read as strings) breaks the schema; empty when it is valid."""
+    if tuple(frame.columns) != COLUMNS:
+        return [f"columns must be {','.join(COLUMNS)}; got {','.join(map(str, frame.columns))}"]
+    allowed = {"table": TABLES, "method": METHODS, "level": LEVELS, "benchmark": PUBLISHED_BENCHMARKS}
+    problems = []
+    for index, row in frame.iterrows():
+        line = f"line {index + 2}"
+        for column, known in allowed.items():
+            if row[column] not in known:
+                problems.append(f"{line}: {column} {row[column]!r} is not one of {', '.join(filter(None, known))}")
+        if not _SLUG.fullmatch(row["model"]):
+            problems.append(f"{line}: model {row['model']!r} is not a lower-case slug")
+        if not _is_score(row["value"]):
+            problems.append(f"{line}: value {row['value']!r} is not a number in [0, 100]")
+    duplicated = frame[frame.duplicated(list(KEY_COLUMNS), keep=False)]
+    for _, row in duplicated.drop_duplicates(list(KEY_COLUMNS)).iterrows():
+        problems.append(f"duplicate cell: {', '.join(f'{c}={row[c]}' for c in KEY_COLUMNS)}")
+    return problems
+
+
+def _is_score(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return 0.0 <= value <= 100.0
+
+
+def published_row(frame: pd.DataFrame, row: RowKey) -> dict[str, float]:
+    """{benchmark: value} of one published row; empty when the paper has no such row."""
+    match = frame[
+        (frame["table"] == row.table) & (frame["model"] == row.model)
+        & (frame["method"] == row.method) & (frame["level"] == row.level)
+    ]
+    return dict(zip(match["benchmark"], match["value"]))
+
+
+def row_keys(frame: pd.DataFrame, table: str | None = None) -> list[RowKey]:
+    """The published rows, in the paper's order."""
+    rows = frame if table is None else frame[frame["table"] == table]
+    keys = rows[list(KEY_COLUMNS[:-1])].drop_duplicates()
+    return [RowKey(*record) for record in keys.itertuples(index=False)]

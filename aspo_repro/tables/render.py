@@ -1,0 +1,298 @@
+"""Generated tables: Markdown and LaTeX (booktabs) from a ``Grid``, written atomically.
+
+Cell text, paper profile: ``65.20 (+0.04 vs 65.16)``: reproduced value, its difference to the
+published value, the published value. With several seeds: ``65.20 ± 0.31 (n=3; +0.04 vs 65.16)``.
+Mini profile: ``82.3 (Δ +2.2; paper Δ +0.7)``: reproduced value, its change over the row's own
+base model, the paper's change over base on the analogous model and benchmark.
+A run without a result is ``—`` (never 0); the published number stays visible beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aspo_repro import storage
+from aspo_repro.provenance import git_revision
+from aspo_repro.tables.grid import MISSING, Cell, Grid
+from aspo_repro.tables.specs import BENCHMARK_LABELS, TableSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class CellText:
+    main: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a generated file says about where it came from."""
+
+    command: str
+    results_root: str
+    fingerprint: str
+    generated: str
+    git: str
+
+    def provenance_line(self, runs_used: int) -> str:
+        return (
+            f"Provenance: {runs_used} run(s) from {self.results_root} "
+            f"(results fingerprint {self.fingerprint}); generated {self.generated}; git {self.git}."
+        )
+
+
+def make_context(command: str, results_root: str | os.PathLike, results: pd.DataFrame) -> Context:
+    files = sorted(set(results["path"])) if len(results) else []
+    fingerprint = storage.stable_hash([(os.path.relpath(f, results_root), storage.sha256_file(f)) for f in files])[:12]
+    return Context(
+        command=command,
+        results_root=str(results_root),
+        fingerprint=fingerprint if files else "none",
+        generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        git=git_revision() or "unknown",
+    )
+
+
+def number(value: float, decimals: int, signed: bool = False) -> str:
+    value = round(value, decimals) + 0.0  # -0.0 + 0.0 is 0.0: no "-0.0" for a tiny negative change
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def markers(cell: Cell) -> str:
+    return "".join(f"[{m}]" for m in cell.footnotes)
+
+
+def cell_text(grid: Grid, row_index: int, column_index: int) -> CellText:
+    cell = grid.cells[row_index, column_index]
+    row = grid.rows[row_index]
+    if not row.runnable:
+        return published_only_text(grid.spec, cell)
+    main = reproduced_text(cell)
+    parts = [seed_count_text(cell)] if seed_count_text(cell) else []
+    if grid.spec.compare == "published":
+        parts += published_parts(cell)
+    else:
+        parts += change_parts(cell, is_base=row.is_base)
+    return CellText(main, "; ".join(parts))
+
+
+def reproduced_text(cell: Cell) -> str:
+    stat, d = cell.reproduced, cell.decimals
+    if stat is None:
+        return MISSING
+    if stat.std is None:
+        return number(stat.mean, d)
+    return f"{number(stat.mean, d)} ± {number(stat.std, d)}"
+
+
+def seed_count_text(cell: Cell) -> str:
+    """``n=3``, ``n=2 of 3`` when seeds are missing; nothing for a single seed as asked."""
+    if cell.reproduced is None:
+        return ""
+    n, expected = cell.reproduced.n, cell.expected_n
+    if expected and n < expected:
+        return f"n={n} of {expected}"
+    return f"n={n}" if n > 1 or (expected or 1) > 1 else ""
+
+
+def published_parts(cell: Cell) -> list[str]:
+    if cell.published is None:
+        return []
+    published = f"{number(cell.published, cell.decimals)}{markers(cell)}"
+    if cell.reproduced is None:
+        return [f"paper {published}"]
+    delta = number(cell.reproduced.mean - cell.published, cell.decimals, signed=True)
+    return [f"{delta} vs {published}"]
+
+
+def change_parts(cell: Cell, *, is_base: bool) -> list[str]:
+    d = cell.decimals
+    if is_base:
+        return [f"paper base {number(cell.published, d)}{markers(cell)}"] if cell.published is not None else []
+    parts = []
+    if cell.reproduced is not None:
+        parts.append(f"Δ {number(cell.change, d, signed=True)}" if cell.change is not None else "Δ n/a: no base")
+    if cell.published_change is not None:
+        parts.append(f"paper Δ {number(cell.published_change, d, signed=True)}{markers(cell)}")
+    return parts
+
+
+def published_only_text(spec: TableSpec, cell: Cell) -> CellText:
+    d = cell.decimals
+    if spec.compare == "published":
+        return CellText(f"{number(cell.published, d)}{markers(cell)}" if cell.published is not None else MISSING)
+    if cell.published_change is None:
+        return CellText(MISSING)
+    return CellText(f"paper Δ {number(cell.published_change, d, signed=True)}{markers(cell)}")
+
+
+def column_header(grid: Grid, index: int) -> str:
+    column = grid.columns[index]
+    if grid.spec.compare == "published" or column.published is None or column.benchmark == "avg":
+        return column.label
+    return f"{column.label} ≈ {BENCHMARK_LABELS.get(column.published, column.published)}"
+
+
+def method_label(grid: Grid, row_index: int) -> str:
+    row = grid.rows[row_index]
+    return row.label if row.runnable else f"{row.label} (published)".strip()
+
+
+def heading(grid: Grid) -> str:
+    return f"Table {grid.spec.table} ({grid.spec.profile} profile): {grid.spec.title}"
+
+
+def caption(grid: Grid) -> str:
+    spec = grid.spec
+    if spec.compare == "published":
+        body = (
+            "Each cell: the reproduced value (mean ± sample std over n seeds where there are several), "
+            "its difference to the published value, and the published value, e.g. 65.20 (+0.04 vs 65.16). "
+            f"{MISSING} marks a run without a result; rows marked (published) are shown with the numbers "
+            "their papers published."
+        )
+    else:
+        body = mini_caption(grid)
+    tail = (
+        " ↓: lower is better. Avg is the mean of the table's higher-is-better columns (SHR excluded), "
+        "as in the paper. [n] refers to a note where the paper disagrees with itself."
+    )
+    return body + tail
+
+
+def mini_caption(grid: Grid) -> str:
+    spec = grid.spec
+    models = ", ".join(f"{m} for {a}" for m, a in spec.analogue_labels.items())
+    benchmarks = ", ".join(
+        f"{BENCHMARK_LABELS[c.benchmark]} for {BENCHMARK_LABELS[c.published]}" for c in spec.columns if c.published
+    )
+    text = (
+        f"The mini world has its own models and benchmarks ({models}; {benchmarks}), so absolute values "
+        "are not comparable with the paper's. Each cell shows the reproduced value, Δ, its change over the "
+        "row's own base model, and paper Δ, the paper's published change over base for the analogous model "
+        f"and benchmark; base rows show the paper's base value for reference. {MISSING} marks a run without "
+        "a result. The paper's Avg change is over the paper's own columns."
+    )
+    base_tables = {row.published_base.table for row in spec.rows if row.published_base}
+    if base_tables - {row.published.table for row in spec.rows}:
+        text += f" This table has no base row in the paper; paper Δ is taken against Table {', '.join(sorted(base_tables))}'s base row."
+    return text
+
+
+def header_comment(grid: Grid, context: Context) -> str:
+    return (
+        f"Generated by `{context.command}` from the results under {context.results_root} and "
+        "baselines/published.csv. Do not edit: regenerate."
+    )
+
+
+def runs_summary(grid: Grid) -> str:
+    text = f"Runs: {len(grid.runs_used)} result(s) used"
+    if grid.runs_missing:
+        return text + f"; {len(grid.runs_missing)} missing: " + ", ".join(grid.runs_missing) + "."
+    return text + "; none missing."
+
+
+def table_columns(grid: Grid) -> list[str]:
+    head = ["Model", "Method", "Level"] if grid.spec.has_levels else ["Model", "Method"]
+    return head + [column_header(grid, j) for j in range(len(grid.columns))]
+
+
+def row_cells(grid: Grid, i: int, join: Callable[[CellText], str]) -> tuple[list[str], list[str]]:
+    """The row's label cells (plain text) and its value cells (joined by the format's ``join``)."""
+    row = grid.rows[i]
+    head = [row.model_label, method_label(grid, i)] + ([row.level] if grid.spec.has_levels else [])
+    return head, [join(cell_text(grid, i, j)) for j in range(len(grid.columns))]
+
+
+def to_markdown(grid: Grid, context: Context) -> str:
+    def join(text: CellText) -> str:
+        return f"{text.main} ({text.note})" if text.note else text.main
+
+    header = table_columns(grid)
+    n_head = 3 if grid.spec.has_levels else 2
+    lines = [
+        f"<!-- {header_comment(grid, context)} -->",
+        f"# {heading(grid)}",
+        "",
+        caption(grid),
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] * n_head + ["---:"] * (len(header) - n_head)) + " |",
+    ]
+    for i in range(len(grid.rows)):
+        head, cells = row_cells(grid, i, join)
+        lines.append("| " + " | ".join(md_escape(c) for c in head + cells) + " |")
+    lines.append("")
+    if grid.footnotes:
+        lines += ["Notes (the paper disagrees with itself):", ""]
+        lines += [f"[{k}] {text}  " for k, text in enumerate(grid.footnotes, 1)]
+        lines.append("")
+    lines += [runs_summary(grid), "", context.provenance_line(len(grid.runs_used)), ""]
+    return "\n".join(lines)
+
+
+def md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "—": "--", "±": r"$\pm$", "Δ": r"$\Delta$", "↓": r"$\downarrow$", "≈": r"$\approx$",
+}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIALS.get(char, char) for char in text)
+
+
+def to_latex(grid: Grid, context: Context) -> str:
+    def join(text: CellText) -> str:
+        main = tex_escape(text.main)
+        return f"{main} {{\\scriptsize ({tex_escape(text.note)})}}" if text.note else main
+
+    header = table_columns(grid)
+    n_head = 3 if grid.spec.has_levels else 2
+    lines = [
+        f"% {header_comment(grid, context)}",
+        "% Needs \\usepackage{booktabs} and \\usepackage{graphicx}.",
+        f"% {context.provenance_line(len(grid.runs_used))}",
+        "\\begin{table*}[t]",
+        "\\centering",
+        f"\\caption{{{tex_escape(heading(grid) + '. ' + caption(grid))}}}",
+        f"\\label{{tab:{grid.spec.name}-{grid.spec.profile}}}",
+        "\\resizebox{\\textwidth}{!}{%",
+        f"\\begin{{tabular}}{{{'l' * n_head}{'r' * (len(header) - n_head)}}}",
+        "\\toprule",
+        " & ".join(tex_escape(h) for h in header) + " \\\\",
+        "\\midrule",
+    ]
+    previous_group = None
+    for i, row in enumerate(grid.rows):
+        group = (row.model_label, row.runnable)
+        if previous_group is not None and group != previous_group:
+            lines.append("\\midrule")
+        previous_group = group
+        head, cells = row_cells(grid, i, join)
+        lines.append(" & ".join([tex_escape(h) for h in head] + cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}%", "}"]
+    notes = [f"[{k}] {tex_escape(text)}" for k, text in enumerate(grid.footnotes, 1)]
+    notes += [tex_escape(runs_summary(grid)), tex_escape(context.provenance_line(len(grid.runs_used)))]
+    lines += ["\\par\\smallskip{\\footnotesize " + " \\\\\n".join(notes) + "}", "\\end{table*}", ""]
+    return "\n".join(lines)
+
+
+def write_table(grid: Grid, context: Context, out_dir: str | os.PathLike) -> list[Path]:
+    out_dir = Path(out_dir)
+    return [
+        storage.atomic_write_text(out_dir / f"{grid.spec.name}.md", to_markdown(grid, context)),
+        storage.atomic_write_text(out_dir / f"{grid.spec.name}.tex", to_latex(grid, context)),
+    ]

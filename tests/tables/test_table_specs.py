@@ -1,0 +1,98 @@
+import shutil
+
+import pytest
+
+from aspo_repro.errors import UserError
+from aspo_repro.results import RunKey
+from aspo_repro.tables import KNOWN, load_published, load_spec, runs_needed
+from aspo_repro.tables.published import published_row
+from aspo_repro.tables.specs import SPEC_DIR, TableSpec
+
+MINI_MODELS = ["mini-instructblip", "mini-llava-s", "mini-llava-m"]
+
+
+def test_table1_mini_needs_every_mini_model_with_base_dpo_and_aspo():
+    runs = runs_needed(1, "mini")
+    assert runs == [RunKey("mini", model, method, 0) for model in MINI_MODELS for method in ("base", "dpo", "aspo")]
+
+
+def test_seeds_multiply_the_runs_and_start_at_zero():
+    runs = runs_needed("1", "mini", seeds=3)
+    assert len(runs) == 27 and {run.seed for run in runs} == {0, 1, 2}
+
+
+def test_models_restrict_the_runs():
+    runs = runs_needed(1, "paper", models=["llava-1.5-13b"])
+    assert [(r.model, r.method) for r in runs] == [("llava-1.5-13b", m) for m in ("base", "dpo", "aspo")]
+
+
+def test_each_table_needs_its_rows():
+    def methods(table, profile):
+        return [run.method for run in runs_needed(table, profile)]
+
+    assert methods(2, "paper") == ["base", "aspo"]
+    assert methods(5, "mini") == ["base", "dpo", "aspo-s", "aspo-p", "aspo"]
+    assert methods(6, "paper") == ["dpo", "aspo-response", "aspo", "aspo-token"]
+    # the mini profile reads every cell against its own base model, so Table 6 needs base too
+    assert methods(6, "mini") == ["base", "dpo", "aspo-response", "aspo", "aspo-token"]
+    assert methods("figure3", "mini") == ["aspo-p", "aspo[alpha=0.25]", "aspo", "aspo[alpha=0.75]", "aspo-s"]
+    assert {run.model for run in runs_needed("figure3", "mini")} == {"mini-llava-s"}
+    assert {run.model for run in runs_needed("fig3", "paper")} == {"llava-1.5-7b"}
+
+
+def test_published_only_rows_are_shown_but_never_run():
+    table1 = load_spec(1, "paper")
+    assert sum(r.runnable for r in table1.rows) == 9 and sum(not r.runnable for r in table1.rows) == 9
+    table2 = load_spec(2, "mini")
+    assert sum(r.runnable for r in table2.rows) == 2 and sum(not r.runnable for r in table2.rows) == 11
+    assert all(r.runnable for r in load_spec(1, "mini").rows)
+
+
+@pytest.mark.parametrize("table", [t for t in KNOWN if t != "figure3"])
+@pytest.mark.parametrize("profile", ["paper", "mini"])
+def test_every_row_of_every_spec_points_at_published_numbers(table, profile):
+    spec = load_spec(table, profile)
+    assert isinstance(spec, TableSpec)
+    published = load_published()
+    for row in spec.rows:
+        assert published_row(published, row.published), f"no published row {row.published}"
+        assert published_row(published, row.published_base), f"no published base row {row.published_base}"
+    for column in spec.columns:
+        assert column.published in {None, *published["benchmark"]}
+
+
+def test_mini_columns_are_the_analogues():
+    spec = load_spec(1, "mini")
+    assert [(c.benchmark, c.published) for c in spec.columns] == [
+        ("mini_pope", "pope"), ("mini_shr", "shr"), ("mini_gqa", "gqa"), ("mini_mmb", "mmbench_dev"),
+    ]
+    assert spec.model_analogues == {
+        "mini-instructblip": "instructblip-13b", "mini-llava-s": "llava-1.5-7b", "mini-llava-m": "llava-1.5-13b",
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: runs_needed(3, "mini"), "unknown table '3'; known tables: 1, 2, 5, 6, figure3"),
+        (lambda: runs_needed(1, "gpu"), "unknown profile 'gpu'; known profiles: mini, paper"),
+        (lambda: runs_needed(1, "mini", models=["llava-1.5-7b"]),
+         "unknown model 'llava-1.5-7b' for table1 on the mini profile; known models: mini-instructblip, mini-llava-s, mini-llava-m"),
+        (lambda: runs_needed(1, "mini", seeds=0), "seeds must be a positive integer"),
+    ],
+)
+def test_bad_input_lists_what_is_known(call, message):
+    with pytest.raises(UserError) as error:
+        call()
+    assert message in str(error.value)
+
+
+def test_a_broken_spec_file_is_a_clear_error(tmp_path):
+    shutil.copytree(SPEC_DIR, tmp_path, dirs_exist_ok=True)
+    spec = tmp_path / "table5.yaml"
+    spec.write_text(spec.read_text().replace("{benchmark: mini_gqa, analogue: gqa}", "{benchmark: mini_vqa, analogue: gqa}"))
+    with pytest.raises(UserError, match=r"table5.yaml: unknown mini-profile benchmark 'mini_vqa'"):
+        load_spec(5, "mini", spec_dir=tmp_path)
+    spec.write_text(spec.read_text().replace("method: aspo-s}", "method: aspo-x}"))
+    with pytest.raises(UserError, match="unknown method 'aspo-x'"):
+        load_spec(5, "paper", spec_dir=tmp_path)
