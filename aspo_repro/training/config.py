@@ -1,0 +1,199 @@
+"""Training settings as a typed dataclass, read from optional YAML (``configs/training/``).
+
+Every field left ``None`` takes the model's own setting from the registry (``TrainingDefaults``
+and ``LoraRecipe``: the paper's section 4.1 for the paper models, a scaled recipe for the mini
+ones), so a YAML file holds only what a run changes. ``resolve`` fills those in and returns the
+concrete values that a run records in ``run.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aspo_repro.errors import UserError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "training"
+PRECISIONS = ("fp32", "bf16", "fp16")
+OVERLONG_POLICIES = ("skip", "error", "truncate")
+SIMILARITY_SOURCES = ("data", "compute")
+METHOD_OPTIONS = ("alpha", "norm", "ppl_source", "clamp_c", "beta", "granularity")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What one training run may change; ``None`` means "the model's registry setting"."""
+
+    seed: int = 42
+    learning_rate: float | None = None
+    # Per device, as in the SeVa scripts the paper follows (8 GPUs x batch 10 for LLaVA-1.5).
+    per_device_batch_size: int | None = None
+    gradient_accumulation_steps: int = 1
+    epochs: float | None = None
+    max_steps: int | None = None
+    scheduler: str | None = None
+    warmup_ratio: float = 0.0
+    weight_decay: float | None = None
+    max_grad_norm: float = 1.0
+    optimizer: str = "adamw_torch"
+    max_length: int = 2048
+    on_overlong: str = "skip"
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    lora_target_modules: tuple[str, ...] | None = None
+    precision: str = "fp32"
+    gradient_checkpointing: bool = False
+    logging_steps: int = 1
+    save_steps: int = 50
+    keep_checkpoints: bool = False
+    tensorboard: bool = False
+    similarity_source: str = "data"
+    # CLIP for similarities the data lacks: an open_clip directory (the mini world's), or the paper's when None.
+    clip: str | None = None
+    dataloader_num_workers: int = 0
+    method_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_config(self)
+
+    def with_overrides(self, **overrides: Any) -> TrainConfig:
+        """A copy with the given fields changed; ``None`` values are ignored."""
+        changes = {key: value for key, value in overrides.items() if value is not None}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise UserError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if data["lora_target_modules"] is not None:
+            data["lora_target_modules"] = list(data["lora_target_modules"])
+        return data
+
+
+def validate_config(config: TrainConfig) -> None:
+    def choice(value: object, allowed: tuple[str, ...], what: str) -> None:
+        if value not in allowed:
+            raise UserError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+
+    def positive(value: float | None, what: str) -> None:
+        if value is not None and not value > 0:
+            raise UserError(f"{what} must be positive; got {value!r}")
+
+    choice(config.precision, PRECISIONS, "precision")
+    choice(config.on_overlong, OVERLONG_POLICIES, "on_overlong")
+    choice(config.similarity_source, SIMILARITY_SOURCES, "similarity_source")
+    for name in (
+        "learning_rate",
+        "per_device_batch_size",
+        "gradient_accumulation_steps",
+        "epochs",
+        "max_steps",
+        "max_length",
+        "lora_r",
+        "lora_alpha",
+        "logging_steps",
+        "save_steps",
+    ):
+        positive(getattr(config, name), name)
+    if config.lora_dropout is not None and not 0 <= config.lora_dropout < 1:
+        raise UserError(f"lora_dropout must lie in [0, 1); got {config.lora_dropout}")
+    if not 0 <= config.warmup_ratio < 1:
+        raise UserError(f"warmup_ratio must lie in [0, 1); got {config.warmup_ratio}")
+    if not isinstance(config.method_options, dict):
+        raise UserError("method_options must be a mapping, e.g. {alpha: 0.25}")
+    unknown = set(config.method_options) - set(METHOD_OPTIONS)
+    if unknown:
+        raise UserError(
+            f"unknown method option(s) {', '.join(sorted(unknown))}; allowed: {', '.join(METHOD_OPTIONS)}"
+        )
+
+
+def config_path(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or the name of a file in ``configs/training/`` (``paper``, ``cpu``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    named = CONFIG_DIR / f"{name_or_path}.yaml"
+    if named.is_file():
+        return named
+    known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    raise UserError(
+        f"training config {str(name_or_path)!r} not found; give a YAML path or one of: {', '.join(known)}"
+    )
+
+
+def load_train_config(name_or_path: str | Path | None = None) -> TrainConfig:
+    """The defaults, overridden by a YAML file's keys (the dataclass fields) when one is given."""
+    if name_or_path is None:
+        return TrainConfig()
+    import yaml
+
+    path = config_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a mapping of settings; got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise UserError(
+            f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}"
+        )
+    if data.get("lora_target_modules") is not None:
+        data["lora_target_modules"] = tuple(data["lora_target_modules"])
+    try:
+        return TrainConfig(**data)
+    except TypeError as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """The concrete values of one run: the config with every registry default filled in."""
+
+    config: TrainConfig
+    learning_rate: float
+    per_device_batch_size: int
+    epochs: float
+    scheduler: str
+    weight_decay: float
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    lora_target_modules: tuple[str, ...]
+    lora_module_scope: str
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.config.as_dict()
+        data.update(
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "config"}
+        )
+        data["lora_target_modules"] = list(self.lora_target_modules)
+        return data
+
+
+def resolve(config: TrainConfig, training_defaults, lora_recipe) -> ResolvedSettings:
+    """Fill the config's ``None`` fields from a model's ``TrainingDefaults`` and ``LoraRecipe``."""
+
+    def pick(value, default):
+        return default if value is None else value
+
+    return ResolvedSettings(
+        config=config,
+        learning_rate=pick(config.learning_rate, training_defaults.learning_rate),
+        per_device_batch_size=pick(config.per_device_batch_size, training_defaults.batch_size),
+        epochs=pick(config.epochs, training_defaults.epochs),
+        scheduler=pick(config.scheduler, training_defaults.scheduler),
+        weight_decay=pick(config.weight_decay, training_defaults.weight_decay),
+        lora_r=pick(config.lora_r, lora_recipe.r),
+        lora_alpha=pick(config.lora_alpha, lora_recipe.alpha),
+        lora_dropout=pick(config.lora_dropout, lora_recipe.dropout),
+        lora_target_modules=tuple(pick(config.lora_target_modules, lora_recipe.target_modules)),
+        lora_module_scope=lora_recipe.module_scope,
+    )

@@ -1,0 +1,182 @@
+"""From preference rows to the strings TRL's vision collator tokenises.
+
+Each pair becomes TRL's *standard* preference format: ``prompt`` is the processor's chat template
+applied to the user turn (with its image placeholder) and the generation prompt; ``chosen`` and
+``rejected`` are what the template adds for the assistant turn, ending with the tokenizer's EOS
+(TRL appends EOS to text-only completions; for vision data it does not, and a model never shown
+EOS in its completions is not taught where to stop). When the tokenizer adds a BOS to plain text,
+the prompt starts with it too, as the model sees text at generation time. A processor without
+a chat template (InstructBLIP) gets the instruction and the response as they are: its processor
+puts the query tokens in front of the text itself.
+
+The response's place inside the formatted ``chosen`` string (``response_span``) is kept, so that
+the collator can map each completion token to a sentence of the response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aspo_repro.errors import UserError
+from aspo_repro.segmentation import sentence_spans
+from aspo_repro.training.preferences import SIMILARITY_COLUMN, SPANS_COLUMN, PreferenceSet
+
+FORMATTED_COLUMNS = (
+    "prompt",
+    "chosen",
+    "rejected",
+    "response_span",
+    "sentence_spans",
+    "sentence_similarity",
+)
+
+
+@dataclass(frozen=True)
+class FormattedPair:
+    prompt: str
+    chosen: str
+    rejected: str
+    response_span: tuple[int, int]  # where the chosen response lies in ``chosen``
+
+
+def chat_template(processor) -> str | None:
+    template = getattr(processor, "chat_template", None)
+    return template or getattr(processor.tokenizer, "chat_template", None)
+
+
+@dataclass(frozen=True)
+class PairFormatter:
+    """Formats pairs for one processor; build it with :meth:`for_processor`."""
+
+    processor: Any
+    template: str | None
+    bos: str  # prepended to prompts ("" when the tokenizer adds no BOS to plain text)
+    eos: str
+
+    @classmethod
+    def for_processor(cls, processor, family: str) -> PairFormatter:
+        template = chat_template(processor)
+        if template is None and family == "llava":
+            raise UserError(
+                "the LLaVA processor has no chat template, so the image token cannot be placed "
+                "in the prompt"
+            )
+        tokenizer = processor.tokenizer
+        adds_bos = tokenizer.bos_token is not None and tokenizer("a").input_ids[:1] == [
+            tokenizer.bos_token_id
+        ]
+        return cls(
+            processor, template, tokenizer.bos_token if adds_bos else "", tokenizer.eos_token or ""
+        )
+
+    def format(self, prompt: str, chosen: str, rejected: str) -> FormattedPair:
+        texts = (prompt, chosen, rejected)
+        if self.template is not None:
+            texts = _apply_template(self.processor, self.template, *texts)
+        prompt_text = texts[0] if texts[0].startswith(self.bos) else self.bos + texts[0]
+        chosen_text, rejected_text = (
+            t if t.endswith(self.eos) else t + self.eos for t in texts[1:]
+        )
+        start = chosen_text.find(chosen)
+        if start < 0:
+            raise UserError(
+                "the chat template changes the response text, so its sentences cannot be located "
+                f"in the formatted completion {chosen_text[:80]!r}"
+            )
+        return FormattedPair(prompt_text, chosen_text, rejected_text, (start, start + len(chosen)))
+
+
+def _apply_template(
+    processor, template: str, prompt: str, chosen: str, rejected: str
+) -> tuple[str, str, str]:
+    from trl.data_utils import apply_chat_template
+
+    example = {
+        "prompt": [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+        ],
+        "chosen": [{"role": "assistant", "content": [{"type": "text", "text": chosen}]}],
+        "rejected": [{"role": "assistant", "content": [{"type": "text", "text": rejected}]}],
+    }
+    formatted = apply_chat_template(example, processor, chat_template=template)
+    return formatted["prompt"], formatted["chosen"], formatted["rejected"]
+
+
+def image_token_expansion(processor, prompt_text: str, image) -> int:
+    """How many more tokens the processor makes of a prompt once its image is expanded.
+
+    LLaVA-1.5 and InstructBLIP resize every image to one size, so this is one number per run.
+    """
+    with_image = processor(images=[image], text=[prompt_text], add_special_tokens=False)[
+        "input_ids"
+    ][0]
+    text_only = processor.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    return len(with_image) - len(text_only)
+
+
+def format_preferences(
+    preferences: PreferenceSet, processor, family: str, max_length: int, on_overlong: str
+):
+    """The kept rows in TRL's format, with unit columns; pairs over ``max_length`` handled by policy.
+
+    Returns the dataset (columns ``id``, ``images`` and :data:`FORMATTED_COLUMNS`) and records
+    skipped overlong pairs in ``preferences.skipped``.
+    """
+    dataset = preferences.dataset
+    text = dataset.select_columns(
+        [
+            c
+            for c in ("id", "prompt", "chosen", "rejected", SPANS_COLUMN, SIMILARITY_COLUMN)
+            if c in dataset.column_names
+        ]
+    ).to_list()
+    formatter = PairFormatter.for_processor(processor, family)
+    pairs = [formatter.format(row["prompt"], row["chosen"], row["rejected"]) for row in text]
+    lengths = _pair_lengths(processor, pairs, dataset[0]["images"][0])
+    keep = []
+    for index, (row, length) in enumerate(zip(text, lengths)):
+        if length <= max_length or on_overlong == "truncate":
+            keep.append(index)
+        elif on_overlong == "error":
+            raise UserError(
+                f"row {index} (id {row['id']!r}): {length} tokens, longer than max_length {max_length} "
+                "(set on_overlong: skip or truncate, or raise max_length)"
+            )
+        else:
+            preferences.skipped.add("longer_than_max_length", str(row["id"]))
+    if not keep:
+        raise UserError(f"every pair is longer than max_length {max_length}")
+    columns = _formatted_columns([text[i] for i in keep], [pairs[i] for i in keep])
+    kept = dataset.select_columns(["id", "images"])
+    kept = kept.select(keep) if len(keep) < len(kept) else kept
+    for name in FORMATTED_COLUMNS:
+        kept = kept.add_column(name, columns[name])
+    return kept
+
+
+def _pair_lengths(processor, pairs: list[FormattedPair], first_image) -> list[int]:
+    """Prompt (image expanded) plus the longer completion, in tokens, for every pair."""
+    tokenizer = processor.tokenizer
+    expansion = image_token_expansion(processor, pairs[0].prompt, first_image)
+
+    def lengths(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    prompts = lengths([p.prompt for p in pairs])
+    chosen = lengths([p.chosen for p in pairs])
+    rejected = lengths([p.rejected for p in pairs])
+    return [p + expansion + max(c, r) for p, c, r in zip(prompts, chosen, rejected)]
+
+
+def _formatted_columns(rows: list[dict], pairs: list[FormattedPair]) -> dict[str, list]:
+    columns: dict[str, list] = {name: [] for name in FORMATTED_COLUMNS}
+    for row, pair in zip(rows, pairs):
+        spans = row.get(SPANS_COLUMN) or [list(span) for span in sentence_spans(row["chosen"])]
+        columns["prompt"].append(pair.prompt)
+        columns["chosen"].append(pair.chosen)
+        columns["rejected"].append(pair.rejected)
+        columns["response_span"].append(list(pair.response_span))
+        columns["sentence_spans"].append([list(span) for span in spans])
+        columns["sentence_similarity"].append(row.get(SIMILARITY_COLUMN))
+    return columns

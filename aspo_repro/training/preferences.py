@@ -1,0 +1,275 @@
+"""The preference data a training run reads, its schema and its validation.
+
+A preference directory holds a ``datasets`` dataset written with ``Dataset.save_to_disk(DIR)``
+(a ``DatasetDict`` with a ``train`` split is accepted too) and, beside it, ``manifest.json``
+(any JSON object; it is copied into the run's ``run.json`` as the data's provenance).
+
+Columns, one row per preference pair:
+
+======================================  =========================================================
+``id``                       str        unique within the file
+``images``                   list       exactly one image (``datasets.Image`` feature)
+``prompt``                   str        the user's instruction, without chat template or image token
+``chosen``                   str        the preferred assistant response
+``rejected``                 str        the dispreferred assistant response
+``chosen_sentence_spans``    list       optional: ``[start, end)`` character spans of the chosen
+                                        response's sentences (``segmentation.sentence_spans``);
+                                        computed here when the column is absent
+``chosen_sentence_similarity`` list     optional: CLIP similarity of each span's text to the image,
+                                        one float per span; computed (and cached) when absent
+======================================  =========================================================
+
+A row that breaks the schema (a missing or empty image, an empty text, spans out of order or out
+of the text, a similarity list of the wrong length) stops the run with a ``UserError`` naming the
+row (0-based index and id) and the reason, before anything is written. Two kinds of row are
+skipped instead, counted and recorded in ``run.json``: pairs whose chosen and rejected responses
+are identical (no preference to learn; the SeVa pipeline drops them too), and pairs too long for
+the model's ``max_length`` (see :mod:`aspo_repro.training.formatting`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aspo_repro.errors import UserError
+
+REQUIRED_COLUMNS = ("id", "images", "prompt", "chosen", "rejected")
+SPANS_COLUMN = "chosen_sentence_spans"
+SIMILARITY_COLUMN = "chosen_sentence_similarity"
+MANIFEST = "manifest.json"
+MAX_LISTED_PROBLEMS = 5
+MAX_LISTED_SKIPS = 20
+
+
+@dataclass
+class SkipReport:
+    """Rows left out of training, by reason, with their ids."""
+
+    ids: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, row_id: str) -> None:
+        self.ids.setdefault(reason, []).append(row_id)
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.ids.values())
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        return {
+            reason: {"count": len(ids), "ids": ids[:MAX_LISTED_SKIPS]}
+            for reason, ids in self.ids.items()
+        }
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{len(ids)} {reason.replace('_', ' ')}" for reason, ids in self.ids.items()
+        )
+
+
+@dataclass
+class PreferenceSet:
+    """A validated preference dataset and what was learnt reading it."""
+
+    directory: Path
+    dataset: Any  # datasets.Dataset, rows kept for training
+    total_rows: int
+    skipped: SkipReport
+    manifest: dict[str, Any] | None
+    has_similarity: bool  # every kept row holds chosen_sentence_similarity
+
+
+def read_preferences(directory: str | Path) -> PreferenceSet:
+    """Load and validate the preference directory; see the module docstring for the schema."""
+    directory = Path(directory)
+    dataset = _load_dataset(directory)
+    _check_columns(dataset, directory)
+    problems, kept, skipped = _check_rows(dataset)
+    if problems:
+        raise UserError(_problem_message(directory, problems))
+    if not kept:
+        raise UserError(f"{directory}: no usable preference pairs ({skipped.describe()})")
+    return PreferenceSet(
+        directory=directory,
+        dataset=dataset.select(kept) if len(kept) < len(dataset) else dataset,
+        total_rows=len(dataset),
+        skipped=skipped,
+        manifest=_read_manifest(directory),
+        has_similarity=_all_have_similarity(dataset, kept),
+    )
+
+
+def _all_have_similarity(dataset, kept: list[int]) -> bool:
+    if SIMILARITY_COLUMN not in dataset.column_names:
+        return False
+    values = dataset[SIMILARITY_COLUMN]
+    return all(values[i] is not None for i in kept)
+
+
+def _load_dataset(directory: Path):
+    from datasets import DatasetDict, load_from_disk
+
+    if not directory.is_dir():
+        raise UserError(f"preference directory {directory} does not exist")
+    try:
+        loaded = load_from_disk(str(directory))
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(
+            f"{directory} is not a dataset written with datasets' save_to_disk: {error}"
+        ) from None
+    if isinstance(loaded, DatasetDict):
+        if "train" not in loaded:
+            raise UserError(f"{directory} holds splits {sorted(loaded)}; a 'train' split is needed")
+        loaded = loaded["train"]
+    if len(loaded) == 0:
+        raise UserError(f"{directory} holds no preference pairs")
+    return loaded
+
+
+def _check_columns(dataset, directory: Path) -> None:
+    missing = [name for name in REQUIRED_COLUMNS if name not in dataset.column_names]
+    if missing:
+        raise UserError(
+            f"{directory}: missing column(s) {', '.join(missing)}; a preference file needs "
+            f"{', '.join(REQUIRED_COLUMNS)} (optional: {SPANS_COLUMN}, {SIMILARITY_COLUMN})"
+        )
+
+
+def _check_rows(dataset) -> tuple[list[str], list[int], SkipReport]:
+    """Every schema problem as 'row i (id x): reason', the rows to keep and the rows to skip."""
+    problems: list[str] = []
+    kept: list[int] = []
+    skipped = SkipReport()
+    seen: set[str] = set()
+    for index, row in enumerate(_raw_rows(dataset)):
+        row_id = str(row["id"])
+        reason = _row_problem(row) or ("duplicate id" if row_id in seen else None)
+        seen.add(row_id)
+        if reason:
+            problems.append(f"row {index} (id {row_id!r}): {reason}")
+        elif row["chosen"].strip() == row["rejected"].strip():
+            skipped.add("chosen_equals_rejected", row_id)
+        else:
+            kept.append(index)
+    return problems, kept, skipped
+
+
+def _raw_rows(dataset, batch_size: int = 512):
+    """Rows with images undecoded (bytes and path), read in Arrow batches so that checking stays cheap."""
+    from datasets import Image
+
+    inner = getattr(dataset.features["images"], "feature", None)
+    if not isinstance(inner, Image):
+        raise UserError(
+            f"column images must be a list of datasets.Image, got {dataset.features['images']}"
+        )
+    for batch in dataset.with_format("arrow").iter(batch_size=batch_size):
+        yield from batch.to_pylist()
+
+
+def _row_problem(row: dict[str, Any]) -> str | None:
+    for name in ("prompt", "chosen", "rejected"):
+        value = row[name]
+        if not isinstance(value, str):
+            return f"{name} must be a string, got {type(value).__name__}"
+        if not value.strip():
+            return f"{name} is empty"
+    problem = _image_problem(row["images"])
+    if problem:
+        return problem
+    spans = row.get(SPANS_COLUMN)
+    if SPANS_COLUMN in row:
+        problem = spans_problem(spans, row["chosen"])
+        if problem:
+            return problem
+    if SIMILARITY_COLUMN in row and row[SIMILARITY_COLUMN] is not None:
+        return _similarity_problem(row[SIMILARITY_COLUMN], spans, row["chosen"])
+    return None
+
+
+def _image_problem(images: Any) -> str | None:
+    if not images:
+        return "no image (images must hold exactly one image)"
+    if not isinstance(images, list) or len(images) != 1:
+        count = len(images) if isinstance(images, list) else "a non-list"
+        return f"images must hold exactly one image, got {count}"
+    return _single_image_problem(images[0])
+
+
+def _single_image_problem(image: Any) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
+    if image is None:
+        return "the image is missing"
+    if isinstance(image, Image.Image):
+        return None if image.width > 0 and image.height > 0 else "the image is empty (0 pixels)"
+    data, path = (
+        (image.get("bytes"), image.get("path")) if isinstance(image, dict) else (None, None)
+    )
+    if not data and not path:
+        return "the image is empty (no bytes and no path)"
+    if not data and not Path(path).is_file():
+        return f"the image file {path} does not exist"
+    try:
+        with Image.open(io.BytesIO(data) if data else path) as opened:
+            width, height = opened.size
+    except (UnidentifiedImageError, OSError) as error:
+        return f"the image cannot be read ({error})"
+    return None if width > 0 and height > 0 else "the image is empty (0 pixels)"
+
+
+def spans_problem(spans: Any, text: str) -> str | None:
+    """Why ``spans`` are not ordered, disjoint, non-empty ``[start, end)`` spans of ``text``; None if they are."""
+    if spans is None or len(spans) == 0:
+        return f"{SPANS_COLUMN} is empty (a response has at least one sentence)"
+    previous_end = 0
+    for number, span in enumerate(spans):
+        if len(span) != 2:
+            return f"{SPANS_COLUMN}[{number}] must be [start, end], got {span!r}"
+        start, end = span
+        if not (isinstance(start, int) and isinstance(end, int)):
+            return f"{SPANS_COLUMN}[{number}] must hold integers, got {span!r}"
+        if not previous_end <= start < end <= len(text):
+            return (
+                f"{SPANS_COLUMN}[{number}] = [{start}, {end}] is not an ordered, non-empty span "
+                f"inside the chosen response (length {len(text)})"
+            )
+        previous_end = end
+    return None
+
+
+def _similarity_problem(similarity: Any, spans: Any, text: str) -> str | None:
+    from aspo_repro.segmentation import sentence_spans
+
+    expected = len(spans) if spans is not None else len(sentence_spans(text))
+    if len(similarity) != expected:
+        return f"{SIMILARITY_COLUMN} has {len(similarity)} values for {expected} sentence(s)"
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in similarity):
+        return f"{SIMILARITY_COLUMN} must hold finite numbers"
+    return None
+
+
+def _problem_message(directory: Path, problems: list[str]) -> str:
+    shown = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    suffix = f"; and {more} more" if more > 0 else ""
+    return (
+        f"{directory}: {len(problems)} bad preference row(s) (0-based row numbers): {shown}{suffix}"
+    )
+
+
+def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    path = directory / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path} must hold a JSON object")
+    return manifest

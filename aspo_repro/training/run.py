@@ -1,0 +1,470 @@
+"""One training run: validate, train (resuming), write the outputs, record provenance.
+
+The output directory of a run::
+
+    OUT/checkpoints/   while training: Trainer checkpoints and run-key.json; removed at the end
+                       (unless keep_checkpoints)
+    OUT/tensorboard/   when asked for
+    OUT/adapter/       the LoRA adapter (PEFT ``save_pretrained``)
+    OUT/merged/        base model with the adapter merged, and the processor: ``from_pretrained``-loadable
+    OUT/metrics.jsonl  one line per logged step: loss, rewards, margins, accuracy, unit weights, c
+    OUT/run.json       method, model, config, seed, data fingerprint, provenance; written last,
+                       with ``status: complete``
+
+Every final output appears by an atomic rename and ``run.json`` comes last, so a directory
+without it is unfinished, whatever else it holds. Started again with the same arguments, a run
+resumes from its last complete checkpoint (a checkpoint is complete once its
+``trainer_state.json`` is written, the Trainer's last step of saving one); a finished run is
+skipped. Bad input is reported before anything is written.
+
+Fault injection for the kill-and-resume test: with ``ASPO_REPRO_KILL_AT_STEP=N`` in the
+environment, the process kills itself (SIGKILL) at the end of optimiser step N.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aspo_repro.errors import UserError
+from aspo_repro.methods import Method, get_method
+from aspo_repro.provenance import provenance
+from aspo_repro.storage import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_tree,
+    stable_hash,
+)
+from aspo_repro.training.config import ResolvedSettings, TrainConfig, resolve
+from aspo_repro.training.model_source import ModelChoice, resolve_model
+
+CHECKPOINTS = "checkpoints"
+RUN_KEY = "run-key.json"
+RUN_JSON = "run.json"
+METRICS = "metrics.jsonl"
+KILL_ENV = "ASPO_REPRO_KILL_AT_STEP"
+KNOWN_ENTRIES = {CHECKPOINTS, "tensorboard", "adapter", "merged", METRICS, RUN_JSON}
+# Settings that do not change what a run produces: a finished run is still "the same run" without them.
+OUTCOME_NEUTRAL = {"tensorboard", "keep_checkpoints", "dataloader_num_workers", "save_steps"}
+
+
+@dataclass
+class RunOutcome:
+    out: Path
+    skipped: bool
+    record: dict[str, Any] = field(default_factory=dict)
+    trainer: Any = None  # the PreferenceTrainer of a run that trained (None when skipped)
+
+
+@dataclass
+class PreparedRun:
+    """Everything known before training: what runs, on what, and where it lands."""
+
+    method: Method
+    choice: ModelChoice
+    settings: ResolvedSettings
+    out: Path
+    run_key: str
+    identity: dict[str, Any]
+    preferences: Any
+    data_fingerprint: str
+
+
+def train(
+    method: str,
+    model: str,
+    prefs: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    scorer=None,
+    log=print,
+) -> RunOutcome:
+    """Train ``method`` on ``model`` with the preference data in ``prefs``; results in ``out``.
+
+    ``scorer(images, texts) -> similarities`` scores sentences the data holds no similarity for
+    (the project's CLIP scorer when None). ``log`` receives one-line progress messages.
+    """
+    started = time.time()
+    prepared = prepare_run(method, model, prefs, out, config or TrainConfig())
+    finished = _finished_record(prepared)
+    if finished is not None:
+        log(
+            f"skipped: {prepared.out} holds a finished run of these settings (run.json: status complete)"
+        )
+        _remove_checkpoints(prepared)
+        return RunOutcome(prepared.out, skipped=True, record=finished)
+    return _train_prepared(prepared, scorer, log, started)
+
+
+def prepare_run(
+    method: str, model: str, prefs: str | Path, out: str | Path, config: TrainConfig
+) -> PreparedRun:
+    """Resolve names and settings and validate the data; nothing is written."""
+    from aspo_repro.training.preferences import read_preferences
+
+    choice = resolve_model(model)
+    chosen_method = get_method(method, **{"beta": choice.training.beta, **config.method_options})
+    settings = resolve(config, choice.training, choice.lora)
+    preferences = read_preferences(prefs)
+    fingerprint = sha256_tree(preferences.directory)
+    identity = {
+        "method": chosen_method.as_dict(),
+        "model": choice.describe(),
+        "config": {k: v for k, v in settings.as_dict().items() if k not in OUTCOME_NEUTRAL},
+        "data_fingerprint": fingerprint,
+    }
+    return PreparedRun(
+        chosen_method,
+        choice,
+        settings,
+        Path(out),
+        stable_hash(identity),
+        identity,
+        preferences,
+        fingerprint,
+    )
+
+
+def _finished_record(prepared: PreparedRun) -> dict[str, Any] | None:
+    """The run.json of a finished run of the same settings; an error if ``out`` holds anything else."""
+    out = prepared.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory")
+    record_path = out / RUN_JSON
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("status") == "complete" and record.get("run_key") == prepared.run_key:
+            return record
+        raise UserError(
+            f"{out} holds a finished run with other settings ({_describe(record)}); "
+            "choose another --out or delete it"
+        )
+    key_path = out / CHECKPOINTS / RUN_KEY
+    if key_path.is_file() and json.loads(key_path.read_text()).get("run_key") != prepared.run_key:
+        raise UserError(
+            f"{out} holds an unfinished run with other settings; delete {out / CHECKPOINTS} to start "
+            "this one, or choose another --out"
+        )
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    strangers = [name for name in entries if name not in KNOWN_ENTRIES and not name.startswith(".")]
+    if strangers and not key_path.is_file():
+        raise UserError(
+            f"--out {out} already holds other files ({', '.join(strangers[:5])}); choose an empty directory"
+        )
+    return None
+
+
+def _describe(record: dict[str, Any]) -> str:
+    method = record.get("method", {}).get("name", "?")
+    model = record.get("model", {}).get("name", "?")
+    return f"method {method}, model {model}"
+
+
+def _train_prepared(prepared: PreparedRun, scorer, log, started: float) -> RunOutcome:
+    from aspo_repro.training.model_source import load_model_and_processor, model_fingerprint
+
+    config = prepared.settings.config
+    model, processor = load_model_and_processor(prepared.choice, config.precision)
+    fingerprint = model_fingerprint(model)
+    dataset = formatted_dataset(prepared, processor)
+    trainer, scorer_used = build_trainer(prepared, model, processor, dataset, scorer)
+    resume_from = _claim_output(prepared, trainer.accelerator)
+    if resume_from is not None:
+        log(f"resuming from {resume_from.name}")
+    skipped = prepared.preferences.skipped
+    if skipped.total:
+        log(f"skipped {skipped.total} pair(s): {skipped.describe()}")
+    _train_or_restore(trainer, resume_from)
+    record = _finish(prepared, trainer, processor, fingerprint, scorer_used, resume_from, started)
+    if record:
+        log(
+            f"trained {prepared.method.name} on {prepared.choice.name}: {record['steps']} steps, "
+            f"outputs in {prepared.out}"
+        )
+    return RunOutcome(prepared.out, skipped=False, record=record, trainer=trainer)
+
+
+def _train_or_restore(trainer, resume_from: Path | None) -> None:
+    """Train (resuming), or, when the checkpoint is the last step, only load it.
+
+    The Trainer resumed at its final step would run one step more than asked.
+    """
+    from transformers import TrainerState
+
+    state = (
+        TrainerState.load_from_json(str(resume_from / "trainer_state.json"))
+        if resume_from
+        else None
+    )
+    if state is None or state.global_step < state.max_steps:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        return
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(trainer.model, load_file(resume_from / "adapter_model.safetensors"))
+    trainer.state = state
+
+
+def _claim_output(prepared: PreparedRun, accelerator) -> Path | None:
+    """Mark ``out`` as this run's and find where to resume; the main process writes, all wait."""
+    if accelerator.is_main_process:
+        _remove_stale_partials(prepared.out)
+        _write_run_key(prepared)
+        last_complete_checkpoint(prepared.out / CHECKPOINTS, remove_incomplete=True)
+    accelerator.wait_for_everyone()
+    return last_complete_checkpoint(prepared.out / CHECKPOINTS)
+
+
+def formatted_dataset(prepared: PreparedRun, processor):
+    from aspo_repro.training.formatting import format_preferences
+
+    config = prepared.settings.config
+    return format_preferences(
+        prepared.preferences,
+        processor,
+        prepared.choice.family,
+        config.max_length,
+        config.on_overlong,
+    )
+
+
+def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer):
+    from aspo_repro.training.collator import UnitCollator
+    from aspo_repro.training.lora import lora_config
+    from aspo_repro.training.trainer import PreferenceTrainer
+
+    method, settings = prepared.method, prepared.settings
+    cached = _similarity_scorer(
+        method, settings.config, prepared.preferences.has_similarity, scorer
+    )
+    collator = UnitCollator(
+        processor=processor,
+        max_length=settings.config.max_length,
+        granularity=method.granularity if method.loss == "aspo" else None,
+        needs_similarity=method.uses_similarity,
+        scorer=cached,
+        use_data_similarity=settings.config.similarity_source == "data",
+    )
+    trainer = PreferenceTrainer(
+        model=model,
+        args=build_dpo_config(settings, method, prepared.out / CHECKPOINTS),
+        data_collator=collator,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=lora_config(settings, model),
+        callbacks=_callbacks(prepared),
+        method=method,
+    )
+    return trainer, cached
+
+
+def _similarity_scorer(method: Method, config: TrainConfig, data_has_similarity: bool, scorer):
+    """A cached scorer when some similarity must be computed; None when the data holds them all."""
+    from aspo_repro.training.similarity import CachedScorer, default_scorer
+
+    from_data = (
+        method.granularity == "sentence"
+        and data_has_similarity
+        and config.similarity_source == "data"
+    )
+    if not method.uses_similarity or from_data:
+        return None
+    return CachedScorer(scorer or default_scorer(config.clip))
+
+
+def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Path):
+    """TRL's ``DPOConfig`` for a run: the Trainer's side of the settings."""
+    from trl import DPOConfig
+
+    config = settings.config
+    return DPOConfig(
+        output_dir=str(output_dir),
+        seed=config.seed,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=settings.epochs,
+        max_steps=config.max_steps or -1,
+        lr_scheduler_type=settings.scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        optim=config.optimizer,
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        gradient_checkpointing=config.gradient_checkpointing,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        report_to=[],
+        beta=method.beta,
+        loss_type=["sigmoid"],
+        max_length=config.max_length,
+        dataloader_num_workers=config.dataloader_num_workers,
+    )
+
+
+def _callbacks(prepared: PreparedRun) -> list:
+    callbacks = []
+    if prepared.settings.config.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+        from transformers.integrations import TensorBoardCallback
+
+        callbacks.append(
+            TensorBoardCallback(SummaryWriter(log_dir=str(prepared.out / "tensorboard")))
+        )
+    if os.environ.get(KILL_ENV):
+        callbacks.append(_kill_at_step_callback(int(os.environ[KILL_ENV])))
+    return callbacks
+
+
+def _kill_at_step_callback(step: int):
+    from transformers import TrainerCallback
+
+    class KillAtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                sys.stdout.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillAtStep()
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Temporaries of atomic writes that a killed process left behind."""
+    if out.is_dir():
+        for stale in [
+            *out.glob(".*.partial"),
+            *out.glob(".*.tmp"),
+            *out.glob(".*.old"),
+            *out.glob(".*.staging"),
+        ]:
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(
+                missing_ok=True
+            )
+
+
+def _write_run_key(prepared: PreparedRun) -> None:
+    atomic_write_json(
+        prepared.out / CHECKPOINTS / RUN_KEY, {"run_key": prepared.run_key, **prepared.identity}
+    )
+
+
+def last_complete_checkpoint(directory: Path, remove_incomplete: bool = False) -> Path | None:
+    """The newest ``checkpoint-N`` with its ``trainer_state.json`` (the last file a save writes)."""
+    if not directory.is_dir():
+        return None
+    checkpoints = sorted(
+        (p for p in directory.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    complete = [p for p in checkpoints if (p / "trainer_state.json").is_file()]
+    if remove_incomplete:
+        for partial in set(checkpoints) - set(complete):
+            shutil.rmtree(partial, ignore_errors=True)
+    return complete[-1] if complete else None
+
+
+def _finish(
+    prepared: PreparedRun, trainer, processor, fingerprint: str, scorer, resume_from, started
+) -> dict:
+    """Adapter, merged model, metrics, then run.json; written by the main process only."""
+    staging = prepared.out / ".adapter.staging"
+    trainer.save_model(str(staging))  # on every process: ZeRO-3 gathers the adapter here
+    record: dict[str, Any] = {}
+    if trainer.accelerator.is_main_process:
+        record = _write_outputs(
+            prepared, trainer, processor, fingerprint, scorer, resume_from, started, staging
+        )
+    trainer.accelerator.wait_for_everyone()
+    return record
+
+
+def _write_outputs(
+    prepared, trainer, processor, fingerprint, scorer, resume_from, started, staging
+) -> dict:
+    from aspo_repro.training.merge import save_merged
+
+    out = prepared.out
+    publish_directory(staging, out / "adapter")
+    with atomic_directory(out / "merged", replace=True) as tmp:
+        save_merged(
+            prepared.choice, out / "adapter", processor, tmp, prepared.settings.config.precision
+        )
+    steps = step_metrics(trainer.state.log_history)
+    atomic_write_text(
+        out / METRICS, "".join(json.dumps(row, sort_keys=True) + "\n" for row in steps)
+    )
+    record = _run_record(prepared, trainer, fingerprint, scorer, resume_from, steps, started)
+    atomic_write_json(out / RUN_JSON, record)
+    _remove_checkpoints(prepared)
+    return record
+
+
+def publish_directory(staging: Path, target: Path) -> None:
+    """Move a complete ``staging`` directory to ``target`` by renames, replacing any old one."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def step_metrics(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-step training logs (the Trainer's final summary left out)."""
+    return [entry for entry in log_history if "loss" in entry and "step" in entry]
+
+
+def _run_record(
+    prepared: PreparedRun, trainer, fingerprint, scorer, resume_from, steps, started
+) -> dict:
+    preferences = prepared.preferences
+    return {
+        "status": "complete",
+        "run_key": prepared.run_key,
+        "method": prepared.method.as_dict(),
+        "model": {**prepared.choice.describe(), "fingerprint": fingerprint},
+        "config": prepared.settings.as_dict(),
+        "seed": prepared.settings.config.seed,
+        "data": {
+            "directory": str(preferences.directory),
+            "fingerprint": prepared.data_fingerprint,
+            "manifest": preferences.manifest,
+            "rows": preferences.total_rows,
+            "trained_pairs": len(trainer.train_dataset),
+            "skipped": preferences.skipped.summary(),
+        },
+        "similarity": _similarity_record(prepared, scorer),
+        "steps": trainer.state.global_step,
+        "resumed_from_step": int(resume_from.name.split("-")[-1]) if resume_from else None,
+        "final_metrics": steps[-1] if steps else {},
+        "wall_time_s": round(time.time() - started, 3),
+        "outputs": {"adapter": "adapter", "merged": "merged", "metrics": METRICS},
+        **provenance(),
+    }
+
+
+def _similarity_record(prepared: PreparedRun, scorer) -> dict[str, Any]:
+    if not prepared.method.uses_similarity:
+        return {"source": "unused"}
+    return {
+        "source": "computed" if scorer is not None else "data",
+        "scored_pairs": len(scorer) if scorer is not None else 0,
+    }
+
+
+def _remove_checkpoints(prepared: PreparedRun) -> None:
+    if not prepared.settings.config.keep_checkpoints:
+        shutil.rmtree(prepared.out / CHECKPOINTS, ignore_errors=True)
