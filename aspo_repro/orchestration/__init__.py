@@ -1,0 +1,71 @@
+"""``reproduce``: plan the runs a table needs, run what is missing, render the table.
+
+    plan = plan_tables(["1"], profile, models=None, seeds=1)   # what is needed
+    report = reproduce(["1"], "mini")                           # do it (resumable)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aspo_repro.orchestration.plan import Plan, build_plan
+from aspo_repro.orchestration.profiles import Profile, load_profile, profile_names
+from aspo_repro.orchestration.runner import Report, describe_plan, execute, format_seconds
+from aspo_repro.orchestration.stages import Stages, Workspace
+from aspo_repro.provenance import git_revision
+
+
+def plan_tables(tables: list[str], profile: Profile, models: list[str] | None = None, seeds: int = 1) -> Plan:
+    from aspo_repro.tables import canonical_table, runs_needed
+
+    names = [canonical_table(table) for table in tables]
+    needed = {name: runs_needed(name, profile.results_profile, models=models, seeds=seeds) for name in names}
+    return build_plan(profile.name, needed, needs_world=profile.needs_world)
+
+
+@dataclass
+class Reproduction:
+    plan: Plan
+    stages: Stages
+    report: Report | None = None
+    seconds: float = 0.0
+
+
+def prepare(
+    tables: list[str],
+    profile: str,
+    *,
+    models: list[str] | None = None,
+    seeds: int = 1,
+    results_root: str | Path | None = None,
+    tables_dir: str | Path | None = None,
+    work_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    log=print,
+) -> Reproduction:
+    chosen = load_profile(profile)
+    workspace = Workspace(
+        profile=chosen,
+        results_root=Path(results_root) if results_root else chosen.results_root,
+        tables_dir=Path(tables_dir) if tables_dir else chosen.tables_dir,
+        work_dir=Path(work_dir) if work_dir else chosen.work_dir,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+    )
+    return Reproduction(plan_tables(tables, chosen, models, seeds), Stages(workspace, log=log))
+
+
+def run(reproduction: Reproduction, *, seeds: int | None, command: str, log=print) -> Reproduction:
+    started = time.perf_counter()
+    context = {"seeds": seeds, "command": command, "invocation": time.strftime("%Y%m%dT%H%M%S"),
+               "git_revision": git_revision()}
+    reproduction.report = execute(reproduction.plan, reproduction.stages, context, log=log)
+    reproduction.seconds = time.perf_counter() - started
+    return reproduction
+
+
+__all__ = [
+    "Plan", "Reproduction", "Stages", "Workspace", "describe_plan", "format_seconds", "load_profile",
+    "plan_tables", "prepare", "profile_names", "run",
+]

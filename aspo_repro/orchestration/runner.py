@@ -1,0 +1,129 @@
+"""Carry out a plan: skip what is done, run what is missing, keep going past failures.
+
+One failed step does not lose the others: its dependents are marked blocked, independent
+steps still run, and the tables are rendered from whatever exists. Every step's outcome and
+time goes to ``<work_dir>/reproduce.jsonl``, the record a closing report is written from.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aspo_repro.errors import UserError
+from aspo_repro.orchestration.plan import Plan, Step
+from aspo_repro.orchestration.stages import Stages
+from aspo_repro.provenance import git_revision
+
+DONE, RAN, FAILED, BLOCKED = "reused", "ran", "failed", "blocked"
+
+
+@dataclass
+class Outcome:
+    step: Step
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def ok(self) -> bool:
+        return not self.by_status(FAILED) and not self.by_status(BLOCKED)
+
+
+def estimate_seconds(plan: Plan, stages: Stages) -> tuple[int, float]:
+    """Steps still to run and their estimated cost from the profile's per-kind estimates."""
+    todo = [step for step in plan.steps if not stages.is_done(step)]
+    estimates = stages.ws.profile.estimates
+    return len(todo), sum(estimates.get(step.kind, 0.0) for step in todo)
+
+
+def describe_plan(plan: Plan, stages: Stages) -> str:
+    lines = [f"plan for {', '.join(plan.tables)} on profile {stages.ws.profile.name}:"]
+    for index, step in enumerate(plan.steps, 1):
+        state = "done" if stages.is_done(step) else "to run"
+        lines.append(f"  {index:>3}. [{state:>6}] {step.label()}")
+    todo, seconds = estimate_seconds(plan, stages)
+    lines.append(f"{len(plan.steps) - todo} of {len(plan.steps)} steps done; "
+                 f"{todo} to run, estimated {format_seconds(seconds)} on this profile's reference machine")
+    return "\n".join(lines)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def execute(plan: Plan, stages: Stages, context: dict, log=print) -> Report:
+    report = Report()
+    failed: set[tuple] = set()
+    journal = stages.ws.work_dir / "reproduce.jsonl"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    total = len(plan.steps)
+    for index, step in enumerate(plan.steps, 1):
+        prefix = f"[{index}/{total}] {step.label()}"
+        if step.kind != "render" and any(need in failed for need in step.needs):  # a table shows what exists
+            failed.add(step.key)
+            outcome = Outcome(step, BLOCKED, error="a step it needs failed")
+            log(f"{prefix}: blocked (a step it needs failed)")
+        elif stages.is_done(step):
+            outcome = Outcome(step, DONE)
+            log(f"{prefix}: done already, reused")
+        else:
+            log(f"{prefix} ...")
+            outcome = _run_step(step, stages, context)
+            if outcome.status == FAILED:
+                failed.add(step.key)
+                log(f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}")
+            else:
+                log(f"{prefix}: done in {format_seconds(outcome.seconds)}")
+        report.outcomes.append(outcome)
+        _append_journal(journal, outcome, context)
+    return report
+
+
+def _run_step(step: Step, stages: Stages, context: dict) -> Outcome:
+    started = time.perf_counter()
+    try:
+        stages.execute(step, context)
+    except KeyboardInterrupt:
+        raise
+    except UserError as error:
+        return Outcome(step, FAILED, time.perf_counter() - started, str(error))
+    except Exception as error:  # one failed run must not lose the others
+        log_path = _write_traceback(stages, step)
+        return Outcome(step, FAILED, time.perf_counter() - started,
+                       f"{type(error).__name__}: {error} (traceback in {log_path})")
+    return Outcome(step, RAN, time.perf_counter() - started)
+
+
+def _write_traceback(stages: Stages, step: Step) -> Path:
+    path = stages.ws.work_dir / "failures" / ("-".join(str(part) for part in step.key) + ".log")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(traceback.format_exc())
+    return path
+
+
+def _append_journal(path: Path, outcome: Outcome, context: dict) -> None:
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "invocation": context.get("invocation"),
+        "step": list(outcome.step.key),
+        "status": outcome.status,
+        "seconds": round(outcome.seconds, 2),
+        "error": outcome.error,
+        "git_revision": context.get("git_revision") or git_revision(),
+    }
+    with path.open("a") as handle:  # an append-only log: a torn last line is harmless
+        handle.write(json.dumps(entry) + "\n")

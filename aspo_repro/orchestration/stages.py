@@ -1,0 +1,147 @@
+"""What each step of a plan does, where its output lives, and how to tell it is already done.
+
+Each stage reuses finished work and resumes interrupted work through the library it calls
+(``build_world``'s cache, the preference pipeline's shards, the trainer's checkpoints, the
+evaluation's atomic result file); this module only maps plan steps onto those calls.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aspo_repro.orchestration.plan import Step
+from aspo_repro.orchestration.profiles import Profile
+from aspo_repro.results import RunKey, method_slug, result_exists, split_method_name
+
+
+@dataclass
+class Workspace:
+    """Where a profile's outputs go: results, tables, and the work (preference data, runs)."""
+
+    profile: Profile
+    results_root: Path
+    tables_dir: Path
+    work_dir: Path
+    cache_dir: Path | None = None
+
+    def prefs_dir(self, model: str) -> Path:
+        return self.work_dir / model / "prefs"
+
+    def train_dir(self, run: RunKey) -> Path:
+        return self.work_dir / run.model / method_slug(run.method) / f"seed{run.seed}"
+
+    def eval_path(self, run: RunKey) -> Path:
+        return run.eval_path(self.results_root)
+
+
+class Stages:
+    """Runs plan steps for one workspace; the mini world is built (or loaded) once."""
+
+    def __init__(self, workspace: Workspace, log=print):
+        self.ws = workspace
+        self.log = log
+        self._built_world = None
+
+    # ------------------------------------------------------------------ done?
+    def is_done(self, step: Step) -> bool:
+        if step.kind == "prefs":
+            return (self.ws.prefs_dir(step.model) / "manifest.json").is_file()
+        if step.kind == "train":
+            return _run_complete(self.ws.train_dir(step.run))
+        if step.kind == "evaluate":
+            return result_exists(self.ws.results_root, step.run)
+        return False  # the world (a cache hit when built) and renderings are always run
+
+    # ------------------------------------------------------------------ do
+    def execute(self, step: Step, tables: dict[str, Any]) -> None:
+        getattr(self, f"_{step.kind}")(step, tables)
+
+    def world(self):
+        if self._built_world is None:
+            from aspo_repro.miniworld import build_world
+
+            settings = self.ws.profile.world
+            self._built_world = build_world(seed=settings.seed, cache_dir=self.ws.cache_dir, size=settings.size)
+        return self._built_world
+
+    def _world(self, step: Step, tables) -> None:
+        self.world()
+
+    def _prefs(self, step: Step, tables) -> None:
+        from aspo_repro.data.pipeline import PrefsConfig, build_preferences
+
+        settings, world = self.ws.profile.prefs, self.ws.profile.world
+        config = PrefsConfig(
+            model=step.model,
+            instructions=settings.instructions,
+            out=self.ws.prefs_dir(step.model),
+            image_dir=Path(settings.image_dir) if settings.image_dir else None,
+            sample=settings.sample,
+            seed=settings.seed,
+            limit=settings.limit,
+            noise_step=settings.noise_step,
+            batch_size=settings.batch_size,
+            max_new_tokens=settings.max_new_tokens,
+            world_seed=world.seed if world else 0,
+            world_size=world.size if world else "full",
+            cache_dir=self.ws.cache_dir,
+        )
+        build_preferences(config)
+
+    def _train(self, step: Step, tables) -> None:
+        from aspo_repro.training import load_train_config, train
+
+        settings = self.ws.profile.train
+        method, options = split_method_name(step.run.method)
+        config = load_train_config(settings.config).with_overrides(
+            seed=settings.seed + step.run.seed,
+            method_options={key: float(value) for key, value in options.items()} or None,
+            **settings.overrides,
+        )
+        train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config, log=self.log)
+
+    def _evaluate(self, step: Step, tables) -> None:
+        from aspo_repro.evaluation.benchmarks import resolve_benchmarks
+        from aspo_repro.evaluation.runner import EvalSettings, evaluate
+
+        settings = self.ws.profile.evaluate
+        run = step.run
+        world = self.world() if self.ws.profile.needs_world else None
+        evaluate(EvalSettings(
+            model_dir=self.model_dir(run),
+            benchmarks=tuple(resolve_benchmarks(settings.benchmarks)),
+            out=self.ws.eval_path(run),
+            run=run,
+            limit=settings.limit,
+            benchmark_dir=world.benchmark_dir if world else None,
+            batch_size=settings.batch_size,
+        ))
+
+    def model_dir(self, run: RunKey) -> Path:
+        if not run.is_base:
+            return self.ws.train_dir(run) / "merged"
+        if self.ws.profile.needs_world:
+            return self.world().model_dir(run.model)
+        from aspo_repro.models import get_model_spec
+
+        return Path(get_model_spec(run.model).source)
+
+    def _render(self, step: Step, tables) -> None:
+        from aspo_repro.tables import render_table
+
+        table = step.key[1]
+        render_table(table, self.ws.profile.results_profile, self.ws.results_root, self.ws.tables_dir,
+                     seeds=tables.get("seeds"), command=tables.get("command"))
+
+
+def _run_complete(directory: Path) -> bool:
+    record = directory / "run.json"
+    if not record.is_file():
+        return False
+    try:
+        return json.loads(record.read_text()).get("status") == "complete"
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,82 @@
+"""Score regression checks: candidate results against committed reference results.
+
+Each reference score (profile, model, method, seed, benchmark) must exist among the candidate's
+and lie within its tolerance (points on the 0-100 scale; ``configs/regression.yaml``). The report
+is a readable diff: one line per compared score, failures marked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from aspo_repro.errors import UserError
+from aspo_repro.results import collect
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOLERANCES = REPO_ROOT / "configs" / "regression.yaml"
+KEY = ["model", "method", "seed", "benchmark"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: str
+    method: str
+    seed: int
+    benchmark: str
+    reference: float
+    candidate: float | None
+    tolerance: float
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.candidate is None else self.candidate - self.reference
+
+    @property
+    def ok(self) -> bool:
+        return self.delta is not None and abs(self.delta) <= self.tolerance
+
+
+def load_tolerances(path: str | Path | None = None) -> dict[str, float]:
+    data = yaml.safe_load(Path(path or TOLERANCES).read_text()) or {}
+    return {str(key): float(value) for key, value in data.get("tolerance", {}).items()}
+
+
+def compare(reference_root: str | Path, candidate_root: str | Path, profile: str,
+            tolerances: dict[str, float] | None = None) -> list[Comparison]:
+    tolerances = tolerances if tolerances is not None else load_tolerances()
+    reference = collect(reference_root, profile)
+    if reference.empty:
+        raise UserError(f"no reference results for profile {profile!r} under {reference_root}")
+    candidate = collect(candidate_root, profile)
+    merged = reference[KEY + ["value"]].merge(
+        candidate[KEY + ["value"]] if not candidate.empty else pd.DataFrame(columns=KEY + ["value"]),
+        on=KEY, how="left", suffixes=("_reference", "_candidate"),
+    )
+    default = tolerances.get("default", 0.0)
+    return [
+        Comparison(
+            row.model, row.method, int(row.seed), row.benchmark, float(row.value_reference),
+            None if pd.isna(row.value_candidate) else float(row.value_candidate),
+            tolerances.get(row.benchmark, default),
+        )
+        for row in merged.sort_values(KEY).itertuples(index=False)
+    ]
+
+
+def format_report(comparisons: list[Comparison]) -> str:
+    header = f"{'':2}{'model':<20}{'method':<22}{'seed':>4}  {'benchmark':<12}{'reference':>10}{'candidate':>10}{'delta':>8}{'tol':>6}"
+    lines = [header]
+    for c in comparisons:
+        mark = "  " if c.ok else "✗ "
+        candidate = "missing" if c.candidate is None else f"{c.candidate:.2f}"
+        delta = "" if c.delta is None else f"{c.delta:+.2f}"
+        lines.append(f"{mark}{c.model:<20}{c.method:<22}{c.seed:>4}  {c.benchmark:<12}"
+                     f"{c.reference:>10.2f}{candidate:>10}{delta:>8}{c.tolerance:>6.1f}")
+    failures = [c for c in comparisons if not c.ok]
+    lines.append(f"{len(comparisons) - len(failures)} of {len(comparisons)} scores within tolerance"
+                 + (f"; {len(failures)} moved too far or are missing" if failures else ""))
+    return "\n".join(lines)

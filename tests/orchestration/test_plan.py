@@ -1,0 +1,109 @@
+"""The plan and the runner's bookkeeping, with stages faked (no models)."""
+
+import json
+
+import pytest
+
+from aspo_repro.errors import UserError
+from aspo_repro.orchestration import load_profile, plan_tables, profile_names
+from aspo_repro.orchestration.runner import BLOCKED, DONE, FAILED, RAN, describe_plan, execute
+from aspo_repro.orchestration.stages import Workspace
+from aspo_repro.results import RunKey
+
+
+def test_profiles_are_listed_and_unknown_ones_refused():
+    assert {"mini", "mini-smoke", "paper"} <= set(profile_names())
+    with pytest.raises(UserError, match="unknown profile 'tiny'; known profiles: mini, mini-smoke, paper"):
+        load_profile("tiny")
+
+
+def test_table1_plan_orders_every_stage_after_what_it_needs():
+    plan = plan_tables(["1"], load_profile("mini"))
+    keys = [step.key for step in plan.steps]
+    assert keys[0] == ("world",)
+    assert keys[-1] == ("render", "1")
+    for position, step in enumerate(plan.steps):
+        for need in step.needs:
+            assert keys.index(need) < position
+    assert len(plan.of_kind("prefs")) == 3  # one per base model, shared by its methods
+    assert len(plan.of_kind("train")) == 6  # dpo and aspo on three models
+    assert {(r.model, r.method) for r in plan.runs} == {
+        (m, x) for m in ("mini-instructblip", "mini-llava-s", "mini-llava-m") for x in ("base", "dpo", "aspo")
+    }
+
+
+def test_seeds_and_model_selection():
+    plan = plan_tables(["5"], load_profile("mini"), models=["mini-llava-s"], seeds=2)
+    assert {run.seed for run in plan.runs} == {0, 1}
+    assert {run.model for run in plan.runs} == {"mini-llava-s"}
+    with pytest.raises(UserError, match="known models"):
+        plan_tables(["5"], load_profile("mini"), models=["llava-1.5-7b"])
+
+
+def test_paper_profile_needs_no_world():
+    plan = plan_tables(["1"], load_profile("paper"))
+    assert not plan.of_kind("world")
+    assert {r.model for r in plan.runs} == {"instructblip-13b", "llava-1.5-7b", "llava-1.5-13b"}
+
+
+def test_figure3_reuses_table5_runs_and_adds_the_sweep():
+    plan = plan_tables(["5", "figure3"], load_profile("mini"), models=["mini-llava-s"])
+    trained = {step.run.method for step in plan.of_kind("train")}
+    assert {"aspo-s", "aspo-p", "aspo", "aspo[alpha=0.25]", "aspo[alpha=0.75]"} <= trained
+    assert len(plan.of_kind("train")) == len(trained)  # each run once, even when two tables need it
+
+
+class FakeStages:
+    """Stages that record what ran; a step listed in ``fail`` raises."""
+
+    def __init__(self, tmp_path, done=(), fail=()):
+        self.ws = Workspace(load_profile("mini"), tmp_path / "results", tmp_path / "tables", tmp_path / "work")
+        self.done, self.fail, self.ran = set(done), set(fail), []
+
+    def is_done(self, step):
+        return step.key in self.done
+
+    def execute(self, step, context):
+        if step.key in self.fail:
+            raise RuntimeError("boom")
+        self.ran.append(step.key)
+        if step.kind not in ("world", "render"):  # as the real stages: these always run (cheap when warm)
+            self.done.add(step.key)
+
+
+def test_runner_reuses_finished_steps_and_isolates_failures(tmp_path):
+    plan = plan_tables(["1"], load_profile("mini"))
+    train_key = ("train", "mini-llava-s", "dpo", 0)
+    stages = FakeStages(tmp_path, done={("prefs", "mini-instructblip")}, fail={train_key})
+    report = execute(plan, stages, {}, log=lambda message: None)
+    status = {o.step.key: o.status for o in report.outcomes}
+    assert status[("prefs", "mini-instructblip")] == DONE
+    assert status[train_key] == FAILED
+    assert status[("evaluate", "mini-llava-s", "dpo", 0)] == BLOCKED
+    assert status[("train", "mini-llava-s", "aspo", 0)] == RAN  # independent work goes on
+    assert status[("render", "1")] == RAN  # the table shows what exists
+    assert not report.ok
+    journal = [json.loads(line) for line in (tmp_path / "work" / "reproduce.jsonl").read_text().splitlines()]
+    assert len(journal) == len(plan.steps)
+    assert "boom" in next(entry["error"] for entry in journal if entry["status"] == FAILED)
+    assert (tmp_path / "work" / "failures").is_dir()
+    # a second run reuses what finished and retries only the failure and what it blocked
+    stages.fail.clear()
+    stages.ran.clear()
+    again = execute(plan, stages, {}, log=lambda message: None)
+    assert set(stages.ran) == {train_key, ("evaluate", "mini-llava-s", "dpo", 0), ("world",), ("render", "1")}
+    assert again.ok
+
+
+def test_describe_plan_shows_cost(tmp_path):
+    plan = plan_tables(["6"], load_profile("mini"), models=["mini-llava-s"])
+    text = describe_plan(plan, FakeStages(tmp_path))
+    assert "train aspo-token on mini-llava-s (seed 0)" in text
+    assert "to run, estimated" in text
+
+
+def test_run_key_paths_keep_variants_apart(tmp_path):
+    ws = Workspace(load_profile("mini"), tmp_path / "r", tmp_path / "t", tmp_path / "w")
+    a = ws.train_dir(RunKey("mini", "mini-llava-s", "aspo[alpha=0.25]", 0))
+    b = ws.train_dir(RunKey("mini", "mini-llava-s", "aspo", 0))
+    assert a != b and a.parent.parent == b.parent.parent
