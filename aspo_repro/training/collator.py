@@ -11,6 +11,11 @@ that the ids agree token for token, and writes the unit of each token at its fin
   for the whole response) of each chosen completion token, -1 elsewhere;
 - ``unit_similarity`` (B, K) float, or (B,) at response granularity: the image-text similarity of
   each unit, read from the data or scored (and cached) when absent; only for methods with alpha > 0.
+
+With ``pack_pairs`` the 2B rows become B rows, one per pair, its prompt shared
+(:mod:`aspo_repro.training.packing`). When the examples carry cached reference log-probs
+(:mod:`aspo_repro.training.reference_cache`), ``ref_token_logps`` holds them at the positions
+whose next-token log-prob they are: (2B, L-1) like ``completion_mask[:, 1:]``, or (B, Lp) packed.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
 from aspo_repro.errors import UserError
 from aspo_repro.segmentation import units_from_offsets
+from aspo_repro.training.packing import pack_pairs, place_token_values
 
 TRL_COLUMNS = ("images", "prompt", "chosen", "rejected")
 UNIT_COLUMNS = ("response_span", "sentence_spans", "sentence_similarity")
+REFERENCE_COLUMNS = ("ref_chosen_token_logps", "ref_rejected_token_logps")
 
 
 @dataclass
@@ -61,6 +68,7 @@ class UnitCollator(DataCollatorForVisionPreference):
     needs_similarity: bool = False
     scorer: Any = None
     use_data_similarity: bool = True
+    pack_pairs: bool = False
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         chosen = [self._chosen_text(example) for example in examples] if self.granularity else []
@@ -73,6 +81,10 @@ class UnitCollator(DataCollatorForVisionPreference):
             output["chosen_unit_ids"] = token_units.unit_ids
             if self.needs_similarity:
                 output["unit_similarity"] = self._similarity(chosen, token_units.token_texts)
+        if self.pack_pairs:
+            output = pack_pairs(output, self.processor.tokenizer.pad_token_id)
+        if all(column in examples[0] for column in REFERENCE_COLUMNS):
+            output["ref_token_logps"] = reference_token_logps(output, examples)
         return output
 
     def _chosen_text(self, example: dict[str, Any]) -> ChosenText:
@@ -147,6 +159,16 @@ class UnitCollator(DataCollatorForVisionPreference):
                 "this method needs image-text similarities that the data does not hold, and no scorer was given"
             )
         return self.scorer(item.image, texts)
+
+
+def reference_token_logps(batch: dict[str, Any], examples: list[dict[str, Any]]) -> torch.Tensor:
+    """The examples' cached reference log-probs at the positions that predict their tokens."""
+    chosen, rejected = ([example[column] for example in examples] for column in REFERENCE_COLUMNS)
+    if "chosen_targets" in batch:
+        return place_token_values(chosen, batch["chosen_targets"]) + place_token_values(
+            rejected, batch["rejected_targets"]
+        )
+    return place_token_values(chosen + rejected, batch["completion_mask"][:, 1:].bool())
 
 
 SEQUENCE_GROUPS = (

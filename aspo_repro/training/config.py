@@ -55,6 +55,15 @@ class TrainConfig:
     clip: str | None = None
     dataloader_num_workers: int = 0
     method_options: dict[str, Any] = field(default_factory=dict)
+    # Speed switches; each leaves the results unchanged up to float rounding (tests/training/test_optimisations.py).
+    # One sequence per pair, its prompt and image once (LLaVA family, LoRA dropout 0; see training/packing.py).
+    shared_prompt: bool = True
+    # Reference log-probs computed once per model and data and read from disk (training/reference_cache.py).
+    cache_reference_logps: bool = True
+    # Where that cache lives: "reference-logps" beside the preference directory when None.
+    reference_cache_dir: str | None = None
+    # Log-probs through TRL's fused LM head, never materialising (tokens x vocab) logits.
+    fused_log_probs: bool = True
 
     def __post_init__(self) -> None:
         validate_config(self)

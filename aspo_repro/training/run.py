@@ -52,8 +52,19 @@ RUN_JSON = "run.json"
 METRICS = "metrics.jsonl"
 KILL_ENV = "ASPO_REPRO_KILL_AT_STEP"
 KNOWN_ENTRIES = {CHECKPOINTS, "tensorboard", "adapter", "merged", METRICS, RUN_JSON}
+REFERENCE_CACHE = "reference-logps"
 # Settings that do not change what a run produces: a finished run is still "the same run" without them.
-OUTCOME_NEUTRAL = {"tensorboard", "keep_checkpoints", "dataloader_num_workers", "save_steps"}
+# The speed switches change results by float rounding only (tests/training/test_optimisations.py).
+OUTCOME_NEUTRAL = {
+    "tensorboard",
+    "keep_checkpoints",
+    "dataloader_num_workers",
+    "save_steps",
+    "shared_prompt",
+    "cache_reference_logps",
+    "reference_cache_dir",
+    "fused_log_probs",
+}
 
 
 @dataclass
@@ -176,7 +187,7 @@ def _train_prepared(prepared: PreparedRun, scorer, log, started: float) -> RunOu
     model, processor = load_model_and_processor(prepared.choice, config.precision)
     fingerprint = model_fingerprint(model)
     dataset = formatted_dataset(prepared, processor)
-    trainer, scorer_used = build_trainer(prepared, model, processor, dataset, scorer)
+    trainer, scorer_used = build_trainer(prepared, model, processor, dataset, scorer, log=log)
     resume_from = _claim_output(prepared, trainer.accelerator)
     if resume_from is not None:
         log(f"resuming from {resume_from.name}")
@@ -238,22 +249,27 @@ def formatted_dataset(prepared: PreparedRun, processor):
     )
 
 
-def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer):
+def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=print):
+    """The PreferenceTrainer of a run; with the reference cache on, its dataset carries the
+    reference log-probs (``trainer.reference_pass`` says where they came from)."""
     from aspo_repro.training.collator import UnitCollator
     from aspo_repro.training.lora import lora_config
     from aspo_repro.training.trainer import PreferenceTrainer
 
     method, settings = prepared.method, prepared.settings
-    cached = _similarity_scorer(
-        method, settings.config, prepared.preferences.has_similarity, scorer
+    config = settings.config
+    cached = _similarity_scorer(method, config, prepared.preferences.has_similarity, scorer)
+    cache_identity = (
+        _reference_identity(prepared, model, dataset) if config.cache_reference_logps else None
     )
     collator = UnitCollator(
         processor=processor,
-        max_length=settings.config.max_length,
+        max_length=config.max_length,
         granularity=method.granularity if method.loss == "aspo" else None,
         needs_similarity=method.uses_similarity,
         scorer=cached,
-        use_data_similarity=settings.config.similarity_source == "data",
+        use_data_similarity=config.similarity_source == "data",
+        pack_pairs=shares_prompt(prepared, model),
     )
     trainer = PreferenceTrainer(
         model=model,
@@ -264,8 +280,76 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer):
         peft_config=lora_config(settings, model),
         callbacks=_callbacks(prepared),
         method=method,
+        fused_log_probs=config.fused_log_probs,
     )
+    trainer.reference_pass = _attach_reference(prepared, trainer, cache_identity, log)
     return trainer, cached
+
+
+def shares_prompt(prepared: PreparedRun, model) -> bool:
+    """Whether a batch is packed one sequence per pair: where it is exact and the model takes it."""
+    implementation = model.config.get_text_config()._attn_implementation
+    return (
+        prepared.settings.config.shared_prompt
+        and prepared.choice.family == "llava"
+        and prepared.settings.lora_dropout == 0
+        and implementation in ("sdpa", "eager")
+    )
+
+
+def _reference_identity(prepared: PreparedRun, model, dataset) -> dict[str, Any]:
+    """What the reference log-probs depend on: weights, model files, data, formatting, layout."""
+    from aspo_repro.training.model_source import model_fingerprint
+    from aspo_repro.training.reference_cache import weights_digest
+
+    config = prepared.settings.config
+    return {
+        "weights": weights_digest(model),
+        "model": model_fingerprint(model),
+        "data": prepared.data_fingerprint,
+        "rows": stable_hash(dataset["id"]),
+        "max_length": config.max_length,
+        "on_overlong": config.on_overlong,
+        "precision": config.precision,
+        "packed": shares_prompt(prepared, model),
+    }
+
+
+def _attach_reference(prepared: PreparedRun, trainer, identity, log):
+    """Cached reference log-probs on the trainer's dataset, or why the reference runs inline."""
+    from aspo_repro.training.reference_cache import (
+        ReferencePass,
+        attach_reference_logps,
+        cache_key,
+        unsupported_reason,
+    )
+
+    if identity is None:
+        return ReferencePass("inline", reason="cache_reference_logps is off")
+    reason = unsupported_reason(trainer)
+    if reason is not None:
+        log(f"reference log-probs computed each step: the cache does not support {reason}")
+        return ReferencePass("inline", reason=reason)
+    key = cache_key(identity)
+    path = reference_cache_dir(prepared) / f"{prepared.choice.family}-{key[:24]}.safetensors"
+    trainer.train_dataset, record = attach_reference_logps(
+        trainer, trainer.train_dataset, path, key, log
+    )
+    return record
+
+
+def reference_cache_dir(prepared: PreparedRun) -> Path:
+    """The configured directory, else ``reference-logps`` beside the preference data, else (not
+    writable) inside the run's checkpoints."""
+    configured = prepared.settings.config.reference_cache_dir
+    if configured is not None:
+        return Path(configured)
+    beside = prepared.preferences.directory.parent / REFERENCE_CACHE
+    try:
+        beside.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return prepared.out / CHECKPOINTS / REFERENCE_CACHE
+    return beside if os.access(beside, os.W_OK) else prepared.out / CHECKPOINTS / REFERENCE_CACHE
 
 
 def _similarity_scorer(method: Method, config: TrainConfig, data_has_similarity: bool, scorer):
@@ -447,6 +531,7 @@ def _run_record(
             "skipped": preferences.skipped.summary(),
         },
         "similarity": _similarity_record(prepared, scorer),
+        "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
         "steps": trainer.state.global_step,
         "resumed_from_step": int(resume_from.name.split("-")[-1]) if resume_from else None,
         "final_metrics": steps[-1] if steps else {},
