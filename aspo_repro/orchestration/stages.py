@@ -101,7 +101,9 @@ class Stages:
             method_options={key: float(value) for key, value in options.items()} or None,
             **settings.overrides,
         )
-        train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config, log=self.log)
+        world = self.world() if self.ws.profile.needs_world else None
+        train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
+              log=self.log, world=world)
 
     def _evaluate(self, step: Step, tables) -> None:
         from aspo_repro.evaluation.benchmarks import resolve_benchmarks

@@ -40,7 +40,7 @@ class ModelChoice:
         return {
             "name": self.name,
             "family": self.family,
-            "source": self.spec.source if self.spec else str(self.directory),
+            "source": str(self.directory) if self.directory else self.spec.source,
             "profile": self.spec.profile if self.spec else None,
             "lora_recipe": {
                 "r": self.lora.r,
@@ -51,10 +51,12 @@ class ModelChoice:
         }
 
 
-def resolve_model(name_or_dir: str) -> ModelChoice:
+def resolve_model(name_or_dir: str, world=None) -> ModelChoice:
+    """A registry name (a mini model's checkpoint in ``world``, or the default world) or a directory."""
     if name_or_dir in model_names():
         spec = get_model_spec(name_or_dir)
-        return ModelChoice(spec.name, spec.family, spec.lora, spec.training, spec=spec)
+        directory = world.model_dir(spec.name) if world is not None and spec.profile == "mini" else None
+        return ModelChoice(spec.name, spec.family, spec.lora, spec.training, spec=spec, directory=directory)
     directory = Path(name_or_dir)
     if not (directory / "config.json").is_file():
         raise UserError(
@@ -84,32 +86,10 @@ def _recipe_for(family: str) -> ModelSpec:
 
 
 def load_model_and_processor(choice: ModelChoice, precision: str = "fp32"):
-    """The model (eval mode) and processor; registry models through ``aspo_repro.models.loading``."""
-    import torch
+    """The model (eval mode) and processor, through ``aspo_repro.models.loading``."""
+    from aspo_repro.models.loading import load_model_and_processor as load
 
-    dtype = getattr(torch, DTYPES[precision])
-    if choice.directory is not None:
-        return _from_directory(choice.directory, dtype)
-    try:
-        from aspo_repro.models.loading import load_model_and_processor as load_registered
-    except ImportError:
-        if choice.spec.profile != "paper":
-            raise UserError(
-                f"model {choice.name!r} needs aspo_repro.models.loading, which is not installed"
-            ) from None
-        return _from_directory(choice.spec.source, dtype)
-    return load_registered(choice.name, dtype=dtype)
-
-
-def _from_directory(source, dtype):
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(str(source), dtype=dtype)
-        processor = AutoProcessor.from_pretrained(str(source))
-    except OSError as error:
-        raise UserError(f"cannot load model {source}: {error}") from None
-    return model, processor
+    return load(choice.directory or choice.name, dtype=DTYPES[precision])
 
 
 def model_fingerprint(model) -> str:

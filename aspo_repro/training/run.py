@@ -98,14 +98,16 @@ def train(
     *,
     scorer=None,
     log=print,
+    world=None,
 ) -> RunOutcome:
     """Train ``method`` on ``model`` with the preference data in ``prefs``; results in ``out``.
 
     ``scorer(images, texts) -> similarities`` scores sentences the data holds no similarity for
     (the project's CLIP scorer when None). ``log`` receives one-line progress messages.
+    ``world``: the built mini world a mini model name resolves in (the default world when None).
     """
     started = time.time()
-    prepared = prepare_run(method, model, prefs, out, config or TrainConfig())
+    prepared = prepare_run(method, model, prefs, out, config or TrainConfig(), world=world)
     finished = _finished_record(prepared)
     if finished is not None:
         log(
@@ -117,12 +119,12 @@ def train(
 
 
 def prepare_run(
-    method: str, model: str, prefs: str | Path, out: str | Path, config: TrainConfig
+    method: str, model: str, prefs: str | Path, out: str | Path, config: TrainConfig, world=None
 ) -> PreparedRun:
     """Resolve names and settings and validate the data; nothing is written."""
     from aspo_repro.training.preferences import read_preferences
 
-    choice = resolve_model(model)
+    choice = resolve_model(model, world=world)
     chosen_method = get_method(method, **{"beta": choice.training.beta, **config.method_options})
     settings = resolve(config, choice.training, choice.lora)
     preferences = read_preferences(prefs)
