@@ -17,20 +17,26 @@ Rules (``shared/design/aspo-math.md``, "Units"):
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from aspo_repro.errors import UserError
 
 Span = tuple[int, int]
 
 
-@lru_cache(maxsize=1)
-def _segmenter():
-    import pysbd
+_PER_THREAD = threading.local()
 
-    return pysbd.Segmenter(language="en", clean=False)
+
+def _segmenter():
+    """One pysbd segmenter per thread: a shared one loses sentences under concurrent use."""
+    segmenter = getattr(_PER_THREAD, "segmenter", None)
+    if segmenter is None:
+        import pysbd
+
+        segmenter = _PER_THREAD.segmenter = pysbd.Segmenter(language="en", clean=False)
+    return segmenter
 
 
 def split_sentences(text: str) -> list[str]:

@@ -165,3 +165,15 @@ def test_spans_partition_completion_tokens(text):
                 low = spans[unit - 1][1] if unit > 0 else 0
                 high = spans[unit][1] if spans else len(text)
                 assert low <= first < high
+
+
+def test_concurrent_segmentation_matches_serial():
+    """pysbd segmenters keep state: threads must not share one (lmms-eval scores in threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"There is a red circle number {i}. It is small. Dr. Who left at 5 p.m. today! Bye {i}." for i in range(200)]
+    serial = [split_sentences(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(split_sentences, texts))
+    assert threaded == serial
+    assert all(len(sentences) == 4 for sentences in serial)

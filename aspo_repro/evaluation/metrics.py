@@ -1,0 +1,103 @@
+"""The metrics of the project's own tasks, as pure functions of per-answer records.
+
+lmms-eval calls a task's ``process_results`` once per document and an aggregation once per
+task over the records; both live here so that they are tested without a model. Values are
+fractions (0-1), like lmms-eval's own tasks; the registry's ``scale`` brings them to 0-100.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+YES, NO, OTHER = "yes", "no", "other"
+
+
+@dataclass(frozen=True)
+class YesNoCounts:
+    """Confusion counts of yes/no answers; an answer that is neither counts as not-yes."""
+
+    true_pos: int
+    false_pos: int
+    true_neg: int
+    false_neg: int
+    unparsed: int  # answers that were neither yes nor no (also in false_neg / true_neg)
+
+    @property
+    def total(self) -> int:
+        return self.true_pos + self.false_pos + self.true_neg + self.false_neg
+
+    @property
+    def precision(self) -> float:
+        said_yes = self.true_pos + self.false_pos
+        return self.true_pos / said_yes if said_yes else 0.0
+
+    @property
+    def recall(self) -> float:
+        positives = self.true_pos + self.false_neg
+        return self.true_pos / positives if positives else 0.0
+
+    @property
+    def f1(self) -> float:
+        denominator = 2 * self.true_pos + self.false_pos + self.false_neg
+        return 2 * self.true_pos / denominator if denominator else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return (self.true_pos + self.true_neg) / self.total if self.total else 0.0
+
+    @property
+    def yes_ratio(self) -> float:
+        """The share of answers that are "yes" (POPE's yes-ratio: a model biased to yes scores high)."""
+        return (self.true_pos + self.false_pos) / self.total if self.total else 0.0
+
+
+def yes_no_counts(records: Iterable[Mapping[str, str]]) -> YesNoCounts:
+    """Counts from records ``{"prediction": yes|no|other, "answer": yes|no}``."""
+    counts = {"tp": 0, "fp": 0, "tn": 0, "fn": 0, "unparsed": 0}
+    for record in records:
+        said_yes = record["prediction"] == YES
+        counts["unparsed"] += record["prediction"] == OTHER
+        if record["answer"] == YES:
+            counts["tp" if said_yes else "fn"] += 1
+        else:
+            counts["fp" if said_yes else "tn"] += 1
+    return YesNoCounts(counts["tp"], counts["fp"], counts["tn"], counts["fn"], counts["unparsed"])
+
+
+def circular_accuracy(records: Iterable[Mapping[str, object]]) -> float:
+    """MMBench's circular evaluation: a question counts only if every rotation of its
+    options was answered correctly. Records are ``{"question_id", "correct"}``, one per rotation."""
+    by_question: dict[object, bool] = defaultdict(lambda: True)
+    for record in records:
+        by_question[record["question_id"]] &= bool(record["correct"])
+    return sum(by_question.values()) / len(by_question) if by_question else 0.0
+
+
+@dataclass(frozen=True)
+class HallucinationCounts:
+    hallucinated: int
+    judged: int  # sentences the judge could classify (SHR's denominator)
+    sentences: int  # all sentences, judged or not
+
+    @property
+    def ratio(self) -> float | None:
+        """SHR: hallucinated sentences / judged sentences, summed over all descriptions
+        (HA-DPO's ``hal_sents_ratio``); None when no sentence could be judged."""
+        return self.hallucinated / self.judged if self.judged else None
+
+
+def hallucination_counts(records: Iterable[Mapping[str, int]]) -> HallucinationCounts:
+    """Sums of per-description records ``{"hallucinated", "judged", "sentences"}``."""
+    totals = {"hallucinated": 0, "judged": 0, "sentences": 0}
+    for record in records:
+        for key in totals:
+            totals[key] += int(record[key])
+    return HallucinationCounts(totals["hallucinated"], totals["judged"], totals["sentences"])
+
+
+def shr_ratio(records: Iterable[Mapping[str, int]]) -> float:
+    """The aggregation lmms-eval calls; NaN when no sentence was judgeable (never a fake 0)."""
+    ratio = hallucination_counts(records).ratio
+    return float("nan") if ratio is None else ratio

@@ -1,0 +1,108 @@
+"""From lmms-eval's output to one score per benchmark on the paper's 0-100 scale.
+
+A benchmark's value is the mean of its tasks' metric times the registry's ``scale``; its
+standard error, where lmms-eval reports one for every task, is that of the mean of independent
+estimates, sqrt(sum se_i^2) / k, on the same scale. A benchmark that could not be scored (no
+judge key, a server-scored split, no judgeable sentence) is *missing* with the reason, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from aspo_repro.evaluation.benchmarks import Benchmark
+from aspo_repro.results import BenchmarkScore
+
+FILTER = "none"  # lmms-eval's key suffix for metrics without a filter pipeline
+# lmms-eval 0.7.3's GPT judge for mmvet and llava_in_the_wild: MODEL_VERSION, with this default.
+LMMS_JUDGE_ENV = "MODEL_VERSION"
+LMMS_DEFAULT_JUDGE = "gpt-4o-2024-11-20"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    benchmark: str
+    score: BenchmarkScore | None
+    missing: str | None = None  # why there is no score
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def task_metrics(raw: dict[str, Any], task: str) -> dict[str, Any]:
+    """A task's metrics without lmms-eval's ``,none`` suffix (``pope_f1``, ``pope_f1_stderr``...)."""
+    entry = raw.get("results", {}).get(task, {})
+    return {key.rsplit(",", 1)[0]: value for key, value in entry.items()
+            if key.endswith(f",{FILTER}") and value != "N/A"}
+
+
+def sample_count(raw: dict[str, Any], task: str) -> int | None:
+    counts = raw.get("n-samples", {}).get(task, {})
+    value = counts.get("effective", counts.get("original"))
+    return int(value) if value is not None else None
+
+
+def judge_name(benchmark: Benchmark, raw: dict[str, Any]) -> str | None:
+    """The judge model and version that scored the answers, where a model judged them."""
+    if benchmark.judge == "rule":
+        return "mini-world rule judge (exact)"
+    if benchmark.own_task and benchmark.judge == "gpt":
+        names = {record.get("judge") for task in benchmark.tasks for sample in raw.get("samples", {}).get(task, [])
+                 for record in [sample.get(benchmark.metric) or {}] if isinstance(record, dict)}
+        names.discard(None)
+        return ", ".join(sorted(names)) or None
+    if benchmark.needs_api_key:
+        return os.environ.get(LMMS_JUDGE_ENV, LMMS_DEFAULT_JUDGE)
+    return None
+
+
+def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
+    per_task = {task: task_metrics(raw, task) for task in benchmark.tasks}
+    counts = {task: sample_count(raw, task) for task in benchmark.tasks}
+    details = {"tasks": per_task, "samples": counts,
+               "task_versions": {task: raw.get("versions", {}).get(task) for task in benchmark.tasks}}
+    if benchmark.submission:
+        return Outcome(benchmark.name, None, "scored by the benchmark's evaluation server: submit the answers "
+                       "lmms-eval wrote under the raw output's submissions/ folder", details)
+    values = [_number(metrics.get(benchmark.metric)) for metrics in per_task.values()]
+    if any(value is None for value in values):
+        bad = [task for task, value in zip(benchmark.tasks, values) if value is None]
+        return Outcome(benchmark.name, None, f"lmms-eval gave no {benchmark.metric} for {', '.join(bad)}"
+                       + (" (no sentence could be judged)" if benchmark.metric == "shr" else ""), details)
+    value = sum(values) / len(values) * benchmark.scale
+    if not -1e-9 <= value <= 100 + 1e-9:
+        return Outcome(benchmark.name, None, f"{value:g} lies outside the 0-100 scale of the result store", details)
+    score = BenchmarkScore(
+        value=min(max(value, 0.0), 100.0),  # clips float rounding only
+        stderr=_stderr(benchmark, per_task.values()),
+        n=_items(benchmark, counts.values()),
+        metric=_metric_label(benchmark),
+        judge=judge_name(benchmark, raw),
+    )
+    return Outcome(benchmark.name, score, None, details)
+
+
+def _stderr(benchmark: Benchmark, per_task) -> float | None:
+    errors = [_number(metrics.get(f"{benchmark.metric}_stderr")) for metrics in per_task]
+    if not errors or any(e is None for e in errors):
+        return None
+    return math.sqrt(sum(e * e for e in errors)) / len(errors) * benchmark.scale
+
+
+def _items(benchmark: Benchmark, counts) -> int | None:
+    counts = list(counts)
+    if any(c is None for c in counts):
+        return None
+    return sum(counts) // benchmark.docs_per_item
+
+
+def _metric_label(benchmark: Benchmark) -> str:
+    label = benchmark.metric if len(benchmark.tasks) == 1 else f"mean {benchmark.metric} of {', '.join(benchmark.tasks)}"
+    return f"{label} x {benchmark.scale:g}" if benchmark.scale != 1 else label

@@ -1,0 +1,326 @@
+"""Evaluate one model directory on a set of benchmarks through lmms-eval, and write one result.
+
+For each benchmark: its lmms-eval tasks (the project's own ones from ``tasks/``, pointed at
+their data files by a task-config override) are loaded through a ``TaskManager`` that includes
+the project's task folder, and run by ``lmms_eval.evaluator.simple_evaluate`` with one model
+loaded once. lmms-eval's whole output is kept beside the result file
+(``<out stem>.lmms_eval/<benchmark>.json``) and doubles as a checkpoint: a benchmark whose raw
+output matches the model, data, limit and lmms-eval version is not run again. The normalised
+result (``aspo_repro.results.EvalResult``) is written last and atomically, so an interrupted
+evaluation leaves no result file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import gc
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from aspo_repro import storage
+from aspo_repro.errors import UserError
+from aspo_repro.evaluation.benchmarks import Benchmark, profile_of
+from aspo_repro.evaluation.mini_tasks import BENCHMARK_DIR_ENV
+from aspo_repro.evaluation.normalise import Outcome, normalise
+from aspo_repro.evaluation.shr import API_KEY_ENV
+from aspo_repro.provenance import provenance
+from aspo_repro.results import EvalResult, RunKey
+
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+MINI_ADAPTER = "aspo_hf"
+# lmms-eval's adapters for the paper's checkpoints, by the checkpoint's config model_type.
+PAPER_ADAPTERS = {"llava": "llava_hf", "instructblip": "instructblip"}
+PAPER_SCORING_THREADS = 4  # lmms-eval's default
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    model_dir: Path
+    benchmarks: tuple[Benchmark, ...]
+    out: Path
+    run: RunKey
+    limit: int | None = None  # questions per task (lmms-eval's --limit), for smoke runs
+    benchmark_dir: Path | None = None  # mini: the world's benchmark directory
+    shr_data: Path | None = None  # paper: documents written by shr.prepare_shr_docs
+    adapter: str | None = None  # an lmms-eval model name; by default chosen from the checkpoint
+    batch_size: int = 32
+    device: str = "cpu"
+    threads: int = 1  # CPU threads of the aspo_hf adapter (see adapter.torch_threads)
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"--limit must be a positive number of questions; got {self.limit}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size must be positive; got {self.batch_size}")
+        if self.threads < 1:
+            raise UserError(f"--threads must be positive; got {self.threads}")
+
+    @property
+    def profile(self) -> str:
+        return profile_of(self.benchmarks)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.out.parent / f"{self.out.stem}.lmms_eval"
+
+
+def lmms_eval_version() -> str:
+    return metadata.version("lmms_eval")
+
+
+# ----------------------------------------------------------------------------- data and judges
+
+def data_file(settings: EvalSettings, benchmark: Benchmark) -> Path | None:
+    """The local file a project task reads, or None for lmms-eval's own (hub) tasks."""
+    if benchmark.data_file is not None:
+        if settings.benchmark_dir is None:
+            raise UserError(f"{benchmark.name} needs the mini world's benchmark directory (--benchmark-dir)")
+        path = settings.benchmark_dir / benchmark.data_file
+        if not path.is_file():
+            raise UserError(f"{path} does not exist: is {settings.benchmark_dir} a mini world's benchmark directory?")
+        return path
+    if benchmark.name == "shr" and settings.shr_data is not None:
+        if not settings.shr_data.is_file():
+            raise UserError(f"SHR documents {settings.shr_data} do not exist (write them with shr.prepare_shr_docs)")
+        return settings.shr_data
+    return None
+
+
+def reason_not_run(settings: EvalSettings, benchmark: Benchmark, have_judge: bool) -> str | None:
+    """Why a benchmark cannot be scored at all in this environment (checked before running)."""
+    if benchmark.needs_api_key and not (have_judge or os.environ.get(API_KEY_ENV)):
+        kind = "a GPT judge" if benchmark.judge == "gpt" else "GPT to extract answers the rules cannot"
+        return f"needs {kind}: set {API_KEY_ENV} (an OpenAI-compatible key) and run again"
+    if benchmark.name == "shr" and settings.shr_data is None:
+        return "needs the SHR documents (--shr-data FILE, written by aspo_repro.evaluation.shr.prepare_shr_docs)"
+    return None
+
+
+def task_configs(benchmark: Benchmark, path: Path | None) -> list[str | dict[str, Any]]:
+    """What ``simple_evaluate(tasks=...)`` gets: task names, or configs pointing at local data."""
+    if path is None:
+        return list(benchmark.tasks)
+    return [{"task": task, "dataset_kwargs": {"data_files": {"test": str(path)}}} for task in benchmark.tasks]
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str | None) -> Iterator[None]:
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+# ----------------------------------------------------------------------------- model
+
+def default_adapter(model_dir: Path, profile: str) -> str:
+    if profile == "mini":
+        return MINI_ADAPTER
+    try:
+        model_type = json.loads((model_dir / "config.json").read_text())["model_type"]
+    except (OSError, ValueError, KeyError):
+        raise UserError(f"{model_dir} is not a model directory with a readable config.json") from None
+    if model_type not in PAPER_ADAPTERS:
+        raise UserError(f"no lmms-eval adapter known for model_type {model_type!r}; known: "
+                        f"{', '.join(PAPER_ADAPTERS)} (or name one with --adapter)")
+    return PAPER_ADAPTERS[model_type]
+
+
+def build_model(settings: EvalSettings, name: str):
+    """The lmms-eval model object ``name`` for ``settings.model_dir`` (loaded once for all benchmarks)."""
+    from aspo_repro.evaluation.adapter import AspoHf, register
+
+    register()
+    if name == MINI_ADAPTER:
+        return AspoHf(pretrained=str(settings.model_dir), device=settings.device, batch_size=settings.batch_size,
+                      threads=settings.threads)
+    return _lmms_eval_model(name, settings)
+
+
+def _lmms_eval_model(name: str, settings: EvalSettings):
+    import lmms_eval.models
+
+    try:
+        model_class = lmms_eval.models.get_model(name)
+    except ImportError as error:
+        raise UserError(f"lmms-eval's {name!r} adapter cannot be imported: {error} "
+                        f"(install the missing package, e.g. `pip install {error.name}`)") from None
+    except ValueError as error:
+        raise UserError(f"unknown lmms-eval model {name!r}: {error}") from None
+    if not (settings.model_dir / "config.json").is_file():
+        raise UserError(f"{settings.model_dir} is not a model directory: it has no config.json")
+    try:
+        model = model_class.create_from_arg_string(
+            f"pretrained={settings.model_dir}", {"batch_size": settings.batch_size, "device": settings.device})
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"cannot load the model in {settings.model_dir} with {name}: {error}") from None
+    # lmms-eval frees the model after each evaluation; the runner reuses it for the next benchmark.
+    model.clean = gc.collect
+    return model
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Cheap identity of a checkpoint directory: relative paths, sizes and modification times."""
+    if not model_dir.is_dir():
+        return str(model_dir)
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
+    return storage.stable_hash([[p.relative_to(model_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns]
+                                for p in files])
+
+
+# ----------------------------------------------------------------------------- running
+
+@functools.lru_cache(maxsize=2)
+def task_manager(profile: str):
+    """lmms-eval's task index: the project's tasks, plus lmms-eval's own for the paper profile
+    (indexing those takes seconds, so one index per profile is kept for the process)."""
+    from lmms_eval.tasks import TaskManager
+
+    return TaskManager(verbosity="WARNING", include_path=str(TASKS_DIR), include_defaults=profile == "paper")
+
+
+def load_tasks(benchmark: Benchmark, configs: list, manager) -> list:
+    """lmms-eval task objects with their data loaded, or a UserError naming what failed."""
+    from lmms_eval.tasks import get_task_dict
+
+    try:
+        return list(get_task_dict(configs, manager).values())
+    except UserError:
+        raise
+    except Exception as error:  # lmms-eval and datasets raise many kinds; the message says which
+        hint = (" (lmms-eval downloads this benchmark from the Hugging Face hub: run with network access, "
+                "or with the dataset already in HF_DATASETS_CACHE)") if not benchmark.own_task else ""
+        raise UserError(f"{benchmark.name}: lmms-eval could not load its data: "
+                        f"{type(error).__name__}: {error}{hint}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def task_code_fingerprint() -> str:
+    """Hash of the project's task definitions and the code that scores them: a raw output
+    scored by other code is not reused."""
+    here = Path(__file__).resolve().parent
+    files = sorted(p for p in TASKS_DIR.rglob("*") if p.suffix in (".yaml", ".py"))
+    files += [here / name for name in ("mini_tasks.py", "paper_tasks.py", "metrics.py", "shr.py")]
+    return storage.stable_hash([[f.relative_to(here).as_posix(), storage.sha256_file(f)] for f in files])
+
+
+def scoring_threads(benchmark: Benchmark) -> int:
+    """Threads lmms-eval scores answers with. The mini judge splits sentences with one shared
+    pysbd segmenter, which is not thread-safe (scored in parallel, the same answers got
+    different SHR values run to run); the paper's GPT judges wait on the network."""
+    return 1 if benchmark.profile == "mini" else PAPER_SCORING_THREADS
+
+
+def run_benchmark(settings: EvalSettings, benchmark: Benchmark, model, manager, adapter_name: str) -> dict[str, Any]:
+    """lmms-eval's output for one benchmark: reused from the raw file when it matches, else run."""
+    from lmms_eval.evaluator import simple_evaluate
+
+    path = data_file(settings, benchmark)
+    fingerprint = {
+        "benchmark": benchmark.name, "tasks": list(benchmark.tasks), "limit": settings.limit,
+        "model": model_fingerprint(settings.model_dir), "adapter": adapter_name,
+        "data": storage.sha256_file(path) if path else None, "lmms_eval": lmms_eval_version(),
+        "task_code": task_code_fingerprint() if benchmark.own_task else None,
+    }
+    raw_path = settings.raw_dir / f"{benchmark.name}.json"
+    saved = _read_raw(raw_path)
+    if saved is not None and saved.get("fingerprint") == fingerprint:
+        return saved["output"]
+    tasks = load_tasks(benchmark, task_configs(benchmark, path), manager)
+    output = simple_evaluate(
+        model=model, tasks=tasks, task_manager=manager, log_samples=True, verbosity="WARNING",
+        limit=settings.limit * benchmark.docs_per_item if settings.limit else None,
+        cli_args=argparse.Namespace(output_path=str(settings.raw_dir), process_with_media=False),
+        process_docs_parallel=scoring_threads(benchmark),
+    )
+    storage.atomic_write_json(raw_path, {"fingerprint": fingerprint, "output": output})
+    return _read_raw(raw_path)["output"]
+
+
+def _read_raw(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@dataclass
+class _Progress:
+    outcomes: dict[str, Outcome]
+    raw_paths: dict[str, str]
+    seconds: dict[str, float]
+    task_versions: dict[str, Any]
+
+
+def _run_all(settings: EvalSettings, benchmarks: list[Benchmark], model, adapter_name: str) -> _Progress:
+    progress = _Progress({}, {}, {}, {})
+    manager = task_manager(settings.profile)
+    benchmark_dir = str(settings.benchmark_dir.resolve()) if settings.benchmark_dir else None
+    with environment(BENCHMARK_DIR_ENV, benchmark_dir):
+        for benchmark in tqdm(benchmarks, desc="benchmarks", unit="benchmark"):
+            tick = time.perf_counter()
+            raw = run_benchmark(settings, benchmark, model, manager, adapter_name)
+            progress.seconds[benchmark.name] = round(time.perf_counter() - tick, 2)
+            progress.outcomes[benchmark.name] = normalise(benchmark, raw)
+            progress.raw_paths[benchmark.name] = str(settings.raw_dir / f"{benchmark.name}.json")
+            progress.task_versions.update({t: raw.get("versions", {}).get(t) for t in benchmark.tasks})
+    return progress
+
+
+def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResult:
+    """Evaluate and write ``settings.out``; returns the result.
+
+    ``model`` (an lmms-eval model object) replaces loading ``settings.model_dir``;
+    ``shr_judge`` replaces the SHR judge built from the environment (both for tests)."""
+    from aspo_repro.evaluation import paper_tasks
+
+    started = time.perf_counter()
+    missing = {b.name: r for b in settings.benchmarks if (r := reason_not_run(settings, b, shr_judge is not None))}
+    runnable = [b for b in settings.benchmarks if b.name not in missing]
+    for benchmark in runnable:
+        data_file(settings, benchmark)  # fail on a missing data file before loading the model
+    progress, adapter_name = _Progress({}, {}, {}, {}), None
+    if runnable:
+        if model is None:
+            adapter_name = settings.adapter or default_adapter(settings.model_dir, settings.profile)
+            model = build_model(settings, adapter_name)
+        else:
+            adapter_name = type(model).__name__
+        if any(b.name == "shr" for b in runnable):
+            paper_tasks.use_judge(shr_judge)
+        progress = _run_all(settings, runnable, model, adapter_name)
+    missing.update({name: o.missing for name, o in progress.outcomes.items() if o.missing})
+    result = EvalResult(
+        run=settings.run,
+        scores={name: o.score for name, o in progress.outcomes.items() if o.score is not None},
+        provenance={
+            **provenance(),
+            "model_dir": str(settings.model_dir), "model_fingerprint": model_fingerprint(settings.model_dir),
+            "adapter": adapter_name, "lmms_eval_version": lmms_eval_version(),
+            "task_versions": progress.task_versions, "raw_outputs": progress.raw_paths, "limit": settings.limit,
+            "benchmark_dir": str(settings.benchmark_dir) if settings.benchmark_dir else None,
+        },
+        extra={
+            "missing": missing,
+            "details": {name: o.details for name, o in progress.outcomes.items()},
+            "seconds": {**progress.seconds, "total": round(time.perf_counter() - started, 2)},
+        },
+    )
+    result.save(settings.out)
+    return result

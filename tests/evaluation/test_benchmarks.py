@@ -1,0 +1,43 @@
+"""The benchmark registry: names, sets, and the lmms-eval tasks behind each paper column."""
+
+import pytest
+
+from aspo_repro.errors import UserError
+from aspo_repro.evaluation import benchmarks
+from aspo_repro.results import BENCHMARKS
+
+
+def test_every_result_store_benchmark_is_registered_in_its_profile():
+    for profile, names in BENCHMARKS.items():
+        assert [b.name for b in benchmarks.select(profile)] == list(names)
+        assert all(b.profile == profile for b in benchmarks.select(profile))
+
+
+def test_paper_columns_map_to_the_lmms_eval_tasks_of_the_design():
+    tasks = {b.name: b.tasks for b in benchmarks.select("paper")}
+    assert tasks["pope"] == ("pope_random", "pope_pop", "pope_adv")
+    assert tasks["mmbench_dev"] == ("mmbench_en_dev",) and tasks["mmbench_cn"] == ("mmbench_cn_dev",)
+    assert tasks["seed_image"] == ("seedbench",) and tasks["sqa_img"] == ("scienceqa_img",)
+    assert tasks["llava_wild"] == ("llava_in_the_wild",) and tasks["shr"] == ("shr",)
+    needs_key = {b.name for b in benchmarks.select("paper") if b.needs_api_key}
+    assert needs_key == {"mmvet", "llava_wild", "shr", "mmbench_dev", "mmbench_cn"}
+    assert [b.name for b in benchmarks.select("paper") if b.submission] == ["mmbench_test"]
+
+
+def test_selection_by_names_keeps_order_and_drops_duplicates():
+    chosen = benchmarks.select("mini_gqa, mini_pope,mini_gqa")
+    assert [b.name for b in chosen] == ["mini_gqa", "mini_pope"]
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(UserError) as error:
+        benchmarks.select("mini_pope,mmvett")
+    message = str(error.value)
+    assert "unknown benchmark 'mmvett'" in message
+    for name in ("mini", "paper", "mmvet", "pope", "mini_mmb", "shr"):
+        assert name in message
+
+
+def test_profiles_do_not_mix():
+    with pytest.raises(UserError, match="cannot be mixed"):
+        benchmarks.select("mini_pope,pope")

@@ -1,0 +1,83 @@
+"""The paper profile without GPUs or network: what needs a judge key is reported missing, the
+project's SHR task runs through lmms-eval with a stand-in judge, and lmms-eval's own tasks are
+exercised up to loading their data."""
+
+import importlib.util
+import json
+
+import pytest
+from eval_fixtures import FakeChat, ScriptedAnswerer, write_ha_dpo_files
+
+from aspo_repro.errors import UserError
+from aspo_repro.evaluation import benchmarks, runner, shr
+from aspo_repro.evaluation.runner import EvalSettings, evaluate
+from aspo_repro.results import EvalResult, RunKey
+
+
+def paper_settings(tmp_path, names, **kwargs):
+    return EvalSettings(model_dir=tmp_path / "model", benchmarks=benchmarks.select(names),
+                        out=tmp_path / "eval.json", run=RunKey("paper", "llava-1.5-7b", "base"), **kwargs)
+
+
+def test_judged_benchmarks_without_a_key_are_missing_never_zero(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = evaluate(paper_settings(tmp_path, "mmvet,llava_wild,mmbench_dev,mmbench_cn,shr"))
+    assert result.scores == {}
+    missing = EvalResult.load(tmp_path / "eval.json").extra["missing"]
+    assert set(missing) == {"mmvet", "llava_wild", "mmbench_dev", "mmbench_cn", "shr"}
+    assert all("OPENAI_API_KEY" in reason for reason in missing.values())
+
+
+def test_shr_without_documents_says_how_to_make_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    result = evaluate(paper_settings(tmp_path, "shr"))
+    assert "prepare_shr_docs" in result.extra["missing"]["shr"]
+
+
+@pytest.mark.slow
+def test_shr_task_runs_through_lmms_eval_with_a_pluggable_judge(tmp_path):
+    write_ha_dpo_files(tmp_path)
+    docs = shr.prepare_shr_docs(tmp_path / "shr", tmp_path / "vg", tmp_path / "shr.jsonl")
+    client = FakeChat(["Judgement:\n1. hallucination: a\n2. correct: b\n3. cannot judge: c",
+                       "Judgement:\n1. correct: a\n2. hallucination: b"])
+    answers = {"7": "A blue car is parked. The car is red. The scene feels calm.", "9": "A dog sleeps. It is a cat."}
+    answerer = ScriptedAnswerer(lambda task, doc: answers[doc["id"]], image_size=(200, 100))
+    result = evaluate(paper_settings(tmp_path, "shr", shr_data=docs), model=answerer,
+                      shr_judge=shr.OpenAIJudge(client=client))
+    score = result.scores["shr"]
+    assert score.value == pytest.approx(2 / 5 * 100)  # hallucinated 1 + 1 over judged 3 + 2
+    assert score.n == 2 and score.judge == "gpt-4-0613 via api.openai.com"
+    assert answerer.prompts["shr"] == ["Describe this image in detail."] * 2
+    assert "[0.1, 0.1, 0.6, 0.6]: red car" in client.prompts[0]
+
+
+@pytest.mark.slow
+def test_lmms_eval_tasks_resolve_and_fail_clearly_when_their_data_cannot_be_fetched(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    manager = runner.task_manager("paper")
+    for benchmark in benchmarks.select("paper"):
+        assert all(task in manager.all_tasks for task in benchmark.tasks), benchmark.name
+    pope = benchmarks.get_benchmark("pope")
+    with pytest.raises(UserError) as error:
+        runner.load_tasks(pope, runner.task_configs(pope, None), manager)
+    assert "pope: lmms-eval could not load its data" in str(error.value)
+    assert "Hugging Face hub" in str(error.value)
+
+
+def test_paper_checkpoints_get_lmms_eval_adapters_by_model_type(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    assert runner.default_adapter(tmp_path, "paper") == "llava_hf"
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "instructblip"}))
+    assert runner.default_adapter(tmp_path, "paper") == "instructblip"
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
+    with pytest.raises(UserError, match="no lmms-eval adapter known for model_type 'qwen2_vl'"):
+        runner.default_adapter(tmp_path, "paper")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("decord") is not None, reason="decord is installed here")
+def test_llava_hf_without_decord_says_what_to_install(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    with pytest.raises(UserError, match="pip install decord"):
+        runner.build_model(paper_settings(tmp_path, "gqa"), "llava_hf")
