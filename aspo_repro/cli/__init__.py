@@ -16,6 +16,14 @@ from aspo_repro.errors import UserError
 
 COMMAND_MODULES = (
     "aspo_repro.cli.methods_cmd",
+    "aspo_repro.cli.models_cmd",
+    "aspo_repro.cli.world_cmd",
+    "aspo_repro.cli.tables_cmd",
+    "aspo_repro.cli.train_cmd",
+    "aspo_repro.cli.evaluate_cmd",
+    "aspo_repro.cli.prefs_cmd",
+    "aspo_repro.cli.reproduce_cmd",
+    "aspo_repro.cli.regress_cmd",
 )
 
 EPILOG = """\

@@ -102,3 +102,32 @@ register_model(ModelSpec(
     INSTRUCTBLIP_LORA, INSTRUCTBLIP_TRAINING,
     "InstructBLIP-13B (EVA ViT-g + Q-Former + Vicuna-13B)",
 ))
+
+# The mini world's analogues (``shared/design/miniworld.md``): toy models of the same families,
+# trained from scratch by the mini world's SFT. The LoRA recipes keep the paper's proportions:
+# LLaVA's rank a quarter of the language model's width with alpha = 2 r on every linear layer
+# (r 32 on the toy width 128, used for both sizes as the paper uses r 1024 for both), and
+# InstructBLIP's alpha = r / 4 on q/k/v. Learning rates are raised for runs of a few hundred
+# steps on randomly initialised toys instead of ~1600 steps on pretrained 7B/13B models; the
+# InstructBLIP rate stays twice LLaVA's and the batch sizes are the paper's.
+MINI_LLAVA_LORA = LoraRecipe(r=32, alpha=64, target_modules=LLAMA_ALL_LINEAR)
+MINI_INSTRUCTBLIP_LORA = LoraRecipe(r=8, alpha=2, target_modules=LLAMA_QKV)
+MINI_LLAVA_TRAINING = TrainingDefaults(learning_rate=1e-4, batch_size=10)
+MINI_INSTRUCTBLIP_TRAINING = TrainingDefaults(learning_rate=2e-4, batch_size=1)
+
+register_model(ModelSpec(
+    "mini-llava-s", "llava", "mini", "mini-llava-s", MINI_LLAVA_LORA, MINI_LLAVA_TRAINING,
+    "toy LLaVA (the mini CLIP's ViT + MLP projector + 2-layer Llama), SFT in the mini world",
+    analogue_of="llava-1.5-7b",
+))
+register_model(ModelSpec(
+    "mini-llava-m", "llava", "mini", "mini-llava-m", MINI_LLAVA_LORA, MINI_LLAVA_TRAINING,
+    "larger toy LLaVA (the mini CLIP's ViT + MLP projector + wider 3-layer Llama), SFT in the mini world",
+    analogue_of="llava-1.5-13b",
+))
+register_model(ModelSpec(
+    "mini-instructblip", "instructblip", "mini", "mini-instructblip", MINI_INSTRUCTBLIP_LORA,
+    MINI_INSTRUCTBLIP_TRAINING,
+    "toy InstructBLIP (an EVA-CLIP-like ViT + instruction-aware Q-Former + 2-layer Llama), SFT in the mini world",
+    analogue_of="instructblip-13b",
+))

@@ -106,7 +106,7 @@ class Stages:
               log=self.log, world=world)
 
     def _evaluate(self, step: Step, tables) -> None:
-        from aspo_repro.evaluation.benchmarks import resolve_benchmarks
+        from aspo_repro.evaluation.benchmarks import select
         from aspo_repro.evaluation.runner import EvalSettings, evaluate
 
         settings = self.ws.profile.evaluate
@@ -114,7 +114,7 @@ class Stages:
         world = self.world() if self.ws.profile.needs_world else None
         evaluate(EvalSettings(
             model_dir=self.model_dir(run),
-            benchmarks=tuple(resolve_benchmarks(settings.benchmarks)),
+            benchmarks=select(settings.benchmarks),
             out=self.ws.eval_path(run),
             run=run,
             limit=settings.limit,
@@ -127,9 +127,7 @@ class Stages:
             return self.ws.train_dir(run) / "merged"
         if self.ws.profile.needs_world:
             return self.world().model_dir(run.model)
-        from aspo_repro.models import get_model_spec
-
-        return Path(get_model_spec(run.model).source)
+        return local_checkpoint(run.model)
 
     def _render(self, step: Step, tables) -> None:
         from aspo_repro.tables import render_table
@@ -137,6 +135,22 @@ class Stages:
         table = step.key[1]
         render_table(table, self.ws.profile.results_profile, self.ws.results_root, self.ws.tables_dir,
                      seeds=tables.get("seeds"), command=tables.get("command"))
+
+
+def local_checkpoint(model: str) -> Path:
+    """The local copy of a paper model's hub checkpoint (evaluation reads a directory)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from aspo_repro.errors import UserError
+    from aspo_repro.models import get_model_spec
+
+    source = get_model_spec(model).source
+    try:
+        return Path(snapshot_download(source, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        raise UserError(f"{model} ({source}) is not in the local Hugging Face cache; on a machine with network "
+                        f"access run `huggingface-cli download {source}` first") from None
 
 
 def _run_complete(directory: Path) -> bool:

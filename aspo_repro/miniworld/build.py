@@ -1,0 +1,247 @@
+"""``build_world``: generate the world's data and train its base models and CLIP, or reuse them.
+
+A world lives in ``<cache dir>/worlds/<size>-seed<seed>-<key>/``, where the key hashes the
+world's configuration, the seed and the code version (the source of the modules that turn the
+configuration into files, and the versions of the libraries that compute them). Inside, each
+stage is a verified cache entry (``cache.ensure_stage``):
+
+- ``data/``: scenes, images, instruction data, benchmarks (``data.py``);
+- ``clip/``: the mini CLIP, an open_clip ``local-dir`` checkpoint (``clip_train.py``): the
+  scorer of ASPO-S and the pretrained vision tower of both LLaVAs (as OpenAI's CLIP is LLaVA's);
+- ``eva-clip/``: a second CLIP without pre-LayerNorm, InstructBLIP's pretrained vision tower
+  (as EVA-CLIP's ViT is InstructBLIP's);
+- ``models/<name>/``: each base model, a complete HF checkpoint (``sft.py``);
+- ``world.json``: what was built, with the stage fingerprints and provenance.
+
+A damaged stage is rebuilt; a stage is keyed by the fingerprints of the stages it reads, so
+new data retrains the CLIPs and the models. Builds of one world are serialised by a file lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from aspo_repro import provenance
+from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.miniworld import cache
+from aspo_repro.miniworld.config import SIZES, WorldConfig, world_config
+from aspo_repro.miniworld.data import SPLITS, read_scenes, write_data
+from aspo_repro.miniworld.scene import Scene
+from aspo_repro.storage import atomic_write_json, sha256_file, stable_hash
+
+WORLD_FILE = "world.json"
+QUALITY_FILE = "quality.json"
+CODE_PACKAGES = ("torch", "transformers", "tokenizers", "open_clip_torch", "pillow")
+
+
+# The modules whose code decides the world's files (the judge and the quality measures read a
+# world but do not make one, so editing them does not invalidate built worlds).
+CODE_MODULES = (
+    "miniworld/build.py", "miniworld/cache.py", "miniworld/clip_train.py", "miniworld/config.py",
+    "miniworld/data.py", "miniworld/grammar.py", "miniworld/lexicon.py", "miniworld/questions.py",
+    "miniworld/render.py", "miniworld/scene.py", "miniworld/sft.py", "miniworld/tokenizer.py",
+    "models/builders.py", "models/prompting.py", "models/vision_init.py",
+)
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of the code that turns a configuration into the world's files."""
+    package = Path(__file__).resolve().parents[1]
+    files = {name: sha256_file(package / name) for name in CODE_MODULES}
+    versions = provenance.package_versions(CODE_PACKAGES)
+    return stable_hash({"files": files, "versions": versions})
+
+
+def world_key(config: WorldConfig, seed: int) -> str:
+    return stable_hash({"config": config.as_dict(), "seed": seed, "code": code_version()})
+
+
+@dataclass(frozen=True)
+class World:
+    """A built world: paths to its data, benchmarks, base models and CLIP."""
+
+    root: Path
+    seed: int
+    size: str
+    config: WorldConfig
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def image_dir(self) -> Path:
+        """Images of the SFT and preference-pool scenes (``image`` fields are file names here)."""
+        return self.data_dir / "images"
+
+    @property
+    def instructions_json(self) -> Path:
+        """The preference-instruction pool, LLaVA-Instruct format."""
+        return self.data_dir / "instructions.json"
+
+    @property
+    def sft_json(self) -> Path:
+        return self.data_dir / "sft.json"
+
+    @property
+    def benchmark_dir(self) -> Path:
+        """``mini_{pope,shr,gqa,mmb}.jsonl``; ``image`` fields are relative to this directory."""
+        return self.data_dir / "benchmarks"
+
+    @property
+    def clip_dir(self) -> Path:
+        """The mini CLIP (the scorer of ASPO-S): ``ClipScorer.from_dir(world.clip_dir)``."""
+        return self.root / "clip"
+
+    def clip_stage_dir(self, name: str) -> Path:
+        """A CLIP stage by name (``clip`` or ``eva-clip``)."""
+        if name not in self.config.clips:
+            raise unknown_name("CLIP stage", name, self.config.clips)
+        return self.root / name
+
+    @property
+    def model_names(self) -> list[str]:
+        return [recipe.name for recipe in self.config.models]
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / self.config.recipe(name).name
+
+    def scenes(self, split: str) -> list[Scene]:
+        """Ground-truth scenes of ``sft``, ``pool`` (preference instructions) or ``bench`` (held out)."""
+        if split not in SPLITS:
+            raise unknown_name("scene split", split, SPLITS)
+        return read_scenes(self.data_dir, split)
+
+    def info(self) -> dict:
+        return json.loads((self.root / WORLD_FILE).read_text())
+
+
+def world_root(cache_dir: Path, config: WorldConfig, seed: int) -> Path:
+    return cache_dir / "worlds" / f"{config.size}-seed{seed}-{world_key(config, seed)[:16]}"
+
+
+def _check_arguments(seed: int, size: str) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed must be a non-negative integer; got {seed!r}")
+    if size not in SIZES:
+        raise unknown_name("world size", size, SIZES)
+
+
+def locate_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full") -> World:
+    """Where the world of ``seed`` and ``size`` lives in the cache (built or not: see :func:`stage_status`)."""
+    _check_arguments(seed, size)
+    config = world_config(size)
+    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
+    return World(world_root(cache_dir, config, seed), seed, size, config)
+
+
+def stage_directories(world: World) -> dict[str, Path]:
+    return {"data": world.data_dir, **{name: world.clip_stage_dir(name) for name in world.config.clips},
+            **{name: world.model_dir(name) for name in world.model_names}}
+
+
+def stage_status(world: World) -> dict[str, str]:
+    """Each stage's state: ``ok``, ``missing``, or what is wrong with it (checked against its manifest)."""
+    status = {}
+    for name, directory in stage_directories(world).items():
+        if not directory.exists():
+            status[name] = "missing"
+            continue
+        try:
+            inputs_hash = json.loads((directory / cache.MANIFEST).read_text())["inputs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            status[name] = "no readable manifest (partial or interrupted build)"
+            continue
+        status[name] = cache.verify_stage(directory, inputs_hash)[1]
+    return status
+
+
+def build_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
+                progress: bool = True) -> World:
+    """The world of ``seed`` and ``size`` (``full`` or ``tiny``), built or reused from the cache."""
+    world = locate_world(seed, cache_dir, size)
+    with cache.exclusive_lock(world.root.parent / f".{world.root.name}.lock"):
+        cache.remove_abandoned_builds(world.root)
+        fingerprints = _build_stages(world, progress)
+        _write_world_file(world, fingerprints)
+    return world
+
+
+def _build_stages(world: World, progress: bool) -> dict[str, str]:
+    """Data first, then the CLIPs, then the models (each group's stages are independent and, with
+    ``config.workers`` > 1, built side by side in single-threaded worker processes)."""
+    config = world.config
+    fingerprints = {"data": build_stage(world.root, world.seed, world.size, "data", "data", {}, progress)}
+    groups = [("clip", list(config.clips)), ("model", [recipe.name for recipe in config.models])]
+    for kind, names in groups:
+        jobs = [(world.root, world.seed, world.size, kind, name, dict(fingerprints), progress, slot)
+                for slot, name in enumerate(names)]
+        fingerprints.update(zip(names, _run(jobs, min(config.workers, os.cpu_count() or 1))))
+    return fingerprints
+
+
+def _run(jobs: list[tuple], workers: int) -> list[str]:
+    if workers <= 1 or len(jobs) <= 1:
+        return [build_stage(*job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_build_stage_job, jobs))
+
+
+def _build_stage_job(job: tuple) -> str:
+    return build_stage(*job)
+
+
+def build_stage(root: Path, seed: int, size: str, kind: str, name: str, fingerprints: dict[str, str],
+                progress: bool, position: int = 0) -> str:
+    """Ensure one stage of the world at ``root`` (``kind``: data, clip or model); its fingerprint.
+    ``fingerprints`` holds those of the stages it reads."""
+    world = World(Path(root), seed, size, world_config(size))
+    config, key, image = world.config, world.root.name, world.config.data.image
+    if kind == "data":
+        def build(tmp: Path) -> dict:
+            write_data(tmp, config.data, seed, progress)
+            return {"seed": seed, "config": asdict(config.data)}
+
+        return cache.ensure_stage(world.data_dir, {"stage": "data", "world": key}, build, what="data",
+                                  progress=progress)
+    if kind == "clip":
+        from aspo_repro.miniworld.clip_train import train_clip
+
+        clip = config.clips[name]
+        inputs = {"stage": name, "world": key, "clip": asdict(clip), "data": fingerprints["data"]}
+        return cache.ensure_stage(
+            world.clip_stage_dir(name), inputs,
+            lambda tmp: train_clip(world.data_dir, tmp, clip, image, seed, progress, position),
+            what=name, progress=progress)
+    from aspo_repro.miniworld.sft import train_base_model
+
+    recipe = config.recipe(name)
+    inputs = {"stage": "model", "world": key, "recipe": asdict(recipe), "data": fingerprints["data"],
+              "vision": fingerprints[recipe.vision_from]}
+    return cache.ensure_stage(
+        world.model_dir(name), inputs,
+        lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
+                                     seed, image, progress, position),
+        what=f"base model {name}", progress=progress)
+
+
+def _write_world_file(world: World, fingerprints: dict[str, str]) -> None:
+    path = world.root / WORLD_FILE
+    if path.is_file():
+        try:
+            if json.loads(path.read_text()).get("stages") == fingerprints:
+                return
+        except ValueError:
+            pass
+    atomic_write_json(path, {
+        "seed": world.seed, "size": world.size, "key": world.root.name, "code_version": code_version(),
+        "config": world.config.as_dict(), "stages": fingerprints, "provenance": provenance.provenance(),
+    })
