@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# mkstemp/mkdtemp create private (0600/0700) entries; results are meant to be shared like any file.
+FILE_MODE, DIRECTORY_MODE = 0o644, 0o755
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
@@ -27,6 +30,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -55,6 +59,7 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
         raise FileExistsError(f"{path} already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
+    os.chmod(tmp, DIRECTORY_MODE)
     try:
         yield tmp
     except BaseException:

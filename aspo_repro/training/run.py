@@ -260,7 +260,7 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
 
     method, settings = prepared.method, prepared.settings
     config = settings.config
-    cached = _similarity_scorer(method, config, prepared.preferences.has_similarity, scorer)
+    cached = _similarity_scorer(method, config, prepared.preferences, scorer)
     cache_identity = (
         _reference_identity(prepared, model, dataset) if config.cache_reference_logps else None
     )
@@ -354,18 +354,28 @@ def reference_cache_dir(prepared: PreparedRun) -> Path:
     return beside if os.access(beside, os.W_OK) else prepared.out / CHECKPOINTS / REFERENCE_CACHE
 
 
-def _similarity_scorer(method: Method, config: TrainConfig, data_has_similarity: bool, scorer):
-    """A cached scorer when some similarity must be computed; None when the data holds them all."""
+def _similarity_scorer(method: Method, config: TrainConfig, preferences, scorer):
+    """A cached scorer when some similarity must be computed; None when the data holds them all.
+
+    Similarities computed here come from the CLIP the data was scored with (its manifest), unless
+    the ``clip`` setting names another, so that on-the-fly and stored similarities agree.
+    """
     from aspo_repro.training.similarity import CachedScorer, default_scorer
 
     from_data = (
         method.granularity == "sentence"
-        and data_has_similarity
+        and preferences.has_similarity
         and config.similarity_source == "data"
     )
     if not method.uses_similarity or from_data:
         return None
-    return CachedScorer(scorer or default_scorer(config.clip))
+    return CachedScorer(scorer or default_scorer(config.clip or data_clip(preferences.manifest)))
+
+
+def data_clip(manifest: dict[str, Any] | None) -> str | None:
+    """The open_clip directory the preference data was scored with, if it names one that exists."""
+    clip = ((manifest or {}).get("clip") or {}).get("clip")
+    return clip if isinstance(clip, str) and Path(clip).is_dir() else None
 
 
 def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Path):

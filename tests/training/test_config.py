@@ -102,3 +102,11 @@ def test_model_directory_family_comes_from_its_config(llava_dir, instructblip_di
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(UserError, match="model_type 'bert' is not a supported family"):
         resolve_model(str(tmp_path))
+
+
+def test_on_the_fly_similarity_uses_the_clip_the_data_was_scored_with(tmp_path):
+    from aspo_repro.training.run import data_clip
+
+    assert data_clip({"clip": {"clip": str(tmp_path), "device": "cpu"}}) == str(tmp_path)
+    assert data_clip({"clip": {"clip": "ViT-L-14-336/openai"}}) is None  # not a directory: the paper's CLIP
+    assert data_clip(None) is None and data_clip({}) is None

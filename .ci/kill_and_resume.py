@@ -1,0 +1,34 @@
+"""CI: kill `reproduce` mid-training, run it again, and check it ends where an uninterrupted run does.
+
+The mini-smoke reproduction is SIGKILLed at training step 12 (after the checkpoint of step 10) by
+the trainer's fault-injection hook; the second invocation must reuse what finished, resume the
+interrupted run, train no run twice, and produce the reference scores of results/smoke.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+work = Path(tempfile.mkdtemp(prefix="kill-resume-"))
+command = [sys.executable, "-m", "aspo_repro", "reproduce", "--table", "1", "--profile", "mini-smoke",
+           "--models", "mini-llava-s", "--results", str(work / "results"), "--tables-dir", str(work / "tables"),
+           "--work-dir", str(work / "work")]
+
+killed = subprocess.run(command, env={**os.environ, "ASPO_REPRO_KILL_AT_STEP": "12"}, capture_output=True, text=True)
+assert killed.returncode == -9, f"expected a SIGKILL mid-training, got exit {killed.returncode}:\n{killed.stderr[-2000:]}"
+resumed = subprocess.run(command, capture_output=True, text=True)
+assert resumed.returncode == 0, resumed.stderr[-2000:]
+assert "resuming from checkpoint-10" in resumed.stdout + resumed.stderr
+
+journal = [json.loads(line) for line in (work / "work" / "reproduce.jsonl").read_text().splitlines()]
+trained = Counter(tuple(e["step"]) for e in journal if e["step"][0] == "train" and e["status"] == "ran")
+assert trained and all(count == 1 for count in trained.values()), f"a run was trained twice: {trained}"
+regress = subprocess.run([sys.executable, "-m", "aspo_repro", "regress", "--reference", "results/smoke",
+                          "--candidate", str(work / "results")], capture_output=True, text=True)
+print(regress.stdout)
+assert regress.returncode == 0, "the resumed reproduction differs from the reference"
+print(f"kill and resume: killed at step 12, resumed, {len(trained)} runs trained once each, scores as the reference")
