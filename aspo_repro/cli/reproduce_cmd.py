@@ -21,8 +21,9 @@ One failed run does not stop the others; the table shows what exists.
   python -m aspo_repro reproduce --table 1 --profile paper --models llava-1.5-7b
 
 Profiles: mini (default, CPU, minutes), mini-smoke (a tiny world, for tests and CI), paper (GPUs).
-Outputs: results/<profile>/... (one eval.json per run), tables/table<N>.md/.tex (or figure3.png/.pdf),
-work in runs/<profile>/ (preference data, training runs, reproduce.jsonl: every step's time)."""
+Outputs: runs/<profile>/results/... (one eval.json per run), tables/table<N>.md/.tex (figure3.png/.pdf),
+and the work in runs/<profile>/ (preference data, training runs, reproduce.jsonl: every step's time).
+The reference results committed in results/ are not reused: a reproduction is made of your own runs."""
 
 TABLE_CHOICES_HELP = "1, 2, 5, 6, figure3, or all (repeatable)"
 

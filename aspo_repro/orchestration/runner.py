@@ -68,6 +68,7 @@ def format_seconds(seconds: float) -> str:
 def execute(plan: Plan, stages: Stages, context: dict, log=print) -> Report:
     report = Report()
     failed: set[tuple] = set()
+    rebuilt: set[tuple] = set()  # steps that produced new output in this invocation
     journal = stages.ws.work_dir / "reproduce.jsonl"
     journal.parent.mkdir(parents=True, exist_ok=True)
     total = len(plan.steps)
@@ -77,16 +78,18 @@ def execute(plan: Plan, stages: Stages, context: dict, log=print) -> Report:
             failed.add(step.key)
             outcome = Outcome(step, BLOCKED, error="a step it needs failed")
             log(f"{prefix}: blocked (a step it needs failed)")
-        elif stages.is_done(step):
+        elif stages.is_done(step) and not any(need in rebuilt for need in step.needs):
             outcome = Outcome(step, DONE)
             log(f"{prefix}: done already, reused")
-        else:
+        else:  # missing, or made from something rebuilt just now (like make)
             log(f"{prefix} ...")
             outcome = _run_step(step, stages, context)
             if outcome.status == FAILED:
                 failed.add(step.key)
                 log(f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}")
             else:
+                if step.kind != "world":  # the world is content-addressed: running it is a cache hit
+                    rebuilt.add(step.key)
                 log(f"{prefix}: done in {format_seconds(outcome.seconds)}")
         report.outcomes.append(outcome)
         _append_journal(journal, outcome, context)

@@ -107,3 +107,14 @@ def test_run_key_paths_keep_variants_apart(tmp_path):
     a = ws.train_dir(RunKey("mini", "mini-llava-s", "aspo[alpha=0.25]", 0))
     b = ws.train_dir(RunKey("mini", "mini-llava-s", "aspo", 0))
     assert a != b and a.parent.parent == b.parent.parent
+
+
+def test_a_result_made_from_a_rebuilt_step_is_made_again(tmp_path):
+    """An evaluation whose training run is redone now is redone too, even if a result exists."""
+    plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"])
+    evaluations = {step.key for step in plan.of_kind("evaluate")}
+    stages = FakeStages(tmp_path, done=evaluations | {("prefs", "mini-llava-s")})
+    execute(plan, stages, {}, log=lambda message: None)
+    assert ("evaluate", "mini-llava-s", "base", 0) not in stages.ran  # nothing it needs was rebuilt
+    assert {("train", "mini-llava-s", "dpo", 0), ("evaluate", "mini-llava-s", "dpo", 0),
+            ("train", "mini-llava-s", "aspo", 0), ("evaluate", "mini-llava-s", "aspo", 0)} <= set(stages.ran)
