@@ -11,12 +11,20 @@ import torch
 from torch import Tensor
 
 
+def unit_totals(per_token: Tensor, unit_ids: Tensor, num_units: int) -> Tensor:
+    """Sum each of N rows of per-token values (B, N, T) into units (B, N, K) with one scatter.
+
+    ``unit_ids`` (B, T) is -1 off the completion; those tokens count nowhere.
+    """
+    on_completion = (unit_ids >= 0).unsqueeze(1)
+    index = unit_ids.clamp(min=0).unsqueeze(1).expand_as(per_token)
+    masked = torch.where(on_completion, per_token, 0.0)
+    return per_token.new_zeros(*per_token.shape[:2], num_units).scatter_add_(2, index, masked)
+
+
 def unit_sums(values: Tensor, unit_ids: Tensor, num_units: int) -> Tensor:
     """Sum per-token ``values`` (B, T) into units (B, K); ``unit_ids`` is -1 off the completion."""
-    on_completion = unit_ids >= 0
-    index = unit_ids.clamp(min=0)
-    masked = torch.where(on_completion, values, values.new_zeros(()))
-    return values.new_zeros(values.shape[0], num_units).scatter_add(1, index, masked)
+    return unit_totals(values.unsqueeze(1), unit_ids, num_units).squeeze(1)
 
 
 def unit_token_counts(unit_ids: Tensor, num_units: int) -> Tensor:
@@ -25,15 +33,29 @@ def unit_token_counts(unit_ids: Tensor, num_units: int) -> Tensor:
 
 
 @torch.no_grad()
+def unit_statistics(token_rewards: Tensor, token_logps: Tensor | None, unit_ids: Tensor, num_units: int):
+    """Each unit's summed reward, mean NLL (Eq. 9; None without ``token_logps``) and token count.
+
+    One scatter for all three: at this size the loss step's cost is the number of kernels.
+    """
+    rows = [token_rewards.detach().float(), torch.ones_like(token_rewards, dtype=torch.float32)]
+    if token_logps is not None:
+        rows.append(token_logps.detach().float())
+    totals = unit_totals(torch.stack(rows, 1), unit_ids, num_units)
+    rewards, counts = totals[:, 0], totals[:, 1]
+    mean_nll = -totals[:, 2] / counts.clamp(min=1) if token_logps is not None else None
+    return rewards, mean_nll, counts
+
+
+@torch.no_grad()
 def minmax_normalise(values: Tensor, unit_mask: Tensor) -> Tensor:
     """``(v - min v) / (max v - min v)`` over each row's units (Eq. 7); 0 where max = min."""
     values = values.float()
-    lowest = values.masked_fill(~unit_mask, float("inf")).amin(dim=-1, keepdim=True)
-    highest = values.masked_fill(~unit_mask, float("-inf")).amax(dim=-1, keepdim=True)
+    lowest = torch.where(unit_mask, values, float("inf")).amin(dim=-1, keepdim=True)
+    highest = torch.where(unit_mask, values, float("-inf")).amax(dim=-1, keepdim=True)
     spread = highest - lowest
-    usable = unit_mask & (spread > 0) & torch.isfinite(spread)
-    scaled = (values - lowest) / torch.where(usable, spread, torch.ones_like(spread))
-    return torch.where(usable, scaled, torch.zeros_like(scaled))
+    usable = unit_mask & (spread > 0) & (spread < float("inf"))
+    return torch.where(usable, (values - lowest) / spread, 0.0)
 
 
 @torch.no_grad()
@@ -55,17 +77,14 @@ def perplexity_weights(mean_nll: Tensor, unit_mask: Tensor) -> Tensor:
     """Negated, min-max normalised perplexity P^_i = (max PPL - PPL_i) / (max PPL - min PPL).
 
     With PPL = exp(nll), dividing through by max PPL gives the same value without overflow:
-    (1 - exp(nll_i - nll_max)) / (1 - exp(nll_min - nll_max)).
+    expm1(nll_i - nll_max) / expm1(nll_min - nll_max).
     """
     nll = mean_nll.float()
-    highest = nll.masked_fill(~unit_mask, float("-inf")).amax(dim=-1, keepdim=True)
-    lowest = nll.masked_fill(~unit_mask, float("inf")).amin(dim=-1, keepdim=True)
-    shifted = torch.where(unit_mask, nll - highest, torch.zeros_like(nll))
-    numerator = -torch.expm1(shifted)
-    denominator = -torch.expm1(lowest - highest)
-    usable = unit_mask & (denominator > 0) & torch.isfinite(denominator)
-    weights = numerator / torch.where(usable, denominator, torch.ones_like(denominator))
-    return torch.where(usable, weights, torch.zeros_like(weights))
+    highest = torch.where(unit_mask, nll, float("-inf")).amax(dim=-1, keepdim=True)
+    lowest = torch.where(unit_mask, nll, float("inf")).amin(dim=-1, keepdim=True)
+    denominator = torch.expm1(lowest - highest)
+    usable = unit_mask & (denominator < 0)
+    return torch.where(usable, torch.expm1(nll - highest) / denominator, 0.0)
 
 
 @torch.no_grad()
@@ -76,13 +95,13 @@ def adaptive_weights(
     mean_nll: Tensor | None = None,
 ) -> Tensor:
     """Final weight w_i = alpha * S^_i + (1 - alpha) * P^_i (Eq. 10); a term with weight 0 may be None."""
-    weights = torch.zeros(unit_mask.shape, dtype=torch.float32, device=unit_mask.device)
-    if alpha > 0:
-        if similarity is None:
-            raise ValueError("alpha > 0 needs the units' image-text similarities")
-        weights = weights + alpha * similarity_weights(similarity, unit_mask)
-    if alpha < 1:
-        if mean_nll is None:
-            raise ValueError("alpha < 1 needs the units' log-probabilities for perplexity")
-        weights = weights + (1 - alpha) * perplexity_weights(mean_nll, unit_mask)
-    return weights
+    if alpha > 0 and similarity is None:
+        raise ValueError("alpha > 0 needs the units' image-text similarities")
+    if alpha < 1 and mean_nll is None:
+        raise ValueError("alpha < 1 needs the units' log-probabilities for perplexity")
+    if alpha == 1:
+        return similarity_weights(similarity, unit_mask)
+    if alpha == 0:
+        return perplexity_weights(mean_nll, unit_mask)
+    # lerp(P, S, alpha) = alpha * S + (1 - alpha) * P, in one kernel
+    return torch.lerp(perplexity_weights(mean_nll, unit_mask), similarity_weights(similarity, unit_mask), alpha)

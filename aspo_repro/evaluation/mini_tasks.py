@@ -125,9 +125,9 @@ def mmb_doc_to_text(doc: dict[str, Any]) -> str:
 
 
 def mmb_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict]:
-    from aspo_repro.miniworld.judge import parse_option_letter
+    from aspo_repro.miniworld.judge import parse_option
 
-    choice = parse_option_letter(results[0], len(doc["options"]))
+    choice = parse_option(results[0], list(doc["options"]))
     correct = choice == doc["answer"]
     return {"circular_accuracy": {"question_id": doc["question_id"], "rotation": doc["rotation"],
                                   "prediction": choice, "correct": correct},

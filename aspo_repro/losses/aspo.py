@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from aspo_repro.losses.common import LossOutput, ResponseLogps, sigmoid_loss
-from aspo_repro.weights import adaptive_weights, unit_mean_nll, unit_sums
+from aspo_repro.weights import adaptive_weights, unit_statistics
 
 C_RANGE = (0.5, 1.0)
 C_EPSILON = 1e-8
@@ -46,8 +46,7 @@ def normaliser(
         raise ValueError(f"unknown norm {norm!r}")
     reward = rewards.sum(-1)
     weighted = weighted_rewards.sum(-1)
-    defined = weighted.abs() >= C_EPSILON
-    c = torch.where(defined, reward / torch.where(defined, weighted, torch.ones_like(weighted)), torch.ones_like(weighted))
+    c = torch.where(weighted.abs() >= C_EPSILON, reward / weighted, 1.0)
     if clamp_c:
         c = c.clamp(*C_RANGE)
     return c
@@ -111,15 +110,14 @@ def _unit_scales(token_terms, units, alpha, norm, clamp_c, similarity, ppl_sourc
     if num_units is None:
         num_units = similarity.shape[-1] if similarity is not None else int(units.max().item()) + 1
     num_units = max(1, num_units)
-    unit_rewards = unit_sums(token_terms.detach(), units, num_units)
-    mean_nll = unit_mean_nll(ppl_source, units, num_units) if alpha < 1 else None
-    counts = unit_sums(torch.ones_like(token_terms), units, num_units)
+    unit_rewards, mean_nll, counts = unit_statistics(
+        token_terms, ppl_source if alpha < 1 else None, units, num_units
+    )
     unit_mask = counts > 0
     weights = adaptive_weights(alpha, unit_mask, similarity=similarity, mean_nll=mean_nll)
     scale = 1 + weights
     c = normaliser(norm, unit_rewards, scale * unit_rewards, scale, unit_mask, clamp_c)
-    unit_scale = c.unsqueeze(-1) * scale
-    token_scale = unit_scale.gather(1, units.clamp(min=0))
+    token_scale = (c.unsqueeze(-1) * scale).gather(1, units.clamp(min=0))
     return token_scale, weights, unit_mask, c
 
 

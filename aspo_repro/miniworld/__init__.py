@@ -35,7 +35,7 @@ Ground truth and judging
     ``scene.Scene`` (``from_dict`` / ``to_dict``); ``judge.judge_sentence(sentence, scene)``
     -> True (hallucinated), False (correct), None (not a sentence of the world's grammar);
     ``judge.judge_description(text, scene)`` -> per-sentence verdicts (pysbd sentences, ASPO's
-    units); ``judge.parse_yes_no``, ``judge.parse_option_letter``, ``judge.normalise_short_answer``.
+    units); ``judge.parse_yes_no``, ``judge.parse_option`` (a letter or the option's text), ``judge.normalise_short_answer``.
 """
 
 import importlib

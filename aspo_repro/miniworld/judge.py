@@ -149,6 +149,17 @@ def parse_option_letter(text: str, num_options: int = len(lexicon.OPTION_LETTERS
     return index if 0 <= index < num_options else None
 
 
+def parse_option(text: str, options: Sequence[str]) -> int | None:
+    """The option an answer picks, as MMBench's answer extraction finds it: an option letter, else
+    the one option whose text the answer is (the rule stand-in for MMBench's GPT matcher)."""
+    index = parse_option_letter(text, len(options))
+    if index is not None:
+        return index
+    answer = normalise_short_answer(text)
+    matches = [i for i, option in enumerate(options) if normalise_short_answer(option) == answer]
+    return matches[0] if len(matches) == 1 else None
+
+
 def normalise_short_answer(text: str) -> str:
     """Lower case, punctuation dropped, number words as digits (GQA-style exact match)."""
     words = _words(text)

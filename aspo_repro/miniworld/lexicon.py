@@ -57,7 +57,10 @@ MAX_OBJECTS = 4
 
 RELATIONS = ("to the left of", "to the right of", "above", "below")
 
-# Prompts, LLaVA-1.5's own wording for the short-answer and multiple-choice suffixes.
+# Prompts: LLaVA-1.5's own wording for the short-answer suffix. Its multiple-choice suffix asks for
+# "the option's letter", which the mini models cannot learn (pointing from an answer to the letter
+# before it in the prompt; trained with letters, every model picked one fixed letter): here they
+# answer with the option itself, which mini-MMB matches to its letter (``judge.parse_option``).
 DESCRIBE_PROMPT = "Describe the image in detail."
 DESCRIBE_PROMPTS = (
     DESCRIBE_PROMPT,
@@ -65,7 +68,7 @@ DESCRIBE_PROMPTS = (
     "Give a detailed description of the image.",
 )
 SHORT_ANSWER_SUFFIX = "Answer the question using a single word or phrase."
-MULTIPLE_CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
+MULTIPLE_CHOICE_SUFFIX = "Answer with the option from the given choices directly."
 OPTION_LETTERS = ("A", "B", "C", "D")
 
 # Words of the chat template (see tokenizer.py).

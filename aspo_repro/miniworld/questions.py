@@ -120,7 +120,7 @@ def choice_question(scene: Scene, rng: random.Random, kind: str | None = None) -
 
 def choice_qa(scene: Scene, rng: random.Random) -> QA:
     question, options, index = choice_question(scene, rng)
-    return QA(CHOICE, multiple_choice_prompt(question, options), lexicon.OPTION_LETTERS[index])
+    return QA(CHOICE, multiple_choice_prompt(question, options), options[index])
 
 
 def vocabulary_texts() -> list[str]:

@@ -44,7 +44,7 @@ def test_prompts_are_the_worlds_own(tmp_path, benchmark_dir):
     evaluate(settings(tmp_path, benchmark_dir, "mini_mmb,mini_pope"), model=answerer)
     assert answerer.prompts["mini_mmb"][0] == (
         "What colour is the square?\nA. red\nB. blue\nC. green\nD. white\n"
-        "Answer with the option's letter from the given choices directly.")
+        "Answer with the option from the given choices directly.")
     assert answerer.prompts["mini_pope_random"][0] == (
         "Is there a circle in the image?\nAnswer the question using a single word or phrase.")
 
@@ -80,6 +80,21 @@ def test_circular_evaluation_counts_a_question_only_if_every_rotation_is_right(t
     assert result.scores["mini_mmb"].value == 0.0
     assert result.extra["details"]["mini_mmb"]["tasks"]["mini_mmb"]["rotation_accuracy"] == 2 / 8
     assert len(MMB) == 2
+
+
+def test_mmb_takes_an_answer_by_its_letter_or_by_the_options_text(tmp_path, benchmark_dir):
+    def by_text_in_odd_rotations(task, doc):
+        if doc["rotation"] % 2:
+            return doc["options"][doc["answer"]].upper() + "."
+        return lexicon.OPTION_LETTERS[doc["answer"]]
+
+    result = evaluate(settings(tmp_path, benchmark_dir, "mini_mmb"), model=ScriptedAnswerer(by_text_in_odd_rotations))
+    assert result.scores["mini_mmb"].value == 100.0
+    # the text of a wrong option picks that option: with the first option always, right once per question
+    result = evaluate(settings(tmp_path / "first", benchmark_dir, "mini_mmb"),
+                      model=ScriptedAnswerer(lambda t, d: d["options"][0]))
+    assert result.scores["mini_mmb"].value == 0.0
+    assert result.extra["details"]["mini_mmb"]["tasks"]["mini_mmb"]["rotation_accuracy"] == 2 / 8
 
 
 def test_an_interrupted_evaluation_leaves_no_result_and_resumes(tmp_path, benchmark_dir):

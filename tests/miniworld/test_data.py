@@ -36,6 +36,18 @@ def test_sft_answers_are_true_about_their_scenes(tiny_world):
         assert all(v.hallucinated in (False, None) for v in verdicts), answer
 
 
+def test_multiple_choice_answers_are_the_right_option_itself():
+    from aspo_repro.miniworld import questions
+
+    scene = sample_scenes(3, "sft", 1, SceneBias())[0]
+    for seed in range(20):
+        qa = questions.choice_qa(scene, random.Random(seed))
+        lines = qa.prompt.splitlines()
+        options = [line.split(". ", 1)[1] for line in lines[1:-1]]
+        assert len(options) == 4 and options.count(qa.answer) == 1
+        assert lines[-1] == lexicon.MULTIPLE_CHOICE_SUFFIX
+
+
 def test_splits_are_disjoint_and_sized(tiny_world):
     ids = {split: {scene.id for scene in tiny_world.scenes(split)} for split in data.SPLITS}
     assert [len(ids[s]) for s in data.SPLITS] == [TINY.data.sft_scenes, TINY.data.pool_scenes, TINY.data.bench_scenes]

@@ -89,6 +89,13 @@ def test_parse_option_letter(text, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
+    ("C", 2), ("(a)", 0), ("blue", 1), ("Blue.", 1), ("top left", 3), ("purple", None), ("red blue", None), ("", None),
+])
+def test_parse_option_takes_a_letter_or_the_text_of_one_option(text, expected):
+    assert judge.parse_option(text, ["red", "blue", "green", "top left"]) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
     ("Red.", "red"), ("three", "3"), ("3", "3"), ("Top  left", "top left"), ("", ""),
 ])
 def test_normalise_short_answer(text, expected):
