@@ -22,19 +22,10 @@ def unit_totals(per_token: Tensor, unit_ids: Tensor, num_units: int) -> Tensor:
     return per_token.new_zeros(*per_token.shape[:2], num_units).scatter_add_(2, index, masked)
 
 
-def unit_sums(values: Tensor, unit_ids: Tensor, num_units: int) -> Tensor:
-    """Sum per-token ``values`` (B, T) into units (B, K); ``unit_ids`` is -1 off the completion."""
-    return unit_totals(values.unsqueeze(1), unit_ids, num_units).squeeze(1)
-
-
-def unit_token_counts(unit_ids: Tensor, num_units: int) -> Tensor:
-    ones = torch.ones(unit_ids.shape, dtype=torch.float32, device=unit_ids.device)
-    return unit_sums(ones, unit_ids, num_units)
-
-
 @torch.no_grad()
 def unit_statistics(token_rewards: Tensor, token_logps: Tensor | None, unit_ids: Tensor, num_units: int):
-    """Each unit's summed reward, mean NLL (Eq. 9; None without ``token_logps``) and token count.
+    """Each unit's summed reward, mean negative log-likelihood log PPL_i (Eq. 9; None without
+    ``token_logps``) and token count, each (B, K).
 
     One scatter for all three: at this size the loss step's cost is the number of kernels.
     """
@@ -62,14 +53,6 @@ def minmax_normalise(values: Tensor, unit_mask: Tensor) -> Tensor:
 def similarity_weights(similarity: Tensor, unit_mask: Tensor) -> Tensor:
     """Normalised image-text similarity S^ (Eq. 6-7)."""
     return minmax_normalise(similarity, unit_mask)
-
-
-@torch.no_grad()
-def unit_mean_nll(token_logps: Tensor, unit_ids: Tensor, num_units: int) -> Tensor:
-    """Mean negative log-likelihood of each unit's tokens: log PPL_i (Eq. 9)."""
-    nll = unit_sums(-token_logps.detach().float(), unit_ids, num_units)
-    counts = unit_token_counts(unit_ids, num_units)
-    return nll / counts.clamp(min=1)
 
 
 @torch.no_grad()

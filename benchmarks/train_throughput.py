@@ -227,25 +227,6 @@ def vocabulary(size: Size) -> list[str]:
     return SPECIALS + words + template_words
 
 
-def build_tokenizer(words: list[str]):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token="<pad>",
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        extra_special_tokens={"image_token": "<image>"},
-    )
-    fast.add_special_tokens({"additional_special_tokens": ["<image>"]})
-    return fast
-
-
 def llava_config(size: Size, tokenizer):
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
@@ -277,7 +258,9 @@ def save_model_files(size: Size, directory: Path) -> Path:
     """config.json and the processor (no weights: the model is built in memory, :func:`build_model`)."""
     from transformers import CLIPImageProcessor, LlavaProcessor
 
-    tokenizer = build_tokenizer(vocabulary(size))
+    from aspo_repro.models.builders import word_level_tokenizer
+
+    tokenizer = word_level_tokenizer(vocabulary(size))
     side = size.image_size
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(

@@ -7,9 +7,7 @@ from aspo_repro.weights import (
     adaptive_weights,
     minmax_normalise,
     perplexity_weights,
-    unit_mean_nll,
-    unit_sums,
-    unit_token_counts,
+    unit_statistics,
 )
 
 
@@ -21,8 +19,10 @@ def test_unit_sums_match_a_loop():
         for t in range(5):
             if units[b, t] >= 0:
                 expected[b, units[b, t]] += values[b, t]
-    assert torch.equal(unit_sums(values, units, 3), expected)
-    assert unit_token_counts(units, 3).tolist() == [[2, 1, 2], [0, 2, 0]]
+    rewards, mean_nll, counts = unit_statistics(values, None, units, 3)
+    assert torch.equal(rewards, expected)
+    assert counts.tolist() == [[2, 1, 2], [0, 2, 0]]
+    assert mean_nll is None
 
 
 def test_minmax_by_hand():
@@ -56,7 +56,7 @@ def test_perplexity_weights_do_not_overflow():
 def test_unit_mean_nll():
     logps = torch.tensor([[-1.0, -3.0, -0.5, 0.0]])
     units = torch.tensor([[0, 0, 1, -1]])
-    assert unit_mean_nll(logps, units, 2).tolist() == [[2.0, 0.5]]
+    assert unit_statistics(torch.zeros_like(logps), logps, units, 2)[1].tolist() == [[2.0, 0.5]]
 
 
 def test_adaptive_weights_combine_linearly():

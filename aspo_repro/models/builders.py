@@ -66,6 +66,27 @@ TINY_LLAVA = LlavaSize(TowerSize(32, 1, 2, 64), TowerSize(32, 1, 2, 64))
 TINY_INSTRUCTBLIP = InstructBlipSize(TowerSize(32, 1, 2, 64), TowerSize(32, 1, 2, 64), TowerSize(32, 1, 2, 64), 4)
 
 
+def word_level_tokenizer(words: list[str], image_token_attribute: bool = True):
+    """A lower-casing, whitespace-split fast tokenizer over ``words`` (ids in list order; the list
+    holds ``<pad> <unk> <s> </s> <image>``), for random-weight test and benchmark models.
+
+    ``image_token_attribute`` sets the ``image_token`` LlavaProcessor reads; InstructBlipProcessor
+    registers ``<image>`` itself and needs it left out.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordLevel({word: index for index, word in enumerate(words)}, unk_token="<unk>"))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+        **({"extra_special_tokens": {"image_token": IMAGE_TOKEN}} if image_token_attribute else {}),
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    return tokenizer
+
+
 def text_config(tokenizer, size: TowerSize):
     from transformers import LlamaConfig
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from aspo_repro.models.builders import word_level_tokenizer
+
 WORDS = (
     "a an the is are there one two three red green blue yellow circle square triangle star left right "
     "top bottom middle of in on and image picture describe what colour color shape how many objects "
@@ -27,23 +29,7 @@ IMAGE_SIZE = 16
 
 
 def build_tokenizer(image_token_attribute: bool = True):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: index for index, token in enumerate(SPECIALS + WORDS)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        pad_token="<pad>",
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        **({"extra_special_tokens": {"image_token": "<image>"}} if image_token_attribute else {}),
-    )
-    fast.add_special_tokens({"additional_special_tokens": ["<image>"]})
-    return fast
+    return word_level_tokenizer(SPECIALS + WORDS, image_token_attribute)
 
 
 def _llama_config(vocab_size: int, pad_id: int, bos_id: int, eos_id: int):
