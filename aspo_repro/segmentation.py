@@ -66,7 +66,24 @@ def sentence_spans(text: str) -> list[Span]:
             end = start + len(content)
         spans.append((start, end))
         cursor = end
-    return spans
+    return _absorb_dropped_text(text, spans)
+
+
+def _absorb_dropped_text(text: str, spans: list[Span]) -> list[Span]:
+    """Give text pysbd left out of every sentence (``"a。!!"`` comes back as ``["a。"]``) to the
+    sentence before it, or to the first sentence when it leads, so no word is outside a span."""
+    if not text.strip():
+        return spans
+    if not spans:
+        return [(_first_non_space(text, 0), len(text.rstrip()))]
+    absorbed = []
+    for index, (start, end) in enumerate(spans):
+        if index == 0 and text[:start].strip():
+            start = _first_non_space(text, 0)
+        following = spans[index + 1][0] if index + 1 < len(spans) else len(text)
+        end += len(text[end:following].rstrip())
+        absorbed.append((start, end))
+    return absorbed
 
 
 def _first_non_space(text: str, start: int, end: int | None = None) -> int | None:
