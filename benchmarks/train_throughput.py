@@ -4,6 +4,11 @@ same model (built from a config with random weights, same seed), data and device
     python benchmarks/train_throughput.py --size tiny              # CPU, seconds (CI runs this)
     python benchmarks/train_throughput.py --size small             # CPU, LLaVA-like proportions, minutes
     python benchmarks/train_throughput.py --size 7b --json out.json   # one GPU: LLaVA-1.5-7B architecture
+    python benchmarks/train_throughput.py --size 7b --layers 2 --threads 2   # CPU rehearsal, ~10 min
+
+The rehearsal keeps every width, length and the LoRA rank of ``7b`` (bf16, 336-pixel images, 576
+image tokens, r 1024) with two layers per tower, so that the GPU run's code path is exercised on a
+CPU before device time is spent on it; its times say nothing about a GPU's.
 
 Sizes. ``7b`` is LLaVA-1.5-7B's architecture written out here (nothing is downloaded): CLIP
 ViT-L/14-336 (24 layers, width 1024, 577 positions; features of the second-to-last layer), a 2-layer
@@ -39,6 +44,7 @@ over stock TRL's. A row that runs out of GPU memory is reported as such and skip
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -596,6 +602,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--steps", type=int, default=None, help="measured steps (default: tiny 6, small 3, 7b 10)"
     )
     parser.add_argument("--warmup", type=int, default=2, help="steps run before the clock starts")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help="rehearsal: the size's widths, lengths and LoRA rank with only this many layers in "
+        "the language model and the vision tower (lets --size 7b run on a CPU)",
+    )
     parser.add_argument("--pairs-per-step", type=int, default=2)
     parser.add_argument(
         "--lora-r",
@@ -637,11 +650,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(
             f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}"
         )
-    if args.size == "7b" and not cuda:
-        parser.error("--size 7b needs a CUDA GPU")
+    if args.size == "7b" and not cuda and args.layers is None:
+        parser.error("--size 7b needs a CUDA GPU (or --layers N, a shallow rehearsal on the CPU)")
+    if args.layers is not None and args.layers < 2:
+        parser.error("--layers must be at least 2 (the 7b size reads the vision tower's second-to-last layer)")
     if args.steps < 2 or args.warmup < 1:
         parser.error("--steps must be at least 2 and --warmup at least 1")
     return args
+
+
+def shallow(size: Size, layers: int | None) -> Size:
+    """The size with at most ``layers`` layers in each tower (``None``: as it is)."""
+    if layers is None:
+        return size
+    depth = {
+        tower: {**config, "num_hidden_layers": min(layers, config["num_hidden_layers"])}
+        for tower, config in (("text", size.text), ("vision", size.vision))
+    }
+    return dataclasses.replace(size, **depth)
 
 
 def plan(args) -> list[tuple[str, str]]:
@@ -665,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()
     if device.type == "cpu":
         torch.set_num_threads(args.threads or 1)
-    size = SIZES[args.size]
+    size = shallow(SIZES[args.size], args.layers)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="train-throughput-") as root:
         root = Path(root)
@@ -700,7 +726,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     basis = "wall time" if device.type == "cuda" else "process CPU time"
     print(
-        f"\nsize {args.size}, {args.pairs_per_step} pairs/step, LoRA r {args.lora_r}, gradient checkpointing "
+        f"\nsize {args.size}"
+        + (f" with {args.layers} layers per tower (rehearsal)" if args.layers else "")
+        + f", {args.pairs_per_step} pairs/step, LoRA r {args.lora_r}, gradient checkpointing "
         f"{args.gradient_checkpointing}, {args.steps} steps after {args.warmup} warm-up, {device_name}"
         + (f", peak {flops / 1e12:.0f} TFLOP/s" if flops else "")
         + f"; rates from {basis}"

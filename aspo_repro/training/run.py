@@ -398,6 +398,7 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
         optim=config.optimizer,
         bf16=config.precision == "bf16",
         fp16=config.precision == "fp16",
+        use_cpu=bf16_on_cpu_only(config.precision),
         gradient_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps,
         save_strategy="steps",
@@ -409,6 +410,17 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
         max_length=config.max_length,
         dataloader_num_workers=config.dataloader_num_workers,
     )
+
+
+def bf16_on_cpu_only(precision: str) -> bool:
+    """bf16 on a machine with no GPU: Transformers refuses it unless told the CPU is meant.
+
+    (A GPU without bf16 still gets Transformers' own error.)
+    """
+    import torch
+    from transformers.utils import is_torch_bf16_gpu_available
+
+    return precision == "bf16" and not torch.cuda.is_available() and not is_torch_bf16_gpu_available()
 
 
 def _callbacks(prepared: PreparedRun) -> list:

@@ -3,10 +3,12 @@
 import re
 
 import pytest
+import torch
 
 from aspo_repro.errors import UserError
+from aspo_repro.methods import get_method
 from aspo_repro.models import get_model_spec
-from aspo_repro.training import TrainConfig, load_train_config
+from aspo_repro.training import TrainConfig, build_dpo_config, load_train_config
 from aspo_repro.training.config import resolve
 from aspo_repro.training.lora import target_pattern
 from aspo_repro.training.model_source import resolve_model
@@ -110,3 +112,14 @@ def test_on_the_fly_similarity_uses_the_clip_the_data_was_scored_with(tmp_path):
     assert data_clip({"clip": {"clip": str(tmp_path), "device": "cpu"}}) == str(tmp_path)
     assert data_clip({"clip": {"clip": "ViT-L-14-336/openai"}}) is None  # not a directory: the paper's CLIP
     assert data_clip(None) is None and data_clip({}) is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="what a machine without a GPU gets")
+def test_paper_config_builds_trainer_arguments_on_a_cpu_only_machine(tmp_path):
+    """bf16 without a GPU trains on the CPU (Transformers refuses bf16 unless told so)."""
+    llava = get_model_spec("llava-1.5-7b")
+    settings = resolve(load_train_config("paper"), llava.training, llava.lora)
+    arguments = build_dpo_config(settings, get_method("aspo"), tmp_path)
+    assert arguments.bf16 and arguments.use_cpu
+    fp32 = build_dpo_config(resolve(TrainConfig(), llava.training, llava.lora), get_method("dpo"), tmp_path)
+    assert not fp32.use_cpu
