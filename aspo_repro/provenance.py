@@ -63,11 +63,29 @@ def hardware() -> dict[str, object]:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
+        # The math kernels follow the CPU's instruction set; trained weights follow the kernels.
+        info["cpu"] = cpu_model()
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         if torch.cuda.is_available():
             info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except ImportError:
         pass
     return info
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name and family/model numbers (Linux), e.g. 'Intel(R) Xeon(R) Processor (6/207)'."""
+    try:
+        fields = dict(
+            line.split(":", 1)
+            for line in Path("/proc/cpuinfo").read_text().splitlines()[:30]
+            if ":" in line
+        )
+    except OSError:
+        return platform.processor() or None
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = fields.get("model name", "unknown CPU")
+    return f"{name} ({fields.get('cpu family', '?')}/{fields.get('model', '?')})"
 
 
 def provenance() -> dict[str, object]:

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from aspo_repro.errors import UserError
-from aspo_repro.results import collect
+from aspo_repro.results import EvalResult, collect, find_result_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOLERANCES = REPO_ROOT / "configs" / "regression.yaml"
@@ -80,3 +80,31 @@ def format_report(comparisons: list[Comparison]) -> str:
     lines.append(f"{len(comparisons) - len(failures)} of {len(comparisons)} scores within tolerance"
                  + (f"; {len(failures)} moved too far or are missing" if failures else ""))
     return "\n".join(lines)
+
+
+CPU_FIELDS = ("cpu", "torch_cpu_capability")
+
+
+def machines(results_root: str | Path, profile: str) -> set[tuple]:
+    """The CPUs (model, PyTorch kernel level) the results were made on, where recorded."""
+    found = set()
+    for path in find_result_files(results_root, profile):
+        hardware = EvalResult.load(path).provenance.get("hardware", {})
+        if all(hardware.get(field) for field in CPU_FIELDS):
+            found.add(tuple(hardware[field] for field in CPU_FIELDS))
+    return found
+
+
+def machine_note(reference_root: str | Path, candidate_root: str | Path, profile: str) -> str | None:
+    """A warning when the two sets of results were made on different CPUs (None when not known to differ).
+
+    The mini world's models are trained from scratch, and training turns the last-digit differences
+    of the CPU's math kernels (chosen by instruction set) into different weights and scores.
+    """
+    reference, candidate = machines(reference_root, profile), machines(candidate_root, profile)
+    if not reference or not candidate or reference == candidate:
+        return None
+    name = lambda found: "; ".join(" ".join(machine) for machine in sorted(found))  # noqa: E731
+    return (f"note: the reference was made on {name(reference)}, the candidate on {name(candidate)}; "
+            "trained weights follow the CPU's math kernels, so scores can move beyond the tolerances "
+            "without any change of behaviour (docs/miniworld.md, 'Same seed, same CPU')")

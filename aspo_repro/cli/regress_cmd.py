@@ -23,8 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aspo_repro.regression import compare, format_report, load_tolerances
+    from aspo_repro.regression import compare, format_report, load_tolerances, machine_note
 
     comparisons = compare(args.reference, args.candidate, args.profile, load_tolerances(args.tolerances))
     print(format_report(comparisons))
+    note = machine_note(args.reference, args.candidate, args.profile)
+    if note:
+        print(note)
     return 0 if all(c.ok for c in comparisons) else 1
