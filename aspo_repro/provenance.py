@@ -6,6 +6,7 @@ import datetime as _dt
 import os
 import platform
 import subprocess
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -73,17 +74,14 @@ def hardware() -> dict[str, object]:
     return info
 
 
+@lru_cache(maxsize=1)
 def cpu_model() -> str | None:
     """The CPU's model name and family/model numbers (Linux), e.g. 'Intel(R) Xeon(R) Processor (6/207)'."""
     try:
-        fields = dict(
-            line.split(":", 1)
-            for line in Path("/proc/cpuinfo").read_text().splitlines()[:30]
-            if ":" in line
-        )
+        lines = Path("/proc/cpuinfo").read_text().splitlines()[:30]  # the first CPU's entry
     except OSError:
         return platform.processor() or None
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
     name = fields.get("model name", "unknown CPU")
     return f"{name} ({fields.get('cpu family', '?')}/{fields.get('model', '?')})"
 

@@ -104,7 +104,10 @@ def machine_note(reference_root: str | Path, candidate_root: str | Path, profile
     reference, candidate = machines(reference_root, profile), machines(candidate_root, profile)
     if not reference or not candidate or reference == candidate:
         return None
-    name = lambda found: "; ".join(" ".join(machine) for machine in sorted(found))  # noqa: E731
-    return (f"note: the reference was made on {name(reference)}, the candidate on {name(candidate)}; "
+    return (f"note: the reference was made on {_describe(reference)}, the candidate on {_describe(candidate)}; "
             "trained weights follow the CPU's math kernels, so scores can move beyond the tolerances "
             "without any change of behaviour (docs/miniworld.md, 'Same seed, same CPU')")
+
+
+def _describe(machines_found: set[tuple]) -> str:
+    return "; ".join(" ".join(machine) for machine in sorted(machines_found))
