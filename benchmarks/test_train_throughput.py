@@ -60,3 +60,37 @@ def test_train_step(benchmark, world, variant, method):
 
     loss = benchmark.pedantic(step, rounds=10, warmup_rounds=2)
     assert abs(loss - 0.6931471805599453) < 1e-5  # a fresh adapter: policy = reference
+
+
+def test_flop_counter_counts_the_cpu_attention_kernel():
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    from benchmarks.train_throughput import flop_counter
+
+    query = torch.randn(2, 4, 16, 8, requires_grad=True)
+    causal = torch.ones(16, 16, dtype=torch.bool).tril()
+    with flop_counter() as counter:
+        torch.nn.functional.scaled_dot_product_attention(
+            query, query, query, attn_mask=causal
+        ).sum().backward()
+    shape = tuple(query.shape)
+    assert counter.get_total_flops() == sdpa_flop_count(shape, shape, shape) + (
+        sdpa_backward_flop_count(shape, shape, shape, shape)
+    )
+
+
+def test_work_scales_each_tower_by_its_deepest_working_layer():
+    from benchmarks.train_throughput import Work
+
+    work = Work(
+        total=100,
+        by_module={
+            "Peft.base_model.model.model.language_model.layers.0": 10,
+            "Peft.base_model.model.model.language_model.layers.1": 14,
+            "Peft.base_model.model.model.language_model.layers.0.self_attn": 6,
+            "Peft.base_model.model.model.vision_tower.vision_model.encoder.layers.0": 3,
+            "Peft.base_model.model.model.vision_tower.vision_model.encoder.layers.1": 0,
+        },
+    )
+    assert work.with_more_layers(0, 0) == 100
+    assert work.with_more_layers(30, 22) == 100 + 30 * 14 + 22 * 3

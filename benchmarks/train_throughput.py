@@ -36,7 +36,11 @@ the benchmark's one epoch. ``peak``: CUDA max allocated on a GPU; on a CPU the p
 (VmHWM, reset before each row). ``MFU``: 6 * N * T / step time / peak dense bf16 FLOP/s, with N
 every parameter of the trained model (base + LoRA) and T the tokens the policy forward processes
 per step (two rows per pair, or one packed row); the reference forward and recomputation are not
-counted, as usual. ``Δloss``: largest difference of the logged loss from the ``baseline`` row of
+counted, as usual. ``HFU``: the FLOPs torch's counter finds in one step (matrix products and
+attention, recomputation and any reference forward included) / step time / peak. ``TFLOP/pair``:
+that count per pair, hardware-independent, so that its ratio between rows says how much less work
+a row does (on a rehearsal, scaled to the full depth by the deepest counted layer); ``epoch
+TFLOP/pair`` adds the reference pass's share. ``Δloss``: largest difference of the logged loss from the ``baseline`` row of
 the same method over all steps (the switches must not change the numbers). ``x stock``: pairs/s
 over stock TRL's. A row that runs out of GPU memory is reported as such and skipped.
 """
@@ -49,6 +53,7 @@ import gc
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -204,6 +209,9 @@ class Row:
     pair_tokens_per_step: float
     ref_seconds: float | None
     train_pairs: int
+    step_flops: int  # counted in one training step, as built
+    flops_per_pair: float  # one step's per pair, at the size's full depth
+    epoch_flops_per_pair: float  # with the reference pass's share
     extras: dict[str, Any] = field(default_factory=dict)
 
     timing: str = "wall"  # which step time the rates use: "wall", or "cpu" on a CPU
@@ -355,16 +363,79 @@ def save_preferences(size: Size, directory: Path, pairs: int, seed: int = 0) -> 
 # ---------------------------------------------------------------- one row
 
 
-class StepClock:
-    """Wall-clock and process CPU time at the end of each optimiser step (CUDA synchronised)."""
+def flop_counter():
+    """torch's FLOP counter (matrix products and attention), taught the CPU's attention kernel."""
+    from torch.utils import flop_counter
 
-    def __init__(self) -> None:
+    aten = torch.ops.aten
+
+    def forward(query, key, value, *args, out_shape=None, **kwargs):
+        return flop_counter.sdpa_flop_count(query, key, value)
+
+    def backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+        return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+    return flop_counter.FlopCounterMode(
+        display=False,
+        custom_mapping={
+            aten._scaled_dot_product_flash_attention_for_cpu: forward,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: backward,
+        },
+    )
+
+
+@dataclass
+class Work:
+    """Counted FLOPs: their total and each module's (names as torch's counter gives them)."""
+
+    total: int = 0
+    by_module: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def counted(cls, counter) -> Work:
+        return cls(
+            counter.get_total_flops(),
+            {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()},
+        )
+
+    def with_more_layers(self, text_layers: int, vision_layers: int) -> float:
+        """The total had the model that many more language-model and vision layers, each counted
+        as the deepest built layer that did work (a rehearsal's figure for the full depth; the
+        first layer is no model for the others: it passes no gradient back to the embeddings)."""
+        total = float(self.total)
+        for tower, extra in (("language_model", text_layers), ("vision_tower", vision_layers)):
+            layers = {
+                int(match.group(1)): flops
+                for name, flops in self.by_module.items()
+                if flops and (match := re.search(rf"{tower}\..*layers\.(\d+)$", name))
+            }
+            if layers:
+                total += extra * layers[max(layers)]
+        return total
+
+
+class StepClock:
+    """Wall-clock and process CPU time at the end of each optimiser step (CUDA synchronised), and
+    the FLOPs of step ``counted_step`` (1-based; the last warm-up step, so that the counter's
+    overhead stays out of the timed steps)."""
+
+    def __init__(self, counted_step: int) -> None:
         from transformers import TrainerCallback
 
         ends = self.ends = []
+        clock = self
+        self.work = None
+        self._counter = None
 
         class Callback(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                if state.global_step + 1 == counted_step:
+                    clock._counter = flop_counter().__enter__()
+
             def on_step_end(self, args, state, control, **kwargs):
+                if clock._counter is not None:
+                    clock._counter.__exit__(None, None, None)
+                    clock.work, clock._counter = Work.counted(clock._counter), None
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
                 ends.append((time.perf_counter(), time.process_time()))
@@ -480,6 +551,31 @@ def reference_seconds(reference, device: torch.device) -> float | None:
     return reference.seconds if device.type == "cuda" else reference.cpu_seconds
 
 
+def full_depth(work: Work, built: Size, name: str) -> float:
+    """Counted FLOPs scaled from a rehearsal's layers to those of the size it rehearses."""
+    full = SIZES[name]
+    return work.with_more_layers(
+        *(
+            getattr(full, tower)["num_hidden_layers"] - getattr(built, tower)["num_hidden_layers"]
+            for tower in ("text", "vision")
+        )
+    )
+
+
+def reference_flops_per_pair(trainer, dataset, built: Size, name: str) -> float:
+    """The reference pass's FLOPs per pair, at full depth, where the row computed one (0 else):
+    its code counted on one batch, after the timed steps so that the counter slows none of them."""
+    from aspo_repro.training.reference_cache import compute_reference_logps
+
+    reference = trainer.reference_pass
+    if reference is None or reference.source != "computed":
+        return 0.0
+    batch = dataset.select(range(min(len(dataset), trainer.args.per_device_train_batch_size)))
+    with flop_counter() as counter:
+        compute_reference_logps(trainer, batch)
+    return full_depth(Work.counted(counter), built, name) / len(batch)
+
+
 def measure(
     args, size: Size, world: dict[str, Path], variant: str, method: str, device: torch.device
 ) -> Row:
@@ -488,7 +584,7 @@ def measure(
     trainer, dataset = build_trainer(args, size, world, variant, method, device)
     for callback in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(callback)
-    clock = StepClock()
+    clock = StepClock(counted_step=args.warmup)
     trainer.add_callback(clock.callback)
     trainer.train()
     pair_tokens, packed = token_counts(trainer, dataset)
@@ -511,6 +607,12 @@ def measure(
         pair_tokens_per_step=pair_tokens * args.pairs_per_step,
         ref_seconds=reference_seconds(reference, device),
         train_pairs=len(dataset),
+        step_flops=clock.work.total,
+        flops_per_pair=full_depth(clock.work, size, args.size) / args.pairs_per_step,
+        epoch_flops_per_pair=(
+            full_depth(clock.work, size, args.size) / args.pairs_per_step
+            + reference_flops_per_pair(trainer, dataset, size, args.size)
+        ),
         timing="wall" if device.type == "cuda" else "cpu",
         extras={
             "packed": is_packed,
@@ -542,13 +644,14 @@ def render(rows: list[Row], flops: float | None) -> str:
     baseline = {r.method: r for r in rows if r.variant == "baseline"}
     header = (
         "| method | implementation | step s | cpu s | pairs/s | tok/s | ref s | epoch pairs/s | peak GiB | MFU "
-        "| Δloss | x stock |"
+        "| HFU | TFLOP/pair | epoch TFLOP/pair | Δloss | x stock |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         mfu = (
             f"{6 * r.params * r.policy_tokens_per_step / r.seconds / flops:.1%}" if flops else "n/a"
         )
+        hfu = f"{r.step_flops / r.seconds / flops:.1%}" if flops else "n/a"
         base = baseline.get(r.method)
         delta = (
             max((abs(a - b) for a, b in zip(r.losses, base.losses)), default=float("nan"))
@@ -561,7 +664,9 @@ def render(rows: list[Row], flops: float | None) -> str:
         lines.append(
             f"| {r.method} | {name} | {r.step_seconds:.3f} | {r.cpu_step_seconds:.3f} | {r.pairs_per_s:.2f} | "
             f"{r.pair_tokens_per_step / r.seconds:.0f} | {ref} | {r.epoch_pairs_per_s:.2f} | "
-            f"{r.peak_bytes / 2**30:.2f} | {mfu} | {delta:.1e} | {ratio} |"
+            f"{r.peak_bytes / 2**30:.2f} | {mfu} | {hfu} | {r.flops_per_pair / 1e12:.4g} | "
+            f"{r.epoch_flops_per_pair / 1e12:.4g} | "
+            f"{delta:.1e} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -578,6 +683,12 @@ def summary(rows: list[Row]) -> dict[str, float]:
                 out[f"{method} {variant} / stock pairs/s"] = row.pairs_per_s / stock.pairs_per_s
                 out[f"{method} {variant} / stock epoch pairs/s"] = (
                     row.epoch_pairs_per_s / stock.pairs_per_s
+                )
+                out[f"stock / {method} {variant} FLOPs per pair"] = (
+                    stock.flops_per_pair / row.flops_per_pair
+                )
+                out[f"stock / {method} {variant} epoch FLOPs per pair"] = (
+                    stock.epoch_flops_per_pair / row.epoch_flops_per_pair
                 )
     for variant in VARIANTS:
         dpo, aspo = by.get((variant, "dpo")), by.get((variant, "aspo"))
