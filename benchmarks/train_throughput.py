@@ -40,9 +40,10 @@ counted, as usual. ``HFU``: the FLOPs torch's counter finds in one step (matrix 
 attention, recomputation and any reference forward included) / step time / peak. ``TFLOP/pair``:
 that count per pair, hardware-independent, so that its ratio between rows says how much less work
 a row does (on a rehearsal, scaled to the full depth by the deepest counted layer); ``epoch
-TFLOP/pair`` adds the reference pass's share. ``Δloss``: largest difference of the logged loss from the ``baseline`` row of
-the same method over all steps (the switches must not change the numbers). ``x stock``: pairs/s
-over stock TRL's. A row that runs out of GPU memory is reported as such and skipped.
+TFLOP/pair`` adds the reference pass's share. ``Δloss``: largest difference of the logged loss
+from the ``baseline`` row of the same method over all steps (the switches must not change the
+numbers). ``x stock``: pairs/s over stock TRL's. A row that runs out of GPU memory is reported as
+such and skipped.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ class Row:
     train_pairs: int
     step_flops: int  # counted in one training step, as built
     flops_per_pair: float  # one step's per pair, at the size's full depth
-    epoch_flops_per_pair: float  # with the reference pass's share
+    reference_flops_per_pair: float  # the reference pass's, where the row computed one
     extras: dict[str, Any] = field(default_factory=dict)
 
     timing: str = "wall"  # which step time the rates use: "wall", or "cpu" on a CPU
@@ -228,6 +229,10 @@ class Row:
     def epoch_pairs_per_s(self) -> float:
         train_time = self.train_pairs / self.pairs_per_s
         return self.train_pairs / (train_time + (self.ref_seconds or 0.0))
+
+    @property
+    def epoch_flops_per_pair(self) -> float:
+        return self.flops_per_pair + self.reference_flops_per_pair
 
 
 # ---------------------------------------------------------------- the world: tokenizer, model, data
@@ -609,10 +614,7 @@ def measure(
         train_pairs=len(dataset),
         step_flops=clock.work.total,
         flops_per_pair=full_depth(clock.work, size, args.size) / args.pairs_per_step,
-        epoch_flops_per_pair=(
-            full_depth(clock.work, size, args.size) / args.pairs_per_step
-            + reference_flops_per_pair(trainer, dataset, size, args.size)
-        ),
+        reference_flops_per_pair=reference_flops_per_pair(trainer, dataset, size, args.size),
         timing="wall" if device.type == "cuda" else "cpu",
         extras={
             "packed": is_packed,
@@ -876,6 +878,7 @@ def write_json(
                     **asdict(r),
                     "pairs_per_s": r.pairs_per_s,
                     "epoch_pairs_per_s": r.epoch_pairs_per_s,
+                    "epoch_flops_per_pair": r.epoch_flops_per_pair,
                 }
                 for r in rows
             ],
