@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from aspo_repro.errors import UserError
-from aspo_repro.results import EvalResult, collect, find_result_files
+from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
+from aspo_repro.results import BENCHMARKS, EvalResult, collect, find_result_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOLERANCES = REPO_ROOT / "configs" / "regression.yaml"
@@ -40,9 +40,24 @@ class Comparison:
         return self.delta is not None and abs(self.delta) <= self.tolerance
 
 
+@dataclass(frozen=True)
+class ToleranceFile:
+    """``configs/regression.yaml``: points a score may move, per benchmark, with a default."""
+
+    tolerance: dict[str, float]
+
+
 def load_tolerances(path: str | Path | None = None) -> dict[str, float]:
-    data = yaml.safe_load(Path(path or TOLERANCES).read_text()) or {}
-    return {str(key): float(value) for key, value in data.get("tolerance", {}).items()}
+    path = Path(path or TOLERANCES)
+    where = f"tolerance file {path}"
+    parsed = dataclass_from_mapping(ToleranceFile, read_yaml_mapping(path, "tolerance file"), where)
+    known = ["default", *(name for names in BENCHMARKS.values() for name in names)]
+    for name, value in parsed.tolerance.items():
+        if name not in known:
+            raise UserError(f"{where}: unknown benchmark {name!r} under tolerance; allowed: {', '.join(known)}")
+        if value < 0:
+            raise UserError(f"{where}: tolerance of {name} must be a non-negative number of points, got {value}")
+    return parsed.tolerance
 
 
 def compare(reference_root: str | Path, candidate_root: str | Path, profile: str,
@@ -90,7 +105,7 @@ def machines(results_root: str | Path, profile: str) -> set[tuple]:
     found = set()
     for path in find_result_files(results_root, profile):
         hardware = EvalResult.load(path).provenance.get("hardware", {})
-        if all(hardware.get(field) for field in CPU_FIELDS):
+        if isinstance(hardware, dict) and all(isinstance(hardware.get(f), str) and hardware[f] for f in CPU_FIELDS):
             found.add(tuple(hardware[field] for field in CPU_FIELDS))
     return found
 

@@ -12,7 +12,6 @@ Every score is on the paper's 0-100 scale. SHR and mini-SHR are lower-is-better,
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -82,6 +81,13 @@ def split_method_name(name: str) -> tuple[str, dict[str, str]]:
     return base, options
 
 
+def method_options(name: str) -> tuple[str, dict[str, object]]:
+    """``aspo[alpha=0.25,norm=none]`` -> (``aspo``, {alpha: 0.25, norm: "none"}): options typed as
+    ``get_method`` takes them (numbers, True/False, else text)."""
+    base, options = split_method_name(name)
+    return base, {key: _option_value(value) for key, value in options.items()}
+
+
 def _option_value(text: str) -> object:
     if text in ("True", "False"):
         return text == "True"
@@ -101,8 +107,8 @@ def resolve_method(name: str) -> Method | None:
 
     if name == BASE_METHOD:
         return None
-    base, options = split_method_name(name)
-    method = get_method(base, **{key: _option_value(value) for key, value in options.items()})
+    base, options = method_options(name)
+    method = get_method(base, **options)
     if method.name != name:
         raise UserError(f"method name {name!r} is not canonical; the same run is named {method.name!r}")
     return method
@@ -223,14 +229,9 @@ class EvalResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EvalResult:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"no eval result at {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise UserError(f"{path} is not valid JSON ({error})") from None
-        return cls.from_dict(data, source=str(path))
+        from aspo_repro.files import read_json
+
+        return cls.from_dict(read_json(path, "eval result"), source=str(path))
 
 
 def load_result(path: str | os.PathLike) -> EvalResult:

@@ -130,7 +130,7 @@ def test_load_refuses_out_of_range_scores(tmp_path):
 
 
 def test_load_of_a_missing_file_says_so(tmp_path):
-    with pytest.raises(UserError, match="no eval result at"):
+    with pytest.raises(UserError, match="eval result .*nothing.json does not exist"):
         EvalResult.load(tmp_path / "nothing.json")
 
 

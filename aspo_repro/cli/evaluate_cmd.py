@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--world-seed and --world-size, built or reused from ASPO_CACHE_DIR)")
     parser.add_argument("--world-seed", type=int, default=0, help="mini world to use without --benchmark-dir (default 0)")
     parser.add_argument("--world-size", default="full", help="mini world size without --benchmark-dir: full or tiny")
+    parser.add_argument("--cache-dir", help="the mini world's cache (default: $ASPO_CACHE_DIR or .cache/aspo)")
     parser.add_argument("--shr-data", type=Path, help="paper SHR: documents written by shr.prepare_shr_docs")
     parser.add_argument("--model-name", help="model name recorded in the result (default: the directory's name)")
     parser.add_argument("--method", default="base", help="method name recorded in the result (default: base)")
@@ -46,16 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", help="lmms-eval model adapter (default: aspo_hf for mini, llava_hf / "
                                           "instructblip by the checkpoint's model type for paper)")
     parser.add_argument("--batch-size", type=int, default=32, help="questions per generation batch (default 32)")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (default: cuda when available, else cpu), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for aspo_hf generation (default 1: fastest for the mini models)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from aspo_repro.devices import resolve_device
     from aspo_repro.errors import UserError
     from aspo_repro.evaluation import benchmarks
     from aspo_repro.results import RunKey
 
+    device = resolve_device(args.device)  # before anything slow: a mini world may need building below
     selected = benchmarks.select(args.benchmarks)
     profile = benchmarks.profile_of(selected)
     if not args.model_dir.exists():
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out} is a directory; name the result file, e.g. {args.out / 'eval.json'}")
     benchmark_dir = args.benchmark_dir
     if profile == "mini" and benchmark_dir is None:
-        benchmark_dir = world_benchmark_dir(args.world_seed, args.world_size)
+        benchmark_dir = world_benchmark_dir(args.world_seed, args.world_size, args.cache_dir)
     run_key = RunKey(profile, args.model_name or args.model_dir.resolve().name, args.method, args.seed)
 
     from aspo_repro.evaluation.runner import EvalSettings, evaluate
@@ -72,24 +76,18 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         model_dir=args.model_dir, benchmarks=selected, out=args.out, run=run_key, limit=args.limit,
         benchmark_dir=benchmark_dir, shr_data=args.shr_data, adapter=args.adapter,
-        batch_size=args.batch_size, device=args.device or default_device(), threads=args.threads,
+        batch_size=args.batch_size, device=device, threads=args.threads,
     )
     result = evaluate(settings)
     print(format_result(result, args.out))
     return 0
 
 
-def world_benchmark_dir(seed: int, size: str) -> Path:
+def world_benchmark_dir(seed: int, size: str, cache_dir: str | None) -> Path:
     """The benchmark directory of the mini world of ``seed`` and ``size`` (built, or reused from its cache)."""
-    from aspo_repro.miniworld.build import build_world
+    from aspo_repro.miniworld import obtain_world
 
-    return Path(build_world(seed=seed, size=size).benchmark_dir)
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return Path(obtain_world(seed=seed, size=size, cache_dir=cache_dir).benchmark_dir)
 
 
 def format_result(result, out: Path) -> str:

@@ -44,11 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alpha", type=float, help="ASPO's alpha (Eq. 10), overriding the method's"
     )
     parser.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
+    parser.add_argument("--world-seed", type=int, default=0, help="mini models: seed of their mini world (default 0)")
+    parser.add_argument("--world-size", choices=("full", "tiny"), default="full",
+                        help="mini models: mini world preset (default full)")
+    parser.add_argument("--cache-dir", help="mini models: the mini world's cache (default: $ASPO_CACHE_DIR or .cache/aspo); "
+                                            "a missing world is built first, which is said with its usual time")
 
 
 def run(args: argparse.Namespace) -> int:
     from aspo_repro.training import load_train_config, train
 
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
     config = load_train_config(args.config)
     options = dict(config.method_options)
     if args.alpha is not None:
@@ -59,12 +65,16 @@ def run(args: argparse.Namespace) -> int:
         tensorboard=True if args.tensorboard else None,
         method_options=options,
     )
-    train(
-        args.method,
-        args.model,
-        args.prefs,
-        args.out,
-        config,
-        log=lambda line: print(line, file=sys.stderr),
-    )
+    train(args.method, args.model, args.prefs, args.out, config, log=log, world=mini_world(args, log))
     return 0
+
+
+def mini_world(args: argparse.Namespace, log):
+    """A function building the mini world a mini model's name resolves in; None for other models."""
+    from aspo_repro.models import get_model_spec, model_names
+
+    if args.model not in model_names() or get_model_spec(args.model).profile != "mini":
+        return None
+    from aspo_repro.miniworld import obtain_world
+
+    return lambda: obtain_world(args.world_seed, args.cache_dir, args.world_size, log=log)

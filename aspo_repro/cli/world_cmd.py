@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from aspo_repro.miniworld.build import build_world, locate_world
+    from aspo_repro.miniworld import locate_world, obtain_world
 
     if args.action == "info":
         world = locate_world(args.seed, args.cache_dir, args.size)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
         return 0
     start = time.perf_counter()
-    world = build_world(args.seed, args.cache_dir, args.size, progress=not args.quiet)
+    world = obtain_world(args.seed, args.cache_dir, args.size, progress=not args.quiet)
     if args.action == "build":
         print(f"world ready in {time.perf_counter() - start:.1f} s: {world.root}")
         return 0

@@ -12,18 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro.data.pipeline import Backends, PrefsConfig
+from aspo_repro.devices import resolve_device
 from aspo_repro.errors import UserError
 
 PAPER_CLIP = "ViT-L-14-336/openai"
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def resolve_dtype(dtype: str | None):

@@ -154,7 +154,8 @@ def build_preferences(config: PrefsConfig, backends: Backends | None = None, sou
     if finished is not None:
         return _already_built(config, finished, fingerprint)
     if config.out.exists():
-        raise UserError(f"{config.out} exists and is not a finished preference dataset; choose another --out")
+        raise UserError(f"{config.out} exists and is not a finished preference dataset; delete it to build "
+                        "it again, or choose another --out")
     work = shard_store.open_work_directory(config.out, fingerprint, config.settings())
     plan = shard_store.plan_shards(len(instructions), config.shard_size)
     run_shards(config, instructions, plan, work, RunState(backends))
@@ -330,9 +331,9 @@ def read_source(config: PrefsConfig) -> SourceData:
 
 
 def load_world(config: PrefsConfig):
-    from aspo_repro.miniworld import build_world
+    from aspo_repro.miniworld import obtain_world
 
-    return build_world(seed=config.world_seed, cache_dir=config.cache_dir, size=config.world_size,
+    return obtain_world(seed=config.world_seed, cache_dir=config.cache_dir, size=config.world_size,
                        progress=config.progress)
 
 

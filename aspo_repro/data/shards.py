@@ -11,7 +11,6 @@ shards are joined into the final dataset, which is renamed into place complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro.errors import UserError
+from aspo_repro.files import dataclass_from_mapping, read_json_object, read_record, warn
 from aspo_repro.storage import atomic_directory, atomic_write_json
 
 PLAN_FILE = "plan.json"
@@ -74,13 +74,17 @@ def work_directory(out: Path) -> Path:
     return out.parent / f".{out.name}.shards"
 
 
-def open_work_directory(out: Path, fingerprint: str, description: dict[str, Any]) -> Path:
-    """The shard directory for ``fingerprint``; refuses one left by a run with other settings."""
+def open_work_directory(out: Path, fingerprint: str, description: dict[str, Any], warn=warn) -> Path:
+    """The shard directory for ``fingerprint``; refuses one left by a run with other settings.
+
+    A damaged plan cannot say whose shards these are: they are reported and built again."""
     work = work_directory(out)
     plan_path = work / PLAN_FILE
-    if plan_path.is_file():
-        recorded = json.loads(plan_path.read_text()).get("fingerprint")
-        if recorded != fingerprint:
+    plan = read_record(plan_path, "shard plan", warn)
+    if plan is None and work.exists():
+        shutil.rmtree(work)
+    if plan is not None:
+        if plan.get("fingerprint") != fingerprint:
             raise UserError(
                 f"{work} holds shards of an unfinished run with other settings; run that command again "
                 f"to finish it, or delete {work} to start afresh"
@@ -91,8 +95,9 @@ def open_work_directory(out: Path, fingerprint: str, description: dict[str, Any]
     return work
 
 
-def finished_shards(work: Path, shards: Sequence[ShardRange]) -> set[ShardRange]:
-    return {shard for shard in shards if (work / shard.name / SHARD_FILE).is_file()}
+def finished_shards(work: Path, shards: Sequence[ShardRange], warn=warn) -> set[ShardRange]:
+    """The shards whose record is there and readable (a damaged one is reported and redone)."""
+    return {shard for shard in shards if read_record(work / shard.name / SHARD_FILE, "shard record", warn) is not None}
 
 
 def rows_to_dataset(rows: list[dict[str, Any]], features):
@@ -131,7 +136,8 @@ def write_shard(work: Path, shard: ShardRange, rows: list[dict[str, Any]], count
 
 
 def read_shard_counts(work: Path, shard: ShardRange) -> ShardCounts:
-    return ShardCounts(**json.loads((work / shard.name / SHARD_FILE).read_text()))
+    path = work / shard.name / SHARD_FILE
+    return dataclass_from_mapping(ShardCounts, read_json_object(path, "shard record"), f"shard record {path}")
 
 
 def shard_datasets(work: Path, shards: Sequence[ShardRange]) -> Iterator:
@@ -156,8 +162,6 @@ def assemble(out: Path, work: Path, shards: Sequence[ShardRange], manifest: dict
     return out
 
 
-def read_manifest(out: Path) -> dict[str, Any] | None:
-    path = out / MANIFEST_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+def read_manifest(out: Path, warn=warn) -> dict[str, Any] | None:
+    """The manifest of a finished dataset; None when there is none or it is damaged (reported)."""
+    return read_record(out / MANIFEST_FILE, "preference manifest", warn)

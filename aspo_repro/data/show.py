@@ -10,8 +10,6 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from aspo_repro.errors import UserError
-
 
 @dataclass(frozen=True)
 class PairView:
@@ -28,30 +26,27 @@ class PairView:
 
 
 def load_pair(directory: str | Path, index: int) -> PairView:
-    dataset = _load(Path(directory))
-    if not -len(dataset) <= index < len(dataset):
-        raise UserError(f"--index {index} is out of range: {directory} holds {len(dataset)} pairs (0..{len(dataset) - 1})")
-    index %= len(dataset)
-    row = dataset[index]
+    """Pair ``index`` of a preference directory, read and checked as training reads it."""
+    from aspo_repro.training.preferences import open_preferences, read_row
+
+    opened = open_preferences(directory)
+    row = read_row(opened, index)
     spans = row.get("chosen_sentence_spans") or []
     similarity = [float(v) for v in (row.get("chosen_sentence_similarity") or [])]
-    images = row.get("images") or []
     return PairView(
-        index=index, total=len(dataset), id=str(row["id"]), prompt=row["prompt"], chosen=row["chosen"],
-        rejected=row["rejected"], sentences=[row["chosen"][s:e] for s, e in spans], similarity=similarity,
-        normalised=_normalised(similarity), image_size=images[0].size if images else None,
+        index=index % len(opened.dataset), total=len(opened.dataset), id=str(row["id"]), prompt=row["prompt"],
+        chosen=row["chosen"], rejected=row["rejected"], sentences=[row["chosen"][s:e] for s, e in spans],
+        similarity=similarity, normalised=_normalised(similarity), image_size=_image_size(row["images"][0]),
     )
 
 
-def _load(directory: Path):
-    from datasets import load_from_disk
+def _image_size(image: dict) -> tuple[int, int]:
+    import io
 
-    if not directory.is_dir():
-        raise UserError(f"{directory} does not exist")
-    try:
-        return load_from_disk(str(directory))
-    except (FileNotFoundError, ValueError) as error:
-        raise UserError(f"{directory} is not a preference dataset written by prefs: {error}") from None
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image["bytes"]) if image.get("bytes") else image["path"]) as opened:
+        return opened.size
 
 
 def _normalised(similarity: list[float]) -> list[float]:

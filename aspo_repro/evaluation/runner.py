@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import functools
 import gc
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -28,11 +27,13 @@ from typing import Any
 from tqdm import tqdm
 
 from aspo_repro import storage
+from aspo_repro.devices import resolve_device
 from aspo_repro.errors import UserError
 from aspo_repro.evaluation.benchmarks import Benchmark, profile_of
 from aspo_repro.evaluation.mini_tasks import BENCHMARK_DIR_ENV
 from aspo_repro.evaluation.normalise import Outcome, normalise
 from aspo_repro.evaluation.shr import API_KEY_ENV
+from aspo_repro.files import read_json_object, read_record, warn
 from aspo_repro.provenance import provenance
 from aspo_repro.results import EvalResult, RunKey
 
@@ -54,10 +55,11 @@ class EvalSettings:
     shr_data: Path | None = None  # paper: documents written by shr.prepare_shr_docs
     adapter: str | None = None  # an lmms-eval model name; by default chosen from the checkpoint
     batch_size: int = 32
-    device: str = "cpu"
+    device: str = "auto"  # resolved to the best available (aspo_repro.devices) on every path
     threads: int = 1  # CPU threads of the aspo_hf adapter (see adapter.torch_threads)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "device", resolve_device(self.device))
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be a positive number of questions; got {self.limit}")
         if self.batch_size < 1:
@@ -132,10 +134,7 @@ def environment(name: str, value: str | None) -> Iterator[None]:
 def default_adapter(model_dir: Path, profile: str) -> str:
     if profile == "mini":
         return MINI_ADAPTER
-    try:
-        model_type = json.loads((model_dir / "config.json").read_text())["model_type"]
-    except (OSError, ValueError, KeyError):
-        raise UserError(f"{model_dir} is not a model directory with a readable config.json") from None
+    model_type = read_json_object(model_dir / "config.json", "model config").get("model_type")
     if model_type not in PAPER_ADAPTERS:
         raise UserError(f"no lmms-eval adapter known for model_type {model_type!r}; known: "
                         f"{', '.join(PAPER_ADAPTERS)} (or name one with --adapter)")
@@ -240,7 +239,7 @@ def run_benchmark(settings: EvalSettings, benchmark: Benchmark, model, manager, 
     }
     raw_path = settings.raw_dir / f"{benchmark.name}.json"
     saved = _read_raw(raw_path)
-    if saved is not None and saved.get("fingerprint") == fingerprint:
+    if saved is not None and saved.get("fingerprint") == fingerprint and isinstance(saved.get("output"), dict):
         return saved["output"]
     tasks = load_tasks(benchmark, task_configs(benchmark, path), manager)
     output = simple_evaluate(
@@ -254,10 +253,8 @@ def run_benchmark(settings: EvalSettings, benchmark: Benchmark, model, manager, 
 
 
 def _read_raw(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    """A benchmark's saved lmms-eval output; a damaged one is reported and the benchmark run again."""
+    return read_record(path, "raw lmms-eval output", warn)
 
 
 @dataclass
@@ -315,6 +312,7 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
             "adapter": adapter_name, "lmms_eval_version": lmms_eval_version(),
             "task_versions": progress.task_versions, "raw_outputs": progress.raw_paths, "limit": settings.limit,
             "benchmark_dir": str(settings.benchmark_dir) if settings.benchmark_dir else None,
+            "device": settings.device,
         },
         extra={
             "missing": missing,

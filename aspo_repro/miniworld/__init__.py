@@ -9,6 +9,8 @@ Every stage of the paper runs on it for real, on the code paths of the real mode
     configuration, seed and code version; damaged or partial entries are rebuilt (``build.py``).
     ``size="tiny"`` is the same pipeline at a few items and SFT steps, for tests.
 
+``obtain_world(...)``: ``build_world`` for commands, saying first when a build is needed and how long it takes.
+
 ``World``
     ``root``, ``seed``, ``size``, ``config``; ``model_dir(name)`` for ``mini-llava-s``,
     ``mini-llava-m`` and ``mini-instructblip`` (complete HF checkpoints: ``AutoProcessor`` /
@@ -41,7 +43,7 @@ Ground truth and judging
 import importlib
 
 _EXPORTS = {
-    "World": "build", "build_world": "build", "locate_world": "build",
+    "World": "build", "build_world": "build", "locate_world": "build", "obtain_world": "obtain",
     "judge_description": "judge", "judge_sentence": "judge",
     "Scene": "scene", "WorldObject": "scene",
 }

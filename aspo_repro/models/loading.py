@@ -43,9 +43,9 @@ def resolve_source(name_or_dir: str | os.PathLike, world=None) -> tuple[str, str
 def _mini_world(world):
     if world is not None:
         return world
-    from aspo_repro.miniworld import build_world
+    from aspo_repro.miniworld import obtain_world
 
-    return build_world()
+    return obtain_world()
 
 
 def _torch_dtype(dtype):

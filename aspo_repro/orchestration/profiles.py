@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.errors import unknown_name
+from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
@@ -75,37 +74,54 @@ def profile_names() -> list[str]:
     return sorted(path.stem for path in PROFILE_DIR.glob("*.yaml"))
 
 
+@dataclass(frozen=True)
+class ProfileFile:
+    """The keys of a profile YAML file, as written there (paths relative to the repository)."""
+
+    results_profile: str
+    results_root: str = "results"
+    tables_dir: str = "tables"
+    work_dir: str | None = None  # runs/<profile name>
+    world: WorldSettings | None = None
+    prefs: PrefsSettings = field(default_factory=PrefsSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    evaluate: EvalSettingsSpec = field(default_factory=EvalSettingsSpec)
+    estimates: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        from aspo_repro.results import check_profile
+        from aspo_repro.training.config import TrainConfig
+
+        check_profile(self.results_profile)
+        TrainConfig().with_overrides(**self.train.overrides)  # unknown or invalid overrides fail here
+
+
 def load_profile(name_or_path: str) -> Profile:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PROFILE_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise unknown_name("profile", name_or_path, profile_names())
-    elif not path.is_file():
-        raise UserError(f"profile file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return _profile_from_dict(path.stem, data)
-    except (TypeError, ValueError, yaml.YAMLError) as error:
-        raise UserError(f"malformed profile {path}: {error}") from error
+    data = read_yaml_mapping(path, "profile")
+    return _profile_from_file(path.stem, dataclass_from_mapping(ProfileFile, data, f"profile {path}"))
 
 
-def _profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
+def _profile_from_file(name: str, file: ProfileFile) -> Profile:
     def resolve(value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else REPO_ROOT / path
 
-    world = data.get("world")
     return Profile(
         name=name,
-        results_profile=data["results_profile"],
-        results_root=resolve(data.get("results_root", "results")),
-        tables_dir=resolve(data.get("tables_dir", "tables")),
-        work_dir=resolve(data.get("work_dir", f"runs/{name}")),
-        world=WorldSettings(**world) if world is not None else None,
-        prefs=PrefsSettings(**data.get("prefs", {})),
-        train=TrainSettings(**data.get("train", {})),
-        evaluate=EvalSettingsSpec(**data.get("evaluate", {})),
-        estimates={str(k): float(v) for k, v in data.get("estimates", {}).items()},
-        description=data.get("description", ""),
+        results_profile=file.results_profile,
+        results_root=resolve(file.results_root),
+        tables_dir=resolve(file.tables_dir),
+        work_dir=resolve(file.work_dir or f"runs/{name}"),
+        world=file.world,
+        prefs=file.prefs,
+        train=file.train,
+        evaluate=file.evaluate,
+        estimates=file.estimates,
+        description=file.description,
     )

@@ -7,14 +7,14 @@ evaluation's atomic result file); this module only maps plan steps onto those ca
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
 from aspo_repro.orchestration.profiles import Profile
-from aspo_repro.results import RunKey, method_slug, result_exists, split_method_name
+from aspo_repro.results import RunKey, method_options, method_slug
 
 
 @dataclass
@@ -48,11 +48,12 @@ class Stages:
     # ------------------------------------------------------------------ done?
     def is_done(self, step: Step) -> bool:
         if step.kind == "prefs":
-            return (self.ws.prefs_dir(step.model) / "manifest.json").is_file()
+            return read_record(self.ws.prefs_dir(step.model) / "manifest.json", "preference manifest", self.log) is not None
         if step.kind == "train":
-            return _run_complete(self.ws.train_dir(step.run))
+            record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.log)
+            return record is not None and record.get("status") == "complete"
         if step.kind == "evaluate":
-            return result_exists(self.ws.results_root, step.run)
+            return _valid_result(self.ws.eval_path(step.run), self.log)
         return False  # the world (a cache hit when built) and renderings are always run
 
     # ------------------------------------------------------------------ do
@@ -61,10 +62,11 @@ class Stages:
 
     def world(self):
         if self._built_world is None:
-            from aspo_repro.miniworld import build_world
+            from aspo_repro.miniworld import obtain_world
 
             settings = self.ws.profile.world
-            self._built_world = build_world(seed=settings.seed, cache_dir=self.ws.cache_dir, size=settings.size)
+            self._built_world = obtain_world(seed=settings.seed, cache_dir=self.ws.cache_dir, size=settings.size,
+                                             log=self.log)
         return self._built_world
 
     def _world(self, step: Step, tables) -> None:
@@ -95,10 +97,10 @@ class Stages:
         from aspo_repro.training import load_train_config, train
 
         settings = self.ws.profile.train
-        method, options = split_method_name(step.run.method)
+        method, options = method_options(step.run.method)
         config = load_train_config(settings.config).with_overrides(
             seed=settings.seed + step.run.seed,
-            method_options={key: float(value) for key, value in options.items()} or None,
+            method_options=options or None,
             **settings.overrides,
         )
         world = self.world() if self.ws.profile.needs_world else None
@@ -153,11 +155,16 @@ def local_checkpoint(model: str) -> Path:
                         f"access run `huggingface-cli download {source}` first") from None
 
 
-def _run_complete(directory: Path) -> bool:
-    record = directory / "run.json"
-    if not record.is_file():
+def _valid_result(path: Path, log) -> bool:
+    """Whether ``path`` holds a readable eval result; a damaged one is reported and is not done."""
+    from aspo_repro.errors import UserError
+    from aspo_repro.results import EvalResult
+
+    if not path.is_file():
         return False
     try:
-        return json.loads(record.read_text()).get("status") == "complete"
-    except (OSError, ValueError):
+        EvalResult.load(path)
+    except UserError as error:
+        log(f"warning: {error}; treated as not done")
         return False
+    return True

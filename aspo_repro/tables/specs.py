@@ -209,17 +209,9 @@ def _load_spec_cached(path: Path, profile: str) -> Spec:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+    from aspo_repro.files import read_yaml_mapping
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"no table spec at {path}") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a table spec is a YAML mapping")
-    return data
+    return read_yaml_mapping(path, "table spec")
 
 
 def _table_spec(data: dict[str, Any], profile: str) -> TableSpec:

@@ -139,27 +139,11 @@ def load_train_config(name_or_path: str | Path | None = None) -> TrainConfig:
     """The defaults, overridden by a YAML file's keys (the dataclass fields) when one is given."""
     if name_or_path is None:
         return TrainConfig()
-    import yaml
+    from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
 
     path = config_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a mapping of settings; got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(data) - known
-    if unknown:
-        raise UserError(
-            f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}"
-        )
-    if data.get("lora_target_modules") is not None:
-        data["lora_target_modules"] = tuple(data["lora_target_modules"])
-    try:
-        return TrainConfig(**data)
-    except TypeError as error:
-        raise UserError(f"{path}: {error}") from None
+    data = read_yaml_mapping(path, "training config")
+    return dataclass_from_mapping(TrainConfig, data, f"training config {path}")
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ mini model of the family is registered); a training YAML can override every valu
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from aspo_repro.errors import UserError
+from aspo_repro.files import read_json_object
 from aspo_repro.models import (
     LoraRecipe,
     ModelSpec,
@@ -71,7 +71,7 @@ def resolve_model(name_or_dir: str, world=None) -> ModelChoice:
 
 
 def _directory_family(directory: Path) -> str:
-    model_type = json.loads((directory / "config.json").read_text()).get("model_type")
+    model_type = read_json_object(directory / "config.json", "model config").get("model_type")
     if model_type not in MODEL_TYPES:
         raise UserError(
             f"{directory}: model_type {model_type!r} is not a supported family ({', '.join(MODEL_TYPES)})"

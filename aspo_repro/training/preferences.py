@@ -30,7 +30,6 @@ the model's ``max_length`` (see :mod:`aspo_repro.training.formatting`).
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,22 +84,54 @@ class PreferenceSet:
 
 def read_preferences(directory: str | Path) -> PreferenceSet:
     """Load and validate the preference directory; see the module docstring for the schema."""
-    directory = Path(directory)
-    dataset = _load_dataset(directory)
-    _check_columns(dataset, directory)
-    problems, kept, skipped = _check_rows(dataset)
+    opened = open_preferences(directory)
+    problems, kept, skipped = _check_rows(opened.dataset, opened.directory)
     if problems:
-        raise UserError(_problem_message(directory, problems))
+        raise UserError(_problem_message(opened.directory, problems))
     if not kept:
-        raise UserError(f"{directory}: no usable preference pairs ({skipped.describe()})")
+        raise UserError(f"{opened.directory}: no usable preference pairs ({skipped.describe()})")
+    dataset = opened.dataset
     return PreferenceSet(
-        directory=directory,
+        directory=opened.directory,
         dataset=dataset.select(kept) if len(kept) < len(dataset) else dataset,
         total_rows=len(dataset),
         skipped=skipped,
-        manifest=_read_manifest(directory),
+        manifest=opened.manifest,
         has_similarity=_all_have_similarity(dataset, kept),
     )
+
+
+@dataclass
+class OpenedPreferences:
+    """A preference directory whose files load and whose columns are right; rows not yet checked."""
+
+    directory: Path
+    dataset: Any
+    manifest: dict[str, Any] | None
+
+
+def open_preferences(directory: str | Path) -> OpenedPreferences:
+    """The dataset and manifest of a preference directory, every file-level fault a UserError."""
+    directory = Path(directory)
+    dataset = _load_dataset(directory)
+    _check_columns(dataset, directory)
+    return OpenedPreferences(directory, dataset, _read_manifest(directory))
+
+
+def read_row(opened: OpenedPreferences, index: int) -> dict[str, Any]:
+    """Row ``index`` (negative counts from the end) with images undecoded, checked like training
+    checks every row: a bad row is the same UserError ``read_preferences`` gives."""
+    total = len(opened.dataset)
+    if not -total <= index < total:
+        raise UserError(
+            f"--index {index} is out of range: {opened.directory} holds {total} pairs (0..{total - 1})"
+        )
+    index %= total
+    row = next(_raw_rows(opened.dataset, opened.directory, start=index, stop=index + 1))
+    problem = _row_problem(row)
+    if problem:
+        raise UserError(_problem_message(opened.directory, [_row_label(index, row, problem)]))
+    return row
 
 
 def _all_have_similarity(dataset, kept: list[int]) -> bool:
@@ -117,17 +148,55 @@ def _load_dataset(directory: Path):
         raise UserError(f"preference directory {directory} does not exist")
     try:
         loaded = load_from_disk(str(directory))
-    except (FileNotFoundError, ValueError) as error:
+    except IndexError:  # datasets' reading of a saved dataset with no data files
+        raise UserError(f"{directory} holds no preference pairs (an empty dataset)") from None
+    except FileNotFoundError as error:
         raise UserError(
-            f"{directory} is not a dataset written with datasets' save_to_disk: {error}"
+            f"{directory} is not a dataset written with datasets' save_to_disk ({error}); "
+            "a preference directory is what `prefs` writes"
         ) from None
+    except Exception as error:  # noqa: BLE001 - pyarrow and datasets raise many kinds on damaged files
+        raise _damaged(directory, error) from None
     if isinstance(loaded, DatasetDict):
         if "train" not in loaded:
             raise UserError(f"{directory} holds splits {sorted(loaded)}; a 'train' split is needed")
         loaded = loaded["train"]
     if len(loaded) == 0:
         raise UserError(f"{directory} holds no preference pairs")
+    _validate_arrow(loaded, directory)
     return loaded
+
+
+def _validate_arrow(dataset, directory: Path) -> None:
+    """Arrow's full check of every column (offsets, lengths, UTF-8) before any value is read:
+    damaged buffers read unchecked can crash the process instead of raising."""
+    table = dataset.data.table
+    for name in table.column_names:
+        try:
+            table.column(name).validate(full=True)
+        except Exception as error:  # noqa: BLE001 - pyarrow.ArrowInvalid and kin
+            if "utf8" in str(error).lower() or "utf-8" in str(error).lower():
+                raise UserError(f"{directory}: {_bad_text_row(table, name)}column {name} is not UTF-8 text; "
+                                "every text must be UTF-8 (rebuild the data with `prefs`)") from None
+            raise _damaged(directory, error) from None
+
+
+def _bad_text_row(table, name: str) -> str:
+    column = table.column(name)
+    for index in range(len(column)):
+        try:
+            column.slice(index, 1).validate(full=True)
+        except Exception:  # noqa: BLE001
+            return f"row {index}, "
+    return ""
+
+
+def _damaged(directory: Path, error: BaseException) -> UserError:
+    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return UserError(
+        f"{directory}: the dataset's files are damaged ({reason}); rebuild it with `prefs` "
+        "(a preference directory is datasets' save_to_disk output with manifest.json)"
+    )
 
 
 def _check_columns(dataset, directory: Path) -> None:
@@ -137,20 +206,27 @@ def _check_columns(dataset, directory: Path) -> None:
             f"{directory}: missing column(s) {', '.join(missing)}; a preference file needs "
             f"{', '.join(REQUIRED_COLUMNS)} (optional: {SPANS_COLUMN}, {SIMILARITY_COLUMN})"
         )
+    from datasets import Image
+
+    feature = dataset.features["images"]
+    if not isinstance(getattr(feature, "feature", None), Image):
+        raise UserError(
+            f"{directory}: column images must be a list of datasets.Image (one image per pair), got {feature}"
+        )
 
 
-def _check_rows(dataset) -> tuple[list[str], list[int], SkipReport]:
+def _check_rows(dataset, directory: Path) -> tuple[list[str], list[int], SkipReport]:
     """Every schema problem as 'row i (id x): reason', the rows to keep and the rows to skip."""
     problems: list[str] = []
     kept: list[int] = []
     skipped = SkipReport()
     seen: set[str] = set()
-    for index, row in enumerate(_raw_rows(dataset)):
+    for index, row in enumerate(_raw_rows(dataset, directory)):
         row_id = str(row["id"])
         reason = _row_problem(row) or ("duplicate id" if row_id in seen else None)
         seen.add(row_id)
         if reason:
-            problems.append(f"row {index} (id {row_id!r}): {reason}")
+            problems.append(_row_label(index, row, reason))
         elif row["chosen"].strip() == row["rejected"].strip():
             skipped.add("chosen_equals_rejected", row_id)
         else:
@@ -158,17 +234,22 @@ def _check_rows(dataset) -> tuple[list[str], list[int], SkipReport]:
     return problems, kept, skipped
 
 
-def _raw_rows(dataset, batch_size: int = 512):
-    """Rows with images undecoded (bytes and path), read in Arrow batches so that checking stays cheap."""
-    from datasets import Image
+def _row_label(index: int, row: dict[str, Any], reason: str) -> str:
+    return f"row {index} (id {str(row.get('id'))!r}): {reason}"
 
-    inner = getattr(dataset.features["images"], "feature", None)
-    if not isinstance(inner, Image):
-        raise UserError(
-            f"column images must be a list of datasets.Image, got {dataset.features['images']}"
-        )
-    for batch in dataset.with_format("arrow").iter(batch_size=batch_size):
-        yield from batch.to_pylist()
+
+def _raw_rows(dataset, directory: Path, start: int = 0, stop: int | None = None, batch_size: int = 512):
+    """Rows ``[start, stop)`` with images undecoded (bytes and path), read in Arrow batches so that
+    checking stays cheap (the Arrow data was validated when the directory was opened)."""
+    table = dataset.with_format("arrow")
+    stop = len(dataset) if stop is None else stop
+    for begin in range(start, stop, batch_size):
+        end = min(begin + batch_size, stop)
+        try:
+            rows = table[begin:end].to_pylist()
+        except Exception as error:  # noqa: BLE001 - pyarrow and datasets raise many kinds on damaged files
+            raise _damaged(directory, error) from None
+        yield from rows
 
 
 def _row_problem(row: dict[str, Any]) -> str | None:
@@ -216,10 +297,16 @@ def _single_image_problem(image: Any) -> str | None:
         return f"the image file {path} does not exist"
     try:
         with Image.open(io.BytesIO(data) if data else path) as opened:
+            opened.load()  # decodes every pixel: a truncated file fails here, not in training
             width, height = opened.size
-    except (UnidentifiedImageError, OSError) as error:
-        return f"the image cannot be read ({error})"
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        return f"the image cannot be read ({_image_error(error)}); an image must be a whole PNG, JPEG or other PIL format"
     return None if width > 0 and height > 0 else "the image is empty (0 pixels)"
+
+
+def _image_error(error: BaseException) -> str:
+    text = str(error)
+    return "not an image file" if "cannot identify image file" in text else text
 
 
 def spans_problem(spans: Any, text: str) -> str | None:
@@ -228,7 +315,7 @@ def spans_problem(spans: Any, text: str) -> str | None:
         return f"{SPANS_COLUMN} is empty (a response has at least one sentence)"
     previous_end = 0
     for number, span in enumerate(spans):
-        if len(span) != 2:
+        if not isinstance(span, (list, tuple)) or len(span) != 2:
             return f"{SPANS_COLUMN}[{number}] must be [start, end], got {span!r}"
         start, end = span
         if not (isinstance(start, int) and isinstance(end, int)):
@@ -263,13 +350,7 @@ def _problem_message(directory: Path, problems: list[str]) -> str:
 
 
 def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    from aspo_repro.files import read_json_object
+
     path = directory / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(manifest, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return manifest
+    return read_json_object(path, "preference manifest") if path.exists() else None

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro.errors import UserError
+from aspo_repro.files import read_record
 from aspo_repro.methods import Method, get_method
 from aspo_repro.provenance import provenance
 from aspo_repro.storage import (
@@ -104,11 +105,12 @@ def train(
 
     ``scorer(images, texts) -> similarities`` scores sentences the data holds no similarity for
     (the project's CLIP scorer when None). ``log`` receives one-line progress messages.
-    ``world``: the built mini world a mini model name resolves in (the default world when None).
+    ``world``: the built mini world a mini model name resolves in (the default world when None), or a
+    function that builds it, called once the preference data has been checked.
     """
     started = time.time()
     prepared = prepare_run(method, model, prefs, out, config or TrainConfig(), world=world)
-    finished = _finished_record(prepared)
+    finished = _finished_record(prepared, log)
     if finished is not None:
         log(
             f"skipped: {prepared.out} holds a finished run of these settings (run.json: status complete)"
@@ -124,10 +126,10 @@ def prepare_run(
     """Resolve names and settings and validate the data; nothing is written."""
     from aspo_repro.training.preferences import read_preferences
 
-    choice = resolve_model(model, world=world)
+    preferences = read_preferences(prefs)  # before the model: a mini model may need its world built
+    choice = resolve_model(model, world=world() if callable(world) else world)
     chosen_method = get_method(method, **{"beta": choice.training.beta, **config.method_options})
     settings = resolve(config, choice.training, choice.lora)
-    preferences = read_preferences(prefs)
     fingerprint = sha256_tree(preferences.directory)
     identity = {
         "method": chosen_method.as_dict(),
@@ -147,14 +149,16 @@ def prepare_run(
     )
 
 
-def _finished_record(prepared: PreparedRun) -> dict[str, Any] | None:
-    """The run.json of a finished run of the same settings; an error if ``out`` holds anything else."""
+def _finished_record(prepared: PreparedRun, log=print) -> dict[str, Any] | None:
+    """The run.json of a finished run of the same settings; an error if ``out`` holds anything else.
+
+    A damaged run.json is reported and the run counts as unfinished; damaged checkpoints' run key
+    cannot say whose they are, so they are reported and removed (the run starts from step 0)."""
     out = prepared.out
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a directory")
-    record_path = out / RUN_JSON
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
+    record = read_record(out / RUN_JSON, "training run record", log)
+    if record is not None:
         if record.get("status") == "complete" and record.get("run_key") == prepared.run_key:
             return record
         raise UserError(
@@ -162,14 +166,18 @@ def _finished_record(prepared: PreparedRun) -> dict[str, Any] | None:
             "choose another --out or delete it"
         )
     key_path = out / CHECKPOINTS / RUN_KEY
-    if key_path.is_file() and json.loads(key_path.read_text()).get("run_key") != prepared.run_key:
+    key = read_record(key_path, "checkpoint run key", log)
+    if key is None and key_path.exists():
+        log(f"warning: removing {out / CHECKPOINTS}: its run key is damaged, so it may hold another run's checkpoints")
+        shutil.rmtree(out / CHECKPOINTS)
+    if key is not None and key.get("run_key") != prepared.run_key:
         raise UserError(
             f"{out} holds an unfinished run with other settings; delete {out / CHECKPOINTS} to start "
             "this one, or choose another --out"
         )
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     strangers = [name for name in entries if name not in KNOWN_ENTRIES and not name.startswith(".")]
-    if strangers and not key_path.is_file():
+    if strangers and key is None:
         raise UserError(
             f"--out {out} already holds other files ({', '.join(strangers[:5])}); choose an empty directory"
         )
@@ -177,9 +185,11 @@ def _finished_record(prepared: PreparedRun) -> dict[str, Any] | None:
 
 
 def _describe(record: dict[str, Any]) -> str:
-    method = record.get("method", {}).get("name", "?")
-    model = record.get("model", {}).get("name", "?")
-    return f"method {method}, model {model}"
+    def name(section: str) -> str:
+        value = record.get(section)
+        return str(value.get("name", "?")) if isinstance(value, dict) else "?"
+
+    return f"method {name('method')}, model {name('model')}"
 
 
 def _train_prepared(prepared: PreparedRun, scorer, log, started: float) -> RunOutcome:

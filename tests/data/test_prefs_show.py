@@ -28,7 +28,7 @@ def saved(tmp_path_factory):
     row = {
         "id": "p0", "images": [{"bytes": png_bytes(), "path": "p0.png"}], "prompt": "Describe the image.",
         "chosen": chosen, "rejected": "A green star is here.",
-        "chosen_sentence_spans": [[0, 28], [29, 55], [56, 80]],
+        "chosen_sentence_spans": [[0, 28], [29, 55], [56, 78]],
         "chosen_sentence_similarity": [0.2, 0.4, 0.3],
     }
     directory = tmp_path_factory.mktemp("show") / "prefs"

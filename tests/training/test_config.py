@@ -35,7 +35,7 @@ def test_yaml_keys_override_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("learning_rat: 0.1\n", "unknown setting(s) learning_rat"),
+        ("learning_rat: 0.1\n", "unknown key(s) learning_rat; allowed: seed, learning_rate"),
         ("precision: fp8\n", "precision must be one of fp32, bf16, fp16"),
         ("max_steps: 0\n", "max_steps must be positive"),
         ("method_options: {gamma: 1}\n", "unknown method option(s) gamma"),

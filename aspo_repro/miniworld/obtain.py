@@ -1,0 +1,34 @@
+"""The mini world for a command that needs it: reused from the cache, or built after saying so.
+
+Building the full world cold takes many minutes, so no command starts one silently: before any
+work, ``obtain_world`` says which stages are missing, where they go and about how long they take.
+(Kept out of ``build.py``, whose code is part of every world's cache key.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aspo_repro.files import warn
+
+# Cold build times on the 2-core CI machine, for the announcement only.
+COLD_BUILD_SECONDS = {"full": 420, "tiny": 20}
+
+
+def obtain_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
+                 progress: bool = True, log=warn):
+    """``build.build_world``, announcing a build to ``log`` before it starts."""
+    from aspo_repro.miniworld.build import build_world, locate_world, stage_status
+
+    world = locate_world(seed, cache_dir, size)
+    to_build = [name for name, state in stage_status(world).items() if state != "ok"]
+    if to_build:
+        log(build_announcement(world, to_build))
+    return build_world(seed, cache_dir, size, progress=progress)
+
+
+def build_announcement(world, to_build: list[str]) -> str:
+    minutes = max(1, round(COLD_BUILD_SECONDS.get(world.size, 60) / 60))
+    return (f"building the mini world (seed {world.seed}, size {world.size}; {len(to_build)} stage(s) to build: "
+            f"{', '.join(to_build)}) under {world.root.parent}: about {minutes} min cold on 2 CPU cores, "
+            "then reused from this cache (choose it with --cache-dir or $ASPO_CACHE_DIR)")
