@@ -103,8 +103,10 @@ def reason_not_run(settings: EvalSettings, benchmark: Benchmark, have_judge: boo
     if benchmark.needs_api_key and not (have_judge or os.environ.get(API_KEY_ENV)):
         kind = "a GPT judge" if benchmark.judge == "gpt" else "GPT to extract answers the rules cannot"
         return f"needs {kind}: set {API_KEY_ENV} (an OpenAI-compatible key) and run again"
-    if benchmark.name == "shr" and settings.shr_data is None:
-        return "needs the SHR documents (--shr-data FILE, written by aspo_repro.evaluation.shr.prepare_shr_docs)"
+    if benchmark.name == "shr" and (settings.shr_data is None or not settings.shr_data.is_file()):
+        given = f"{settings.shr_data} does not exist; " if settings.shr_data is not None else ""
+        return (f"needs the SHR documents ({given}--shr-data FILE or the profile's evaluate.shr_data, "
+                "written by aspo_repro.evaluation.shr.prepare_shr_docs)")
     return None
 
 

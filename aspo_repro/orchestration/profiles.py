@@ -49,6 +49,8 @@ class EvalSettingsSpec:
     benchmarks: str = "mini"  # a benchmark set or a comma-separated list
     limit: int | None = None
     batch_size: int = 32
+    shr_data: str | None = None  # paper SHR: documents written by shr.prepare_shr_docs
+    device: str = "auto"  # the best available (cuda when present) unless named
 
 
 @dataclass(frozen=True)

@@ -44,16 +44,23 @@ class Stages:
         self.ws = workspace
         self.log = log
         self._built_world = None
+        self._warned: set[str] = set()
+
+    def warn_once(self, message: str) -> None:
+        """A damaged record is reported once, however often the plan asks whether it is done."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.log(message)
 
     # ------------------------------------------------------------------ done?
     def is_done(self, step: Step) -> bool:
         if step.kind == "prefs":
-            return read_record(self.ws.prefs_dir(step.model) / "manifest.json", "preference manifest", self.log) is not None
+            return read_record(self.ws.prefs_dir(step.model) / "manifest.json", "preference manifest", self.warn_once) is not None
         if step.kind == "train":
-            record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.log)
+            record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.warn_once)
             return record is not None and record.get("status") == "complete"
         if step.kind == "evaluate":
-            return _valid_result(self.ws.eval_path(step.run), self.log)
+            return _valid_result(self.ws.eval_path(step.run), self.warn_once)
         return False  # the world (a cache hit when built) and renderings are always run
 
     # ------------------------------------------------------------------ do
@@ -121,7 +128,9 @@ class Stages:
             run=run,
             limit=settings.limit,
             benchmark_dir=world.benchmark_dir if world else None,
+            shr_data=Path(settings.shr_data) if settings.shr_data else None,
             batch_size=settings.batch_size,
+            device=settings.device,
         ))
 
     def model_dir(self, run: RunKey) -> Path:
