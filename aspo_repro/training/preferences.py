@@ -282,7 +282,7 @@ def _image_problem(images: Any) -> str | None:
 
 
 def _single_image_problem(image: Any) -> str | None:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if image is None:
         return "the image is missing"
@@ -299,7 +299,7 @@ def _single_image_problem(image: Any) -> str | None:
         with Image.open(io.BytesIO(data) if data else path) as opened:
             opened.load()  # decodes every pixel: a truncated file fails here, not in training
             width, height = opened.size
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError... on damaged files
         return f"the image cannot be read ({_image_error(error)}); an image must be a whole PNG, JPEG or other PIL format"
     return None if width > 0 and height > 0 else "the image is empty (0 pixels)"
 

@@ -8,6 +8,7 @@ read a preference directory through one reader, so each fault gets the same line
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from corruptions import (
     SMOKE_RESULTS,
     assert_one_line_error,
     copy_tree,
+    damage,
     drop_column,
     first_image,
     first_image_bytes,
@@ -55,6 +57,11 @@ PREFERENCE_FAULTS = [
     ("truncated image bytes",
      lambda s, d: rebuild(s, d, first_image({"bytes": first_image_bytes(s)[:60], "path": None})),
      "the image cannot be read (image file is truncated)"),
+    # Found by the fuzz (test_fuzz.py, image seed 65): PIL raises SyntaxError for this broken PNG chunk.
+    ("PNG with a broken chunk",
+     lambda s, d: rebuild(s, d, first_image({"bytes": damage(first_image_bytes(s), random.Random("image-65")),
+                                             "path": None})),
+     "the image cannot be read (broken PNG file"),
     ("zero-byte image", lambda s, d: rebuild(s, d, first_image({"bytes": b"", "path": None})), "the image is empty"),
     ("truncated image file",
      lambda s, d: rebuild(s, d, first_image({"bytes": None, "path": str(truncated_png(s, d.parent / "cut.png"))})),
