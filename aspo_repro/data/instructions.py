@@ -14,7 +14,6 @@ an unreadable image each become a :class:`RecordProblem` naming the record's id.
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -101,13 +100,10 @@ def repeated_ids(records: list[Any]) -> set[str]:
 
 
 def load_records(json_path: str | Path) -> list[Any]:
+    from aspo_repro.files import read_json
+
     path = Path(json_path)
-    if not path.is_file():
-        raise UserError(f"instruction file {path} does not exist")
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path} is not valid JSON: {error}") from None
+    records = read_json(path, "instruction file")
     if not isinstance(records, list):
         raise UserError(f"{path} must hold a JSON list of LLaVA-Instruct records, got {type(records).__name__}")
     return records

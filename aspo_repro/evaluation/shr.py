@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from aspo_repro import storage
 from aspo_repro.errors import UserError
+from aspo_repro.files import read_text
 
 HALLUCINATION, CORRECT, CANNOT_JUDGE = "hallucination", "correct", "cannot judge"
 LABELS = (HALLUCINATION, CORRECT, CANNOT_JUDGE)
@@ -231,10 +232,11 @@ def prepare_shr_docs(shr_dir: str | os.PathLike, vg_dir: str | os.PathLike, out:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"missing {path}: see HA-DPO's ha_dpo/shr_eval/README.md for the SHR and Visual Genome files") from None
+    from aspo_repro.files import read_json
+
+    if not path.is_file():
+        raise UserError(f"missing {path}: see HA-DPO's ha_dpo/shr_eval/README.md for the SHR and Visual Genome files")
+    return read_json(path, "SHR source file")
 
 
 def _read_factual(shr_dir: Path) -> dict[str, list[str]]:
@@ -243,10 +245,20 @@ def _read_factual(shr_dir: Path) -> dict[str, list[str]]:
         path = shr_dir / part
         if not path.is_file():
             raise UserError(f"missing {path}: see HA-DPO's ha_dpo/shr_eval/README.md")
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(read_text(path, "SHR factual file").splitlines(), 1):
             if line.strip():
-                factual.update(json.loads(line))
+                factual.update(_json_line(path, number, line))
     return factual
+
+
+def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise UserError(f"SHR factual file {path}, line {number}, is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"SHR factual file {path}, line {number}, must hold a JSON object")
+    return value
 
 
 def _region_text(regions: list[dict[str, Any]], width: float, height: float) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aspo_repro.errors import unknown_name
+from aspo_repro.errors import UserError, unknown_name
 from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,10 +92,12 @@ class ProfileFile:
     description: str = ""
 
     def __post_init__(self) -> None:
-        from aspo_repro.results import check_profile
+        from aspo_repro.results import PROFILES
         from aspo_repro.training.config import TrainConfig
 
-        check_profile(self.results_profile)
+        if self.results_profile not in PROFILES:
+            raise UserError(f"results_profile must be one of {', '.join(PROFILES)} (the tables' columns and "
+                            f"models); got {self.results_profile!r}")
         TrainConfig().with_overrides(**self.train.overrides)  # unknown or invalid overrides fail here
 
 

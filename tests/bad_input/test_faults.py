@@ -166,7 +166,7 @@ PROFILE_FAULTS = [
     ("wrong type", "results_profile: mini\nprefs: {limit: many}\n", "key prefs, key limit must be a whole number"),
     ("unknown training override", "results_profile: mini\ntrain: {overrides: {learnin_rate: 1}}\n",
      "unknown training setting(s): learnin_rate"),
-    ("unknown results profile", "results_profile: maxi\n", "unknown profile 'maxi'"),
+    ("unknown results profile", "results_profile: maxi\n", "results_profile must be one of paper, mini"),
     ("missing results profile", "prefs: {limit: 3}\n", "missing key(s) results_profile"),
     ("a list", "- mini\n", "must hold a mapping"),
     ("not UTF-8", b"results_profile: \xffmini\n", "is not UTF-8 text"),
