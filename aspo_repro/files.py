@@ -89,9 +89,14 @@ def read_record(path: str | Path, kind: str, warn: Warn | None = None) -> dict[s
     try:
         return read_json_object(path, kind)
     except UserError as error:
-        if warn is not None:
-            warn(f"warning: {error}; treated as not done")
+        report_damage(error, warn)
         return None
+
+
+def report_damage(error: UserError, warn: Warn | None) -> None:
+    """Tell ``warn`` (if any) that a damaged record counts as not done."""
+    if warn is not None:
+        warn(f"warning: {error}; treated as not done")
 
 
 def json_type(value: Any) -> str:

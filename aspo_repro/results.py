@@ -238,8 +238,19 @@ def load_result(path: str | os.PathLike) -> EvalResult:
     return EvalResult.load(path)
 
 
-def result_exists(results_root: str | os.PathLike, run: RunKey) -> bool:
-    return run.eval_path(results_root).is_file()
+def result_exists(results_root: str | os.PathLike, run: RunKey, warn=None) -> bool:
+    """Whether ``run`` has a readable eval result; a damaged one is reported to ``warn`` and is not done."""
+    from aspo_repro.files import report_damage
+
+    path = run.eval_path(results_root)
+    if not path.is_file():
+        return False
+    try:
+        EvalResult.load(path)
+    except UserError as error:
+        report_damage(error, warn)
+        return False
+    return True
 
 
 def find_result_files(results_root: str | os.PathLike, profile: str) -> list[Path]:

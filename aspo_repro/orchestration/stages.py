@@ -14,7 +14,7 @@ from typing import Any
 from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
 from aspo_repro.orchestration.profiles import Profile
-from aspo_repro.results import RunKey, method_options, method_slug
+from aspo_repro.results import RunKey, method_options, method_slug, result_exists
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Stages:
             record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.warn_once)
             return record is not None and record.get("status") == "complete"
         if step.kind == "evaluate":
-            return _valid_result(self.ws.eval_path(step.run), self.warn_once)
+            return result_exists(self.ws.results_root, step.run, self.warn_once)
         return False  # the world (a cache hit when built) and renderings are always run
 
     # ------------------------------------------------------------------ do
@@ -164,16 +164,3 @@ def local_checkpoint(model: str) -> Path:
                         f"access run `huggingface-cli download {source}` first") from None
 
 
-def _valid_result(path: Path, log) -> bool:
-    """Whether ``path`` holds a readable eval result; a damaged one is reported and is not done."""
-    from aspo_repro.errors import UserError
-    from aspo_repro.results import EvalResult
-
-    if not path.is_file():
-        return False
-    try:
-        EvalResult.load(path)
-    except UserError as error:
-        log(f"warning: {error}; treated as not done")
-        return False
-    return True
