@@ -1,7 +1,9 @@
 """The method registry: each preference-optimisation method is one small record.
 
-A method names its loss (``dpo`` or ``aspo``) and the options that loss takes. A new variant is
-one ``register(...)`` call; an ablation of an existing one is ``get_method(name, alpha=...)``.
+A method names its loss kind (``LOSS_KINDS``: ``dpo`` or ``aspo``) and the options that loss
+takes. Code that trains a method asks it what it needs (``uses_units``, ``uses_similarity``,
+``logs_unit_weights``, ``aspo_options``), never compares its name. A new variant is one
+``register(...)`` call; an ablation of an existing one is ``get_method(name, alpha=...)``.
 The options follow ``shared/design/aspo-math.md``:
 
 - granularity: the unit a chosen response is split into (``sentence``, ``token``, ``response``);
@@ -17,10 +19,86 @@ from dataclasses import dataclass
 
 from aspo_repro.errors import UserError, unknown_name
 
-LOSSES = ("dpo", "aspo")
-GRANULARITIES = ("sentence", "token", "response")
 NORMS = ("reward_ratio", "weight_mean", "none")
 PPL_SOURCES = ("policy", "reference")
+ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c")
+
+
+@dataclass(frozen=True)
+class Granularity:
+    """A kind of unit a chosen response is split into, and what that means for the pipeline."""
+
+    name: str
+    within_response: bool  # units split one response; else each response is a unit of the micro-batch
+    stored_in_data: bool  # the SeVa data holds a CLIP similarity per unit of this kind
+
+
+GRANULARITIES = {
+    unit.name: unit
+    for unit in (
+        Granularity("sentence", within_response=True, stored_in_data=True),
+        Granularity("token", within_response=True, stored_in_data=False),
+        Granularity("response", within_response=False, stored_in_data=False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LossKind:
+    """A loss family: which method options it takes and what the training core must give it.
+
+    The trainer, collator and CLI ask these questions; ``aspo_repro.losses.dispatch`` maps each
+    kind's name to its loss function. A new family is one entry here and one there.
+    """
+
+    name: str
+    options: tuple[str, ...]  # the Method fields it reads besides beta; the others must stay unset
+    uses_units: bool  # reads the unit of every chosen token (the collator must provide unit ids)
+    logs_unit_weights: bool  # logs unit weights (mean, min, max) and c each step
+
+
+LOSS_KINDS = {
+    kind.name: kind
+    for kind in (
+        LossKind("dpo", options=(), uses_units=False, logs_unit_weights=False),
+        LossKind("aspo", options=ASPO_OPTIONS, uses_units=True, logs_unit_weights=True),
+    )
+}
+LOSSES = tuple(LOSS_KINDS)
+
+
+@dataclass(frozen=True)
+class AspoOptions:
+    """ASPO's options as its loss takes them (``aspo_repro.losses.aspo_loss``)."""
+
+    alpha: float = 0.5
+    granularity: str = "sentence"
+    norm: str = "reward_ratio"
+    ppl_source: str = "policy"
+    clamp_c: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.granularity, tuple(GRANULARITIES), "granularity")
+        _check(self.norm, NORMS, "norm")
+        _check(self.ppl_source, PPL_SOURCES, "ppl_source")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
+            raise UserError(f"alpha must be a number in [0, 1]; got {self.alpha!r}")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise UserError(f"alpha must lie in [0, 1]; got {self.alpha}")
+        object.__setattr__(self, "alpha", float(self.alpha))
+
+    @property
+    def unit(self) -> Granularity:
+        return GRANULARITIES[self.granularity]
+
+    @property
+    def uses_similarity(self) -> bool:
+        """The similarity weight has a share (alpha > 0, Eq. 10)."""
+        return self.alpha > 0
+
+    @property
+    def uses_perplexity(self) -> bool:
+        return self.alpha < 1
 
 
 @dataclass(frozen=True)
@@ -39,13 +117,49 @@ class Method:
         validate(self)
 
     @property
+    def kind(self) -> LossKind:
+        return LOSS_KINDS[self.loss]
+
+    @property
+    def aspo_options(self) -> AspoOptions | None:
+        """The options of an ASPO-family loss as one object; None for a loss that takes none."""
+        if "alpha" not in self.kind.options:
+            return None
+        return AspoOptions(**{option: getattr(self, option) for option in ASPO_OPTIONS})
+
+    def takes(self, option: str) -> bool:
+        """Whether this method's loss reads ``option`` (``beta`` is read by every loss)."""
+        return option == "beta" or option in self.kind.options
+
+    @property
+    def uses_units(self) -> bool:
+        """Whether the loss reads the unit of each chosen token (the collator provides unit ids)."""
+        return self.kind.uses_units
+
+    @property
+    def unit(self) -> Granularity | None:
+        """The kind of unit the loss weights; None for a loss without units."""
+        return GRANULARITIES[self.granularity] if self.uses_units else None
+
+    @property
+    def units_within_response(self) -> bool:
+        """Whether each chosen response is split into several units (sentences, tokens)."""
+        return self.unit is not None and self.unit.within_response
+
+    @property
+    def logs_unit_weights(self) -> bool:
+        return self.kind.logs_unit_weights
+
+    @property
     def uses_similarity(self) -> bool:
         """Whether the loss needs CLIP similarities of the chosen units (alpha > 0)."""
-        return self.loss == "aspo" and bool(self.alpha)
+        options = self.aspo_options
+        return options is not None and options.uses_similarity
 
     @property
     def uses_perplexity(self) -> bool:
-        return self.loss == "aspo" and self.alpha is not None and self.alpha < 1
+        options = self.aspo_options
+        return options is not None and options.uses_perplexity
 
     def with_options(self, **options: object) -> Method:
         """A copy with some options changed, validated; ``name`` records the change."""
@@ -65,22 +179,20 @@ class Method:
         return dataclasses.asdict(self)
 
 
-def validate(method: Method) -> None:
-    def check(value: object, allowed: tuple[str, ...], what: str) -> None:
-        if value not in allowed:
-            raise UserError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise UserError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
 
-    check(method.loss, LOSSES, "loss")
-    check(method.granularity, GRANULARITIES, "granularity")
-    check(method.norm, NORMS, "norm")
-    check(method.ppl_source, PPL_SOURCES, "ppl_source")
-    if method.loss == "aspo":
+
+def validate(method: Method) -> None:
+    _check(method.loss, LOSSES, "loss")
+    _check(method.granularity, tuple(GRANULARITIES), "granularity")
+    _check(method.norm, NORMS, "norm")
+    _check(method.ppl_source, PPL_SOURCES, "ppl_source")
+    if method.takes("alpha"):
         if method.alpha is None:
             raise UserError(f"method {method.name!r}: an ASPO method needs alpha in [0, 1]")
-        if isinstance(method.alpha, bool) or not isinstance(method.alpha, (int, float)):
-            raise UserError(f"alpha must be a number in [0, 1]; got {method.alpha!r}")
-        if not 0.0 <= float(method.alpha) <= 1.0:
-            raise UserError(f"alpha must lie in [0, 1]; got {method.alpha}")
+        _ = method.aspo_options  # validates the options together
     elif method.alpha is not None:
         raise UserError(f"method {method.name!r}: alpha applies to ASPO methods only")
     if not method.beta > 0:

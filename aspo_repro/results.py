@@ -7,7 +7,8 @@ One evaluated run is one ``eval.json`` at
 (``aspo[alpha=0.25]``). Its path slug swaps the brackets for ``@`` (``aspo@alpha=0.25``) so that
 the directory name is safe on every file system and maps back to exactly one method.
 
-Every score is on the paper's 0-100 scale. SHR and mini-SHR are lower-is-better, all else higher.
+Every score is on the paper's 0-100 scale; each benchmark's direction is the registry's
+(``aspo_repro.evaluation.benchmarks``: SHR and mini-SHR are lower-is-better).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aspo_repro import storage
 from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.evaluation.benchmarks import PROFILES, REGISTRY, benchmark_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,18 +31,13 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 EVAL_FILENAME = "eval.json"
-PROFILES = ("paper", "mini")
 BASE_METHOD = "base"
 DEFAULT_SEED = 0
 
-PAPER_BENCHMARKS = (
-    "mmvet", "mmbench_dev", "mmbench_test", "mmbench_cn", "seed_image",
-    "llava_wild", "sqa_img", "gqa", "pope", "shr",
-)
-# The mini world's analogues of pope, shr, gqa and mmbench_dev.
-MINI_BENCHMARKS = ("mini_pope", "mini_shr", "mini_gqa", "mini_mmb")
-BENCHMARKS = {"paper": PAPER_BENCHMARKS, "mini": MINI_BENCHMARKS}
-LOWER_IS_BETTER = frozenset({"shr", "mini_shr"})
+# Derived from the benchmark registry (``aspo_repro.evaluation.benchmarks``), which states them.
+BENCHMARKS = {profile: benchmark_names(profile) for profile in PROFILES}
+PAPER_BENCHMARKS = BENCHMARKS["paper"]
+MINI_BENCHMARKS = BENCHMARKS["mini"]
 
 COLLECT_COLUMNS = ("profile", "model", "method", "seed", "benchmark", "value", "stderr", "n", "path")
 
@@ -49,7 +46,11 @@ _OPTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9._+-]+)")
 
 
 def higher_is_better(benchmark: str) -> bool:
-    return benchmark not in LOWER_IS_BETTER
+    """The benchmark's direction, from the registry; a name it does not hold is refused."""
+    try:
+        return REGISTRY[benchmark].higher_is_better
+    except KeyError:
+        raise unknown_name("benchmark", benchmark, REGISTRY) from None
 
 
 def check_profile(profile: str) -> str:
@@ -59,8 +60,9 @@ def check_profile(profile: str) -> str:
 
 
 def check_benchmark(profile: str, benchmark: str) -> str:
-    if benchmark not in BENCHMARKS[check_profile(profile)]:
-        raise unknown_name(f"{profile}-profile benchmark", benchmark, BENCHMARKS[profile])
+    known = benchmark_names(check_profile(profile))
+    if benchmark not in known:
+        raise unknown_name(f"{profile}-profile benchmark", benchmark, known)
     return benchmark
 
 

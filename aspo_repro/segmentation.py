@@ -155,6 +155,28 @@ def sentence_units(text: str, offsets: Sequence[Span]) -> SentenceUnits:
     )
 
 
+# The unit of each token, per granularity (``aspo_repro.methods.GRANULARITIES``), from the tokens'
+# character offsets and, for sentences, the sentence spans (found here when not given).
+UNIT_RULES = {
+    "sentence": lambda text, offsets, spans: units_from_offsets(text, offsets, spans),
+    "token": lambda text, offsets, spans: list(range(len(offsets))),
+    "response": lambda text, offsets, spans: [0] * len(offsets),
+}
+
+
+def token_units(
+    granularity: str, text: str, offsets: Sequence[Span], spans: Sequence[Span] | None = None
+) -> list[int]:
+    """The unit of each token of ``text`` at ``granularity``: its sentence, itself, or the whole."""
+    try:
+        rule = UNIT_RULES[granularity]
+    except KeyError:
+        raise UserError(
+            f"unknown granularity {granularity!r}; known: {', '.join(UNIT_RULES)}"
+        ) from None
+    return rule(text, offsets, spans)
+
+
 def tokenize_with_units(tokenizer, text: str, granularity: str = "sentence", max_tokens: int | None = None):
     """Token ids of ``text`` (no special tokens) and the unit of each, for a granularity.
 
@@ -171,12 +193,5 @@ def tokenize_with_units(tokenizer, text: str, granularity: str = "sentence", max
     offsets = [tuple(o) for o in encoded["offset_mapping"]]
     if max_tokens is not None:
         ids, offsets = ids[:max_tokens], offsets[:max_tokens]
-    if granularity == "sentence":
-        units = units_from_offsets(text, offsets)
-    elif granularity == "token":
-        units = list(range(len(ids)))
-    elif granularity == "response":
-        units = [0] * len(ids)
-    else:
-        raise UserError(f"unknown granularity {granularity!r}; known: sentence, token, response")
+    units = token_units(granularity, text, offsets)
     return ids, units

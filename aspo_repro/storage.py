@@ -19,6 +19,10 @@ from typing import Any
 
 # mkstemp/mkdtemp create private (0600/0700) entries; results are meant to be shared like any file.
 FILE_MODE, DIRECTORY_MODE = 0o644, 0o755
+# The hidden siblings this module writes while a result is incomplete: temporary files and
+# directories, a replaced result on its way out, and a directory staged by other code
+# (``staging_path``) before ``replace_directory`` publishes it.
+TEMPORARY_SUFFIXES = (".tmp", ".partial", ".old", ".staging")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -65,14 +69,39 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
+    replace_directory(tmp, path)
+
+
+def staging_path(target: str | os.PathLike) -> Path:
+    """Where a directory that another writer fills (a Trainer's ``save_model``) is staged before
+    ``replace_directory`` publishes it as ``target``."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.staging")
+
+
+def replace_directory(complete: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Make the ``complete`` directory ``target`` by renames, swapping out an old ``target``."""
+    complete, target = Path(complete), Path(target)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(complete, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def remove_temporaries(directory: str | os.PathLike) -> None:
+    """Remove what a killed writer left of unfinished results directly inside ``directory``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    for suffix in TEMPORARY_SUFFIXES:
+        for stale in directory.glob(f".*{suffix}"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def sha256_bytes(data: bytes) -> str:

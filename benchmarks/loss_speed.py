@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from aspo_repro.losses import ResponseLogps, aspo_loss, dpo_loss
+from aspo_repro.methods import AspoOptions
 
 PAIRS, TOKENS, SENTENCES, BETA = 8, 768, 8, 0.1
 
@@ -75,7 +76,7 @@ def run_core(method: str, batch: Batch, inputs) -> None:
     if method == "dpo":
         out = dpo_loss(chosen, rejected, BETA)
     else:
-        out = aspo_loss(chosen, rejected, batch.units, beta=BETA, alpha=0.5, similarity=batch.similarity, num_units=SENTENCES)
+        out = aspo_loss(chosen, rejected, batch.units, AspoOptions(alpha=0.5), beta=BETA, similarity=batch.similarity, num_units=SENTENCES)
     out.loss.backward()
     cp.grad = rp.grad = None
 
@@ -98,7 +99,7 @@ def run_step(method: str, batch: Batch, inputs) -> None:
     if method == "dpo":
         out = dpo_loss(chosen, rejected, BETA)
     else:
-        out = aspo_loss(chosen, rejected, batch.units, beta=BETA, alpha=0.5, similarity=batch.similarity, num_units=SENTENCES)
+        out = aspo_loss(chosen, rejected, batch.units, AspoOptions(alpha=0.5), beta=BETA, similarity=batch.similarity, num_units=SENTENCES)
     out.loss.backward()
     logits.grad = None
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from aspo_repro.losses import ResponseLogps, aspo_loss, dpo_loss, normaliser, preference_loss
-from aspo_repro.methods import get_method
+from aspo_repro.methods import AspoOptions, get_method
 
 BETA = 0.1
 
@@ -47,7 +47,7 @@ def test_one_sentence_per_response_is_dpo_exactly():
     sims = torch.tensor([[0.3], [0.9], [0.1]])
     dpo, dpo_gc, dpo_gr = loss_and_grad(lambda c, r: dpo_loss(c, r, BETA), chosen, rejected)
     aspo, gc, gr = loss_and_grad(
-        lambda c, r: aspo_loss(c, r, units, beta=BETA, alpha=0.5, similarity=sims), chosen, rejected
+        lambda c, r: aspo_loss(c, r, units, AspoOptions(alpha=0.5), beta=BETA, similarity=sims), chosen, rejected
     )
     assert torch.equal(aspo.loss, dpo.loss)
     assert torch.equal(gc, dpo_gc) and torch.equal(gr, dpo_gr)
@@ -61,7 +61,7 @@ def test_all_weights_zero_is_dpo_exactly():
     equal_sims = torch.full((2, 3), 0.42)  # max = min: every S^_i is 0; alpha 1 ignores perplexity
     dpo, dpo_gc, dpo_gr = loss_and_grad(lambda c, r: dpo_loss(c, r, BETA), chosen, rejected)
     aspo, gc, gr = loss_and_grad(
-        lambda c, r: aspo_loss(c, r, units, beta=BETA, alpha=1.0, similarity=equal_sims), chosen, rejected
+        lambda c, r: aspo_loss(c, r, units, AspoOptions(alpha=1.0), beta=BETA, similarity=equal_sims), chosen, rejected
     )
     assert torch.equal(aspo.weights, torch.zeros(2, 3))
     assert torch.equal(aspo.loss, dpo.loss)
@@ -74,7 +74,7 @@ def test_unclamped_c_keeps_dpo_value_but_moves_the_gradient():
     sims = torch.tensor([[0.1, 0.5, 0.9], [0.8, 0.2, float("nan")]])
     dpo, dpo_gc, dpo_gr = loss_and_grad(lambda c, r: dpo_loss(c, r, BETA), chosen, rejected)
     aspo, gc, gr = loss_and_grad(
-        lambda c, r: aspo_loss(c, r, units, beta=BETA, alpha=0.5, similarity=sims, clamp_c=False),
+        lambda c, r: aspo_loss(c, r, units, AspoOptions(alpha=0.5, clamp_c=False), beta=BETA, similarity=sims),
         chosen,
         rejected,
     )
@@ -94,7 +94,7 @@ def test_gradient_is_redistributed_by_c_times_one_plus_w():
     )
     units = torch.tensor([[0, 0, 1, 1]])
     sims = torch.tensor([[0.2, 0.6]])  # S^ = [0, 1]
-    out = aspo_loss(chosen, rejected, units, beta=BETA, alpha=1.0, similarity=sims, clamp_c=False)
+    out = aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0, clamp_c=False), beta=BETA, similarity=sims)
     out.loss.backward()
     r = [BETA * (0.2 + 0.5), BETA * (-0.1 - 0.5)]  # sentence rewards r_0 = 0.07, r_1 = -0.06
     w = [0.0, 1.0]
@@ -117,8 +117,8 @@ def test_clamped_c_stays_in_range_when_rewards_disagree_in_sign():
     rejected = ResponseLogps(torch.tensor([[-2.0]]), torch.tensor([[-1.5]]), torch.ones(1, 1, dtype=torch.bool))
     units = torch.tensor([[0, 0, 1, 1]])
     sims = torch.tensor([[0.2, 0.6]])
-    unclamped = aspo_loss(chosen, rejected, units, beta=BETA, alpha=1.0, similarity=sims, clamp_c=False).c.item()
-    clamped = aspo_loss(chosen, rejected, units, beta=BETA, alpha=1.0, similarity=sims).c.item()
+    unclamped = aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0, clamp_c=False), beta=BETA, similarity=sims).c.item()
+    clamped = aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0), beta=BETA, similarity=sims).c.item()
     assert unclamped == pytest.approx((0.07 - 0.06) / (0.07 - 2 * 0.06), rel=1e-5)  # -0.2: outside [0.5, 1]
     assert clamped == 0.5
 
@@ -129,7 +129,7 @@ def test_fresh_adapter_gives_finite_loss_and_c_one():
     rejected = ResponseLogps(rejected.policy, rejected.policy.detach().clone(), rejected.mask)
     units = units_from_sizes([[2, 2], [1, 2, 3]], 6)
     sims = torch.tensor([[0.3, 0.7, 0.0], [0.1, 0.2, 0.3]])
-    out = aspo_loss(chosen, rejected, units, beta=BETA, alpha=0.5, similarity=sims)
+    out = aspo_loss(chosen, rejected, units, AspoOptions(alpha=0.5), beta=BETA, similarity=sims)
     out.loss.backward()
     assert torch.equal(out.c, torch.ones(2))
     assert out.loss.item() == pytest.approx(math.log(2))
@@ -146,7 +146,7 @@ def test_bfloat16_stays_finite(granularity):
     else:
         units = torch.where(chosen.mask, torch.arange(768).expand(4, -1) // 96, -1)
         sims = torch.rand(4, 8) if granularity == "sentence" else torch.rand(4)
-    out = aspo_loss(chosen, rejected, units, beta=BETA, alpha=0.5, granularity=granularity, similarity=sims.bfloat16())
+    out = aspo_loss(chosen, rejected, units, AspoOptions(alpha=0.5, granularity=granularity), beta=BETA, similarity=sims.bfloat16())
     out.loss.backward()
     assert torch.isfinite(out.loss) and torch.isfinite(chosen.policy.grad.float()).all()
     assert ((out.c >= 0.5) & (out.c <= 1)).all()
@@ -156,12 +156,12 @@ def test_batched_equals_row_by_row():
     chosen, rejected = make_side([6, 3, 5], 6, 10), make_side([4, 6, 2], 6, 11)
     units = units_from_sizes([[2, 4], [1, 1, 1], [5]], 6)
     sims = torch.tensor([[0.5, 0.1, 0.0], [0.3, 0.9, 0.6], [0.2, 0.0, 0.0]])
-    batched = aspo_loss(chosen, rejected, units, beta=BETA, alpha=0.5, similarity=sims)
+    batched = aspo_loss(chosen, rejected, units, AspoOptions(alpha=0.5), beta=BETA, similarity=sims)
     def pick(side, row):
         return ResponseLogps(side.policy[row : row + 1], side.reference[row : row + 1], side.mask[row : row + 1])
 
     for row in range(3):
-        single = aspo_loss(pick(chosen, row), pick(rejected, row), units[row : row + 1], beta=BETA, alpha=0.5, similarity=sims[row : row + 1])
+        single = aspo_loss(pick(chosen, row), pick(rejected, row), units[row : row + 1], AspoOptions(alpha=0.5), beta=BETA, similarity=sims[row : row + 1])
         torch.testing.assert_close(single.losses, batched.losses[row : row + 1])
         torch.testing.assert_close(single.c, batched.c[row : row + 1])
 
@@ -171,7 +171,7 @@ def test_empty_units_are_ignored():
     chosen, rejected = make_side([4], 6, 12), make_side([4], 6, 13)
     units = torch.tensor([[0, 0, 2, 2, -1, -1]])  # unit 1 has no tokens
     sims = torch.tensor([[0.1, 5.0, 0.3]])  # the empty unit's similarity must not set the max
-    out = aspo_loss(chosen, rejected, units, beta=BETA, alpha=1.0, similarity=sims)
+    out = aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0), beta=BETA, similarity=sims)
     assert out.unit_mask.tolist() == [[True, False, True]]
     assert out.weights.tolist() == [[0.0, 0.0, 1.0]]
 
@@ -190,7 +190,7 @@ def test_response_granularity_shares_c_across_the_micro_batch():
     chosen, rejected = make_side([5, 6, 4], 6, 14), make_side([6, 6, 6], 6, 15)
     sims = torch.tensor([0.2, 0.8, 0.5])
     dummy_units = torch.zeros(3, 6, dtype=torch.long)
-    out = aspo_loss(chosen, rejected, dummy_units, beta=BETA, alpha=1.0, granularity="response", similarity=sims, clamp_c=False)
+    out = aspo_loss(chosen, rejected, dummy_units, AspoOptions(alpha=1.0, granularity="response", clamp_c=False), beta=BETA, similarity=sims)
     dpo = dpo_loss(chosen, rejected, BETA)
     assert out.weights.squeeze(-1).tolist() == pytest.approx([0.0, 1.0, 0.5])
     assert torch.unique(out.c).numel() == 1
@@ -199,7 +199,7 @@ def test_response_granularity_shares_c_across_the_micro_batch():
     torch.testing.assert_close(out.margins, expected_c * (1 + out.weights.squeeze(-1)) * dpo.chosen_rewards - dpo.rejected_rewards)
     # a micro-batch of one response has nothing to compare with: DPO
     single = lambda s: ResponseLogps(s.policy[:1], s.reference[:1], s.mask[:1])  # noqa: E731
-    one = aspo_loss(single(chosen), single(rejected), dummy_units[:1], beta=BETA, alpha=1.0, granularity="response", similarity=sims[:1])
+    one = aspo_loss(single(chosen), single(rejected), dummy_units[:1], AspoOptions(alpha=1.0, granularity="response"), beta=BETA, similarity=sims[:1])
     assert torch.equal(one.loss, dpo_loss(single(chosen), single(rejected), BETA).loss)
 
 
@@ -208,7 +208,7 @@ def test_token_granularity_weights_each_token():
     chosen = ResponseLogps(policy, torch.tensor([[-0.2, -2.2, -1.1]]), torch.ones(1, 3, dtype=torch.bool))
     rejected = ResponseLogps(torch.tensor([[-1.0]]), torch.tensor([[-1.0]]), torch.ones(1, 1, dtype=torch.bool))
     units = torch.tensor([[0, 1, 2]])
-    out = aspo_loss(chosen, rejected, units, beta=BETA, alpha=0.0, granularity="token")
+    out = aspo_loss(chosen, rejected, units, AspoOptions(alpha=0.0, granularity="token"), beta=BETA)
     ppl = [math.exp(0.1), math.exp(2.0), math.exp(1.0)]  # PPL_t = 1 / p_t
     expected = [(max(ppl) - p) / (max(ppl) - min(ppl)) for p in ppl]
     assert out.weights[0].tolist() == pytest.approx(expected, rel=1e-5)
@@ -221,7 +221,7 @@ def test_perplexity_source_reference_uses_reference_log_probs():
     reference_method = get_method("aspo-p", ppl_source="reference")
     from_policy = preference_loss(policy_method, chosen, rejected, units)
     from_reference = preference_loss(reference_method, chosen, rejected, units)
-    explicit = aspo_loss(chosen, rejected, units, beta=BETA, alpha=0.0, ppl_logps=chosen.reference)
+    explicit = aspo_loss(chosen, rejected, units, AspoOptions(alpha=0.0), beta=BETA, ppl_logps=chosen.reference)
     torch.testing.assert_close(from_reference.weights, explicit.weights)
     policy_nll = -(chosen.policy.detach()[0].reshape(2, 3).mean(-1))
     expected = [1.0, 0.0] if policy_nll[0] < policy_nll[1] else [0.0, 1.0]
@@ -239,7 +239,7 @@ def test_dispatch_uses_the_method_loss():
 def test_metrics_report_weight_statistics():
     chosen, rejected = make_side([6], 6, 20), make_side([6], 6, 21)
     units = units_from_sizes([[2, 2, 2]], 6)
-    out = aspo_loss(chosen, rejected, units, beta=BETA, alpha=1.0, similarity=torch.tensor([[0.0, 0.5, 1.0]]))
+    out = aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0), beta=BETA, similarity=torch.tensor([[0.0, 0.5, 1.0]]))
     metrics = out.metrics()
     assert metrics["weights/min"] == 0.0 and metrics["weights/max"] == 1.0
     assert metrics["weights/mean"] == pytest.approx(0.5)

@@ -46,3 +46,47 @@ def test_a_new_variant_is_one_entry(monkeypatch):
     assert get_method("aspo-test-variant") is method
     with pytest.raises(ValueError, match="already registered"):
         register(method)
+
+
+def test_methods_answer_what_the_training_core_asks():
+    dpo, aspo, response, aspo_p = (get_method(n) for n in ("dpo", "aspo", "aspo-response", "aspo-p"))
+    assert not dpo.uses_units and dpo.unit is None and not dpo.logs_unit_weights and dpo.aspo_options is None
+    assert aspo.uses_units and aspo.units_within_response and aspo.logs_unit_weights
+    assert aspo.unit.stored_in_data and not get_method("aspo-token").unit.stored_in_data
+    assert response.uses_units and not response.units_within_response
+    assert aspo.aspo_options == methods.AspoOptions(alpha=0.5, granularity="sentence")
+    assert not aspo_p.uses_similarity and aspo_p.uses_perplexity
+    assert dpo.takes("beta") and not dpo.takes("norm") and aspo.takes("norm")
+
+
+def test_every_loss_kind_has_a_loss_function():
+    from aspo_repro.losses.dispatch import LOSS_FUNCTIONS
+
+    assert set(LOSS_FUNCTIONS) == set(methods.LOSS_KINDS)
+
+
+def test_a_new_loss_family_is_one_kind_and_one_function(monkeypatch):
+    """IPO (Azar et al.): (margin / beta - 1 / (2 beta))^2, with no unit weights; nothing else changes."""
+    import torch
+
+    from aspo_repro.cli.methods_cmd import format_table
+    from aspo_repro.losses import LossOutput, ResponseLogps, preference_loss
+    from aspo_repro.losses.dispatch import LOSS_FUNCTIONS
+
+    def ipo(method, chosen, rejected, **_unused):
+        margins = chosen.scaled_log_ratios(method.beta).sum(-1) - rejected.scaled_log_ratios(method.beta).sum(-1)
+        losses = (margins / method.beta - 1 / (2 * method.beta)) ** 2
+        return LossOutput(loss=losses.mean(), losses=losses.detach(), margins=margins.detach(),
+                          chosen_rewards=margins.detach(), rejected_rewards=margins.detach() * 0)
+
+    monkeypatch.setitem(methods.LOSS_KINDS, "ipo", methods.LossKind("ipo", (), uses_units=False, logs_unit_weights=False))
+    monkeypatch.setattr(methods, "LOSSES", tuple(methods.LOSS_KINDS))
+    monkeypatch.setitem(LOSS_FUNCTIONS, "ipo", ipo)
+    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))
+    method = register(Method("ipo", "ipo", "IPO, for this test"))
+    assert not method.uses_units and not method.uses_similarity and method.aspo_options is None
+    side = ResponseLogps(policy=torch.tensor([[-1.0, -2.0]]), reference=torch.tensor([[-1.5, -2.0]]),
+                         mask=torch.ones(1, 2, dtype=torch.bool))
+    output = preference_loss(method, side, ResponseLogps(side.reference, side.policy, side.mask))
+    assert output.loss.item() == pytest.approx((0.1 / 0.1 - 5.0) ** 2)  # margin 0.1 = 2 x beta x 0.5
+    assert format_table([method]).splitlines()[1].split()[:5] == ["ipo", "ipo", "response", "-", "-"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from aspo_repro.errors import UserError
+from aspo_repro.methods import NORMS, PPL_SOURCES, all_methods, get_method
+
 NAME = "methods"
 HELP = "list the registered preference-optimisation methods"
 DESCRIPTION = """\
@@ -19,15 +22,12 @@ CLIP-similarity and perplexity weights, Eq. 10), the normaliser c of Eq. 12 and 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="show only this method (with any overrides below)")
     parser.add_argument("--alpha", type=float, help="override alpha (ASPO methods; must lie in [0, 1])")
-    parser.add_argument("--norm", choices=("reward_ratio", "weight_mean", "none"), help="override the normaliser c")
-    parser.add_argument("--ppl-source", choices=("policy", "reference"), help="override whose log-probs give perplexity")
+    parser.add_argument("--norm", choices=NORMS, help="override the normaliser c")
+    parser.add_argument("--ppl-source", choices=PPL_SOURCES, help="override whose log-probs give perplexity")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
-    from aspo_repro.errors import UserError
-    from aspo_repro.methods import all_methods, get_method
-
     overrides = {"alpha": args.alpha, "norm": args.norm, "ppl_source": args.ppl_source}
     if args.name:
         methods = [get_method(args.name, **overrides)]
@@ -50,7 +50,7 @@ def format_table(methods) -> str:
             m.loss,
             m.granularity,
             "-" if m.alpha is None else f"{m.alpha:g}",
-            "-" if m.loss == "dpo" else m.norm,
+            m.norm if m.takes("norm") else "-",
             "-" if not m.uses_perplexity else m.ppl_source,
             m.description,
         )

@@ -9,8 +9,8 @@ import sys
 NAME = "reproduce"
 HELP = "plan, run (resumably) and render the runs a table of the paper needs"
 DESCRIPTION = """\
-Regenerate a table (1, 2, 5, 6) or Figure 3 of the paper from your own runs, every cell diffed
-against the published number. The plan is: build the mini world (mini profiles), generate each
+Regenerate a table or figure of the paper (the specs in configs/tables/; see --table) from your
+own runs, every cell diffed against the published number. The plan is: build the mini world (mini profiles), generate each
 base model's preference data (SeVa), train each method, evaluate every model, render the table.
 Finished work is reused and interrupted work resumed: run the same command again after a crash.
 One failed run does not stop the others; the table shows what exists.
@@ -25,11 +25,12 @@ Outputs: runs/<profile>/results/... (one eval.json per run), tables/table<N>.md/
 and the work in runs/<profile>/ (preference data, training runs, reproduce.jsonl: every step's time).
 The reference results committed in results/ are not reused: a reproduction is made of your own runs."""
 
-TABLE_CHOICES_HELP = "1, 2, 5, 6, figure3, or all (repeatable)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", action="append", required=True, help=TABLE_CHOICES_HELP)
+    from aspo_repro.tables import choices_help
+
+    parser.add_argument("--table", action="append", required=True, help=f"{choices_help()} (repeatable)")
     parser.add_argument("--profile", default="mini", help="mini (default), mini-smoke, paper, or a profile YAML file")
     parser.add_argument("--dry-run", action="store_true", help="show the plan and its estimated cost, run nothing")
     parser.add_argument("--models", nargs="+", help="restrict to these models of the table")
@@ -41,12 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def expand_tables(requested: list[str]) -> list[str]:
-    from aspo_repro.tables import KNOWN
+    from aspo_repro.tables import known_names
 
     tables: list[str] = []
     for item in requested:
         for name in item.split(","):
-            tables.extend(KNOWN if name.strip().lower() == "all" else [name.strip()])
+            tables.extend(known_names() if name.strip().lower() == "all" else [name.strip()])
     return list(dict.fromkeys(tables))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "tables"
-HELP = "render Tables 1, 2, 5, 6 and Figure 3 from results/, or audit the published numbers"
+HELP = "render the paper's tables and figures from results/, or audit the published numbers"
 DESCRIPTION = """\
 Render a table of the paper from the run results under results/<profile>/ as Markdown and
 LaTeX (booktabs), each cell beside the published number; Figure 3 as PNG, PDF and Markdown.
@@ -20,7 +20,9 @@ Runs without results show as missing. --audit lists where the paper disagrees wi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", help="1, 2, 5, 6, figure3, or all")
+    from aspo_repro.tables import choices_help
+
+    parser.add_argument("--table", help=choices_help())
     parser.add_argument("--profile", default="mini", help="mini (default) or paper")
     parser.add_argument("--results", default="results", help="results root (default: results)")
     parser.add_argument("--out", help="output directory (default: tables/<profile>)")
@@ -35,10 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from aspo_repro.errors import UserError
     from aspo_repro.results import check_profile
     from aspo_repro.tables import (
-        KNOWN,
         audit,
         canonical_table,
+        choices_help,
         format_audit,
+        known_names,
         load_published,
         render_table,
     )
@@ -48,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.table:
             return 0
     if not args.table:
-        raise UserError(f"name a table with --table ({', '.join(KNOWN)}, all) or ask for --audit")
+        raise UserError(f"name a table with --table ({choices_help()}) or ask for --audit")
     check_profile(args.profile)
-    tables = KNOWN if args.table == "all" else (canonical_table(args.table),)
+    tables = known_names() if args.table == "all" else (canonical_table(args.table),)
     out_dir = Path(args.out) if args.out else Path("tables") / args.profile
     for table in tables:
         command = f"python -m aspo_repro tables --table {table} --profile {args.profile}"

@@ -1,9 +1,13 @@
 """The benchmark registry: each column of the paper's tables (and its mini-world analogue)
 as the lmms-eval task(s) that measure it, the metric read back, and what scoring it needs.
 
+This is the one place a benchmark is stated: its name (the result store's key), profile, label
+in tables, direction (SHR is lower-is-better) and, for a mini benchmark, the paper benchmark it
+stands for. ``aspo_repro.results`` and ``aspo_repro.tables`` derive their lists from it.
+
 A benchmark's value is the mean of ``metric`` over its ``tasks`` times ``scale``, so that every
 score lands on the paper's 0-100 scale (POPE: the F1 of the random, popular and adversarial
-splits, averaged, x 100). Benchmark names are the result store's keys (``aspo_repro.results``).
+splits, averaged, x 100).
 """
 
 from __future__ import annotations
@@ -11,32 +15,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aspo_repro.errors import UserError, unknown_name
-from aspo_repro.results import BENCHMARKS, LOWER_IS_BETTER
 
+PROFILES = ("paper", "mini")
 # What scores a benchmark's answers: rules only, a GPT judge that needs an API key,
 # rules with a GPT fallback (MMBench's answer extraction), or the exact rule judge of the mini world.
 JUDGES = ("none", "gpt", "rules+gpt", "rule")
-# Names that select a whole benchmark set on the command line.
-SETS = {"paper": BENCHMARKS["paper"], "mini": BENCHMARKS["mini"]}
 
 
 @dataclass(frozen=True)
 class Benchmark:
     name: str
     profile: str
+    label: str  # the column heading in tables
     tasks: tuple[str, ...]  # lmms-eval task names; the benchmark is their mean
     metric: str  # the lmms-eval metric key each task reports
     scale: float  # task metric x scale = the paper's 0-100 scale
     description: str
+    lower_is_better: bool = False
+    analogue_of: str | None = None  # a mini benchmark: the paper benchmark it stands for
     judge: str = "none"
     submission: bool = False  # scored by the benchmark's server, not locally
     own_task: bool = False  # defined in aspo_repro/evaluation/tasks, not shipped with lmms-eval
     data_file: str | None = None  # mini: the file in the world's benchmark directory
     docs_per_item: int = 1  # lmms-eval docs per question (mini-MMB: one per rotation of the options)
 
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"benchmark {self.name!r}: profile must be one of {PROFILES}")
+        if self.judge not in JUDGES:
+            raise ValueError(f"benchmark {self.name!r}: judge must be one of {JUDGES}")
+
     @property
-    def lower_is_better(self) -> bool:
-        return self.name in LOWER_IS_BETTER
+    def higher_is_better(self) -> bool:
+        return not self.lower_is_better
 
     @property
     def needs_api_key(self) -> bool:
@@ -44,39 +55,53 @@ class Benchmark:
 
 
 _PAPER = (
-    Benchmark("mmvet", "paper", ("mmvet",), "gpt_eval_score", 1.0, "MM-Vet, GPT-4 graded", judge="gpt"),
-    Benchmark("mmbench_dev", "paper", ("mmbench_en_dev",), "gpt_eval_score", 1.0,
+    Benchmark("mmvet", "paper", "MMVet", ("mmvet",), "gpt_eval_score", 1.0, "MM-Vet, GPT-4 graded",
+              judge="gpt"),
+    Benchmark("mmbench_dev", "paper", "MMB-dev", ("mmbench_en_dev",), "gpt_eval_score", 1.0,
               "MMBench-EN dev, circular accuracy", judge="rules+gpt"),
-    Benchmark("mmbench_test", "paper", ("mmbench_en_test",), "submission", 1.0,
+    Benchmark("mmbench_test", "paper", "MMB-test", ("mmbench_en_test",), "submission", 1.0,
               "MMBench-EN test: answers are written for submission to the MMBench server", submission=True),
-    Benchmark("mmbench_cn", "paper", ("mmbench_cn_dev",), "gpt_eval_score", 1.0,
+    Benchmark("mmbench_cn", "paper", "MMB-CN", ("mmbench_cn_dev",), "gpt_eval_score", 1.0,
               "MMBench-CN dev, circular accuracy", judge="rules+gpt"),
-    Benchmark("seed_image", "paper", ("seedbench",), "seed_image", 100.0, "SEED-Bench, image questions"),
-    Benchmark("llava_wild", "paper", ("llava_in_the_wild",), "gpt_eval_llava_all", 1.0,
+    Benchmark("seed_image", "paper", "SEED-I", ("seedbench",), "seed_image", 100.0,
+              "SEED-Bench, image questions"),
+    Benchmark("llava_wild", "paper", "LLaVA-W", ("llava_in_the_wild",), "gpt_eval_llava_all", 1.0,
               "LLaVA-Bench in the wild, GPT relative score", judge="gpt"),
-    Benchmark("sqa_img", "paper", ("scienceqa_img",), "exact_match", 100.0, "ScienceQA, image questions"),
-    Benchmark("gqa", "paper", ("gqa",), "exact_match", 100.0, "GQA test-dev balanced, exact match"),
-    Benchmark("pope", "paper", ("pope_random", "pope_pop", "pope_adv"), "pope_f1_score", 100.0,
+    Benchmark("sqa_img", "paper", "SQA-I", ("scienceqa_img",), "exact_match", 100.0,
+              "ScienceQA, image questions"),
+    Benchmark("gqa", "paper", "GQA", ("gqa",), "exact_match", 100.0, "GQA test-dev balanced, exact match"),
+    Benchmark("pope", "paper", "POPE", ("pope_random", "pope_pop", "pope_adv"), "pope_f1_score", 100.0,
               "POPE: F1 of the random, popular and adversarial splits, averaged"),
-    Benchmark("shr", "paper", ("shr",), "shr", 100.0,
+    Benchmark("shr", "paper", "SHR", ("shr",), "shr", 100.0,
               "SHR (HA-DPO): hallucinated / judged sentences of detailed descriptions, lower is better",
-              judge="gpt", own_task=True),
+              lower_is_better=True, judge="gpt", own_task=True),
 )
 _MINI = (
-    Benchmark("mini_pope", "mini", ("mini_pope_random", "mini_pope_popular", "mini_pope_adversarial"),
-              "pope_f1", 100.0, "mini-POPE: F1 of the three splits, averaged",
+    Benchmark("mini_pope", "mini", "mini-POPE",
+              ("mini_pope_random", "mini_pope_popular", "mini_pope_adversarial"), "pope_f1", 100.0,
+              "mini-POPE: F1 of the three splits, averaged", analogue_of="pope",
               own_task=True, data_file="mini_pope.jsonl"),
-    Benchmark("mini_shr", "mini", ("mini_shr",), "shr", 100.0,
+    Benchmark("mini_shr", "mini", "mini-SHR", ("mini_shr",), "shr", 100.0,
               "mini-SHR: hallucinated / judged sentences, exact rule judge, lower is better",
-              judge="rule", own_task=True, data_file="mini_shr.jsonl"),
-    Benchmark("mini_gqa", "mini", ("mini_gqa",), "exact_match", 100.0,
+              lower_is_better=True, analogue_of="shr", judge="rule", own_task=True,
+              data_file="mini_shr.jsonl"),
+    Benchmark("mini_gqa", "mini", "mini-GQA", ("mini_gqa",), "exact_match", 100.0,
               "mini-GQA: colour, count, position and shape questions, exact match",
-              own_task=True, data_file="mini_gqa.jsonl"),
-    Benchmark("mini_mmb", "mini", ("mini_mmb",), "circular_accuracy", 100.0,
+              analogue_of="gqa", own_task=True, data_file="mini_gqa.jsonl"),
+    Benchmark("mini_mmb", "mini", "mini-MMB", ("mini_mmb",), "circular_accuracy", 100.0,
               "mini-MMB: multiple choice, right only if every rotation of the options is",
-              own_task=True, data_file="mini_mmb.jsonl", docs_per_item=4),
+              analogue_of="mmbench_dev", own_task=True, data_file="mini_mmb.jsonl", docs_per_item=4),
 )
 REGISTRY: dict[str, Benchmark] = {b.name: b for b in (*_PAPER, *_MINI)}
+
+
+def benchmark_names(profile: str) -> tuple[str, ...]:
+    """The benchmarks of ``profile``, in the registry's (the paper's column) order."""
+    return tuple(b.name for b in REGISTRY.values() if b.profile == profile)
+
+
+# Names that select a whole benchmark set on the command line: a profile's benchmarks.
+SETS = {profile: benchmark_names(profile) for profile in PROFILES}
 
 
 def get_benchmark(name: str) -> Benchmark:

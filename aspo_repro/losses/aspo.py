@@ -15,10 +15,12 @@ import torch
 from torch import Tensor
 
 from aspo_repro.losses.common import LossOutput, ResponseLogps, sigmoid_loss
+from aspo_repro.methods import AspoOptions
 from aspo_repro.weights import adaptive_weights, unit_statistics
 
 C_RANGE = (0.5, 1.0)
 C_EPSILON = 1e-8
+ASPO_S_P = AspoOptions()  # ASPO-S+P at sentence level, the paper's method
 
 
 @torch.no_grad()
@@ -56,39 +58,35 @@ def aspo_loss(
     chosen: ResponseLogps,
     rejected: ResponseLogps,
     chosen_units: Tensor,
+    options: AspoOptions = ASPO_S_P,
     *,
     beta: float = 0.1,
-    alpha: float = 0.5,
-    granularity: str = "sentence",
-    norm: str = "reward_ratio",
-    clamp_c: bool = True,
     similarity: Tensor | None = None,
     ppl_logps: Tensor | None = None,
     num_units: int | None = None,
 ) -> LossOutput:
-    """ASPO's loss for a batch of pairs.
+    """ASPO's loss for a batch of pairs, with ``options`` (alpha, granularity, norm, ...).
 
     chosen_units: (B, T) long, the unit of each chosen completion token, -1 elsewhere (ignored
-        at ``response`` granularity, where each response is one unit).
+        when each response is one unit).
     similarity: CLIP similarity of each unit to its image, (B, K) for sentence and token units,
         (B,) for response units; needed when alpha > 0.
-    ppl_logps: (B, T) log-probs the perplexity weight is computed from; the detached policy
-        log-probs when None.
+    ppl_logps: (B, T) log-probs the perplexity weight is computed from; by default those
+        ``options.ppl_source`` names (the detached policy's, or the reference's).
     """
     token_terms = chosen.scaled_log_ratios(beta)
     rejected_rewards = rejected.scaled_log_ratios(beta).sum(-1)
-    ppl_source = chosen.policy if ppl_logps is None else ppl_logps
-    if granularity == "response":
-        scale, weights, unit_mask, c = _response_scales(
-            token_terms, chosen.mask, alpha, norm, clamp_c, similarity, ppl_source
-        )
-        token_scale = scale.unsqueeze(-1)
-    elif granularity in ("sentence", "token"):
+    if ppl_logps is None:
+        ppl_logps = chosen.reference if options.ppl_source == "reference" else chosen.policy
+    if options.unit.within_response:
         token_scale, weights, unit_mask, c = _unit_scales(
-            token_terms, chosen_units, alpha, norm, clamp_c, similarity, ppl_source, num_units
+            token_terms, chosen_units, options, similarity, ppl_logps, num_units
         )
     else:
-        raise ValueError(f"unknown granularity {granularity!r}")
+        scale, weights, unit_mask, c = _response_scales(
+            token_terms, chosen.mask, options, similarity, ppl_logps
+        )
+        token_scale = scale.unsqueeze(-1)
     chosen_term = (token_terms * token_scale).sum(-1)
     margins = chosen_term - rejected_rewards
     losses = sigmoid_loss(margins)
@@ -105,24 +103,37 @@ def aspo_loss(
 
 
 @torch.no_grad()
-def _unit_scales(token_terms, units, alpha, norm, clamp_c, similarity, ppl_source, num_units):
+def _unit_scales(
+    token_terms: Tensor,
+    units: Tensor,
+    options: AspoOptions,
+    similarity: Tensor | None,
+    ppl_logps: Tensor,
+    num_units: int | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-token scales c * (1 + w_unit) for sentence or token units, (B, T)."""
     if num_units is None:
         num_units = similarity.shape[-1] if similarity is not None else int(units.max().item()) + 1
     num_units = max(1, num_units)
     unit_rewards, mean_nll, counts = unit_statistics(
-        token_terms, ppl_source if alpha < 1 else None, units, num_units
+        token_terms, ppl_logps if options.uses_perplexity else None, units, num_units
     )
     unit_mask = counts > 0
-    weights = adaptive_weights(alpha, unit_mask, similarity=similarity, mean_nll=mean_nll)
+    weights = adaptive_weights(options.alpha, unit_mask, similarity=similarity, mean_nll=mean_nll)
     scale = 1 + weights
-    c = normaliser(norm, unit_rewards, scale * unit_rewards, scale, unit_mask, clamp_c)
+    c = normaliser(options.norm, unit_rewards, scale * unit_rewards, scale, unit_mask, options.clamp_c)
     token_scale = (c.unsqueeze(-1) * scale).gather(1, units.clamp(min=0))
     return token_scale, weights, unit_mask, c
 
 
 @torch.no_grad()
-def _response_scales(token_terms, mask, alpha, norm, clamp_c, similarity, ppl_source):
+def _response_scales(
+    token_terms: Tensor,
+    mask: Tensor,
+    options: AspoOptions,
+    similarity: Tensor | None,
+    ppl_logps: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-response scales for the response-level ablation: units are the micro-batch's responses.
 
     Weights are min-max normalised across the micro-batch and c is shared by it (per response,
@@ -131,11 +142,11 @@ def _response_scales(token_terms, mask, alpha, norm, clamp_c, similarity, ppl_so
     rewards = token_terms.detach().sum(-1).unsqueeze(0)  # (1, B)
     unit_mask = mask.any(-1).unsqueeze(0)
     mean_nll = None
-    if alpha < 1:
-        nll = torch.where(mask, -ppl_source.detach().float(), torch.zeros_like(token_terms)).sum(-1)
+    if options.uses_perplexity:
+        nll = torch.where(mask, -ppl_logps.detach().float(), torch.zeros_like(token_terms)).sum(-1)
         mean_nll = (nll / mask.sum(-1).clamp(min=1)).unsqueeze(0)
     sims = similarity.float().reshape(1, -1) if similarity is not None else None
-    weights = adaptive_weights(alpha, unit_mask, similarity=sims, mean_nll=mean_nll)
+    weights = adaptive_weights(options.alpha, unit_mask, similarity=sims, mean_nll=mean_nll)
     scale = 1 + weights
-    c = normaliser(norm, rewards, scale * rewards, scale, unit_mask, clamp_c)  # (1,)
+    c = normaliser(options.norm, rewards, scale * rewards, scale, unit_mask, options.clamp_c)  # (1,)
     return (c * scale).squeeze(0), weights.squeeze(0).unsqueeze(-1), unit_mask.squeeze(0).unsqueeze(-1), c.expand(rewards.shape[1])

@@ -50,7 +50,17 @@ class ModelSpec:
     training: TrainingDefaults
     description: str = ""
     analogue_of: str | None = None  # for a mini model: the paper model it stands in for
+    label: str = ""  # the name tables print (the registry name when empty)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    @property
+    def stands_for(self) -> str:
+        """The paper model whose published numbers this model's are read against (itself, on the paper profile)."""
+        return self.analogue_of or self.name
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -91,16 +101,16 @@ INSTRUCTBLIP_TRAINING = TrainingDefaults(learning_rate=4e-6, batch_size=1)
 
 register_model(ModelSpec(
     "llava-1.5-7b", "llava", "paper", "llava-hf/llava-1.5-7b-hf", LLAVA_LORA, LLAVA_TRAINING,
-    "LLaVA-1.5-7B (CLIP ViT-L/14-336 + MLP projector + Vicuna-7B)",
+    "LLaVA-1.5-7B (CLIP ViT-L/14-336 + MLP projector + Vicuna-7B)", label="LLaVA-1.5-7B",
 ))
 register_model(ModelSpec(
     "llava-1.5-13b", "llava", "paper", "llava-hf/llava-1.5-13b-hf", LLAVA_LORA, LLAVA_TRAINING,
-    "LLaVA-1.5-13B (CLIP ViT-L/14-336 + MLP projector + Vicuna-13B)",
+    "LLaVA-1.5-13B (CLIP ViT-L/14-336 + MLP projector + Vicuna-13B)", label="LLaVA-1.5-13B",
 ))
 register_model(ModelSpec(
     "instructblip-13b", "instructblip", "paper", "Salesforce/instructblip-vicuna-13b",
     INSTRUCTBLIP_LORA, INSTRUCTBLIP_TRAINING,
-    "InstructBLIP-13B (EVA ViT-g + Q-Former + Vicuna-13B)",
+    "InstructBLIP-13B (EVA ViT-g + Q-Former + Vicuna-13B)", label="InstructBLIP-13B",
 ))
 
 # The mini world's analogues (``shared/design/miniworld.md``): toy models of the same families,
@@ -118,16 +128,16 @@ MINI_INSTRUCTBLIP_TRAINING = TrainingDefaults(learning_rate=2e-4, batch_size=1)
 register_model(ModelSpec(
     "mini-llava-s", "llava", "mini", "mini-llava-s", MINI_LLAVA_LORA, MINI_LLAVA_TRAINING,
     "toy LLaVA (the mini CLIP's ViT + MLP projector + 2-layer Llama), SFT in the mini world",
-    analogue_of="llava-1.5-7b",
+    analogue_of="llava-1.5-7b", label="mini-LLaVA-S",
 ))
 register_model(ModelSpec(
     "mini-llava-m", "llava", "mini", "mini-llava-m", MINI_LLAVA_LORA, MINI_LLAVA_TRAINING,
     "larger toy LLaVA (the mini CLIP's ViT + MLP projector + wider 3-layer Llama), SFT in the mini world",
-    analogue_of="llava-1.5-13b",
+    analogue_of="llava-1.5-13b", label="mini-LLaVA-M",
 ))
 register_model(ModelSpec(
     "mini-instructblip", "instructblip", "mini", "mini-instructblip", MINI_INSTRUCTBLIP_LORA,
     MINI_INSTRUCTBLIP_TRAINING,
     "toy InstructBLIP (an EVA-CLIP-like ViT + instruction-aware Q-Former + 2-layer Llama), SFT in the mini world",
-    analogue_of="instructblip-13b",
+    analogue_of="instructblip-13b", label="mini-InstructBLIP",
 ))

@@ -13,7 +13,7 @@ from pathlib import Path
 from aspo_repro.orchestration.plan import Plan, build_plan
 from aspo_repro.orchestration.profiles import Profile, load_profile, profile_names
 from aspo_repro.orchestration.runner import Report, describe_plan, execute, format_seconds
-from aspo_repro.orchestration.stages import Stages, Workspace
+from aspo_repro.orchestration.stages import Invocation, Stages, Workspace
 from aspo_repro.provenance import git_revision
 
 
@@ -58,14 +58,14 @@ def prepare(
 
 def run(reproduction: Reproduction, *, seeds: int | None, command: str, log=print) -> Reproduction:
     started = time.perf_counter()
-    context = {"seeds": seeds, "command": command, "invocation": time.strftime("%Y%m%dT%H%M%S"),
-               "git_revision": git_revision()}
-    reproduction.report = execute(reproduction.plan, reproduction.stages, context, log=log)
+    invocation = Invocation(seeds=seeds, command=command, started=time.strftime("%Y%m%dT%H%M%S"),
+                            git_revision=git_revision())
+    reproduction.report = execute(reproduction.plan, reproduction.stages, invocation, log=log)
     reproduction.seconds = time.perf_counter() - started
     return reproduction
 
 
 __all__ = [
-    "Plan", "Reproduction", "Stages", "Workspace", "describe_plan", "format_seconds", "load_profile",
+    "Invocation", "Plan", "Reproduction", "Stages", "Workspace", "describe_plan", "format_seconds", "load_profile",
     "plan_tables", "prepare", "profile_names", "run",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aspo_repro.errors import UserError
 from aspo_repro.orchestration.plan import Plan, Step
-from aspo_repro.orchestration.stages import Stages
+from aspo_repro.orchestration.stages import Invocation, Stages
 from aspo_repro.provenance import git_revision
 
 DONE, RAN, FAILED, BLOCKED = "reused", "ran", "failed", "blocked"
@@ -65,7 +65,7 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def execute(plan: Plan, stages: Stages, context: dict, log=print) -> Report:
+def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Report:
     report = Report()
     failed: set[tuple] = set()
     rebuilt: set[tuple] = set()  # steps that produced new output in this invocation
@@ -83,7 +83,7 @@ def execute(plan: Plan, stages: Stages, context: dict, log=print) -> Report:
             log(f"{prefix}: done already, reused")
         else:  # missing, or made from something rebuilt just now (like make)
             log(f"{prefix} ...")
-            outcome = _run_step(step, stages, context)
+            outcome = _run_step(step, stages, invocation)
             if outcome.status == FAILED:
                 failed.add(step.key)
                 log(f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}")
@@ -92,14 +92,14 @@ def execute(plan: Plan, stages: Stages, context: dict, log=print) -> Report:
                     rebuilt.add(step.key)
                 log(f"{prefix}: done in {format_seconds(outcome.seconds)}")
         report.outcomes.append(outcome)
-        _append_journal(journal, outcome, context)
+        _append_journal(journal, outcome, invocation)
     return report
 
 
-def _run_step(step: Step, stages: Stages, context: dict) -> Outcome:
+def _run_step(step: Step, stages: Stages, invocation: Invocation) -> Outcome:
     started = time.perf_counter()
     try:
-        stages.execute(step, context)
+        stages.execute(step, invocation)
     except KeyboardInterrupt:
         raise
     except UserError as error:
@@ -118,15 +118,15 @@ def _write_traceback(stages: Stages, step: Step) -> Path:
     return path
 
 
-def _append_journal(path: Path, outcome: Outcome, context: dict) -> None:
+def _append_journal(path: Path, outcome: Outcome, invocation: Invocation) -> None:
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "invocation": context.get("invocation"),
+        "invocation": invocation.started,
         "step": list(outcome.step.key),
         "status": outcome.status,
         "seconds": round(outcome.seconds, 2),
         "error": outcome.error,
-        "git_revision": context.get("git_revision") or git_revision(),
+        "git_revision": invocation.git_revision or git_revision(),
     }
     with path.open("a") as handle:  # an append-only log: a torn last line is harmless
         handle.write(json.dumps(entry) + "\n")

@@ -7,9 +7,9 @@ evaluation's atomic result file); this module only maps plan steps onto those ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
@@ -35,6 +35,16 @@ class Workspace:
 
     def eval_path(self, run: RunKey) -> Path:
         return run.eval_path(self.results_root)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The ``reproduce`` command a step runs for: what its tables record and its journal line says."""
+
+    seeds: int | None = None  # the seeds the tables average over (None: every seed found)
+    command: str | None = None  # the command line, printed under each table
+    started: str | None = None  # when the invocation began, naming its journal entries
+    git_revision: str | None = None
 
 
 class Stages:
@@ -64,8 +74,18 @@ class Stages:
         return False  # the world (a cache hit when built) and renderings are always run
 
     # ------------------------------------------------------------------ do
-    def execute(self, step: Step, tables: dict[str, Any]) -> None:
-        getattr(self, f"_{step.kind}")(step, tables)
+    def execute(self, step: Step, invocation: Invocation) -> None:
+        self._actions()[step.kind](step, invocation)
+
+    def _actions(self) -> dict[str, Callable[[Step, Invocation], None]]:
+        """What each kind of plan step does (one action per ``plan.STEP_KINDS``)."""
+        return {
+            "world": self._world,
+            "prefs": self._prefs,
+            "train": self._train,
+            "evaluate": self._evaluate,
+            "render": self._render,
+        }
 
     def world(self):
         if self._built_world is None:
@@ -76,10 +96,10 @@ class Stages:
                                              log=self.log)
         return self._built_world
 
-    def _world(self, step: Step, tables) -> None:
+    def _world(self, step: Step, invocation: Invocation) -> None:
         self.world()
 
-    def _prefs(self, step: Step, tables) -> None:
+    def _prefs(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.data.pipeline import PrefsConfig, build_preferences
 
         settings, world = self.ws.profile.prefs, self.ws.profile.world
@@ -100,7 +120,7 @@ class Stages:
         )
         build_preferences(config)
 
-    def _train(self, step: Step, tables) -> None:
+    def _train(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.training import load_train_config, train
 
         settings = self.ws.profile.train
@@ -114,7 +134,7 @@ class Stages:
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
               log=self.log, world=world)
 
-    def _evaluate(self, step: Step, tables) -> None:
+    def _evaluate(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.evaluation.benchmarks import select
         from aspo_repro.evaluation.runner import EvalSettings, evaluate
 
@@ -140,12 +160,12 @@ class Stages:
             return self.world().model_dir(run.model)
         return local_checkpoint(run.model)
 
-    def _render(self, step: Step, tables) -> None:
+    def _render(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.tables import render_table
 
         table = step.key[1]
         render_table(table, self.ws.profile.results_profile, self.ws.results_root, self.ws.tables_dir,
-                     seeds=tables.get("seeds"), command=tables.get("command"))
+                     seeds=invocation.seeds, command=invocation.command)
 
 
 def local_checkpoint(model: str) -> Path:

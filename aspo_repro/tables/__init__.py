@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 from aspo_repro.tables.audit import AuditFinding, audit, format_audit
+from aspo_repro.tables.catalog import choices_help, known_names, table_names
 from aspo_repro.tables.published import RowKey, load_published
 from aspo_repro.tables.specs import (
-    KNOWN,
     FigureSpec,
     TableSpec,
     canonical_table,
@@ -33,7 +33,7 @@ def render_table(
     published_path: str | os.PathLike | None = None,
     command: str | None = None,
 ) -> list[Path]:
-    """Render ``table`` (1, 2, 5, 6 or figure3) from the results under ``results_root`` into ``out_dir``.
+    """Render ``table`` (one of ``known_names()``) from the results under ``results_root`` into ``out_dir``.
 
     Tables become ``table<N>.md`` and ``table<N>.tex``; Figure 3 becomes ``figure3.png``, ``.pdf``
     and ``.md``. ``seeds=None`` uses every seed found; ``seeds=K`` seeds 0..K-1 and shows how many
@@ -59,16 +59,18 @@ def render_table(
 
 
 __all__ = [
-    "KNOWN",
     "AuditFinding",
     "FigureSpec",
     "RowKey",
     "TableSpec",
     "audit",
     "canonical_table",
+    "choices_help",
     "format_audit",
+    "known_names",
     "load_published",
     "load_spec",
     "render_table",
     "runs_needed",
+    "table_names",
 ]

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING
 
 from aspo_repro.errors import UserError
 from aspo_repro.results import PAPER_BENCHMARKS
+from aspo_repro.tables.catalog import REPO_ROOT, table_names
 
 if TYPE_CHECKING:
     import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED_CSV = REPO_ROOT / "baselines" / "published.csv"
 
 COLUMNS = ("table", "model", "method", "level", "benchmark", "value")
 KEY_COLUMNS = COLUMNS[:-1]
-TABLES = ("1", "2", "5", "6")
-PUBLISHED_BENCHMARKS = (*PAPER_BENCHMARKS, "avg")
+AVERAGE = "avg"  # the paper's Avg column: a published number, not a benchmark that is run
+PUBLISHED_BENCHMARKS = (*PAPER_BENCHMARKS, AVERAGE)
 OWN_METHODS = ("base", "dpo", "aspo", "aspo-s", "aspo-p")
 # Table 2's rows from other papers, as slugs of their row labels.
 BASELINE_METHODS = (
@@ -68,7 +68,7 @@ def schema_problems(frame: pd.DataFrame) -> list[str]:
     """Every way ``frame`` (read as strings) breaks the schema; empty when it is valid."""
     if tuple(frame.columns) != COLUMNS:
         return [f"columns must be {','.join(COLUMNS)}; got {','.join(map(str, frame.columns))}"]
-    allowed = {"table": TABLES, "method": METHODS, "level": LEVELS, "benchmark": PUBLISHED_BENCHMARKS}
+    allowed = {"table": table_names(), "method": METHODS, "level": LEVELS, "benchmark": PUBLISHED_BENCHMARKS}
     problems = []
     for index, row in frame.iterrows():
         line = f"line {index + 2}"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from aspo_repro import storage
 from aspo_repro.provenance import git_revision
 from aspo_repro.tables.grid import MISSING, Cell, Grid
-from aspo_repro.tables.specs import BENCHMARK_LABELS, TableSpec
+from aspo_repro.tables.specs import TableSpec, plain_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,7 +137,7 @@ def column_header(grid: Grid, index: int) -> str:
     column = grid.columns[index]
     if grid.spec.compare == "published" or column.published is None or column.benchmark == "avg":
         return column.label
-    return f"{column.label} ≈ {BENCHMARK_LABELS.get(column.published, column.published)}"
+    return f"{column.label} ≈ {plain_label(column.published)}"
 
 
 def method_label(grid: Grid, row_index: int) -> str:
@@ -171,7 +171,7 @@ def mini_caption(grid: Grid) -> str:
     spec = grid.spec
     models = ", ".join(f"{m} for {a}" for m, a in spec.analogue_labels.items())
     benchmarks = ", ".join(
-        f"{BENCHMARK_LABELS[c.benchmark]} for {BENCHMARK_LABELS[c.published]}" for c in spec.columns if c.published
+        f"{plain_label(c.benchmark)} for {plain_label(c.published)}" for c in spec.columns if c.published
     )
     text = (
         f"The mini world has its own models and benchmarks ({models}; {benchmarks}), so absolute values "

@@ -1,6 +1,11 @@
 """Table and figure specs as data: which rows, which benchmarks, which runs each needs, per profile.
 
-The YAML files under ``configs/tables/`` are read here, once, into the dataclasses below.
+Each YAML file of ``configs/tables/`` (``catalog``) is read here, once, through one typed loader
+(``TableFile`` / ``FigureFile``; an unknown key is refused by name) into the dataclasses below.
+What a file does not restate comes from its registry: a model's label and the paper model it
+stands for (``models.registry``), a benchmark's label, direction and paper analogue
+(``evaluation.benchmarks``).
+
 A table row is one model x method (x reward level); it is either run (a ``RunKey`` per seed)
 or shown with the paper's numbers only (Table 1's other MLLMs, Table 2's other methods).
 
@@ -13,12 +18,12 @@ Profiles compare differently:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.evaluation.benchmarks import get_benchmark
 from aspo_repro.results import (
     BASE_METHOD,
     RunKey,
@@ -27,25 +32,21 @@ from aspo_repro.results import (
     higher_is_better,
     resolve_method,
 )
-from aspo_repro.tables.published import PUBLISHED_BENCHMARKS, REPO_ROOT, RowKey
+from aspo_repro.tables import catalog
+from aspo_repro.tables.published import AVERAGE, PUBLISHED_BENCHMARKS, RowKey
 
-SPEC_DIR = REPO_ROOT / "configs" / "tables"
-TABLES = ("1", "2", "5", "6")
-FIGURES = ("figure3",)
-KNOWN = (*TABLES, *FIGURES)
-ALIASES = {"table1": "1", "table2": "2", "table5": "5", "table6": "6", "fig3": "figure3", "f3": "figure3"}
+SPEC_DIR = catalog.SPEC_DIR
 
-BENCHMARK_LABELS = {
-    "mmvet": "MMVet", "mmbench_dev": "MMB-dev", "mmbench_test": "MMB-test", "mmbench_cn": "MMB-CN",
-    "seed_image": "SEED-I", "llava_wild": "LLaVA-W", "sqa_img": "SQA-I", "gqa": "GQA",
-    "pope": "POPE", "shr": "SHR", "avg": "Avg",
-    "mini_pope": "mini-POPE", "mini_shr": "mini-SHR", "mini_gqa": "mini-GQA", "mini_mmb": "mini-MMB",
-}
+
+def plain_label(benchmark: str) -> str:
+    """A benchmark's column heading (``MMB-dev``), or ``Avg`` for the paper's average."""
+    return "Avg" if benchmark == AVERAGE else get_benchmark(benchmark).label
 
 
 def benchmark_label(benchmark: str) -> str:
-    label = BENCHMARK_LABELS.get(benchmark, benchmark)
-    return label if higher_is_better(benchmark) else f"{label}↓"
+    """The heading with ``↓`` on a lower-is-better benchmark."""
+    label = plain_label(benchmark)
+    return label if benchmark == AVERAGE or higher_is_better(benchmark) else f"{label}↓"
 
 
 @dataclass(frozen=True)
@@ -179,140 +180,206 @@ def _dedupe(runs) -> list[RunKey]:
 
 
 def canonical_table(table: str | int) -> str:
-    name = str(table).strip().lower()
-    name = ALIASES.get(name, name)
-    if name not in KNOWN:
-        raise unknown_name("table", str(table), KNOWN)
-    return name
+    return catalog.find(table).name
 
 
 def load_spec(table: str | int, profile: str, spec_dir: str | os.PathLike | None = None) -> Spec:
-    """The spec of ``table`` (1, 2, 5, 6 or figure3) on ``profile`` (paper or mini)."""
-    name = canonical_table(table)
-    check_profile(profile)
-    directory = Path(spec_dir) if spec_dir else SPEC_DIR
-    stem = name if name in FIGURES else f"table{name}"
-    return _load_spec_cached(directory / f"{stem}.yaml", profile)
+    """The spec of ``table`` (``catalog.known_names()``: 1, 2, 5, 6, figure3) on ``profile``."""
+    entry = catalog.find(table, spec_dir)
+    return _load_spec_cached(entry.path, entry.is_figure, check_profile(profile))
 
 
 @cache
-def _load_spec_cached(path: Path, profile: str) -> Spec:
-    data = _read_yaml(path)
+def _load_spec_cached(path: Path, is_figure: bool, profile: str) -> Spec:
+    from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
+
+    data = read_yaml_mapping(path, "table spec")
+    where = f"{path}"
+    if is_figure:
+        return _figure_spec(dataclass_from_mapping(FigureFile, data, where), profile, where)
+    return _table_spec(dataclass_from_mapping(TableFile, data, where), profile, where)
+
+
+# ---------------------------------------------------------------- the files' schema
+@dataclass(frozen=True)
+class RowEntry:
+    label: str  # the method column
+    method: str
+    level: str = ""
+    published_method: str | None = None  # the paper's row, when named otherwise (Table 6)
+
+
+@dataclass(frozen=True)
+class PublishedRowEntry:
+    model: str  # the paper's model slug (baselines/published.csv)
+    method: str
+    model_label: str | None = None
+    label: str = ""
+    level: str = ""
+
+
+@dataclass(frozen=True)
+class PublishedOnly:
+    profiles: tuple[str, ...]
+    rows: tuple[PublishedRowEntry, ...]
+
+
+@dataclass(frozen=True)
+class TableSection:
+    models: tuple[str, ...]  # registry models of the profile
+    benchmarks: tuple[str, ...]  # the profile's benchmarks, in column order
+
+
+@dataclass(frozen=True)
+class TableFile:
+    table: str
+    title: str
+    rows: tuple[RowEntry, ...]
+    profiles: dict[str, TableSection]
+    published_table: str | None = None  # the paper table the rows are diffed against (default: table)
+    base_table: str | None = None  # the paper table holding the base rows (default: published_table)
+    average: bool = True
+    published_only: PublishedOnly | None = None
+
+
+@dataclass(frozen=True)
+class PointEntry:
+    alpha: float
+    method: str
+
+
+@dataclass(frozen=True)
+class PublishedPointEntry:
+    alpha: float
+    table: str
+    method: str
+    level: str = ""
+
+
+@dataclass(frozen=True)
+class FigureSection:
+    model: str
+    shr: str
+    others: tuple[str, ...]
+    published_model: str | None = None
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    figure: str
+    title: str
+    points: tuple[PointEntry, ...]
+    profiles: dict[str, FigureSection]
+    published_points: tuple[PublishedPointEntry, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------- file -> spec
+def _section(sections: dict, profile: str, where: str):
     try:
-        if "figure" in data:
-            return _figure_spec(data, profile)
-        return _table_spec(data, profile)
+        return sections[profile]
+    except KeyError:
+        raise UserError(f"{where}: no `profiles: {profile}:` section (has: {', '.join(sections)})") from None
+
+
+def _table_spec(data: TableFile, profile: str, where: str) -> TableSpec:
+    section = _section(data.profiles, profile, where)
+    published_table = data.published_table or data.table
+    base_table = data.base_table or published_table
+    models = [_model(name, profile, where) for name in section.models]
+    try:
+        rows = [_run_row(entry, model, published_table, base_table) for model in models for entry in data.rows]
+        if data.published_only and profile in data.published_only.profiles:
+            rows += [_published_row(entry, published_table) for entry in data.published_only.rows]
+        columns = tuple(_column(name, profile) for name in section.benchmarks)
     except UserError as error:
-        raise UserError(f"{path}: {error}") from None
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserError(f"{path} is not a valid table spec ({type(error).__name__}: {error})") from None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    from aspo_repro.files import read_yaml_mapping
-
-    return read_yaml_mapping(path, "table spec")
-
-
-def _table_spec(data: dict[str, Any], profile: str) -> TableSpec:
-    section = data["profiles"][profile]
-    table = str(data["table"])
-    published_table = str(data.get("published_table", table))
-    base_table = str(data.get("base_table", published_table))
-    models = [_model_entry(entry, profile) for entry in section["models"]]
-    paper_labels = {model: label for model, label, _ in
-                    (_model_entry(entry, "paper") for entry in data["profiles"]["paper"]["models"])}
-    rows = []
-    for model, label, analogue in models:
-        for entry in data["rows"]:
-            rows.append(_run_row(entry, model, label, analogue, published_table, base_table))
-    published_only = data.get("published_only") or {}
-    if profile in published_only.get("profiles", ()):
-        rows += [_published_row(entry, published_table) for entry in published_only["rows"]]
+        raise UserError(f"{where}: {error}") from None
     return TableSpec(
-        table=table,
+        table=data.table,
         profile=profile,
-        title=str(data["title"]),
-        columns=tuple(_column(entry, profile) for entry in section["benchmarks"]),
+        title=data.title,
+        columns=columns,
         rows=tuple(rows),
-        models=tuple(model for model, _, _ in models),
-        model_analogues={model: analogue for model, _, analogue in models},
-        analogue_labels={label: paper_labels.get(analogue, analogue) for _, label, analogue in models},
-        average=bool(data.get("average", True)),
+        models=tuple(model.name for model in models),
+        model_analogues={model.name: model.stands_for for model in models},
+        analogue_labels={model.display_name: _model(model.stands_for, "paper", where).display_name
+                         for model in models},
+        average=data.average,
     )
 
 
-def _model_entry(entry: dict[str, str], profile: str) -> tuple[str, str, str]:
-    model = str(entry["model"])
-    analogue = str(entry.get("analogue", model))
-    if profile == "paper" and analogue != model:
-        raise UserError(f"model {model!r}: on the paper profile a model is its own analogue")
-    return model, str(entry.get("label", model)), analogue
+def _model(name: str, profile: str, where: str):
+    """The registry entry of a table's model, which must belong to the profile."""
+    from aspo_repro.models import get_model_spec, model_names
+
+    try:
+        model = get_model_spec(name)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    if model.profile != profile:
+        raise UserError(
+            f"{where}: model {name!r} is a {model.profile}-profile model; the {profile} profile's "
+            f"models are {', '.join(model_names(profile))}"
+        )
+    return model
 
 
-def _column(entry: str | dict[str, str], profile: str) -> Column:
-    if isinstance(entry, str):
-        entry = {"benchmark": entry, "analogue": entry if profile == "paper" else None}
-    benchmark = check_benchmark(profile, str(entry["benchmark"]))
-    published = entry.get("analogue")
+def _column(name: str, profile: str) -> Column:
+    """A benchmark column; a mini benchmark is compared with the paper benchmark it stands for."""
+    benchmark = get_benchmark(check_benchmark(profile, name))
+    published = benchmark.name if profile == "paper" else benchmark.analogue_of
     if published is not None and published not in PUBLISHED_BENCHMARKS:
         raise unknown_name("published benchmark", published, PUBLISHED_BENCHMARKS)
-    if published is not None and higher_is_better(published) != higher_is_better(benchmark):
-        raise UserError(f"{benchmark} and its analogue {published} must point the same way (SHR is lower-is-better)")
-    return Column(benchmark, published)
+    if published is not None and higher_is_better(published) != benchmark.higher_is_better:
+        raise UserError(f"{name} and its analogue {published} must point the same way (SHR is lower-is-better)")
+    return Column(benchmark.name, published)
 
 
-def _run_row(
-    entry: dict[str, str], model: str, model_label: str, analogue: str,
-    published_table: str, base_table: str,
-) -> TableRow:
-    method = str(entry["method"])
-    resolve_method(method)  # an unknown or non-canonical method fails here, at load time
-    level = str(entry.get("level") or "")
-    published = RowKey(published_table, analogue, str(entry.get("published_method", method)), level)
+def _run_row(entry: RowEntry, model, published_table: str, base_table: str) -> TableRow:
+    resolve_method(entry.method)  # an unknown or non-canonical method fails here, at load time
+    published = RowKey(published_table, model.stands_for, entry.published_method or entry.method, entry.level)
     return TableRow(
-        model_label=model_label,
-        label=str(entry["label"]),
-        level=level,
+        model_label=model.display_name,
+        label=entry.label,
+        level=entry.level,
         published=published,
-        published_base=RowKey(base_table, analogue, BASE_METHOD, ""),
-        model=model,
-        method=method,
+        published_base=RowKey(base_table, model.stands_for, BASE_METHOD, ""),
+        model=model.name,
+        method=entry.method,
     )
 
 
-def _published_row(entry: dict[str, str], published_table: str) -> TableRow:
-    level = str(entry.get("level") or "")
-    model = str(entry["model"])
-    method = str(entry["method"])
+def _published_row(entry: PublishedRowEntry, published_table: str) -> TableRow:
     return TableRow(
-        model_label=str(entry.get("model_label", model)),
-        label=str(entry.get("label", "")),
-        level=level,
-        published=RowKey(published_table, model, method, level),
-        published_base=RowKey(published_table, model, BASE_METHOD, ""),
+        model_label=entry.model_label or entry.model,
+        label=entry.label,
+        level=entry.level,
+        published=RowKey(published_table, entry.model, entry.method, entry.level),
+        published_base=RowKey(published_table, entry.model, BASE_METHOD, ""),
     )
 
 
-def _figure_spec(data: dict[str, Any], profile: str) -> FigureSpec:
-    section = data["profiles"][profile]
-    points = tuple(SweepPoint(float(p["alpha"]), str(p["method"])) for p in data["points"])
-    for point in points:
-        method = resolve_method(point.method)
-        if method is None or method.alpha != point.alpha:
-            raise UserError(f"sweep point alpha={point.alpha}: method {point.method!r} does not have that alpha")
-    published_model = section.get("published_model")
+def _figure_spec(data: FigureFile, profile: str, where: str) -> FigureSpec:
+    section = _section(data.profiles, profile, where)
+    points = tuple(SweepPoint(point.alpha, point.method) for point in data.points)
+    try:
+        for point in points:
+            method = resolve_method(point.method)
+            if method is None or method.alpha != point.alpha:
+                raise UserError(f"sweep point alpha={point.alpha}: method {point.method!r} does not have that alpha")
+        shr = check_benchmark(profile, section.shr)
+        others = tuple(check_benchmark(profile, name) for name in section.others)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     published_points = tuple(
-        (float(p["alpha"]), RowKey(str(p["table"]), published_model, str(p["method"]), str(p.get("level", ""))))
-        for p in data.get("published_points", ())
-    ) if published_model else ()
+        (p.alpha, RowKey(p.table, section.published_model, p.method, p.level)) for p in data.published_points
+    ) if section.published_model else ()
     return FigureSpec(
-        table=str(data["figure"]),
+        table=data.figure,
         profile=profile,
-        title=str(data["title"]),
-        model=str(section["model"]),
-        shr=check_benchmark(profile, str(section["shr"])),
-        others=tuple(check_benchmark(profile, str(b)) for b in section["others"]),
+        title=data.title,
+        model=_model(section.model, profile, where).name,
+        shr=shr,
+        others=others,
         points=points,
         published_points=published_points,
     )

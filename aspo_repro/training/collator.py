@@ -27,7 +27,8 @@ import torch
 from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
 from aspo_repro.errors import UserError
-from aspo_repro.segmentation import units_from_offsets
+from aspo_repro.methods import GRANULARITIES
+from aspo_repro.segmentation import token_units
 from aspo_repro.training.packing import pack_pairs, place_token_values
 
 TRL_COLUMNS = ("images", "prompt", "chosen", "rejected")
@@ -130,26 +131,19 @@ class UnitCollator(DataCollatorForVisionPreference):
         ]
 
     def _units(self, item: ChosenText, offsets: list[tuple[int, int]]) -> list[int]:
-        if self.granularity == "sentence":
-            return units_from_offsets(item.text, offsets, item.absolute_spans())
-        if self.granularity == "token":
-            return list(range(len(offsets)))
-        return [0] * len(offsets)
+        return token_units(self.granularity, item.text, offsets, item.absolute_spans())
 
     def _similarity(self, chosen: list[ChosenText], token_texts: list[list[str]]) -> torch.Tensor:
-        if self.granularity == "response":
+        """(B, K) similarities of each row's units, zero-padded; (B,) when a response is one unit."""
+        unit = GRANULARITIES[self.granularity]
+        if not unit.within_response:
             return torch.tensor([self._score(item, [item.response])[0] for item in chosen])
         rows = []
         for item, texts in zip(chosen, token_texts):
-            if self.granularity == "token":
-                rows.append(self._score(item, texts))
-            elif self.use_data_similarity and item.similarity is not None:
+            if unit.stored_in_data and self.use_data_similarity and item.similarity is not None:
                 rows.append([float(v) for v in item.similarity])
             else:
-                response = item.response
-                rows.append(
-                    self._score(item, [response[s:e] for s, e in item.sentence_spans] or [response])
-                )
+                rows.append(self._score(item, UNIT_TEXTS[unit.name](item, texts)))
         width = max(1, max(len(row) for row in rows))
         return torch.tensor([row + [0.0] * (width - len(row)) for row in rows], dtype=torch.float32)
 
@@ -159,6 +153,15 @@ class UnitCollator(DataCollatorForVisionPreference):
                 "this method needs image-text similarities that the data does not hold, and no scorer was given"
             )
         return self.scorer(item.image, texts)
+
+
+# The texts a granularity's units are scored by: each sentence of the response, or each token.
+UNIT_TEXTS = {
+    "sentence": lambda item, token_texts: [
+        item.response[s:e] for s, e in item.sentence_spans
+    ] or [item.response],
+    "token": lambda item, token_texts: token_texts,
+}
 
 
 def reference_token_logps(batch: dict[str, Any], examples: list[dict[str, Any]]) -> torch.Tensor:

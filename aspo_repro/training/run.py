@@ -1,21 +1,10 @@
-"""One training run: validate, train (resuming), write the outputs, record provenance.
+"""One training run as a recipe: prepare (names, settings, data; nothing written), set up (model,
+data, trainer, claim the run directory), train (resuming), clean up (outputs, provenance).
 
-The output directory of a run::
-
-    OUT/checkpoints/   while training: Trainer checkpoints and run-key.json; removed at the end
-                       (unless keep_checkpoints)
-    OUT/tensorboard/   when asked for
-    OUT/adapter/       the LoRA adapter (PEFT ``save_pretrained``)
-    OUT/merged/        base model with the adapter merged, and the processor: ``from_pretrained``-loadable
-    OUT/metrics.jsonl  one line per logged step: loss, rewards, margins, accuracy, unit weights, c
-    OUT/run.json       method, model, config, seed, data fingerprint, provenance; written last,
-                       with ``status: complete``
-
-Every final output appears by an atomic rename and ``run.json`` comes last, so a directory
-without it is unfinished, whatever else it holds. Started again with the same arguments, a run
-resumes from its last complete checkpoint (a checkpoint is complete once its
-``trainer_state.json`` is written, the Trainer's last step of saving one); a finished run is
-skipped. Bad input is reported before anything is written.
+Where the outputs go and how they are published is ``run_directory.RunDirectory``'s concern;
+this module assembles what trains. Started again with the same arguments, a run resumes from
+its last complete checkpoint; a finished run is skipped. Bad input is reported before anything
+is written.
 
 Fault injection for the kill-and-resume test: with ``ASPO_REPRO_KILL_AT_STEP=N`` in the
 environment, the process kills itself (SIGKILL) at the end of optimiser step N.
@@ -23,9 +12,7 @@ environment, the process kills itself (SIGKILL) at the end of optimiser step N.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -33,26 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aspo_repro.errors import UserError
-from aspo_repro.files import read_record
 from aspo_repro.methods import Method, get_method
 from aspo_repro.provenance import provenance
-from aspo_repro.storage import (
-    atomic_directory,
-    atomic_write_json,
-    atomic_write_text,
-    sha256_tree,
-    stable_hash,
-)
+from aspo_repro.storage import sha256_tree, stable_hash
 from aspo_repro.training.config import ResolvedSettings, TrainConfig, resolve
 from aspo_repro.training.model_source import ModelChoice, resolve_model
+from aspo_repro.training.run_directory import ADAPTER, MERGED, METRICS, RunDirectory
 
-CHECKPOINTS = "checkpoints"
-RUN_KEY = "run-key.json"
-RUN_JSON = "run.json"
-METRICS = "metrics.jsonl"
 KILL_ENV = "ASPO_REPRO_KILL_AT_STEP"
-KNOWN_ENTRIES = {CHECKPOINTS, "tensorboard", "adapter", "merged", METRICS, RUN_JSON}
 REFERENCE_CACHE = "reference-logps"
 # Settings that do not change what a run produces: a finished run is still "the same run" without them.
 # The speed switches change results by float rounding only (tests/training/test_optimisations.py).
@@ -89,6 +64,10 @@ class PreparedRun:
     preferences: Any
     data_fingerprint: str
 
+    @property
+    def directory(self) -> RunDirectory:
+        return RunDirectory(self.out, self.run_key)
+
 
 def train(
     method: str,
@@ -110,12 +89,13 @@ def train(
     """
     started = time.time()
     prepared = prepare_run(method, model, prefs, out, config or TrainConfig(), world=world)
-    finished = _finished_record(prepared, log)
+    directory = prepared.directory
+    finished = directory.finished_record(log)
     if finished is not None:
         log(
             f"skipped: {prepared.out} holds a finished run of these settings (run.json: status complete)"
         )
-        _remove_checkpoints(prepared)
+        directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
         return RunOutcome(prepared.out, skipped=True, record=finished)
     return _train_prepared(prepared, scorer, log, started)
 
@@ -149,103 +129,135 @@ def prepare_run(
     )
 
 
-def _finished_record(prepared: PreparedRun, log=print) -> dict[str, Any] | None:
-    """The run.json of a finished run of the same settings; an error if ``out`` holds anything else.
-
-    A damaged run.json is reported and the run counts as unfinished; damaged checkpoints' run key
-    cannot say whose they are, so they are reported and removed (the run starts from step 0)."""
-    out = prepared.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a directory")
-    record = read_record(out / RUN_JSON, "training run record", log)
-    if record is not None:
-        if record.get("status") == "complete" and record.get("run_key") == prepared.run_key:
-            return record
-        raise UserError(
-            f"{out} holds a finished run with other settings ({_describe(record)}); "
-            "choose another --out or delete it"
-        )
-    key_path = out / CHECKPOINTS / RUN_KEY
-    key = read_record(key_path, "checkpoint run key", log)
-    if key is None and key_path.exists():
-        log(f"warning: removing {out / CHECKPOINTS}: its run key is damaged, so it may hold another run's checkpoints")
-        shutil.rmtree(out / CHECKPOINTS)
-    if key is not None and key.get("run_key") != prepared.run_key:
-        raise UserError(
-            f"{out} holds an unfinished run with other settings; delete {out / CHECKPOINTS} to start "
-            "this one, or choose another --out"
-        )
-    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    strangers = [name for name in entries if name not in KNOWN_ENTRIES and not name.startswith(".")]
-    if strangers and key is None:
-        raise UserError(
-            f"--out {out} already holds other files ({', '.join(strangers[:5])}); choose an empty directory"
-        )
-    return None
-
-
-def _describe(record: dict[str, Any]) -> str:
-    def name(section: str) -> str:
-        value = record.get(section)
-        return str(value.get("name", "?")) if isinstance(value, dict) else "?"
-
-    return f"method {name('method')}, model {name('model')}"
-
-
 def _train_prepared(prepared: PreparedRun, scorer, log, started: float) -> RunOutcome:
-    from aspo_repro.training.model_source import load_model_and_processor, model_fingerprint
+    recipe = PreferenceRecipe(prepared, scorer, log, started)
+    recipe.setup()
+    recipe.train()
+    record = recipe.cleanup()
+    return RunOutcome(prepared.out, skipped=False, record=record, trainer=recipe.trainer)
 
-    config = prepared.settings.config
-    model, processor = load_model_and_processor(prepared.choice, config.precision)
-    fingerprint = model_fingerprint(model)
-    dataset = formatted_dataset(prepared, processor)
-    trainer, scorer_used = build_trainer(prepared, model, processor, dataset, scorer, log=log)
-    resume_from = _claim_output(prepared, trainer.accelerator)
-    if resume_from is not None:
-        log(f"resuming from {resume_from.name}")
-    skipped = prepared.preferences.skipped
-    if skipped.total:
-        log(f"skipped {skipped.total} pair(s): {skipped.describe()}")
-    _train_or_restore(trainer, resume_from)
-    record = _finish(prepared, trainer, processor, fingerprint, scorer_used, resume_from, started)
-    if record:
-        log(
-            f"trained {prepared.method.name} on {prepared.choice.name}: {record['steps']} steps, "
-            f"outputs in {prepared.out}"
+
+class PreferenceRecipe:
+    """Set up, train, clean up one prepared run; what the steps share lives on the recipe."""
+
+    def __init__(self, prepared: PreparedRun, scorer, log, started: float) -> None:
+        self.prepared = prepared
+        self.directory = prepared.directory
+        self.scorer = scorer  # the caller's, for similarities the data does not hold
+        self.log = log
+        self.started = started
+        self.trainer = None
+        self.processor = None
+        self.model_fingerprint = ""
+        self.scorer_used = None  # the cached scorer the collator used, None when the data had all
+        self.resume_from: Path | None = None
+
+    def setup(self) -> None:
+        from aspo_repro.training.model_source import load_model_and_processor, model_fingerprint
+
+        prepared = self.prepared
+        model, self.processor = load_model_and_processor(
+            prepared.choice, prepared.settings.config.precision
         )
-    return RunOutcome(prepared.out, skipped=False, record=record, trainer=trainer)
+        self.model_fingerprint = model_fingerprint(model)
+        dataset = formatted_dataset(prepared, self.processor)
+        self.trainer, self.scorer_used = build_trainer(
+            prepared, model, self.processor, dataset, self.scorer, log=self.log
+        )
+        self.resume_from = self._claim_directory()
+        if self.resume_from is not None:
+            self.log(f"resuming from {self.resume_from.name}")
+        skipped = prepared.preferences.skipped
+        if skipped.total:
+            self.log(f"skipped {skipped.total} pair(s): {skipped.describe()}")
 
+    def _claim_directory(self) -> Path | None:
+        """The main process claims the directory; every process then reads where to resume."""
+        accelerator = self.trainer.accelerator
+        if accelerator.is_main_process:
+            self.directory.claim(self.prepared.identity)
+        accelerator.wait_for_everyone()
+        return self.directory.resume_point()
 
-def _train_or_restore(trainer, resume_from: Path | None) -> None:
-    """Train (resuming), or, when the checkpoint is the last step, only load it.
+    def train(self) -> None:
+        """Train (resuming), or, when the checkpoint is the last step, only load it.
 
-    The Trainer resumed at its final step would run one step more than asked.
-    """
-    from transformers import TrainerState
+        The Trainer resumed at its final step would run one step more than asked.
+        """
+        from transformers import TrainerState
 
-    state = (
-        TrainerState.load_from_json(str(resume_from / "trainer_state.json"))
-        if resume_from
-        else None
-    )
-    if state is None or state.global_step < state.max_steps:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        return
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
+        trainer, resume_from = self.trainer, self.resume_from
+        state = (
+            TrainerState.load_from_json(str(resume_from / "trainer_state.json"))
+            if resume_from
+            else None
+        )
+        if state is None or state.global_step < state.max_steps:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            return
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
 
-    set_peft_model_state_dict(trainer.model, load_file(resume_from / "adapter_model.safetensors"))
-    trainer.state = state
+        set_peft_model_state_dict(trainer.model, load_file(resume_from / "adapter_model.safetensors"))
+        trainer.state = state
 
+    def cleanup(self) -> dict[str, Any]:
+        """Adapter, merged model, metrics, then run.json; written by the main process only."""
+        # On every process: under ZeRO-3 saving gathers the adapter's shards.
+        self.trainer.save_model(str(self.directory.adapter_staging))
+        record: dict[str, Any] = {}
+        if self.trainer.accelerator.is_main_process:
+            record = self._write_outputs()
+            self.log(
+                f"trained {self.prepared.method.name} on {self.prepared.choice.name}: "
+                f"{record['steps']} steps, outputs in {self.prepared.out}"
+            )
+        self.trainer.accelerator.wait_for_everyone()
+        return record
 
-def _claim_output(prepared: PreparedRun, accelerator) -> Path | None:
-    """Mark ``out`` as this run's and find where to resume; the main process writes, all wait."""
-    if accelerator.is_main_process:
-        _remove_stale_partials(prepared.out)
-        _write_run_key(prepared)
-        last_complete_checkpoint(prepared.out / CHECKPOINTS, remove_incomplete=True)
-    accelerator.wait_for_everyone()
-    return last_complete_checkpoint(prepared.out / CHECKPOINTS)
+    def _write_outputs(self) -> dict[str, Any]:
+        from aspo_repro.training.merge import save_merged
+
+        prepared, directory = self.prepared, self.directory
+        directory.publish_adapter()
+        with directory.merged_model() as tmp:
+            save_merged(
+                prepared.choice, directory.adapter, self.processor, tmp, prepared.settings.config.precision
+            )
+        steps = step_metrics(self.trainer.state.log_history)
+        directory.write_metrics(steps)
+        record = self._run_record(steps)
+        directory.write_record(record)
+        directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
+        return record
+
+    def _run_record(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        prepared, trainer = self.prepared, self.trainer
+        preferences = prepared.preferences
+        return {
+            "status": "complete",
+            "run_key": prepared.run_key,
+            "method": prepared.method.as_dict(),
+            "model": {**prepared.choice.describe(), "fingerprint": self.model_fingerprint},
+            "config": prepared.settings.as_dict(),
+            "seed": prepared.settings.config.seed,
+            "data": {
+                "directory": str(preferences.directory),
+                "fingerprint": prepared.data_fingerprint,
+                "manifest": preferences.manifest,
+                "rows": preferences.total_rows,
+                "trained_pairs": len(trainer.train_dataset),
+                "skipped": preferences.skipped.summary(),
+            },
+            "similarity": _similarity_record(prepared, self.scorer_used),
+            "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
+            "steps": trainer.state.global_step,
+            "resumed_from_step": int(self.resume_from.name.split("-")[-1]) if self.resume_from else None,
+            "final_metrics": steps[-1] if steps else {},
+            "wall_time_s": round(time.time() - self.started, 3),
+            "outputs": {"adapter": ADAPTER, "merged": MERGED, "metrics": METRICS},
+            **provenance(),
+        }
 
 
 def formatted_dataset(prepared: PreparedRun, processor):
@@ -277,7 +289,7 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
     collator = UnitCollator(
         processor=processor,
         max_length=config.max_length,
-        granularity=method.granularity if method.loss == "aspo" else None,
+        granularity=method.unit.name if method.uses_units else None,
         needs_similarity=method.uses_similarity,
         scorer=cached,
         use_data_similarity=config.similarity_source == "data",
@@ -285,7 +297,7 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
     )
     trainer = PreferenceTrainer(
         model=model,
-        args=build_dpo_config(settings, method, prepared.out / CHECKPOINTS),
+        args=build_dpo_config(settings, method, prepared.directory.checkpoints),
         data_collator=collator,
         train_dataset=dataset,
         processing_class=processor,
@@ -360,8 +372,8 @@ def reference_cache_dir(prepared: PreparedRun) -> Path:
     try:
         beside.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return prepared.out / CHECKPOINTS / REFERENCE_CACHE
-    return beside if os.access(beside, os.W_OK) else prepared.out / CHECKPOINTS / REFERENCE_CACHE
+        return prepared.directory.checkpoints / REFERENCE_CACHE
+    return beside if os.access(beside, os.W_OK) else prepared.directory.checkpoints / REFERENCE_CACHE
 
 
 def _similarity_scorer(method: Method, config: TrainConfig, preferences, scorer):
@@ -372,12 +384,9 @@ def _similarity_scorer(method: Method, config: TrainConfig, preferences, scorer)
     """
     from aspo_repro.training.similarity import CachedScorer, default_scorer
 
-    from_data = (
-        method.granularity == "sentence"
-        and preferences.has_similarity
-        and config.similarity_source == "data"
-    )
-    if not method.uses_similarity or from_data:
+    if not method.uses_similarity:
+        return None
+    if method.unit.stored_in_data and preferences.has_similarity and config.similarity_source == "data":
         return None
     return CachedScorer(scorer or default_scorer(config.clip or data_clip(preferences.manifest)))
 
@@ -402,6 +411,7 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
         num_train_epochs=settings.epochs,
         max_steps=config.max_steps or -1,
         lr_scheduler_type=settings.scheduler,
+        # transformers 5 reads a float in [0, 1) as a fraction of the steps (its warmup_ratio is gone)
         warmup_steps=config.warmup_ratio,
         weight_decay=settings.weight_decay,
         max_grad_norm=config.max_grad_norm,
@@ -440,7 +450,7 @@ def _callbacks(prepared: PreparedRun) -> list:
         from transformers.integrations import TensorBoardCallback
 
         callbacks.append(
-            TensorBoardCallback(SummaryWriter(log_dir=str(prepared.out / "tensorboard")))
+            TensorBoardCallback(SummaryWriter(log_dir=str(prepared.directory.tensorboard)))
         )
     if os.environ.get(KILL_ENV):
         callbacks.append(_kill_at_step_callback(int(os.environ[KILL_ENV])))
@@ -459,120 +469,9 @@ def _kill_at_step_callback(step: int):
     return KillAtStep()
 
 
-def _remove_stale_partials(out: Path) -> None:
-    """Temporaries of atomic writes that a killed process left behind."""
-    if out.is_dir():
-        for stale in [
-            *out.glob(".*.partial"),
-            *out.glob(".*.tmp"),
-            *out.glob(".*.old"),
-            *out.glob(".*.staging"),
-        ]:
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(
-                missing_ok=True
-            )
-
-
-def _write_run_key(prepared: PreparedRun) -> None:
-    atomic_write_json(
-        prepared.out / CHECKPOINTS / RUN_KEY, {"run_key": prepared.run_key, **prepared.identity}
-    )
-
-
-def last_complete_checkpoint(directory: Path, remove_incomplete: bool = False) -> Path | None:
-    """The newest ``checkpoint-N`` with its ``trainer_state.json`` (the last file a save writes)."""
-    if not directory.is_dir():
-        return None
-    checkpoints = sorted(
-        (p for p in directory.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-        key=lambda p: int(p.name.split("-")[-1]),
-    )
-    complete = [p for p in checkpoints if (p / "trainer_state.json").is_file()]
-    if remove_incomplete:
-        for partial in set(checkpoints) - set(complete):
-            shutil.rmtree(partial, ignore_errors=True)
-    return complete[-1] if complete else None
-
-
-def _finish(
-    prepared: PreparedRun, trainer, processor, fingerprint: str, scorer, resume_from, started
-) -> dict:
-    """Adapter, merged model, metrics, then run.json; written by the main process only."""
-    staging = prepared.out / ".adapter.staging"
-    trainer.save_model(str(staging))  # on every process: ZeRO-3 gathers the adapter here
-    record: dict[str, Any] = {}
-    if trainer.accelerator.is_main_process:
-        record = _write_outputs(
-            prepared, trainer, processor, fingerprint, scorer, resume_from, started, staging
-        )
-    trainer.accelerator.wait_for_everyone()
-    return record
-
-
-def _write_outputs(
-    prepared, trainer, processor, fingerprint, scorer, resume_from, started, staging
-) -> dict:
-    from aspo_repro.training.merge import save_merged
-
-    out = prepared.out
-    publish_directory(staging, out / "adapter")
-    with atomic_directory(out / "merged", replace=True) as tmp:
-        save_merged(
-            prepared.choice, out / "adapter", processor, tmp, prepared.settings.config.precision
-        )
-    steps = step_metrics(trainer.state.log_history)
-    atomic_write_text(
-        out / METRICS, "".join(json.dumps(row, sort_keys=True) + "\n" for row in steps)
-    )
-    record = _run_record(prepared, trainer, fingerprint, scorer, resume_from, steps, started)
-    atomic_write_json(out / RUN_JSON, record)
-    _remove_checkpoints(prepared)
-    return record
-
-
-def publish_directory(staging: Path, target: Path) -> None:
-    """Move a complete ``staging`` directory to ``target`` by renames, replacing any old one."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def step_metrics(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The per-step training logs (the Trainer's final summary left out)."""
     return [entry for entry in log_history if "loss" in entry and "step" in entry]
-
-
-def _run_record(
-    prepared: PreparedRun, trainer, fingerprint, scorer, resume_from, steps, started
-) -> dict:
-    preferences = prepared.preferences
-    return {
-        "status": "complete",
-        "run_key": prepared.run_key,
-        "method": prepared.method.as_dict(),
-        "model": {**prepared.choice.describe(), "fingerprint": fingerprint},
-        "config": prepared.settings.as_dict(),
-        "seed": prepared.settings.config.seed,
-        "data": {
-            "directory": str(preferences.directory),
-            "fingerprint": prepared.data_fingerprint,
-            "manifest": preferences.manifest,
-            "rows": preferences.total_rows,
-            "trained_pairs": len(trainer.train_dataset),
-            "skipped": preferences.skipped.summary(),
-        },
-        "similarity": _similarity_record(prepared, scorer),
-        "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
-        "steps": trainer.state.global_step,
-        "resumed_from_step": int(resume_from.name.split("-")[-1]) if resume_from else None,
-        "final_metrics": steps[-1] if steps else {},
-        "wall_time_s": round(time.time() - started, 3),
-        "outputs": {"adapter": "adapter", "merged": "merged", "metrics": METRICS},
-        **provenance(),
-    }
 
 
 def _similarity_record(prepared: PreparedRun, scorer) -> dict[str, Any]:
@@ -582,8 +481,3 @@ def _similarity_record(prepared: PreparedRun, scorer) -> dict[str, Any]:
         "source": "computed" if scorer is not None else "data",
         "scored_pairs": len(scorer) if scorer is not None else 0,
     }
-
-
-def _remove_checkpoints(prepared: PreparedRun) -> None:
-    if not prepared.settings.config.keep_checkpoints:
-        shutil.rmtree(prepared.out / CHECKPOINTS, ignore_errors=True)

@@ -237,7 +237,7 @@ class PreferenceTrainer(DPOTrainer):
             return batch.token_log_probs(self.model, self._fused)
 
     def _num_units(self, units: torch.Tensor | None, similarity: torch.Tensor | None) -> int | None:
-        if self.method.granularity == "response" or units is None:
+        if not self.method.units_within_response or units is None:
             return None
         if similarity is not None:
             return similarity.shape[-1]
@@ -245,7 +245,7 @@ class PreferenceTrainer(DPOTrainer):
 
     def _log_step(self, mode: str, output, chosen: ResponseLogps, rejected: ResponseLogps) -> None:
         """Per-step scalars, averaged over processes (min and max reduced as such)."""
-        stats = dict.fromkeys(WEIGHT_STATS, float("nan")) if self.method.loss == "aspo" else {}
+        stats = dict.fromkeys(WEIGHT_STATS, float("nan")) if self.method.logs_unit_weights else {}
         stats.update(output.metrics())
         stats.pop("loss")  # the Trainer logs the loss itself
         stats["logps/chosen"] = chosen.policy.detach().float().sum(-1).mean().item()

@@ -41,3 +41,34 @@ def test_unknown_name_lists_the_known_ones():
 def test_profiles_do_not_mix():
     with pytest.raises(UserError, match="cannot be mixed"):
         benchmarks.select("mini_pope,pope")
+
+
+def test_a_benchmark_is_stated_once_and_read_everywhere():
+    """Label, direction and analogue live on the registry entry; results and tables ask it."""
+    from aspo_repro.results import check_benchmark, higher_is_better
+    from aspo_repro.tables.specs import benchmark_label
+
+    shr, mini_shr = benchmarks.get_benchmark("shr"), benchmarks.get_benchmark("mini_shr")
+    assert shr.lower_is_better and not higher_is_better("mini_shr") and higher_is_better("pope")
+    assert benchmark_label("mini_shr") == "mini-SHR↓" and benchmark_label("mmbench_dev") == "MMB-dev"
+    assert mini_shr.analogue_of == "shr" and all(
+        b.analogue_of in BENCHMARKS["paper"] for b in benchmarks.select("mini")
+    )
+    with pytest.raises(UserError, match="unknown benchmark 'mme'"):
+        higher_is_better("mme")
+    assert check_benchmark("paper", "pope") == "pope"
+
+
+def test_a_new_benchmark_is_one_registry_entry(monkeypatch):
+    from aspo_repro.results import BenchmarkScore, EvalResult, RunKey, check_benchmark
+    from aspo_repro.tables.specs import _column, benchmark_label
+
+    count = benchmarks.Benchmark("mini_count", "mini", "mini-Count", ("mini_count",), "exact_match", 100.0,
+                                 "mini-Count: how many objects", analogue_of="gqa", own_task=True,
+                                 data_file="mini_count.jsonl")
+    monkeypatch.setitem(benchmarks.REGISTRY, "mini_count", count)
+    assert check_benchmark("mini", "mini_count") == "mini_count"
+    assert benchmarks.select("mini_count") == (count,)
+    assert benchmark_label("mini_count") == "mini-Count"
+    assert _column("mini_count", "mini").published == "gqa"
+    EvalResult(RunKey("mini", "mini-llava-s", "base"), {"mini_count": BenchmarkScore(50.0)})

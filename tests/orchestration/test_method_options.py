@@ -6,6 +6,7 @@ import pytest
 
 from aspo_repro.methods import get_method
 from aspo_repro.orchestration.plan import Step
+from aspo_repro.orchestration.stages import Invocation
 from aspo_repro.results import RunKey, method_options
 
 
@@ -28,7 +29,7 @@ def test_the_train_step_passes_text_options_through(monkeypatch, tmp_path):
     stages = prepare(["1"], "mini-smoke", work_dir=tmp_path, results_root=tmp_path).stages
     monkeypatch.setattr(stages, "world", lambda: None)
     run = RunKey("mini", "mini-llava-s", "aspo[norm=none]")
-    stages.execute(Step("train", ("train", run), run=run), {})
+    stages.execute(Step("train", ("train", run), run=run), Invocation())
     (method, config), = seen
     assert method == "aspo" and config.method_options == {"norm": "none"}
     assert get_method(method, **config.method_options).norm == "none"

@@ -7,7 +7,7 @@ import pytest
 from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, profile_names
 from aspo_repro.orchestration.runner import BLOCKED, DONE, FAILED, RAN, describe_plan, execute
-from aspo_repro.orchestration.stages import Workspace
+from aspo_repro.orchestration.stages import Invocation, Workspace
 from aspo_repro.results import RunKey
 
 
@@ -75,7 +75,7 @@ def test_runner_reuses_finished_steps_and_isolates_failures(tmp_path):
     plan = plan_tables(["1"], load_profile("mini"))
     train_key = ("train", "mini-llava-s", "dpo", 0)
     stages = FakeStages(tmp_path, done={("prefs", "mini-instructblip")}, fail={train_key})
-    report = execute(plan, stages, {}, log=lambda message: None)
+    report = execute(plan, stages, Invocation(), log=lambda message: None)
     status = {o.step.key: o.status for o in report.outcomes}
     assert status[("prefs", "mini-instructblip")] == DONE
     assert status[train_key] == FAILED
@@ -90,7 +90,7 @@ def test_runner_reuses_finished_steps_and_isolates_failures(tmp_path):
     # a second run reuses what finished and retries only the failure and what it blocked
     stages.fail.clear()
     stages.ran.clear()
-    again = execute(plan, stages, {}, log=lambda message: None)
+    again = execute(plan, stages, Invocation(), log=lambda message: None)
     assert set(stages.ran) == {train_key, ("evaluate", "mini-llava-s", "dpo", 0), ("world",), ("render", "1")}
     assert again.ok
 
@@ -114,7 +114,15 @@ def test_a_result_made_from_a_rebuilt_step_is_made_again(tmp_path):
     plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"])
     evaluations = {step.key for step in plan.of_kind("evaluate")}
     stages = FakeStages(tmp_path, done=evaluations | {("prefs", "mini-llava-s")})
-    execute(plan, stages, {}, log=lambda message: None)
+    execute(plan, stages, Invocation(), log=lambda message: None)
     assert ("evaluate", "mini-llava-s", "base", 0) not in stages.ran  # nothing it needs was rebuilt
     assert {("train", "mini-llava-s", "dpo", 0), ("evaluate", "mini-llava-s", "dpo", 0),
             ("train", "mini-llava-s", "aspo", 0), ("evaluate", "mini-llava-s", "aspo", 0)} <= set(stages.ran)
+
+
+def test_every_step_kind_has_an_action(tmp_path):
+    from aspo_repro.orchestration.plan import STEP_KINDS
+    from aspo_repro.orchestration.stages import Stages
+
+    stages = Stages(Workspace(load_profile("mini-smoke"), tmp_path, tmp_path, tmp_path))
+    assert tuple(stages._actions()) == STEP_KINDS

@@ -7,7 +7,7 @@ import pytest
 from aspo_repro.errors import UserError
 from aspo_repro.results import MINI_BENCHMARKS as MINI_COLUMNS
 from aspo_repro.results import PAPER_BENCHMARKS as PAPER_COLUMNS
-from aspo_repro.tables import KNOWN, render_table
+from aspo_repro.tables import render_table, table_names
 
 RAW_UNICODE = ("—", "±", "Δ", "↓", "≈")
 
@@ -158,7 +158,7 @@ def test_table2_mini_shows_other_papers_changes_only(write_result, results_root,
     assert cell(md, ("LLaVA-1.5-7B", "+ RLAIF-V (published)", "sentence"), "Avg") == "—"
 
 
-@pytest.mark.parametrize("table", [t for t in KNOWN if t != "figure3"])
+@pytest.mark.parametrize("table", table_names())
 @pytest.mark.parametrize("profile", ["paper", "mini"])
 def test_a_table_without_any_result_still_renders_with_the_published_numbers(table, profile, tmp_path):
     paths = render(table, profile, tmp_path / "no-results", tmp_path / "out")
@@ -196,7 +196,7 @@ def check_latex(text):
     assert not re.search(r"(?<!\\)[_#]|(?<!\\)%(?!$)", code, flags=re.MULTILINE)  # % only ends a line
 
 
-@pytest.mark.parametrize("table", [t for t in KNOWN if t != "figure3"])
+@pytest.mark.parametrize("table", table_names())
 @pytest.mark.parametrize("profile", ["paper", "mini"])
 def test_latex_is_well_formed(table, profile, write_result, results_root, tmp_path):
     if profile == "mini":

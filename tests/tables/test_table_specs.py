@@ -4,7 +4,7 @@ import pytest
 
 from aspo_repro.errors import UserError
 from aspo_repro.results import RunKey
-from aspo_repro.tables import KNOWN, load_published, load_spec, runs_needed
+from aspo_repro.tables import load_published, load_spec, runs_needed, table_names
 from aspo_repro.tables.published import published_row
 from aspo_repro.tables.specs import SPEC_DIR, TableSpec
 
@@ -48,7 +48,7 @@ def test_published_only_rows_are_shown_but_never_run():
     assert all(r.runnable for r in load_spec(1, "mini").rows)
 
 
-@pytest.mark.parametrize("table", [t for t in KNOWN if t != "figure3"])
+@pytest.mark.parametrize("table", table_names())
 @pytest.mark.parametrize("profile", ["paper", "mini"])
 def test_every_row_of_every_spec_points_at_published_numbers(table, profile):
     spec = load_spec(table, profile)
@@ -90,9 +90,30 @@ def test_bad_input_lists_what_is_known(call, message):
 def test_a_broken_spec_file_is_a_clear_error(tmp_path):
     shutil.copytree(SPEC_DIR, tmp_path, dirs_exist_ok=True)
     spec = tmp_path / "table5.yaml"
-    spec.write_text(spec.read_text().replace("{benchmark: mini_gqa, analogue: gqa}", "{benchmark: mini_vqa, analogue: gqa}"))
+    original = spec.read_text()
+    spec.write_text(original.replace("mini_gqa, mini_mmb]", "mini_vqa, mini_mmb]"))
     with pytest.raises(UserError, match=r"table5.yaml: unknown mini-profile benchmark 'mini_vqa'"):
         load_spec(5, "mini", spec_dir=tmp_path)
-    spec.write_text(spec.read_text().replace("method: aspo-s}", "method: aspo-x}"))
+    spec.write_text(original.replace("method: aspo-s}", "method: aspo-x}"))
     with pytest.raises(UserError, match="unknown method 'aspo-x'"):
         load_spec(5, "paper", spec_dir=tmp_path)
+    spec.write_text(original.replace("average: true", "averge: true"))
+    with pytest.raises(UserError, match=r"table5.yaml: unknown key\(s\) averge; allowed: .*average"):
+        load_spec(5, "paper", spec_dir=tmp_path)
+    spec.write_text(original.replace("models: [mini-llava-s]", "models: [llava-1.5-7b]"))
+    with pytest.raises(UserError, match="model 'llava-1.5-7b' is a paper-profile model; the mini profile's models are"):
+        load_spec(5, "mini", spec_dir=tmp_path)
+
+
+def test_a_table_is_its_file(tmp_path):
+    """A new YAML file is a new table: known by name and alias, its labels from the registries."""
+    shutil.copytree(SPEC_DIR, tmp_path, dirs_exist_ok=True)
+    text = (tmp_path / "table5.yaml").read_text().replace('table: "5"', 'table: "7"')
+    (tmp_path / "table7.yaml").write_text(text.replace('published_table: "5"', 'published_table: "5"\nbase_table: "5"'))
+    from aspo_repro.tables import catalog
+
+    assert catalog.known_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3")
+    assert catalog.find("table7", tmp_path).name == "7" and catalog.find("fig3", tmp_path).name == "figure3"
+    spec = load_spec("7", "mini", spec_dir=tmp_path)
+    assert spec.rows[0].model_label == "mini-LLaVA-S" and spec.analogue_labels == {"mini-LLaVA-S": "LLaVA-1.5-7B"}
+    assert [column.label for column in spec.columns] == ["mini-POPE", "mini-SHR↓", "mini-GQA", "mini-MMB"]

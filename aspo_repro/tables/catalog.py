@@ -1,0 +1,93 @@
+"""Which tables and figures exist: the YAML files in ``configs/tables/``, nothing else.
+
+A file holds one table (``table: "1"``) or one figure (``figure: figure3``); its name is what
+``--table`` takes. Adding a table is adding its file (and its published rows to
+``baselines/published.csv``); every list of tables (``--help``, ``--table all``, the published
+numbers' schema) is read from here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from aspo_repro.errors import UserError, unknown_name
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC_DIR = REPO_ROOT / "configs" / "tables"
+_TABLE_ALIAS = re.compile(r"(?:table|tab|t)(\w+)")
+_FIGURE_ALIAS = re.compile(r"(?:figure|fig|f)(\d+)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One table or figure: its name, whether it is a figure, and its file."""
+
+    name: str
+    is_figure: bool
+    path: Path
+
+
+@cache
+def _entries(directory: Path) -> tuple[Entry, ...]:
+    from aspo_repro.files import read_yaml_mapping
+
+    entries = []
+    for path in sorted(directory.glob("*.yaml")):
+        data = read_yaml_mapping(path, "table spec")
+        kinds = [key for key in ("table", "figure") if key in data]
+        if len(kinds) != 1:
+            raise UserError(f"{path}: a table spec names exactly one of `table:` or `figure:`")
+        entries.append(Entry(str(data[kinds[0]]), kinds[0] == "figure", path))
+    names = [entry.name for entry in entries]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise UserError(f"{directory}: more than one spec for {', '.join(duplicated)}")
+    return tuple(sorted(entries, key=lambda e: (e.is_figure, _natural(e.name))))
+
+
+def _natural(name: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def entries(spec_dir: str | os.PathLike | None = None) -> tuple[Entry, ...]:
+    return _entries(Path(spec_dir) if spec_dir else SPEC_DIR)
+
+
+def table_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """The tables (not figures), in order: ``("1", "2", "5", "6")`` for the paper."""
+    return tuple(e.name for e in entries(spec_dir) if not e.is_figure)
+
+
+def known_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """Every table, then every figure."""
+    return tuple(e.name for e in entries(spec_dir))
+
+
+def choices_help(spec_dir: str | os.PathLike | None = None) -> str:
+    """``1, 2, 5, 6, figure3, or all``: what ``--table`` takes."""
+    return f"{', '.join(known_names(spec_dir))}, or all"
+
+
+def find(table: str | int, spec_dir: str | os.PathLike | None = None) -> Entry:
+    """The entry ``table`` names: its name, or ``table1`` / ``fig3`` for ``1`` / ``figure3``."""
+    known = {e.name: e for e in entries(spec_dir)}
+    name = str(table).strip().lower()
+    for candidate in (name, *_aliased(name)):
+        if candidate in known:
+            return known[candidate]
+    raise unknown_name("table", str(table), list(known))
+
+
+def _aliased(name: str) -> list[str]:
+    aliases = []
+    figure = _FIGURE_ALIAS.fullmatch(name)
+    if figure:
+        aliases.append(f"figure{figure.group(1)}")
+    table = _TABLE_ALIAS.fullmatch(name)
+    if table:
+        aliases.append(table.group(1))
+    return aliases
