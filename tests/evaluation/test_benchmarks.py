@@ -72,3 +72,10 @@ def test_a_new_benchmark_is_one_registry_entry(monkeypatch):
     assert benchmark_label("mini_count") == "mini-Count"
     assert _column("mini_count", "mini").published == "gqa"
     EvalResult(RunKey("mini", "mini-llava-s", "base"), {"mini_count": BenchmarkScore(50.0)})
+
+
+def test_the_mini_world_writes_every_mini_benchmarks_file():
+    """The world's own list (part of its cache key, so not derived from here) must agree."""
+    from aspo_repro.miniworld import data
+
+    assert {f"{name}.jsonl" for name in data.BENCHMARKS} == {b.data_file for b in benchmarks.select("mini")}
