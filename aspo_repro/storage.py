@@ -130,3 +130,51 @@ def sha256_tree(path: str | os.PathLike) -> str:
 def stable_hash(obj: Any) -> str:
     """Hash of a JSON-serialisable object, independent of key order."""
     return sha256_bytes(json.dumps(obj, sort_keys=True, default=str).encode())
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, what: str, log=None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (a lock file beside what it guards) for the block.
+
+    Processes that build or write the same thing take the same lock, so that one builds it and
+    the others, waiting, then find it done. A wait is announced to ``log`` with what it waits for.
+    The lock is released when the process ends, however it ends (``flock``).
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if log is not None:
+            log(f"waiting for {what}: another process holds {path}")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    """The lock file that guards ``target``: a hidden sibling ``.<name>.lock``."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.lock")
+
+
+def hold_lock(path: str | os.PathLike, what: str):
+    """Take the lock on ``path`` without waiting and return it (``release()`` it, or let the process
+    end); a UserError naming ``what`` when another process holds it."""
+    from filelock import FileLock, Timeout
+
+    from aspo_repro.errors import UserError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"another process is writing {what} (it holds {path}); wait for it to end") from None
+    return lock

@@ -44,3 +44,24 @@ def test_atomic_directory_appears_only_when_complete(tmp_path):
     with atomic_directory(target, replace=True) as tmp:
         (tmp / "done").write_text("z")
     assert sha256_tree(target) != before and (target / "done").read_text() == "z"
+
+
+def test_a_held_lock_is_refused_naming_what_it_guards(tmp_path):
+    import subprocess
+    import sys
+
+    from aspo_repro.errors import UserError
+    from aspo_repro.storage import hold_lock, lock_path
+
+    path = lock_path(tmp_path / "run")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from aspo_repro.storage import hold_lock\n"
+                               "lock = hold_lock(sys.argv[1], 'x'); print('held', flush=True); time.sleep(30)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match="another process is writing the run"):
+            hold_lock(path, "the run")
+    finally:
+        holder.kill()
+        holder.wait()
+    hold_lock(path, "the run").release()  # free once its holder is gone

@@ -19,6 +19,15 @@ One failed run does not stop the others; the table shows what exists.
   python -m aspo_repro reproduce --table 5 --dry-run         # show the plan and its cost
   python -m aspo_repro reproduce --table all --seeds 3       # every table, mean over 3 seeds
   python -m aspo_repro reproduce --table 1 --profile paper --models llava-1.5-7b
+  python -m aspo_repro reproduce --table 1 --jobs 2                # independent steps 2 at a time
+  python -m aspo_repro reproduce --table 1 --profile paper --launcher slurm   # one Slurm job per step
+
+Launchers: local (default) runs the steps on this machine, in turn or --jobs N at once (one step per
+GPU; on a CPU each gets a share of the cores). slurm submits each step as a job (submitit) that
+waits for the jobs it is made from, with the resources of the profile's launch.slurm section, and
+returns; the same command again shows each step's state and submits only what is missing or
+failed; --cancel cancels the plan's jobs. One reproduce at a time per work directory: a second
+says which one runs, or with --wait waits for it.
 
 Profiles: mini (default, CPU, minutes), mini-smoke (a tiny world, for tests and CI), paper (GPUs).
 Outputs: runs/<profile>/results/... (one eval.json per run), tables/table<N>.md/.tex (figure3.png/.pdf),
@@ -39,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables-dir", help="where tables are written (default: the profile's)")
     parser.add_argument("--work-dir", help="preference data and training runs (default: the profile's)")
     parser.add_argument("--cache-dir", help="the mini world's cache (default: $ASPO_CACHE_DIR or .cache/aspo)")
+    parser.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                        help="local: run here (default); slurm: submit one job per step and return")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="local launcher: steps run at once (default 1: in turn, in this process)")
+    parser.add_argument("--cancel", action="store_true", help="slurm launcher: cancel this plan's queued and running jobs")
+    parser.add_argument("--wait", action="store_true",
+                        help="if another reproduce runs on the work directory, wait for it instead of exiting")
 
 
 def expand_tables(requested: list[str]) -> list[str]:
@@ -58,15 +74,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be a positive integer; got {args.seeds}")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be a positive integer; got {args.jobs}")
+    if args.launcher != "local" and args.jobs != 1:
+        raise UserError("--jobs applies to the local launcher; on Slurm the scheduler runs the jobs")
+    if args.cancel and args.launcher != "slurm":
+        raise UserError("--cancel applies to --launcher slurm (a local run stops with Ctrl-C)")
     reproduction = prepare(
         expand_tables(args.table), args.profile, models=args.models, seeds=args.seeds,
         results_root=args.results, tables_dir=args.tables_dir, work_dir=args.work_dir, cache_dir=args.cache_dir,
     )
+    command = "python -m aspo_repro " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    seeds = args.seeds if args.seeds > 1 else None
+    if args.launcher == "slurm":
+        return _submit(reproduction, args, seeds, command)
     print(describe_plan(reproduction.plan, reproduction.stages), flush=True)
     if args.dry_run:
         return 0
-    command = "python -m aspo_repro " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    reproduction = run_plan(reproduction, seeds=args.seeds if args.seeds > 1 else None, command=command)
+    reproduction = run_plan(reproduction, seeds=seeds, command=command, jobs=args.jobs, wait=args.wait)
     report = reproduction.report
     ws = reproduction.stages.ws
     print(f"\nfinished in {format_seconds(reproduction.seconds)}: "
@@ -76,3 +101,17 @@ def run(args: argparse.Namespace) -> int:
     for outcome in report.by_status("failed"):
         print(f"FAILED: {outcome.step.label()}: {outcome.error}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _submit(reproduction, args: argparse.Namespace, seeds: int | None, command: str) -> int:
+    from aspo_repro.orchestration import submit
+
+    ws = reproduction.stages.ws
+    outcome = submit(reproduction, seeds=seeds, command=command, dry_run=args.dry_run, cancel=args.cancel,
+                     wait=args.wait)
+    if args.cancel or args.dry_run:
+        return 0
+    if outcome:
+        print(f"\nsubmitted {len(outcome)} job(s): {', '.join(outcome.values())}; logs in {ws.work_dir / 'launch' / 'jobs'}")
+        print("run the same command again to see each step's state (and resubmit what failed); add --cancel to cancel")
+    return 0

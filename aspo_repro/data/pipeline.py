@@ -33,8 +33,9 @@ from aspo_repro.data.noise import (
     noise_seed,
 )
 from aspo_repro.errors import UserError
+from aspo_repro.files import warn
 from aspo_repro.segmentation import sentence_spans
-from aspo_repro.storage import sha256_file, stable_hash
+from aspo_repro.storage import file_lock, lock_path, sha256_file, stable_hash
 
 MINI_SOURCE = "mini"
 DEFAULT_SHARD_SIZE = 64
@@ -150,17 +151,19 @@ def build_preferences(config: PrefsConfig, backends: Backends | None = None, sou
     backends = backends or default_backends(config, source.world)
     fingerprint = stable_hash({"settings": config.settings(), "source": source.description,
                                "instructions": [i.id for i in instructions]})
-    finished = shard_store.read_manifest(config.out)
-    if finished is not None:
-        return _already_built(config, finished, fingerprint)
-    if config.out.exists():
-        raise UserError(f"{config.out} exists and is not a finished preference dataset; delete it to build "
-                        "it again, or choose another --out")
-    work = shard_store.open_work_directory(config.out, fingerprint, config.settings())
-    plan = shard_store.plan_shards(len(instructions), config.shard_size)
-    run_shards(config, instructions, plan, work, RunState(backends))
-    manifest = finish(config, source, backends, work, plan, fingerprint)
-    return PrefsResult(config.out, manifest)
+    # Two processes building the same data: one builds, the other waits and finds it finished.
+    with file_lock(lock_path(config.out), f"the preference data at {config.out}", warn):
+        finished = shard_store.read_manifest(config.out)
+        if finished is not None:
+            return _already_built(config, finished, fingerprint)
+        if config.out.exists():
+            raise UserError(f"{config.out} exists and is not a finished preference dataset; delete it to build "
+                            "it again, or choose another --out")
+        work = shard_store.open_work_directory(config.out, fingerprint, config.settings())
+        plan = shard_store.plan_shards(len(instructions), config.shard_size)
+        run_shards(config, instructions, plan, work, RunState(backends))
+        manifest = finish(config, source, backends, work, plan, fingerprint)
+        return PrefsResult(config.out, manifest)
 
 
 def finish(config: PrefsConfig, source: SourceData, backends: Backends, work: Path, plan, fingerprint: str) -> dict:

@@ -56,16 +56,42 @@ def prepare(
     return Reproduction(plan_tables(tables, chosen, models, seeds), Stages(workspace, log=log))
 
 
-def run(reproduction: Reproduction, *, seeds: int | None, command: str, log=print) -> Reproduction:
+def invocation_of(seeds: int | None, command: str) -> Invocation:
+    return Invocation(seeds=seeds, command=command, started=time.strftime("%Y%m%dT%H%M%S"),
+                      git_revision=git_revision())
+
+
+def run(reproduction: Reproduction, *, seeds: int | None, command: str, jobs: int = 1, wait: bool = False,
+        log=print) -> Reproduction:
+    """Run what the plan misses on this machine: in turn, or ``jobs`` independent steps at once."""
+    from aspo_repro.orchestration.guard import exclusive_work_dir
+    from aspo_repro.orchestration.parallel import run_parallel
+
     started = time.perf_counter()
-    invocation = Invocation(seeds=seeds, command=command, started=time.strftime("%Y%m%dT%H%M%S"),
-                            git_revision=git_revision())
-    reproduction.report = execute(reproduction.plan, reproduction.stages, invocation, log=log)
+    invocation = invocation_of(seeds, command)
+    with exclusive_work_dir(reproduction.stages.ws.work_dir, command, wait, log):
+        if jobs > 1:
+            reproduction.report = run_parallel(reproduction.plan, reproduction.stages, invocation, jobs, log=log)
+        else:
+            reproduction.report = execute(reproduction.plan, reproduction.stages, invocation, log=log)
     reproduction.seconds = time.perf_counter() - started
     return reproduction
 
 
+def submit(reproduction: Reproduction, *, seeds: int | None, command: str, cluster: str = "slurm",
+           dry_run: bool = False, cancel: bool = False, wait: bool = False, log=print):
+    """Submit the plan's missing steps as cluster jobs (or cancel them); returns at once."""
+    from aspo_repro.orchestration.guard import exclusive_work_dir
+    from aspo_repro.orchestration.slurm import Launcher
+
+    launcher = Launcher(reproduction.plan, reproduction.stages, cluster, log=log)
+    with exclusive_work_dir(reproduction.stages.ws.work_dir, command, wait, log):
+        if cancel:
+            return launcher.cancel()
+        return launcher.submit(invocation_of(seeds, command), dry_run=dry_run)
+
+
 __all__ = [
     "Invocation", "Plan", "Reproduction", "Stages", "Workspace", "describe_plan", "format_seconds", "load_profile",
-    "plan_tables", "prepare", "profile_names", "run",
+    "plan_tables", "prepare", "profile_names", "run", "submit",
 ]

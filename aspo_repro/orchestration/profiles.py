@@ -54,6 +54,61 @@ class EvalSettingsSpec:
 
 
 @dataclass(frozen=True)
+class StepResources:
+    """What one Slurm job of a step kind asks for."""
+
+    gpus: int = 0
+    cpus: int = 1
+    mem_gb: int = 8
+    time_min: int = 60
+    # Training only: run under ``accelerate launch`` with this config (one process per GPU).
+    accelerate_config: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("gpus", "cpus", "mem_gb", "time_min"):
+            value = getattr(self, name)
+            if value < (0 if name == "gpus" else 1):
+                raise UserError(f"{name} must be {'non-negative' if name == 'gpus' else 'positive'}; got {value}")
+
+
+def _default_step_resources() -> dict[str, StepResources]:
+    """CPU jobs (the mini profiles); the paper profile's YAML asks for GPUs and accelerate."""
+    return {
+        "world": StepResources(cpus=2, mem_gb=16, time_min=60),
+        "prefs": StepResources(cpus=2, mem_gb=16, time_min=60),
+        "train": StepResources(cpus=2, mem_gb=16, time_min=60),
+        "evaluate": StepResources(cpus=2, mem_gb=16, time_min=60),
+        "render": StepResources(cpus=1, mem_gb=4, time_min=15),
+    }
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """``reproduce --launcher slurm``: where the jobs go and what each kind of step asks for."""
+
+    partition: str | None = None
+    account: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # further sbatch options, e.g. {qos: high}
+    setup: tuple[str, ...] = ()  # shell lines run before each job (module load ..., source .venv/...)
+    # per step kind; a kind not named keeps its default
+    steps: dict[str, StepResources] = field(default_factory=_default_step_resources)
+
+    def __post_init__(self) -> None:
+        from aspo_repro.orchestration.plan import STEP_KINDS
+
+        unknown = sorted(set(self.steps) - set(STEP_KINDS))
+        if unknown:
+            raise UserError(f"launch.slurm.steps: unknown step kind(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(STEP_KINDS)}")
+        object.__setattr__(self, "steps", {**_default_step_resources(), **self.steps})
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     results_profile: str  # "mini" or "paper": the tables' profile
@@ -66,6 +121,8 @@ class Profile:
     evaluate: EvalSettingsSpec
     estimates: dict[str, float]  # seconds per step kind, for the plan's cost estimate
     description: str = ""
+    launch: LaunchSettings = field(default_factory=LaunchSettings)
+    source: Path | None = None  # the profile file, for jobs that load it again
 
     @property
     def needs_world(self) -> bool:
@@ -90,6 +147,7 @@ class ProfileFile:
     evaluate: EvalSettingsSpec = field(default_factory=EvalSettingsSpec)
     estimates: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    launch: LaunchSettings = field(default_factory=LaunchSettings)
 
     def __post_init__(self) -> None:
         from aspo_repro.results import PROFILES
@@ -108,10 +166,10 @@ def load_profile(name_or_path: str) -> Profile:
         if not path.is_file():
             raise unknown_name("profile", name_or_path, profile_names())
     data = read_yaml_mapping(path, "profile")
-    return _profile_from_file(path.stem, dataclass_from_mapping(ProfileFile, data, f"profile {path}"))
+    return _profile_from_file(path.stem, dataclass_from_mapping(ProfileFile, data, f"profile {path}"), path)
 
 
-def _profile_from_file(name: str, file: ProfileFile) -> Profile:
+def _profile_from_file(name: str, file: ProfileFile, source: Path | None = None) -> Profile:
     def resolve(value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else REPO_ROOT / path
@@ -128,4 +186,6 @@ def _profile_from_file(name: str, file: ProfileFile) -> Profile:
         evaluate=file.evaluate,
         estimates=file.estimates,
         description=file.description,
+        launch=file.launch,
+        source=source.resolve() if source else None,
     )

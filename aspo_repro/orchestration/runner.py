@@ -92,7 +92,7 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
                     rebuilt.add(step.key)
                 log(f"{prefix}: done in {format_seconds(outcome.seconds)}")
         report.outcomes.append(outcome)
-        _append_journal(journal, outcome, invocation)
+        append_journal(journal, outcome, invocation)
     return report
 
 
@@ -118,7 +118,7 @@ def _write_traceback(stages: Stages, step: Step) -> Path:
     return path
 
 
-def _append_journal(path: Path, outcome: Outcome, invocation: Invocation) -> None:
+def append_journal(path: Path, outcome: Outcome, invocation: Invocation) -> None:
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "invocation": invocation.started,

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from aspo_repro.storage import atomic_write_bytes, stable_hash
+from aspo_repro.storage import atomic_write_bytes, file_lock, lock_path, stable_hash
 from aspo_repro.training.collator import REFERENCE_COLUMNS
 
 CACHE_VERSION = 1
@@ -85,12 +85,14 @@ def attach_reference_logps(trainer, dataset, cache_file: Path, key: str, log=pri
     """``dataset`` with the reference log-probs of each pair as columns, read from or written to
     ``cache_file``; returns the dataset and a :class:`ReferencePass`."""
     started, cpu_started = time.perf_counter(), time.process_time()
-    values = load_cache(cache_file, key, len(dataset))
-    source = "cache"
-    if values is None:
-        values = compute_reference_logps(trainer, dataset)
-        save_cache(cache_file, key, values)
-        source = "computed"
+    # Runs of several methods on one model share the cache: one computes it, the others wait and read it.
+    with file_lock(lock_path(cache_file), f"the reference log-probs at {cache_file}", log):
+        values = load_cache(cache_file, key, len(dataset))
+        source = "cache"
+        if values is None:
+            values = compute_reference_logps(trainer, dataset)
+            save_cache(cache_file, key, values)
+            source = "computed"
     record = ReferencePass(
         source,
         str(cache_file),

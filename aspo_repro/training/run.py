@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aspo_repro.errors import UserError
 from aspo_repro.methods import Method, get_method
 from aspo_repro.provenance import provenance
-from aspo_repro.storage import sha256_tree, stable_hash
+from aspo_repro.storage import hold_lock, lock_path, sha256_tree, stable_hash
 from aspo_repro.training.config import ResolvedSettings, TrainConfig, resolve
 from aspo_repro.training.model_source import ModelChoice, resolve_model
 from aspo_repro.training.run_directory import ADAPTER, MERGED, METRICS, RunDirectory
@@ -151,10 +152,12 @@ class PreferenceRecipe:
         self.model_fingerprint = ""
         self.scorer_used = None  # the cached scorer the collator used, None when the data had all
         self.resume_from: Path | None = None
+        self._lock = None  # the run directory's lock, held by the main process while it trains
 
     def setup(self) -> None:
         from aspo_repro.training.model_source import load_model_and_processor, model_fingerprint
 
+        check_processes_form_one_job()
         prepared = self.prepared
         model, self.processor = load_model_and_processor(
             prepared.choice, prepared.settings.config.precision
@@ -175,6 +178,8 @@ class PreferenceRecipe:
         """The main process claims the directory; every process then reads where to resume."""
         accelerator = self.trainer.accelerator
         if accelerator.is_main_process:
+            # held until the process ends: a second process training into the same directory stops here
+            self._lock = hold_lock(lock_path(self.prepared.out), f"the training run {self.prepared.out}")
             self.directory.claim(self.prepared.identity)
         accelerator.wait_for_everyone()
         return self.directory.resume_point()
@@ -229,6 +234,7 @@ class PreferenceRecipe:
         record = self._run_record(steps)
         directory.write_record(record)
         directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
+        self._lock.release()
         return record
 
     def _run_record(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -258,6 +264,22 @@ class PreferenceRecipe:
             "outputs": {"adapter": ADAPTER, "merged": MERGED, "metrics": METRICS},
             **provenance(),
         }
+
+
+def check_processes_form_one_job() -> None:
+    """Processes started together (``WORLD_SIZE``) must form one job, or each would train alone
+    and all would write the same run directory: accelerate falls back to one process each when
+    its config asks for devices the machine lacks (a multi-GPU config on a CPU machine)."""
+    from accelerate import PartialState
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    state = PartialState()
+    if launched > 1 and state.num_processes != launched:
+        raise UserError(
+            f"started as {launched} processes, but they do not form one training job (each sees "
+            f"{state.num_processes}, distributed type {state.distributed_type.value}): the accelerate "
+            "config asks for devices this machine does not have; launch with a config for this machine"
+        )
 
 
 def formatted_dataset(prepared: PreparedRun, processor):

@@ -73,3 +73,13 @@ def test_outputs_are_published_by_rename(tmp_path):
     directory.write_metrics([{"step": 1, "loss": 0.69}])
     assert json.loads((directory.path / "metrics.jsonl").read_text()) == {"step": 1, "loss": 0.69}
     directory.remove_checkpoints(keep=True)
+
+
+def test_processes_that_do_not_form_one_job_are_refused(monkeypatch):
+    """accelerate falls back to one process each when its config asks for devices the machine lacks."""
+    from aspo_repro.training.run import check_processes_form_one_job
+
+    check_processes_form_one_job()  # one process, as launched
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(UserError, match="started as 2 processes, but they do not form one training job"):
+        check_processes_form_one_job()

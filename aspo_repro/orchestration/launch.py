@@ -1,0 +1,296 @@
+"""Running a plan's steps in other processes: several at once on this machine, or as Slurm jobs.
+
+- ``local --jobs N`` (``run_parallel``): independent steps run concurrently, each in its own
+  process through submitit's local executor, at most N at a time; with GPUs, one step per GPU
+  (its process sees only that device); on a CPU, each process gets its share of the cores.
+  ``--jobs 1`` is the sequential runner (``runner.execute``), in this process.
+- ``slurm`` (``submit``): each step is one Slurm job, submitted with submitit, with an ``afterok``
+  dependency on the jobs of the steps it is made from (``afterany`` for a table, which renders
+  whatever exists). It returns after submitting; submitted again, it reports each step's state and
+  submits only what is missing or failed, with what depends on it, never a step that is queued
+  or running. ``cancel`` cancels what a plan submitted.
+
+Every step runs in ``worker.py``: it waits for the steps it needs (by their records, so that the
+order holds even where no scheduler enforces it), runs the stage, and leaves its record under
+``<work_dir>/launch/steps/``: queued, waiting, running, failed (with the error and its log),
+blocked or done. Job logs go under ``<work_dir>/launch/jobs/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aspo_repro.files import read_record
+from aspo_repro.orchestration.plan import Plan, Step
+from aspo_repro.orchestration.stages import Invocation, Stages
+from aspo_repro.results import RunKey
+from aspo_repro.storage import atomic_write_json, stable_hash
+
+LAUNCH_DIR = "launch"
+LIVE = ("queued", "waiting", "running")
+FINISHED = ("done", "failed", "blocked")
+FAIL_ENV = "ASPO_REPRO_FAIL_STEP"  # fault injection for tests: a step label that raises when run
+
+
+# ---------------------------------------------------------------- requests and records
+@dataclass(frozen=True)
+class StepRequest:
+    """Everything a worker process needs to run one step (written as JSON beside the job)."""
+
+    profile: str  # a profile name or file
+    results_root: str
+    tables_dir: str
+    work_dir: str
+    cache_dir: str | None
+    step: Step
+    needs: tuple[Step, ...]
+    invocation: Invocation
+    threads: int | None = None  # torch threads of a CPU worker (its share of the cores)
+    force: bool = False  # run even if its output exists: a step it is made from was rebuilt
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["step"] = step_to_json(self.step)
+        data["needs"] = [step_to_json(need) for need in self.needs]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepRequest:
+        return cls(
+            **{k: v for k, v in data.items() if k not in ("step", "needs", "invocation")},
+            step=step_from_json(data["step"]),
+            needs=tuple(step_from_json(need) for need in data["needs"]),
+            invocation=Invocation(**data["invocation"]),
+        )
+
+
+def step_to_json(step: Step) -> dict[str, Any]:
+    return {
+        "kind": step.kind,
+        "key": list(step.key),
+        "needs": [list(need) for need in step.needs],
+        "run": step.run.as_dict() if step.run else None,
+        "model": step.model,
+    }
+
+
+def step_from_json(data: dict[str, Any]) -> Step:
+    return Step(
+        data["kind"],
+        tuple(data["key"]),
+        tuple(tuple(need) for need in data["needs"]),
+        run=RunKey(**data["run"]) if data["run"] else None,
+        model=data["model"],
+    )
+
+
+def step_slug(step: Step) -> str:
+    """A file name for a step: readable, and unique by a hash of its key."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(part) for part in step.key))
+    return f"{readable}-{stable_hash(list(step.key))[:8]}"
+
+
+class StepRecords:
+    """The state of each step of a work directory, as its worker (or the launcher) last wrote it."""
+
+    def __init__(self, work_dir: Path, warn=None):
+        self.root = Path(work_dir) / LAUNCH_DIR
+        self.warn = warn
+
+    def path(self, step: Step) -> Path:
+        return self.root / "steps" / f"{step_slug(step)}.json"
+
+    def request_path(self, step: Step) -> Path:
+        return self.root / "requests" / f"{step_slug(step)}.json"
+
+    def submission_path(self, step: Step) -> Path:
+        return self.root / "submitted" / f"{step_slug(step)}.json"
+
+    def log_dir(self) -> Path:
+        return self.root / "jobs"
+
+    def submission(self, step: Step) -> dict[str, Any] | None:
+        """The job last submitted for the step: its id, scheduler, host and log."""
+        return read_record(self.submission_path(step), "job submission record", self.warn)
+
+    def write_submission(self, step: Step, job_id: str, cluster: str, log: str | None = None) -> None:
+        atomic_write_json(self.submission_path(step), {
+            "job_id": job_id, "cluster": cluster, "log": log, "step": list(step.key),
+            "host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+
+    def read(self, step: Step) -> dict[str, Any] | None:
+        return read_record(self.path(step), "step record", self.warn)
+
+    def status(self, step: Step) -> str | None:
+        record = self.read(step)
+        return record.get("status") if record else None
+
+    def write(self, step: Step, status: str, **info: Any) -> None:
+        if not _is_main_rank():
+            return
+        atomic_write_json(self.path(step), {
+            **info, "status": status, "step": list(step.key), "label": step.label(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": socket.gethostname(), "pid": os.getpid(),
+        })
+
+
+def _is_main_rank() -> bool:
+    """Under ``accelerate launch`` every rank runs the worker; only the first writes records."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+# ---------------------------------------------------------------- states and what to submit
+def step_state(step: Step, stages: Stages, records: StepRecords, alive: Callable[[dict | None], bool]) -> str:
+    """done, queued, waiting, running, failed, blocked or missing.
+
+    ``alive(submission)`` says whether the scheduler still holds the step's job (queued or running).
+    """
+    if step.kind not in ("world", "render") and stages.is_done(step):
+        return "done"
+    record = records.read(step)
+    if record is None:
+        return "missing"
+    status = record.get("status")
+    if status == "done":
+        # world and render have no record of their own; a done stage record that is gone is missing
+        return "done" if step.kind in ("world", "render") else "missing"
+    if status in LIVE and not alive(records.submission(step)):
+        return "failed"  # the job died without a word: killed, out of time or memory, node failure
+    return status if status in (*LIVE, "failed", "blocked") else "missing"
+
+
+def steps_to_submit(plan: Plan, states: dict[tuple, str]) -> list[tuple[Step, bool]]:
+    """What is missing, failed or blocked, and every step made from a step submitted now; each
+    with whether it must run even if its output exists (made from a step that runs again).
+
+    A queued or running step is never submitted again, unless something it needs is (its job
+    waits on a job that will never succeed).
+    """
+    chosen: list[tuple[Step, bool]] = []
+    again: set[tuple] = set()
+    for step in plan.steps:
+        remade_from = bool(again.intersection(step.needs))
+        if states[step.key] in ("done", *LIVE) and not remade_from:
+            continue
+        again.add(step.key)
+        chosen.append((step, remade_from))
+    return chosen
+
+
+def needs_of(plan: Plan, step: Step) -> tuple[Step, ...]:
+    by_key = {s.key: s for s in plan.steps}
+    return tuple(by_key[key] for key in step.needs)
+
+
+def make_request(
+    stages: Stages, plan: Plan, step: Step, invocation: Invocation, threads: int | None = None, force: bool = False
+) -> StepRequest:
+    ws = stages.ws
+    profile = str(ws.profile.source) if ws.profile.source else ws.profile.name
+    return StepRequest(
+        profile=profile,
+        results_root=str(ws.results_root),
+        tables_dir=str(ws.tables_dir),
+        work_dir=str(ws.work_dir),
+        cache_dir=str(ws.cache_dir) if ws.cache_dir else None,
+        step=step,
+        needs=needs_of(plan, step),
+        invocation=invocation,
+        threads=threads,
+        force=force,
+    )
+
+
+def write_request(records: StepRecords, request: StepRequest) -> Path:
+    path = records.request_path(request.step)
+    atomic_write_json(path, request.to_json())
+    return path
+
+
+def worker_command(request_path: Path, resources=None) -> list[str]:
+    """The command a job runs: the worker, under ``accelerate launch`` for a multi-GPU training."""
+    import sys
+
+    worker = ["-m", "aspo_repro.orchestration.worker", str(request_path)]
+    if resources is not None and resources.accelerate_config:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                str(_repo_path(resources.accelerate_config)), "--num_processes", str(max(1, resources.gpus)),
+                *worker]
+    return [sys.executable, "-u", *worker]
+
+
+def _repo_path(path: str) -> Path:
+    from aspo_repro.orchestration.profiles import REPO_ROOT
+
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else REPO_ROOT / candidate
+
+
+# ---------------------------------------------------------------- status
+def describe_states(plan: Plan, states: dict[tuple, str], records: StepRecords, tail_lines: int = 5) -> str:
+    lines = []
+    for index, step in enumerate(plan.steps, 1):
+        state = states[step.key]
+        record = records.read(step) or {}
+        submission = records.submission(step) or {}
+        job = f" (job {submission['job_id']})" if submission.get("job_id") and state != "done" else ""
+        lines.append(f"  {index:>3}. [{state:>7}] {step.label()}{job}")
+        if state == "failed":
+            lines.extend(f"         | {line}" for line in failure_lines(record, submission, tail_lines))
+    counts = {state: list(states.values()).count(state) for state in dict.fromkeys(states.values())}
+    lines.append(", ".join(f"{count} {state}" for state, count in counts.items()))
+    return "\n".join(lines)
+
+
+def failure_lines(record: dict[str, Any], submission: dict[str, Any], tail_lines: int) -> list[str]:
+    """The step's error and the last lines of its job's log (its standard error where kept apart)."""
+    lines = [record["error"]] if record.get("error") else []
+    log = Path(submission["log"]) if submission.get("log") else None
+    if log is not None:
+        errors = log.with_suffix(".err")
+        shown = errors if errors.is_file() and errors.stat().st_size else log
+        if shown.is_file():
+            lines += [f"{shown.name}: {line}" for line in shown.read_text(errors="replace").splitlines()[-tail_lines:]]
+    return lines or ["the job ended without a record (killed, out of time or memory?)"]
+
+
+def plan_states(plan: Plan, stages: Stages, records: StepRecords, alive: Callable[[dict | None], bool]) -> dict[tuple, str]:
+    return {step.key: step_state(step, stages, records, alive) for step in plan.steps}
+
+
+def process_alive(pid: object, host: object = None) -> bool:
+    """Whether process ``pid`` runs (a process of another host is trusted to)."""
+    if host is not None and host != socket.gethostname():
+        return True
+    try:
+        state = Path(f"/proc/{int(pid)}/stat").read_text().split(")")[-1].split()[0]
+    except (OSError, ValueError, TypeError, IndexError):
+        return False
+    return state != "Z"  # a zombie has finished
+
+
+def local_job_alive(submission: dict[str, Any] | None) -> bool:
+    """A job of submitit's local executor: its id is its controller's process id."""
+    return submission is not None and process_alive(submission.get("job_id"), submission.get("host"))
+
+
+def wait_until_finished(plan: Plan, stages: Stages, alive=local_job_alive, poll_s: float = 2.0,
+                        timeout_s: float | None = None) -> dict[tuple, str]:
+    """Poll the steps' records until none is queued or running; their states."""
+    records = StepRecords(stages.ws.work_dir)
+    started = time.monotonic()
+    while True:
+        states = plan_states(plan, stages, records, alive)
+        if not any(state in LIVE for state in states.values()):
+            return states
+        if timeout_s is not None and time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"steps still running after {timeout_s} s: {states}")
+        time.sleep(poll_s)

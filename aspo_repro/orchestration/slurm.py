@@ -1,0 +1,212 @@
+"""``reproduce --launcher slurm``: a plan as Slurm jobs, submitted with submitit.
+
+One job per step, ``afterok`` on the jobs of the steps it needs (``afterany`` for a table), the
+resources of its kind from the profile (``launch.slurm`` in the profile YAML). ``submit`` returns
+once the jobs are queued; called again it reports each step's state, submits only what is missing
+or failed (and what depends on it) and never a step whose job is queued or running.
+
+``cluster="local"`` runs the same jobs through submitit's local executor (no Slurm), which starts
+every job at once: the workers' waiting on their needs' records then keeps the order (the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from aspo_repro.errors import UserError
+from aspo_repro.orchestration.launch import (
+    LIVE,
+    StepRecords,
+    describe_states,
+    local_job_alive,
+    make_request,
+    needs_of,
+    plan_states,
+    steps_to_submit,
+    worker_command,
+    write_request,
+)
+from aspo_repro.orchestration.plan import Plan, Step
+from aspo_repro.orchestration.stages import Invocation, Stages
+
+CLUSTERS = ("slurm", "local")
+SLURM_LIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One step as a job: what it runs, what it asks for, which jobs it waits for."""
+
+    step: Step
+    command: list[str]
+    parameters: dict[str, Any]  # SlurmExecutor.update_parameters, without the dependency
+    after: tuple[Step, ...]
+    after_any: bool  # a table waits for its evaluations to end, whether they succeed or not
+    force: bool = False  # run even if its output exists (made from a step that runs again)
+
+    def dependency(self, job_ids: dict[tuple, str]) -> str | None:
+        ids = [job_ids[need.key] for need in self.after if need.key in job_ids]
+        if not ids:
+            return None
+        return f"{'afterany' if self.after_any else 'afterok'}:{':'.join(ids)}"
+
+
+def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], records: StepRecords) -> list[JobSpec]:
+    """The jobs of ``steps`` (each with whether it is forced), with the profile's resources per
+    kind; nothing is written."""
+    slurm = stages.ws.profile.launch.slurm
+    jobs = []
+    for step, force in steps:
+        resources = slurm.steps[step.kind]
+        accelerate = resources if step.kind == "train" and resources.accelerate_config and resources.gpus > 1 else None
+        parameters = {
+            "job_name": f"aspo-{step.kind}",
+            "time": resources.time_min,
+            "cpus_per_task": resources.cpus,
+            "mem": f"{resources.mem_gb}G",
+            "stderr_to_stdout": True,
+            **({"gpus_per_node": resources.gpus} if resources.gpus else {}),
+            **({"partition": slurm.partition} if slurm.partition else {}),
+            **({"account": slurm.account} if slurm.account else {}),
+            **({"setup": list(slurm.setup)} if slurm.setup else {}),
+            **({"additional_parameters": dict(slurm.extra)} if slurm.extra else {}),
+        }
+        command = worker_command(records.request_path(step), accelerate)
+        jobs.append(JobSpec(step, command, parameters, needs_of(plan, step), step.kind == "render", force))
+    return jobs
+
+
+def sbatch_script(job: JobSpec, folder, job_ids: dict[tuple, str]) -> str:
+    """The sbatch file submitit would write for ``job`` (for ``--dry-run`` and the tests), made by
+    the function ``SlurmExecutor`` writes it with (the executor itself needs Slurm to exist)."""
+    import shlex
+    import sys
+
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    dependency = job.dependency(job_ids)
+    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+    return _make_sbatch_string(command=command, folder=folder, **job.parameters,
+                               **({"dependency": dependency} if dependency else {}))
+
+
+class Launcher:
+    """Submits, reports and cancels one plan's jobs on a cluster (Slurm, or submitit's local one)."""
+
+    def __init__(self, plan: Plan, stages: Stages, cluster: str = "slurm", log=print):
+        if cluster not in CLUSTERS:
+            raise UserError(f"unknown cluster {cluster!r}; known: {', '.join(CLUSTERS)}")
+        self.plan, self.stages, self.cluster, self.log = plan, stages, cluster, log
+        self.records = StepRecords(stages.ws.work_dir, warn=log)
+
+    # ------------------------------------------------------------------ state
+    def alive(self, submission: dict[str, Any] | None) -> bool:
+        if submission is None:
+            return False
+        if submission.get("cluster") == "local":
+            return local_job_alive(submission)
+        return self._slurm_state(submission["job_id"]) in SLURM_LIVE
+
+    def _slurm_state(self, job_id: str) -> str:
+        from submitit.slurm.slurm import SlurmJob
+
+        return SlurmJob(folder=self.records.log_dir(), job_id=str(job_id)).state.split(" ")[0]
+
+    def states(self) -> dict[tuple, str]:
+        return plan_states(self.plan, self.stages, self.records, self.alive)
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, invocation: Invocation, dry_run: bool = False) -> dict[tuple, str]:
+        """Submit what is missing or failed; the job ids by step key (placeholders on a dry run)."""
+        states = self.states()
+        self.log(describe_states(self.plan, states, self.records))
+        steps = steps_to_submit(self.plan, states)
+        if not steps:
+            self.log("nothing to submit: every step is done, queued or running")
+            return {}
+        jobs = build_jobs(self.plan, self.stages, steps, self.records)
+        live_ids = {step.key: (self.records.submission(step) or {}).get("job_id")
+                    for step in self.plan.steps if states[step.key] in LIVE}
+        if dry_run:
+            return self._show(jobs, live_ids)
+        self._cancel([step for step, _ in steps if states[step.key] in LIVE])  # they wait on a job resubmitted now
+        return self._submit_all(jobs, invocation, {k: v for k, v in live_ids.items() if v})
+
+    def _show(self, jobs: list[JobSpec], job_ids: dict[tuple, str]) -> dict[tuple, str]:
+        ids = {k: v for k, v in job_ids.items() if v}
+        for job in jobs:
+            ids[job.step.key] = f"<{job.step.kind}-{len(ids)}>"
+            self.log(f"\n# {job.step.label()}: {' '.join(job.command)}")
+            self.log(sbatch_script(job, self.records.log_dir(), ids))
+        return ids
+
+    def _submit_all(self, jobs: list[JobSpec], invocation: Invocation, job_ids: dict[tuple, str]) -> dict[tuple, str]:
+        submitted = {}
+        for job in jobs:
+            write_request(self.records, make_request(self.stages, self.plan, job.step, invocation, force=job.force))
+            self.records.write(job.step, "queued")  # before the job exists, so that no dependent misses it
+            job_id, log_path = self._submit_one(job, job_ids)
+            job_ids[job.step.key] = submitted[job.step.key] = job_id
+            self.records.write_submission(job.step, job_id, self.cluster, log_path)
+            self.log(f"submitted {job.step.label()}: job {job_id}")
+        return submitted
+
+    def _submit_one(self, job: JobSpec, job_ids: dict[tuple, str]) -> tuple[str, str]:
+        from submitit.helpers import CommandFunction
+
+        executor = self._executor(job, job_ids)
+        submitted = executor.submit(CommandFunction(job.command, verbose=False))
+        return str(submitted.job_id), str(submitted.paths.stdout)
+
+    def _executor(self, job: JobSpec, job_ids: dict[tuple, str]):
+        from submitit import LocalExecutor, SlurmExecutor
+
+        folder = self.records.log_dir()
+        if self.cluster == "local":
+            executor = LocalExecutor(folder=folder)
+            executor.update_parameters(timeout_min=job.parameters["time"])
+            return executor
+        if shutil.which("sbatch") is None or shutil.which("srun") is None:
+            raise UserError("--launcher slurm needs Slurm's sbatch and srun on this machine, and they are not "
+                            "on PATH; run from a login node of the cluster (or use --launcher local)")
+        executor = SlurmExecutor(folder=folder)
+        dependency = job.dependency(job_ids)
+        executor.update_parameters(**job.parameters, **({"dependency": dependency} if dependency else {}))
+        return executor
+
+    # ------------------------------------------------------------------ cancel
+    def cancel(self) -> list[Step]:
+        """Cancel every queued or running job of this plan; the steps cancelled."""
+        states = self.states()
+        steps = [step for step in self.plan.steps if states[step.key] in LIVE]
+        self._cancel(steps)
+        for step in steps:
+            self.log(f"cancelled {step.label()}")
+        return steps
+
+    def _cancel(self, steps: list[Step]) -> None:
+        for step in steps:
+            submission = self.records.submission(step)
+            if submission is None:
+                continue
+            if submission.get("cluster") == "local":
+                _terminate(submission["job_id"])
+            else:
+                from submitit.slurm.slurm import SlurmJob
+
+                SlurmJob(folder=self.records.log_dir(), job_id=str(submission["job_id"])).cancel(check=False)
+            self.records.write(step, "failed", error="cancelled")
+
+
+def _terminate(pid: str) -> None:
+    try:
+        os.killpg(int(pid), signal.SIGTERM)
+    except (ProcessLookupError, PermissionError, ValueError):
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass

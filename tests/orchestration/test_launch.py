@@ -1,0 +1,237 @@
+"""Launching a plan elsewhere: Slurm jobs (through submitit's local executor here), --jobs N, the guard.
+
+The end-to-end tests run Table 1's plan for one model (world, preference data, DPO and ASPO,
+three evaluations, the table) on the cached mini world with tiny budgets, for real, each step in
+its own worker process, and compare every score with the sequential run's.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aspo_repro.errors import UserError
+from aspo_repro.orchestration import load_profile, plan_tables, prepare, submit
+from aspo_repro.orchestration.guard import exclusive_work_dir
+from aspo_repro.orchestration.launch import (
+    FAIL_ENV,
+    StepRecords,
+    StepRequest,
+    step_state,
+    steps_to_submit,
+    wait_until_finished,
+)
+from aspo_repro.orchestration.slurm import Launcher, build_jobs, sbatch_script
+from aspo_repro.orchestration.stages import Invocation, Stages, Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_PROFILE = """\
+description: Table 1's plan on the mini world with tiny budgets (the launcher tests).
+results_profile: mini
+world: {seed: 0, size: full}
+prefs: {instructions: mini, limit: 32, noise_step: 500, max_new_tokens: 96, batch_size: 32}
+train: {config: cpu, seed: 42, overrides: {max_steps: 2}}
+evaluate: {benchmarks: mini, limit: 6, batch_size: 32}
+estimates: {world: 20, prefs: 10, train: 10, evaluate: 10, render: 1}
+"""
+DPO = ("train", "mini-llava-s", "dpo", 0)
+DPO_EVAL = ("evaluate", "mini-llava-s", "dpo", 0)
+RENDER = ("render", "1")
+
+
+# ---------------------------------------------------------------- what is submitted
+def table1_plan():
+    return plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"])
+
+
+def test_only_what_is_missing_or_failed_is_submitted_with_what_depends_on_it():
+    plan = table1_plan()
+    states = {step.key: "done" for step in plan.steps}
+    states[DPO] = "failed"
+    states[DPO_EVAL] = "blocked"
+    states[("train", "mini-llava-s", "aspo", 0)] = "running"
+    chosen = steps_to_submit(plan, states)
+    assert [(step.key, forced) for step, forced in chosen] == [(DPO, False), (DPO_EVAL, True), (RENDER, True)]
+    states[DPO], states[DPO_EVAL], states[RENDER] = "queued", "queued", "queued"
+    assert steps_to_submit(plan, states) == []  # never a step twice
+    states[("prefs", "mini-llava-s")] = "missing"  # a running job made from a step submitted again
+    assert ("train", "mini-llava-s", "aspo", 0) in [step.key for step, _ in steps_to_submit(plan, states)]
+
+
+def test_a_step_record_gives_its_state(tmp_path):
+    plan = table1_plan()
+    stages = Stages(Workspace(load_profile("mini"), tmp_path / "r", tmp_path / "t", tmp_path / "w"))
+    records = StepRecords(tmp_path / "w")
+    step = next(s for s in plan.steps if s.key == DPO)
+    assert step_state(step, stages, records, lambda submission: True) == "missing"
+    records.write(step, "running")
+    records.write_submission(step, "123", "slurm")
+    assert step_state(step, stages, records, lambda submission: True) == "running"
+    assert step_state(step, stages, records, lambda submission: False) == "failed"  # the job died
+    records.write(step, "done")
+    assert step_state(step, stages, records, lambda submission: True) == "missing"  # its run.json is not there
+
+
+def test_a_request_survives_json():
+    plan = table1_plan()
+    step = next(s for s in plan.steps if s.key == DPO_EVAL)
+    request = StepRequest("mini", "r", "t", "w", None, step, (plan.steps[3],), Invocation(seeds=2, command="c"), 1, True)
+    assert StepRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
+
+
+def test_the_paper_profiles_jobs_ask_for_gpus_and_wait_for_their_inputs(tmp_path):
+    """Table 1 on the paper profile, built and written out as sbatch files, not submitted."""
+    reproduction = prepare(["1"], "paper", results_root=tmp_path / "r", work_dir=tmp_path / "w")
+    plan, stages = reproduction.plan, reproduction.stages
+    records = StepRecords(tmp_path / "w")
+    states = {step.key: "missing" for step in plan.steps}
+    jobs = {job.step.key: job for job in build_jobs(plan, stages, steps_to_submit(plan, states), records)}
+    assert len(jobs) == len(plan.steps) == 19
+    ids = {key: str(1000 + index) for index, key in enumerate(jobs)}
+    train = jobs[("train", "llava-1.5-7b", "aspo", 0)]
+    script = sbatch_script(train, records.log_dir(), ids)
+    assert "#SBATCH --gpus-per-node=8" in script and "#SBATCH --time=240" in script
+    assert f"#SBATCH --dependency=afterok:{ids[('prefs', 'llava-1.5-7b')]}" in script.replace("'", "")
+    assert train.command[1:5] == ["-m", "accelerate.commands.launch", "--config_file",
+                                  str(REPO / "configs" / "accelerate" / "ddp_8gpu.yaml")]
+    assert train.command[5:7] == ["--num_processes", "8"]
+    assert train.command[-3:] == ["-m", "aspo_repro.orchestration.worker", str(records.request_path(train.step))]
+    evaluation = sbatch_script(jobs[("evaluate", "llava-1.5-7b", "aspo", 0)], records.log_dir(), ids)
+    assert "#SBATCH --gpus-per-node=1" in evaluation
+    assert f"afterok:{ids[('train', 'llava-1.5-7b', 'aspo', 0)]}" in evaluation
+    assert "dependency" not in sbatch_script(jobs[("evaluate", "llava-1.5-7b", "base", 0)], records.log_dir(), ids)
+    render = sbatch_script(jobs[RENDER], records.log_dir(), ids).replace("'", "")
+    evaluations = [ids[step.key] for step in plan.of_kind("evaluate")]
+    assert f"--dependency=afterany:{':'.join(evaluations)}" in render  # the table renders whatever exists
+    assert "gpus" not in render
+
+
+def test_slurm_needs_slurm_here(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    reproduction = prepare(["1"], "paper", results_root=tmp_path / "r", work_dir=tmp_path / "w")
+    with pytest.raises(UserError, match="needs Slurm's sbatch and srun"):
+        submit(reproduction, seeds=None, command="test", log=lambda message: None)
+
+
+def test_a_second_reproduce_names_the_first_and_can_wait(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+         "from aspo_repro.orchestration.guard import exclusive_work_dir\n"
+         "with exclusive_work_dir(Path(sys.argv[1]), 'the first command'):\n"
+         "    print('held', flush=True); time.sleep(3)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(UserError) as error:
+        with exclusive_work_dir(tmp_path, "the second command"):
+            pass
+    assert f"pid {holder.pid}" in str(error.value) and "`the first command`" in str(error.value)
+    messages, started = [], time.monotonic()
+    with exclusive_work_dir(tmp_path, "the third command", wait=True, log=messages.append):
+        assert time.monotonic() - started > 1.5  # it got the lock only when the first let go
+        owner = json.loads((tmp_path / ".reproduce.owner.json").read_text())
+        assert owner["command"] == "the third command" and owner["pid"] == os.getpid()
+    assert "waiting for the other reproduce" in messages[0] and "`the first command`" in messages[0]
+    holder.wait()
+
+
+# ---------------------------------------------------------------- end to end, for real
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("launch")
+    (root / "tiny.yaml").write_text(TINY_PROFILE)
+    return root
+
+
+def reproduce(tiny: Path, name: str, *extra: str, wait=True):
+    """The CLI in a subprocess: its completed result, or (``wait=False``) the running process."""
+    command = [sys.executable, "-m", "aspo_repro", "reproduce", "--table", "1", "--profile", str(tiny / "tiny.yaml"),
+               "--models", "mini-llava-s", "--work-dir", str(tiny / name / "work"),
+               "--results", str(tiny / name / "results"), "--tables-dir", str(tiny / name / "tables"), *extra]
+    if wait:
+        return subprocess.run(command, capture_output=True, text=True, cwd=tiny)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tiny)
+
+
+def scores(results: Path) -> dict[str, dict]:
+    return {str(path.relative_to(results)): json.loads(path.read_text())["scores"]
+            for path in sorted(results.rglob("eval.json"))}
+
+
+@pytest.fixture(scope="module")
+def sequential(tiny):
+    """The reference: the plan run in turn. Two more reproduce commands race it on its work directory."""
+    first = reproduce(tiny, "sequential", wait=False)
+    owner = tiny / "sequential" / "work" / ".reproduce.owner.json"
+    deadline = time.monotonic() + 60
+    while not owner.is_file() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = reproduce(tiny, "sequential")  # at once, without --wait
+    third = reproduce(tiny, "sequential", "--wait", wait=False)
+    out, err = first.communicate()
+    assert first.returncode == 0, err
+    third_out, third_err = third.communicate()
+    return {"results": scores(tiny / "sequential" / "results"), "first": (out, err, first.pid),
+            "second": (second.returncode, second.stderr), "third": (third.returncode, third_out)}
+
+
+@pytest.mark.slow
+def test_two_reproduce_commands_on_one_work_directory_do_not_collide(sequential):
+    _, _, first_pid = sequential["first"]
+    code, err = sequential["second"]
+    assert code == 2 and "another reproduce is running on" in err and f"pid {first_pid}" in err
+    assert "reproduce --table 1" in err  # it names the other command
+    code, out = sequential["third"]  # waited, then found the first one's work done
+    assert code == 0 and "2 steps ran, 6 reused, 0 failed" in out  # the world and the table always run
+    assert len(sequential["results"]) == 3
+
+
+@pytest.mark.slow
+def test_slurm_semantics_on_the_local_executor(tiny, sequential, monkeypatch):
+    """Every step a job that waits for its inputs; a failure blocks only what depends on it;
+    submitting again submits only that; the results are the sequential run's, exactly."""
+    reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=tiny / "jobs" / "results",
+                           tables_dir=tiny / "jobs" / "tables", work_dir=tiny / "jobs" / "work")
+    monkeypatch.setenv(FAIL_ENV, "train dpo on mini-llava-s (seed 0)")
+    quiet = lambda message: None  # noqa: E731
+    first = submit(reproduction, seeds=None, command="test", cluster="local", log=quiet)
+    assert len(first) == 8
+    states = wait_until_finished(reproduction.plan, reproduction.stages, timeout_s=900)
+    assert states.pop(DPO) == "failed" and states.pop(DPO_EVAL) == "blocked"
+    assert set(states.values()) == {"done"}  # ASPO, the base model and the table went on
+    monkeypatch.delenv(FAIL_ENV)
+    launcher = Launcher(reproduction.plan, reproduction.stages, "local", log=quiet)
+    again = launcher.submit(Invocation(command="test"))
+    assert set(again) == {DPO, DPO_EVAL, RENDER}
+    assert launcher.submit(Invocation(command="test")) == {}  # queued or running: never twice
+    states = wait_until_finished(reproduction.plan, reproduction.stages, timeout_s=900)
+    assert set(states.values()) == {"done"}
+    assert scores(tiny / "jobs" / "results") == sequential["results"]
+    assert (tiny / "jobs" / "tables" / "table1.md").is_file()
+
+
+@pytest.mark.slow
+def test_local_jobs_run_at_once_with_the_same_results(tiny, sequential):
+    process = reproduce(tiny, "parallel", "--jobs", "2")
+    assert process.returncode == 0, process.stderr
+    assert scores(tiny / "parallel" / "results") == sequential["results"]
+    journal = [json.loads(line) for line in (tiny / "parallel" / "work" / "reproduce.jsonl").read_text().splitlines()]
+    assert sorted(entry["status"] for entry in journal) == ["ran"] * 8
+    assert os.listdir(tiny / "parallel" / "work" / "launch" / "jobs")  # each step's log
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_plans_jobs(tiny):
+    reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=tiny / "cancel" / "results",
+                           tables_dir=tiny / "cancel" / "tables", work_dir=tiny / "cancel" / "work")
+    quiet = lambda message: None  # noqa: E731
+    submitted = submit(reproduction, seeds=None, command="test", cluster="local", log=quiet)
+    cancelled = submit(reproduction, seeds=None, command="test", cluster="local", cancel=True, log=quiet)
+    assert {step.key for step in cancelled} == set(submitted)  # nothing had finished yet
+    time.sleep(5)  # what a cancelled job would have written by now
+    records = StepRecords(tiny / "cancel" / "work")
+    assert {records.status(step) for step in reproduction.plan.steps} == {"failed"}
+    assert not (tiny / "cancel" / "results").exists()
