@@ -54,17 +54,19 @@ def run_step(request: StepRequest, log=print) -> str:
     if step.kind not in ("world", "render") and not request.force and stages.is_done(step):
         records.write(step, "done", reused=True)
         return "reused"
-    records.write(step, "running", job_pid=os.getpid())
+    # the GPUs this process sees (one of its own under --jobs N) and when it began, for the record
+    where = {"devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "started_at": time.time()}
+    records.write(step, "running", job_pid=os.getpid(), **where)
     started = time.perf_counter()
     try:
         if os.environ.get(FAIL_ENV) == step.label():
             raise RuntimeError(f"failure injected by {FAIL_ENV}")
         stages.execute(step, request.invocation)
     except BaseException as error:
-        records.write(step, "failed", error=f"{type(error).__name__}: {error}",
+        records.write(step, "failed", error=f"{type(error).__name__}: {error}", **where,
                       traceback=traceback.format_exc(), seconds=round(time.perf_counter() - started, 2))
         raise
-    records.write(step, "done", seconds=round(time.perf_counter() - started, 2))
+    records.write(step, "done", **where, seconds=round(time.perf_counter() - started, 2))
     return "ran"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from aspo_repro.errors import UserError
-from aspo_repro.orchestration import load_profile, plan_tables, prepare, submit
+from aspo_repro.orchestration import load_profile, plan_tables, prepare, run, submit
 from aspo_repro.orchestration.guard import exclusive_work_dir
 from aspo_repro.orchestration.launch import (
     FAIL_ENV,
@@ -214,12 +214,23 @@ def test_slurm_semantics_on_the_local_executor(tiny, sequential, monkeypatch):
 
 
 @pytest.mark.slow
-def test_local_jobs_run_at_once_with_the_same_results(tiny, sequential):
-    process = reproduce(tiny, "parallel", "--jobs", "2")
-    assert process.returncode == 0, process.stderr
+def test_local_jobs_run_at_once_with_the_same_results(tiny, sequential, monkeypatch):
+    """--jobs 2 as on a machine with two GPUs: each step's process sees one GPU, never a busy one
+    (here CUDA_VISIBLE_DEVICES names devices the CPU run does not use; the results are the CPU's)."""
+    from aspo_repro.orchestration import parallel
+
+    monkeypatch.setattr(parallel, "gpu_count", lambda: 2)
+    reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=tiny / "parallel" / "results",
+                           tables_dir=tiny / "parallel" / "tables", work_dir=tiny / "parallel" / "work")
+    run(reproduction, seeds=None, command="test", jobs=2, log=lambda message: None)
+    assert reproduction.report.ok and {o.status for o in reproduction.report.outcomes} == {"ran"}
     assert scores(tiny / "parallel" / "results") == sequential["results"]
-    journal = [json.loads(line) for line in (tiny / "parallel" / "work" / "reproduce.jsonl").read_text().splitlines()]
-    assert sorted(entry["status"] for entry in journal) == ["ran"] * 8
+    records = [StepRecords(tiny / "parallel" / "work").read(step) for step in reproduction.plan.steps]
+    assert {record["devices"] for record in records} == {"0", "1"}  # one GPU each, both used
+    spans = [(r["started_at"], r["started_at"] + r["seconds"], r["devices"]) for r in records]
+    overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, "no two steps ran at once"
+    assert all(a[2] != b[2] for a, b in overlapping)  # never two at once on one GPU
     assert os.listdir(tiny / "parallel" / "work" / "launch" / "jobs")  # each step's log
 
 
