@@ -132,13 +132,10 @@ def stable_hash(obj: Any) -> str:
     return sha256_bytes(json.dumps(obj, sort_keys=True, default=str).encode())
 
 
-@contextlib.contextmanager
-def file_lock(path: str | os.PathLike, what: str, log=None) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (a lock file beside what it guards) for the block.
+def try_lock(path: str | os.PathLike):
+    """The exclusive lock on ``path`` (a lock file), taken, or None when another process holds it.
 
-    Processes that build or write the same thing take the same lock, so that one builds it and
-    the others, waiting, then find it done. A wait is announced to ``log`` with what it waits for.
-    The lock is released when the process ends, however it ends (``flock``).
+    ``release()`` it, or let the process end: the lock goes with the process, however it ends.
     """
     from filelock import FileLock, Timeout
 
@@ -148,9 +145,31 @@ def file_lock(path: str | os.PathLike, what: str, log=None) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        return None
+    return lock
+
+
+def wait_for_lock(path: str | os.PathLike):
+    """The exclusive lock on ``path``, taken when its holder lets go."""
+    from filelock import FileLock
+
+    lock = FileLock(str(path))
+    lock.acquire()
+    return lock
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, what: str, log=None) -> Iterator[None]:
+    """Hold the lock on ``path`` (a lock file beside what it guards) for the block, waiting for it.
+
+    Processes that build or write the same thing take the same lock, so that one builds it and
+    the others, waiting, then find it done. A wait is announced to ``log`` with what it waits for.
+    """
+    lock = try_lock(path)
+    if lock is None:
         if log is not None:
             log(f"waiting for {what}: another process holds {path}")
-        lock.acquire()
+        lock = wait_for_lock(path)
     try:
         yield
     finally:
@@ -164,17 +183,11 @@ def lock_path(target: str | os.PathLike) -> Path:
 
 
 def hold_lock(path: str | os.PathLike, what: str):
-    """Take the lock on ``path`` without waiting and return it (``release()`` it, or let the process
-    end); a UserError naming ``what`` when another process holds it."""
-    from filelock import FileLock, Timeout
-
+    """The lock on ``path``, taken without waiting; a UserError naming ``what`` when another
+    process holds it."""
     from aspo_repro.errors import UserError
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UserError(f"another process is writing {what} (it holds {path}); wait for it to end") from None
+    lock = try_lock(path)
+    if lock is None:
+        raise UserError(f"another process is writing {what} (it holds {path}); wait for it to end")
     return lock

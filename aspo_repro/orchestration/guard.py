@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aspo_repro.errors import UserError
 from aspo_repro.files import read_record
-from aspo_repro.storage import atomic_write_json
+from aspo_repro.storage import atomic_write_json, try_lock, wait_for_lock
 
 LOCK = ".reproduce.lock"
 OWNER = ".reproduce.owner.json"
@@ -25,21 +25,16 @@ OWNER = ".reproduce.owner.json"
 
 @contextlib.contextmanager
 def exclusive_work_dir(work_dir: Path, command: str, wait: bool = False, log=print) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
-    work_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(work_dir / LOCK))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    lock = try_lock(work_dir / LOCK)
+    if lock is None:
         holder = describe_holder(work_dir)
         if not wait:
             raise UserError(
                 f"another reproduce is running on {work_dir}: {holder}; wait for it to end, "
                 "or pass --wait to start when it does"
-            ) from None
+            )
         log(f"waiting for the other reproduce on {work_dir} to end: {holder}")
-        lock.acquire()
+        lock = wait_for_lock(work_dir / LOCK)
     try:
         atomic_write_json(work_dir / OWNER, {
             "pid": os.getpid(), "host": socket.gethostname(), "command": command,
