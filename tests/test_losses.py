@@ -244,3 +244,14 @@ def test_metrics_report_weight_statistics():
     assert metrics["weights/min"] == 0.0 and metrics["weights/max"] == 1.0
     assert metrics["weights/mean"] == pytest.approx(0.5)
     assert {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "c/mean"} <= set(metrics)
+
+
+def test_a_similarity_of_the_wrong_shape_is_refused_not_broadcast():
+    chosen, rejected = make_side([4, 4], 4, 0), make_side([4, 4], 4, 1)
+    units = units_from_sizes([[2, 2], [2, 2]], 4)
+    aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0), similarity=torch.rand(2, 2))  # one per unit
+    for wrong in (torch.rand(2, 1), torch.rand(1, 2), torch.rand(2, 3)):
+        with pytest.raises(ValueError, match="one per unit is \\(2, 2\\)"):
+            aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0), similarity=wrong, num_units=2)
+    with pytest.raises(ValueError, match="one per response"):
+        aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0, granularity="response"), similarity=torch.rand(3))

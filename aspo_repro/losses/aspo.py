@@ -115,6 +115,10 @@ def _unit_scales(
     if num_units is None:
         num_units = similarity.shape[-1] if similarity is not None else int(units.max().item()) + 1
     num_units = max(1, num_units)
+    if similarity is not None and tuple(similarity.shape) != (units.shape[0], num_units):
+        raise ValueError(  # a wrong width would broadcast silently, weighting units by others' scores
+            f"similarity has shape {tuple(similarity.shape)}; one per unit is ({units.shape[0]}, {num_units})"
+        )
     unit_rewards, mean_nll, counts = unit_statistics(
         token_terms, ppl_logps if options.uses_perplexity else None, units, num_units
     )
@@ -145,6 +149,8 @@ def _response_scales(
     if options.uses_perplexity:
         nll = torch.where(mask, -ppl_logps.detach().float(), torch.zeros_like(token_terms)).sum(-1)
         mean_nll = (nll / mask.sum(-1).clamp(min=1)).unsqueeze(0)
+    if similarity is not None and similarity.numel() != mask.shape[0]:
+        raise ValueError(f"similarity has shape {tuple(similarity.shape)}; one per response is ({mask.shape[0]},)")
     sims = similarity.float().reshape(1, -1) if similarity is not None else None
     weights = adaptive_weights(options.alpha, unit_mask, similarity=sims, mean_nll=mean_nll)
     scale = 1 + weights
