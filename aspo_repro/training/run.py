@@ -132,9 +132,12 @@ def prepare_run(
 
 def _train_prepared(prepared: PreparedRun, scorer, log, started: float) -> RunOutcome:
     recipe = PreferenceRecipe(prepared, scorer, log, started)
-    recipe.setup()
-    recipe.train()
-    record = recipe.cleanup()
+    try:
+        recipe.setup()
+        recipe.train()
+        record = recipe.cleanup()
+    finally:
+        recipe.release()
     return RunOutcome(prepared.out, skipped=False, record=record, trainer=recipe.trainer)
 
 
@@ -234,8 +237,13 @@ class PreferenceRecipe:
         record = self._run_record(steps)
         directory.write_record(record)
         directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
-        self._lock.release()
         return record
+
+    def release(self) -> None:
+        """Let go of the run directory (after the outputs, or when the run failed)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _run_record(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
         prepared, trainer = self.prepared, self.trainer
