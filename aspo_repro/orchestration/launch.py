@@ -35,7 +35,6 @@ from aspo_repro.storage import atomic_write_json, stable_hash
 
 LAUNCH_DIR = "launch"
 LIVE = ("queued", "waiting", "running")
-FINISHED = ("done", "failed", "blocked")
 FAIL_ENV = "ASPO_REPRO_FAIL_STEP"  # fault injection for tests: a step label that raises when run
 
 
@@ -153,7 +152,7 @@ def step_state(step: Step, stages: Stages, records: StepRecords, alive: Callable
 
     ``alive(submission)`` says whether the scheduler still holds the step's job (queued or running).
     """
-    if step.kind not in ("world", "render") and stages.is_done(step):
+    if stages.is_done(step):
         return "done"
     record = records.read(step)
     if record is None:
@@ -225,6 +224,20 @@ def worker_command(request_path: Path, resources=None) -> list[str]:
                 str(_repo_path(resources.accelerate_config)), "--num_processes", str(max(1, resources.gpus)),
                 *worker]
     return [sys.executable, "-u", *worker]
+
+
+def submit_local(records: StepRecords, command: list[str], timeout_min: int, gpu: int | None = None):
+    """Run ``command`` as a job of submitit's local executor (logs in ``records.log_dir()``),
+    seeing only GPU ``gpu`` when one is given; the job."""
+    from submitit import LocalExecutor
+    from submitit.helpers import CommandFunction
+
+    executor = LocalExecutor(folder=records.log_dir())
+    parameters: dict[str, Any] = {"timeout_min": timeout_min}
+    if gpu is not None:
+        parameters.update(gpus_per_node=1, visible_gpus=(gpu,))
+    executor.update_parameters(**parameters)
+    return executor.submit(CommandFunction(command, verbose=False))
 
 
 def _repo_path(path: str) -> Path:

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
-from aspo_repro.orchestration.launch import StepRecords, make_request, worker_command, write_request
+from aspo_repro.orchestration.launch import (
+    StepRecords,
+    make_request,
+    submit_local,
+    worker_command,
+    write_request,
+)
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.runner import (
     BLOCKED,
@@ -22,7 +29,9 @@ from aspo_repro.orchestration.runner import (
     Outcome,
     Report,
     append_journal,
+    decide,
     format_seconds,
+    note_outcome,
 )
 from aspo_repro.orchestration.stages import Invocation, Stages
 
@@ -36,6 +45,15 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+@dataclass
+class _Running:
+    job: object  # submitit's job
+    gpu: int | None
+    started: float
+    step: Step
+    prefix: str
+
+
 def run_parallel(plan: Plan, stages: Stages, invocation: Invocation, jobs: int, log=print) -> Report:
     """Run the plan with up to ``jobs`` steps at once; a ``Report`` like ``runner.execute``'s."""
     gpus = list(range(gpu_count()))
@@ -44,68 +62,53 @@ def run_parallel(plan: Plan, stages: Stages, invocation: Invocation, jobs: int, 
     records = StepRecords(stages.ws.work_dir, warn=log)
     journal = stages.ws.work_dir / "reproduce.jsonl"
     outcomes: dict[tuple, Outcome] = {}
-    running: dict[tuple, tuple] = {}  # step key -> (job, gpu, started)
-    pending = list(plan.steps)
+    failed: set[tuple] = set()
     rebuilt: set[tuple] = set()
+    running: dict[tuple, _Running] = {}
+    pending = list(plan.steps)
     total = len(plan.steps)
+
+    def finish(outcome: Outcome) -> None:
+        outcomes[outcome.step.key] = outcome
+        note_outcome(outcome, failed, rebuilt)
+        append_journal(journal, outcome, invocation)
+
     while pending or running:
         for step in list(pending):
             if len(running) >= slots:
                 break
-            decision = _decide(step, outcomes, stages, rebuilt)
-            if decision == "wait":
-                continue
+            if any(need not in outcomes for need in step.needs):
+                continue  # a step it needs has not finished
             pending.remove(step)
             prefix = f"[{plan.steps.index(step) + 1}/{total}] {step.label()}"
-            if decision in (DONE, BLOCKED):
-                outcomes[step.key] = Outcome(step, decision, error="a step it needs failed" if decision == BLOCKED else None)
-                log(f"{prefix}: {'done already, reused' if decision == DONE else 'blocked (a step it needs failed)'}")
-                append_journal(journal, outcomes[step.key], invocation)
+            decision = decide(step, failed, rebuilt, stages)
+            if decision == BLOCKED:
+                log(f"{prefix}: blocked (a step it needs failed)")
+                finish(Outcome(step, BLOCKED, error="a step it needs failed"))
                 continue
-            gpu = next(g for g in gpus if g not in {r[1] for r in running.values()}) if gpus else None
+            if decision == DONE:
+                log(f"{prefix}: done already, reused")
+                finish(Outcome(step, DONE))
+                continue
+            gpu = next(g for g in gpus if g not in {r.gpu for r in running.values()}) if gpus else None
             # made from a step rebuilt now: run even if its output exists (like make)
             force = bool(rebuilt.intersection(step.needs))
             request = make_request(stages, plan, step, invocation, threads, force=force)
             records.write(step, "queued")
-            job = _submit(records, write_request(records, request), gpu)
+            job = submit_local(records, worker_command(write_request(records, request)), LOCAL_TIMEOUT_MIN, gpu)
             records.write_submission(step, str(job.job_id), "local", str(job.paths.stdout))
-            running[step.key] = (job, gpu, time.perf_counter(), step, prefix)
+            running[step.key] = _Running(job, gpu, time.perf_counter(), step, prefix)
             log(f"{prefix} ... (job {job.job_id}{'' if gpu is None else f', GPU {gpu}'})")
-        for key, (job, _gpu, started, step, prefix) in list(running.items()):
-            if not job.done():
+        for key, entry in list(running.items()):
+            if not entry.job.done():
                 continue
             del running[key]
-            outcomes[key] = _outcome(step, job, records, time.perf_counter() - started)
-            if outcomes[key].status == RAN and step.kind != "world":
-                rebuilt.add(key)
-            verdict = "done" if outcomes[key].status == RAN else f"FAILED: {outcomes[key].error}"
-            log(f"{prefix}: {verdict} after {format_seconds(outcomes[key].seconds)}")
-            append_journal(journal, outcomes[key], invocation)
+            outcome = _outcome(entry.step, entry.job, records, time.perf_counter() - entry.started)
+            verdict = "done" if outcome.status == RAN else f"FAILED: {outcome.error}"
+            log(f"{entry.prefix}: {verdict} after {format_seconds(outcome.seconds)}")
+            finish(outcome)
         time.sleep(POLL_SECONDS)
     return Report([outcomes[step.key] for step in plan.steps])
-
-
-def _decide(step: Step, outcomes: dict[tuple, Outcome], stages: Stages, rebuilt: set[tuple]) -> str:
-    """wait, reused, blocked, or run: as the sequential runner decides, once the needs have finished."""
-    if any(need not in outcomes for need in step.needs):
-        return "wait"
-    if step.kind != "render" and any(outcomes[need].status in (FAILED, BLOCKED) for need in step.needs):
-        return BLOCKED
-    if stages.is_done(step) and not rebuilt.intersection(step.needs):
-        return DONE
-    return "run"
-
-
-def _submit(records: StepRecords, request_path, gpu: int | None):
-    from submitit import LocalExecutor
-    from submitit.helpers import CommandFunction
-
-    executor = LocalExecutor(folder=records.log_dir())
-    parameters = {"timeout_min": LOCAL_TIMEOUT_MIN}
-    if gpu is not None:
-        parameters.update(gpus_per_node=1, visible_gpus=(gpu,))
-    executor.update_parameters(**parameters)
-    return executor.submit(CommandFunction(worker_command(request_path), verbose=False))
 
 
 def _outcome(step: Step, job, records: StepRecords, seconds: float) -> Outcome:

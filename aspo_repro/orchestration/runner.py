@@ -65,6 +65,24 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def decide(step: Step, failed: set[tuple], rebuilt: set[tuple], stages: Stages) -> str:
+    """BLOCKED (a step it needs failed; a table still shows what exists), DONE (its output is there
+    and nothing it is made from was rebuilt now) or RAN (to run: missing, or remade, like make)."""
+    if step.kind != "render" and failed.intersection(step.needs):
+        return BLOCKED
+    if stages.is_done(step) and not rebuilt.intersection(step.needs):
+        return DONE
+    return RAN
+
+
+def note_outcome(outcome: Outcome, failed: set[tuple], rebuilt: set[tuple]) -> None:
+    """What ``decide`` needs to know of a finished step."""
+    if outcome.status in (FAILED, BLOCKED):
+        failed.add(outcome.step.key)
+    elif outcome.status == RAN and outcome.step.kind != "world":  # the world is content-addressed: a cache hit
+        rebuilt.add(outcome.step.key)
+
+
 def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Report:
     report = Report()
     failed: set[tuple] = set()
@@ -74,23 +92,21 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
     total = len(plan.steps)
     for index, step in enumerate(plan.steps, 1):
         prefix = f"[{index}/{total}] {step.label()}"
-        if step.kind != "render" and any(need in failed for need in step.needs):  # a table shows what exists
-            failed.add(step.key)
+        decision = decide(step, failed, rebuilt, stages)
+        if decision == BLOCKED:
             outcome = Outcome(step, BLOCKED, error="a step it needs failed")
             log(f"{prefix}: blocked (a step it needs failed)")
-        elif stages.is_done(step) and not any(need in rebuilt for need in step.needs):
+        elif decision == DONE:
             outcome = Outcome(step, DONE)
             log(f"{prefix}: done already, reused")
-        else:  # missing, or made from something rebuilt just now (like make)
+        else:
             log(f"{prefix} ...")
             outcome = _run_step(step, stages, invocation)
             if outcome.status == FAILED:
-                failed.add(step.key)
                 log(f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}")
             else:
-                if step.kind != "world":  # the world is content-addressed: running it is a cache hit
-                    rebuilt.add(step.key)
                 log(f"{prefix}: done in {format_seconds(outcome.seconds)}")
+        note_outcome(outcome, failed, rebuilt)
         report.outcomes.append(outcome)
         append_journal(journal, outcome, invocation)
     return report

@@ -27,6 +27,7 @@ from aspo_repro.orchestration.launch import (
     needs_of,
     plan_states,
     steps_to_submit,
+    submit_local,
     worker_command,
     write_request,
 )
@@ -131,13 +132,14 @@ class Launcher:
         jobs = build_jobs(self.plan, self.stages, steps, self.records)
         live_ids = {step.key: (self.records.submission(step) or {}).get("job_id")
                     for step in self.plan.steps if states[step.key] in LIVE}
+        live_ids = {key: job_id for key, job_id in live_ids.items() if job_id}
         if dry_run:
             return self._show(jobs, live_ids)
         self._cancel([step for step, _ in steps if states[step.key] in LIVE])  # they wait on a job resubmitted now
-        return self._submit_all(jobs, invocation, {k: v for k, v in live_ids.items() if v})
+        return self._submit_all(jobs, invocation, live_ids)
 
     def _show(self, jobs: list[JobSpec], job_ids: dict[tuple, str]) -> dict[tuple, str]:
-        ids = {k: v for k, v in job_ids.items() if v}
+        ids = dict(job_ids)
         for job in jobs:
             ids[job.step.key] = f"<{job.step.kind}-{len(ids)}>"
             self.log(f"\n# {job.step.label()}: {' '.join(job.command)}")
@@ -156,27 +158,23 @@ class Launcher:
         return submitted
 
     def _submit_one(self, job: JobSpec, job_ids: dict[tuple, str]) -> tuple[str, str]:
-        from submitit.helpers import CommandFunction
-
-        executor = self._executor(job, job_ids)
-        submitted = executor.submit(CommandFunction(job.command, verbose=False))
+        if self.cluster == "local":
+            submitted = submit_local(self.records, job.command, job.parameters["time"])
+        else:
+            submitted = self._submit_slurm(job, job_ids)
         return str(submitted.job_id), str(submitted.paths.stdout)
 
-    def _executor(self, job: JobSpec, job_ids: dict[tuple, str]):
-        from submitit import LocalExecutor, SlurmExecutor
+    def _submit_slurm(self, job: JobSpec, job_ids: dict[tuple, str]):
+        from submitit import SlurmExecutor
+        from submitit.helpers import CommandFunction
 
-        folder = self.records.log_dir()
-        if self.cluster == "local":
-            executor = LocalExecutor(folder=folder)
-            executor.update_parameters(timeout_min=job.parameters["time"])
-            return executor
         if shutil.which("sbatch") is None or shutil.which("srun") is None:
             raise UserError("--launcher slurm needs Slurm's sbatch and srun on this machine, and they are not "
                             "on PATH; run from a login node of the cluster (or use --launcher local)")
-        executor = SlurmExecutor(folder=folder)
+        executor = SlurmExecutor(folder=self.records.log_dir())
         dependency = job.dependency(job_ids)
         executor.update_parameters(**job.parameters, **({"dependency": dependency} if dependency else {}))
-        return executor
+        return executor.submit(CommandFunction(job.command, verbose=False))
 
     # ------------------------------------------------------------------ cancel
     def cancel(self) -> list[Step]:

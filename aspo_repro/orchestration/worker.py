@@ -51,7 +51,7 @@ def run_step(request: StepRequest, log=print) -> str:
     if failed and step.kind != "render":  # a table renders whatever exists
         records.write(step, "blocked", error=f"a step it needs did not succeed: {failed}")
         raise StepNotRun(f"{step.label()}: a step it needs did not succeed: {failed}")
-    if step.kind not in ("world", "render") and not request.force and stages.is_done(step):
+    if not request.force and stages.is_done(step):
         records.write(step, "done", reused=True)
         return "reused"
     # the GPUs this process sees (one of its own under --jobs N) and when it began, for the record
@@ -75,7 +75,7 @@ def wait_for_needs(request: StepRequest, stages: Stages, records: StepRecords) -
     while True:
         pending, failed = [], None
         for need in request.needs:
-            if need.kind not in ("world", "render") and stages.is_done(need):
+            if stages.is_done(need):
                 continue
             record = records.read(need) or {}
             status = record.get("status")
