@@ -164,7 +164,8 @@ class RunKey:
 
 @dataclass(frozen=True)
 class BenchmarkScore:
-    """One benchmark's score on the 0-100 scale, with what it was measured by."""
+    """One benchmark's score on the paper's scale (0-100; a relative score such as LLaVA-W's may
+    exceed 100: ``Benchmark.max_value``, checked by ``EvalResult``), with what it was measured by."""
 
     value: float
     stderr: float | None = None
@@ -173,8 +174,8 @@ class BenchmarkScore:
     judge: str | None = None  # the judge model and version, where a model judges
 
     def __post_init__(self) -> None:
-        if not _is_number(self.value) or not 0.0 <= float(self.value) <= 100.0:
-            raise UserError(f"a score must be a number on the 0-100 scale; got {self.value!r}")
+        if not _is_number(self.value) or float(self.value) < 0.0:
+            raise UserError(f"a score must be a non-negative number on the 0-100 scale; got {self.value!r}")
         if self.stderr is not None and (not _is_number(self.stderr) or self.stderr < 0):
             raise UserError(f"stderr must be a non-negative number; got {self.stderr!r}")
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0):
@@ -195,8 +196,11 @@ class EvalResult:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. per-split numbers, raw task output
 
     def __post_init__(self) -> None:
-        for benchmark in self.scores:
+        for benchmark, score in self.scores.items():
             check_benchmark(self.run.profile, benchmark)
+            highest = REGISTRY[benchmark].max_value
+            if highest is not None and score.value > highest:
+                raise UserError(f"{benchmark}: a score must be a number on the 0-{highest:g} scale; got {score.value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ import torch
 
 from aspo_repro.devices import resolve_device
 from aspo_repro.errors import UserError
+from aspo_repro.orchestration.profiles import REPO_ROOT
 
 
 @pytest.fixture
@@ -59,4 +60,4 @@ def test_reproduce_evaluates_on_cuda_when_the_machine_has_it(two_gpus, monkeypat
     step = next(s for s in reproduction.plan.steps if s.kind == "evaluate" and not s.run.is_base)
     reproduction.stages.execute(step, {})
     assert [settings.device for settings in seen] == ["cuda"]
-    assert seen[0].shr_data == Path("data/shr/shr_docs.jsonl")  # the profile's SHR documents reach it
+    assert seen[0].shr_data == REPO_ROOT / "data/shr/shr_docs.jsonl"  # the profile's SHR documents reach it

@@ -78,7 +78,7 @@ def test_run_key_refuses_bad_fields(kwargs, message):
 
 def test_scores_are_checked():
     with pytest.raises(UserError, match="0-100 scale"):
-        BenchmarkScore(120.0)
+        BenchmarkScore(-1.0)
     with pytest.raises(UserError, match="0-100 scale"):
         BenchmarkScore(float("nan"))
     with pytest.raises(UserError, match="stderr"):
@@ -159,3 +159,10 @@ def test_collect_skips_hidden_half_built_directories(tmp_path):
     hidden.parent.mkdir(parents=True)
     hidden.write_text(path.read_text())
     assert set(collect(tmp_path, "mini")["path"]) == {str(path)}
+
+
+def test_a_relative_score_may_exceed_100_where_its_benchmark_says_so():
+    run = RunKey("paper", "llava-1.5-7b", "base")
+    assert EvalResult(run, {"llava_wild": BenchmarkScore(113.7)}).scores["llava_wild"].value == 113.7
+    with pytest.raises(UserError, match="pope: a score must be a number on the 0-100 scale"):
+        EvalResult(run, {"pope": BenchmarkScore(113.7)})

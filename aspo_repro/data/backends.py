@@ -30,9 +30,10 @@ def default_backends(config: PrefsConfig, world=None) -> Backends:
     clip = clip_choice(config, world)
 
     def load_model():
-        from aspo_repro.models.loading import load_model_and_processor
+        from aspo_repro.models.loading import HubCache, load_model_and_processor
 
-        return load_model_and_processor(config.model, dtype=resolve_dtype(config.dtype), device=device, world=world)
+        models = world if world is not None else HubCache(config.hub_cache)
+        return load_model_and_processor(config.model, dtype=resolve_dtype(config.dtype), device=device, world=models)
 
     def load_scorer():
         return clip_scorer(clip, device).score

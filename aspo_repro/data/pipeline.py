@@ -65,6 +65,7 @@ class PrefsConfig:
     world_seed: int = 0
     world_size: str = "full"
     cache_dir: Path | None = None
+    hub_cache: Path | None = None  # where a paper model's checkpoint resolves (None: the default cache)
     progress: bool = True
 
     def __post_init__(self) -> None:

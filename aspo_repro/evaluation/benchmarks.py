@@ -38,6 +38,7 @@ class Benchmark:
     own_task: bool = False  # defined in aspo_repro/evaluation/tasks, not shipped with lmms-eval
     data_file: str | None = None  # mini: the file in the world's benchmark directory
     docs_per_item: int = 1  # lmms-eval docs per question (mini-MMB: one per rotation of the options)
+    max_value: float | None = 100.0  # None: a relative score with no upper bound (LLaVA-W: vs GPT-4's answers)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -66,7 +67,8 @@ _PAPER = (
     Benchmark("seed_image", "paper", "SEED-I", ("seedbench",), "seed_image", 100.0,
               "SEED-Bench, image questions"),
     Benchmark("llava_wild", "paper", "LLaVA-W", ("llava_in_the_wild",), "gpt_eval_llava_all", 1.0,
-              "LLaVA-Bench in the wild, GPT relative score", judge="gpt"),
+              "LLaVA-Bench in the wild, GPT relative score (x 100 of the reference's; may exceed 100)", judge="gpt",
+              max_value=None),
     Benchmark("sqa_img", "paper", "SQA-I", ("scienceqa_img",), "exact_match", 100.0,
               "ScienceQA, image questions"),
     Benchmark("gqa", "paper", "GQA", ("gqa",), "exact_match", 100.0, "GQA test-dev balanced, exact match"),

@@ -20,6 +20,9 @@ FILTER = "none"  # lmms-eval's key suffix for metrics without a filter pipeline
 # lmms-eval 0.7.3's GPT judge for mmvet and llava_in_the_wild: MODEL_VERSION, with this default.
 LMMS_JUDGE_ENV = "MODEL_VERSION"
 LMMS_DEFAULT_JUDGE = "gpt-4o-2024-11-20"
+# lmms-eval's judges (mmvet, llava_in_the_wild, MMBench) post to this address; OpenAI's when unset.
+LMMS_JUDGE_URL_ENV = "OPENAI_API_URL"
+LMMS_DEFAULT_JUDGE_URL = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ def judge_name(benchmark: Benchmark, raw: dict[str, Any]) -> str | None:
         names.discard(None)
         return ", ".join(sorted(names)) or None
     if benchmark.needs_api_key:
-        return os.environ.get(LMMS_JUDGE_ENV, LMMS_DEFAULT_JUDGE)
+        return (f"{os.environ.get(LMMS_JUDGE_ENV, LMMS_DEFAULT_JUDGE)} via "
+                f"{os.environ.get(LMMS_JUDGE_URL_ENV, LMMS_DEFAULT_JUDGE_URL)}")
     return None
 
 
@@ -77,8 +81,10 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
         return Outcome(benchmark.name, None, f"lmms-eval gave no {benchmark.metric} for {', '.join(bad)}"
                        + (" (no sentence could be judged)" if benchmark.metric == "shr" else ""), details)
     value = sum(values) / len(values) * benchmark.scale
-    if not -1e-9 <= value <= 100 + 1e-9:
-        return Outcome(benchmark.name, None, f"{value:g} lies outside the 0-100 scale of the result store", details)
+    highest = benchmark.max_value
+    if value < -1e-9 or (highest is not None and value > highest + 1e-9):
+        scale = f"0-{highest:g}" if highest is not None else "non-negative"
+        return Outcome(benchmark.name, None, f"{value:g} lies outside the {scale} scale of the result store", details)
     score = BenchmarkScore(
         value=min(max(value, 0.0), 100.0),  # clips float rounding only
         stderr=_stderr(benchmark, per_task.values()),

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import functools
 import gc
+import inspect
 import os
 import time
 from collections.abc import Iterator
@@ -57,6 +58,8 @@ class EvalSettings:
     batch_size: int = 32
     device: str = "auto"  # resolved to the best available (aspo_repro.devices) on every path
     threads: int = 1  # CPU threads of the aspo_hf adapter (see adapter.torch_threads)
+    dataset_dir: Path | None = None  # paper: local copies of the benchmarks' hub datasets (DIR/OWNER/NAME)
+    max_new_tokens: int | None = None  # a cap on every task's answer length (None: each task's own)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", resolve_device(self.device))
@@ -66,6 +69,10 @@ class EvalSettings:
             raise UserError(f"--batch-size must be positive; got {self.batch_size}")
         if self.threads < 1:
             raise UserError(f"--threads must be positive; got {self.threads}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise UserError(f"max_new_tokens must be positive; got {self.max_new_tokens}")
+        if self.dataset_dir is not None and not self.dataset_dir.is_dir():
+            raise UserError(f"the benchmarks' local datasets {self.dataset_dir} do not exist")
 
     @property
     def profile(self) -> str:
@@ -110,11 +117,32 @@ def reason_not_run(settings: EvalSettings, benchmark: Benchmark, have_judge: boo
     return None
 
 
-def task_configs(benchmark: Benchmark, path: Path | None) -> list[str | dict[str, Any]]:
-    """What ``simple_evaluate(tasks=...)`` gets: task names, or configs pointing at local data."""
-    if path is None:
-        return list(benchmark.tasks)
-    return [{"task": task, "dataset_kwargs": {"data_files": {"test": str(path)}}} for task in benchmark.tasks]
+def task_configs(benchmark: Benchmark, path: Path | None, dataset_dir: Path | None = None) -> list[str | dict[str, Any]]:
+    """What ``get_task_dict`` gets: task names, or configs pointing at local data (a project task's
+    data file, or the local copy of a hub dataset in ``dataset_dir``)."""
+    if path is not None:
+        return [{"task": task, "dataset_kwargs": {"data_files": {"test": str(path)}}} for task in benchmark.tasks]
+    if dataset_dir is not None and not benchmark.own_task:
+        from aspo_repro.rehearsal.benchmark_data import DATASETS, task_dataset_overrides
+
+        missing = [d.hub_id for d in DATASETS if set(d.tasks) & set(benchmark.tasks) and not (dataset_dir / d.directory).is_dir()]
+        if missing:
+            raise UserError(f"{benchmark.name}: no local copy of {', '.join(missing)} in {dataset_dir} "
+                            f"(expected {dataset_dir}/OWNER/NAME, as `huggingface-cli download --repo-type dataset "
+                            f"OWNER/NAME --local-dir {dataset_dir}/OWNER/NAME` writes)")
+        return task_dataset_overrides({d.hub_id: dataset_dir / d.directory for d in DATASETS}, benchmark.tasks)
+    return list(benchmark.tasks)
+
+
+def cap_answer_length(tasks: list, max_new_tokens: int | None) -> None:
+    """At most ``max_new_tokens`` per answer in every task (lmms-eval reads its task config's
+    generation settings when it builds the requests)."""
+    if max_new_tokens is None:
+        return
+    for task in tasks:
+        settings = dict(task.config.generation_kwargs or {})
+        settings["max_new_tokens"] = min(settings.get("max_new_tokens", max_new_tokens), max_new_tokens)
+        task.config.generation_kwargs = settings
 
 
 @contextlib.contextmanager
@@ -166,9 +194,13 @@ def _lmms_eval_model(name: str, settings: EvalSettings):
         raise UserError(f"unknown lmms-eval model {name!r}: {error}") from None
     if not (settings.model_dir / "config.json").is_file():
         raise UserError(f"{settings.model_dir} is not a model directory: it has no config.json")
+    arguments = f"pretrained={settings.model_dir}"
+    if "device_map" in inspect.signature(model_class.__init__).parameters:
+        # llava_hf's default device_map "" is refused by transformers 5: place the model on the device
+        arguments += f",device_map={settings.device}"
     try:
         model = model_class.create_from_arg_string(
-            f"pretrained={settings.model_dir}", {"batch_size": settings.batch_size, "device": settings.device})
+            arguments, {"batch_size": settings.batch_size, "device": settings.device})
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"cannot load the model in {settings.model_dir} with {name}: {error}") from None
     # lmms-eval frees the model after each evaluation; the runner reuses it for the next benchmark.
@@ -196,12 +228,15 @@ def task_manager(profile: str):
     return TaskManager(verbosity="WARNING", include_path=str(TASKS_DIR), include_defaults=profile == "paper")
 
 
-def load_tasks(benchmark: Benchmark, configs: list, manager) -> list:
-    """lmms-eval task objects with their data loaded, or a UserError naming what failed."""
-    from lmms_eval.tasks import get_task_dict
+def load_tasks(benchmark: Benchmark, configs: list, manager, task_type: str = "simple") -> list:
+    """lmms-eval task objects with their data loaded, or a UserError naming what failed.
 
+    ``task_type`` is the model's kind: lmms-eval builds a "chat" model's requests (messages) and a
+    "simple" one's (text and visuals) differently, as its own ``simple_evaluate`` does. (Through
+    ``load_task_or_group``: lmms-eval 0.7.3's ``get_task_dict`` drops ``task_type`` for configs
+    given as dicts, which made chat models receive simple requests.)"""
     try:
-        return list(get_task_dict(configs, manager).values())
+        return list(manager.load_task_or_group(configs, task_type).values())
     except UserError:
         raise
     except Exception as error:  # lmms-eval and datasets raise many kinds; the message says which
@@ -238,12 +273,16 @@ def run_benchmark(settings: EvalSettings, benchmark: Benchmark, model, manager, 
         "model": model_fingerprint(settings.model_dir), "adapter": adapter_name,
         "data": storage.sha256_file(path) if path else None, "lmms_eval": lmms_eval_version(),
         "task_code": task_code_fingerprint() if benchmark.own_task else None,
+        "max_new_tokens": settings.max_new_tokens,
+        "datasets": str(settings.dataset_dir) if settings.dataset_dir and not benchmark.own_task else None,
     }
     raw_path = settings.raw_dir / f"{benchmark.name}.json"
     saved = _read_raw(raw_path)
     if saved is not None and saved.get("fingerprint") == fingerprint and isinstance(saved.get("output"), dict):
         return saved["output"]
-    tasks = load_tasks(benchmark, task_configs(benchmark, path), manager)
+    task_type = "simple" if getattr(model, "is_simple", True) else "chat"
+    tasks = load_tasks(benchmark, task_configs(benchmark, path, settings.dataset_dir), manager, task_type)
+    cap_answer_length(tasks, settings.max_new_tokens)
     output = simple_evaluate(
         model=model, tasks=tasks, task_manager=manager, log_samples=True, verbosity="WARNING",
         limit=settings.limit * benchmark.docs_per_item if settings.limit else None,
@@ -315,6 +354,9 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
             "task_versions": progress.task_versions, "raw_outputs": progress.raw_paths, "limit": settings.limit,
             "benchmark_dir": str(settings.benchmark_dir) if settings.benchmark_dir else None,
             "device": settings.device,
+            "datasets": str(settings.dataset_dir) if settings.dataset_dir else None,
+            "max_new_tokens": settings.max_new_tokens,
+            "judges": {name: o.score.judge for name, o in progress.outcomes.items() if o.score and o.score.judge},
         },
         extra={
             "missing": missing,

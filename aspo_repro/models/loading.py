@@ -14,6 +14,7 @@ the same code path for both profiles.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from aspo_repro.errors import UserError, unknown_name
@@ -22,14 +23,49 @@ from aspo_repro.models.registry import get_model_spec, model_names
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+# What a paper checkpoint's snapshot needs (the hub repositories also hold .bin copies of the weights).
+CHECKPOINT_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
+
+
+def paper_checkpoint(name: str, hub_cache: str | os.PathLike | None = None) -> Path:
+    """The local snapshot of a paper model's hub checkpoint in ``hub_cache`` (None: the default
+    Hugging Face cache), downloaded first unless offline (``HF_HUB_OFFLINE=1``)."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    source = get_model_spec(name).source
+    where = f" in {hub_cache}" if hub_cache else " in the local Hugging Face cache"
+    try:
+        return Path(snapshot_download(source, cache_dir=hub_cache, local_files_only=constants.HF_HUB_OFFLINE,
+                                      allow_patterns=list(CHECKPOINT_FILES)))
+    except (LocalEntryNotFoundError, OSError, ValueError) as error:
+        offline = " and HF_HUB_OFFLINE=1 forbids downloading it" if constants.HF_HUB_OFFLINE else ""
+        raise UserError(f"paper model {name!r} ({source}) is not{where}{offline} ({type(error).__name__}); on a "
+                        f"machine with network access run `huggingface-cli download {source}` first") from None
+
+
+@dataclass(frozen=True)
+class HubCache:
+    """Where the paper models' checkpoints resolve: hub snapshots in ``path`` (None: the default cache).
+    The paper profile's counterpart of a mini world: both answer ``model_dir(name)``."""
+
+    path: Path | None = None
+
+    def model_dir(self, name: str) -> Path:
+        return paper_checkpoint(name, self.path)
+
+
 def resolve_source(name_or_dir: str | os.PathLike, world=None) -> tuple[str, str | None]:
-    """(what to pass to ``from_pretrained``, the registry name or None for a directory)."""
+    """(the checkpoint directory to load, the registry name or None for a directory).
+
+    ``world`` is where a registry name resolves: the mini world for a mini model (the default world
+    when None), a :class:`HubCache` for a paper model (the default cache when None)."""
     text = str(name_or_dir)
     if text in model_names():
         spec = get_model_spec(text)
         if spec.profile == "mini":
             return str(_mini_world(world).model_dir(spec.name)), spec.name
-        return spec.source, spec.name
+        return str((world or HubCache()).model_dir(spec.name)), spec.name
     path = Path(text).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -70,7 +106,8 @@ def load_model_and_processor(name_or_dir: str | os.PathLike, *, dtype=None, devi
     except OSError as error:
         raise UserError(_load_failure(source, name, error)) from error
     if getattr(processor, "chat_template", None) is None:
-        # InstructBlipProcessor does not keep a chat template of its own; its tokenizer has one.
+        # InstructBlipProcessor keeps no chat template of its own: use its tokenizer's (the mini
+        # models have one; the hub's InstructBLIP has none, and prompts are the bare instruction).
         processor.chat_template = processor.tokenizer.chat_template
     if model.config.model_type == "instructblip":
         # InstructBLIP's generate() runs its language model with that model's own generation
@@ -81,8 +118,4 @@ def load_model_and_processor(name_or_dir: str | os.PathLike, *, dtype=None, devi
 
 def _load_failure(source: str, name: str | None, error: OSError) -> str:
     first = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
-    if name is not None and not Path(source).is_dir():
-        return (f"cannot load model {name!r} from the hub ({source}): {first}. Without network access "
-                "(HF_HUB_OFFLINE=1) a paper model must already be in the local Hugging Face cache; "
-                "the mini models (" + ", ".join(model_names("mini")) + ") need no download.")
-    return f"cannot load a model from {source}: {first}"
+    return f"cannot load {'model ' + repr(name) + ' ' if name else 'a model '}from {source}: {first}"

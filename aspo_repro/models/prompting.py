@@ -24,8 +24,14 @@ def strip_image_placeholder(human_value: str) -> str:
 def chat_prompt(processor, question: str) -> str:
     """The generation prompt for one image and ``question``, in the model's chat format."""
     tokenizer = getattr(processor, "tokenizer", processor)
+    template = getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)
+    if template is None:
+        # InstructBLIP's hub checkpoints have no chat template: the instruction is the prompt
+        # (as lmms-eval's instructblip adapter and the training formatter send it).
+        return question
     conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-    return tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    return tokenizer.apply_chat_template(conversation, chat_template=template, add_generation_prompt=True,
+                                         tokenize=False)
 
 
 def _left_padding(processor) -> None:

@@ -22,7 +22,7 @@ def plan_tables(tables: list[str], profile: Profile, models: list[str] | None = 
 
     names = [canonical_table(table) for table in tables]
     needed = {name: runs_needed(name, profile.results_profile, models=models, seeds=seeds) for name in names}
-    return build_plan(profile.name, needed, needs_world=profile.needs_world)
+    return build_plan(profile.name, needed, needs_world=profile.has_world_step)
 
 
 @dataclass

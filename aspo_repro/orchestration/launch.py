@@ -190,8 +190,10 @@ def needs_of(plan: Plan, step: Step) -> tuple[Step, ...]:
 
 
 def make_request(
-    stages: Stages, plan: Plan, step: Step, invocation: Invocation, threads: int | None = None, force: bool = False
+    stages: Stages, plan: Plan | None, step: Step, invocation: Invocation, threads: int | None = None,
+    force: bool = False, needs: tuple[Step, ...] | None = None,
 ) -> StepRequest:
+    """The request of ``step``; it waits for ``needs`` (by default the plan's steps it needs)."""
     ws = stages.ws
     profile = str(ws.profile.source) if ws.profile.source else ws.profile.name
     return StepRequest(
@@ -201,7 +203,7 @@ def make_request(
         work_dir=str(ws.work_dir),
         cache_dir=str(ws.cache_dir) if ws.cache_dir else None,
         step=step,
-        needs=needs_of(plan, step),
+        needs=needs_of(plan, step) if needs is None else needs,
         invocation=invocation,
         threads=threads,
         force=force,
@@ -214,16 +216,37 @@ def write_request(records: StepRecords, request: StepRequest) -> Path:
     return path
 
 
-def worker_command(request_path: Path, resources=None) -> list[str]:
-    """The command a job runs: the worker, under ``accelerate launch`` for a multi-GPU training."""
+def worker_command(request_path: Path, accelerate_config: str | Path | None = None, processes: int = 1) -> list[str]:
+    """The command a job runs: the worker, under ``accelerate launch`` for a training in several processes."""
     import sys
 
     worker = ["-m", "aspo_repro.orchestration.worker", str(request_path)]
-    if resources is not None and resources.accelerate_config:
+    if accelerate_config:
         return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(_repo_path(resources.accelerate_config)), "--num_processes", str(max(1, resources.gpus)),
-                *worker]
+                str(_repo_path(str(accelerate_config))), "--num_processes", str(max(1, processes)), *worker]
     return [sys.executable, "-u", *worker]
+
+
+def run_under_accelerate(stages: Stages, step: Step, invocation: Invocation, accelerate_config: Path,
+                         processes: int, log=print) -> None:
+    """Run ``step`` in ``processes`` processes started by ``accelerate launch`` and wait for them
+    (the local runner's training with several processes); its output is in the step's log."""
+    import subprocess
+
+    records = StepRecords(stages.ws.work_dir, warn=log)
+    # its inputs are done (this process runs the plan in order), so the request names none
+    request = make_request(stages, None, step, invocation, needs=())
+    path = write_request(records, request)
+    log_path = records.log_dir() / f"{step_slug(step)}.accelerate.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log(f"  {processes} processes: accelerate launch --config_file {accelerate_config} (log: {log_path})")
+    with open(log_path, "w") as output:
+        finished = subprocess.run(worker_command(path, accelerate_config, processes), stdout=output,
+                                  stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if finished.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"accelerate launch of {processes} processes exited with {finished.returncode}; "
+                           f"the end of {log_path}:\n{tail}")
 
 
 def submit_local(records: StepRecords, command: list[str], timeout_min: int, gpu: int | None = None):

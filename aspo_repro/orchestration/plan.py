@@ -29,7 +29,7 @@ class Step:
 
     def label(self) -> str:
         if self.kind == "world":
-            return "build the mini world (base models, CLIP, data)"
+            return "build the world (the mini world, or the rehearsal's stand-ins)"
         if self.kind == "prefs":
             return f"preference data of {self.model}"
         if self.kind == "train":

@@ -35,6 +35,7 @@ class PrefsSettings:
     noise_step: int = 500
     max_new_tokens: int = 512
     batch_size: int = 8
+    clip: str | None = None  # an open_clip directory or ARCH/PRETRAINED; None: the profile's default
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ class TrainSettings:
     config: str = "cpu"  # a file of configs/training/ or a path
     seed: int = 42  # replicate k trains with seed + k
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Several processes (one per GPU, or DDP over gloo on a CPU): each run is started with
+    # ``accelerate launch --config_file accelerate_config --num_processes processes``.
+    processes: int = 1
+    accelerate_config: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.processes < 1:
+            raise UserError(f"train.processes must be positive; got {self.processes}")
+        if self.processes > 1 and not self.accelerate_config:
+            raise UserError("train.processes > 1 needs train.accelerate_config (e.g. configs/accelerate/ddp_8gpu.yaml)")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,22 @@ class EvalSettingsSpec:
     batch_size: int = 32
     shr_data: str | None = None  # paper SHR: documents written by shr.prepare_shr_docs
     device: str = "auto"  # the best available (cuda when present) unless named
+    # local copies of the benchmarks' hub datasets, as DIR/OWNER/NAME (what `huggingface-cli download
+    # --repo-type dataset OWNER/NAME --local-dir DIR/OWNER/NAME` writes); None: lmms-eval loads them from the hub
+    datasets: str | None = None
+    max_new_tokens: int | None = None  # a cap on every task's answer length (None: each task's own)
+    judge_server: bool = False  # start a local OpenAI-compatible judge with deterministic judgements (rehearsal)
+
+
+@dataclass(frozen=True)
+class StandinSettings:
+    """The paper rehearsal: stand-ins of the paper's checkpoints, instruction data, CLIP, benchmark
+    datasets and SHR documents, written where the profile's own settings point (``hub_cache``,
+    ``prefs.instructions`` ...), so the paper profile's code reads them as it reads the real ones."""
+
+    photos: int = 24  # instruction records (one COCO-style JPEG each)
+    benchmark_rows: int = 8  # questions per benchmark split
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,10 +150,27 @@ class Profile:
     description: str = ""
     launch: LaunchSettings = field(default_factory=LaunchSettings)
     source: Path | None = None  # the profile file, for jobs that load it again
+    hub_cache: Path | None = None  # where paper checkpoints resolve (None: the default Hugging Face cache)
+    standins: StandinSettings | None = None
+    table_warning: str = ""  # printed under every table's heading
 
     @property
     def needs_world(self) -> bool:
+        """The mini world is built before anything else."""
         return self.world is not None
+
+    @property
+    def has_world_step(self) -> bool:
+        """Something is built before anything else: the mini world, or the rehearsal's stand-ins."""
+        return self.world is not None or self.standins is not None
+
+    @staticmethod
+    def path(value: str | None) -> Path | None:
+        """A path of the profile file: relative ones are relative to the repository."""
+        if value is None:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else REPO_ROOT / path
 
 
 def profile_names() -> list[str]:
@@ -148,6 +192,9 @@ class ProfileFile:
     estimates: dict[str, float] = field(default_factory=dict)
     description: str = ""
     launch: LaunchSettings = field(default_factory=LaunchSettings)
+    hub_cache: str | None = None
+    standins: StandinSettings | None = None
+    table_warning: str = ""
 
     def __post_init__(self) -> None:
         from aspo_repro.results import PROFILES
@@ -188,4 +235,7 @@ def _profile_from_file(name: str, file: ProfileFile, source: Path | None = None)
         description=file.description,
         launch=file.launch,
         source=source.resolve() if source else None,
+        hub_cache=Profile.path(file.hub_cache),
+        standins=file.standins,
+        table_warning=file.table_warning,
     )

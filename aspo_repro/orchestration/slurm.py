@@ -76,7 +76,8 @@ def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], recor
             **({"setup": list(slurm.setup)} if slurm.setup else {}),
             **({"additional_parameters": dict(slurm.extra)} if slurm.extra else {}),
         }
-        command = worker_command(records.request_path(step), accelerate)
+        command = worker_command(records.request_path(step), accelerate.accelerate_config if accelerate else None,
+                                 accelerate.gpus if accelerate else 1)
         jobs.append(JobSpec(step, command, parameters, needs_of(plan, step), step.kind == "render", force))
     return jobs
 

@@ -7,6 +7,7 @@ evaluation's atomic result file); this module only maps plan steps onto those ca
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,27 +97,42 @@ class Stages:
                                              log=self.log)
         return self._built_world
 
+    def models(self):
+        """Where the profile's model names resolve: the mini world, or the hub cache of the paper models."""
+        from aspo_repro.models.loading import HubCache
+
+        return self.world() if self.ws.profile.needs_world else HubCache(self.ws.profile.hub_cache)
+
     def _world(self, step: Step, invocation: Invocation) -> None:
-        self.world()
+        if self.ws.profile.standins is not None:
+            from aspo_repro.rehearsal.build import build_standins
+
+            build_standins(self.ws.profile, log=self.log)
+        else:
+            self.world()
 
     def _prefs(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.data.pipeline import PrefsConfig, build_preferences
 
-        settings, world = self.ws.profile.prefs, self.ws.profile.world
+        profile = self.ws.profile
+        settings, world = profile.prefs, profile.world
+        instructions = settings.instructions if settings.instructions == "mini" else str(profile.path(settings.instructions))
         config = PrefsConfig(
             model=step.model,
-            instructions=settings.instructions,
+            instructions=instructions,
             out=self.ws.prefs_dir(step.model),
-            image_dir=Path(settings.image_dir) if settings.image_dir else None,
+            image_dir=profile.path(settings.image_dir),
             sample=settings.sample,
             seed=settings.seed,
             limit=settings.limit,
             noise_step=settings.noise_step,
             batch_size=settings.batch_size,
             max_new_tokens=settings.max_new_tokens,
+            clip=clip_setting(settings.clip),
             world_seed=world.seed if world else 0,
             world_size=world.size if world else "full",
             cache_dir=self.ws.cache_dir,
+            hub_cache=profile.hub_cache,
         )
         build_preferences(config)
 
@@ -124,23 +140,31 @@ class Stages:
         from aspo_repro.training import load_train_config, train
 
         settings = self.ws.profile.train
+        if settings.processes > 1 and "WORLD_SIZE" not in os.environ:
+            from aspo_repro.orchestration.launch import run_under_accelerate
+
+            run_under_accelerate(self, step, invocation, self.ws.profile.path(settings.accelerate_config),
+                                 settings.processes, log=self.log)
+            return
         method, options = method_options(step.run.method)
         config = load_train_config(settings.config).with_overrides(
             seed=settings.seed + step.run.seed,
             method_options=options or None,
             **settings.overrides,
         )
-        world = self.world() if self.ws.profile.needs_world else None
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
-              log=self.log, world=world)
+              log=self.log, world=self.models())
 
     def _evaluate(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.evaluation.benchmarks import select
         from aspo_repro.evaluation.runner import EvalSettings, evaluate
 
-        settings = self.ws.profile.evaluate
+        profile = self.ws.profile
+        settings = profile.evaluate
         run = step.run
-        world = self.world() if self.ws.profile.needs_world else None
+        world = self.world() if profile.needs_world else None
+        if settings.judge_server:
+            start_judge(self.log)
         evaluate(EvalSettings(
             model_dir=self.model_dir(run),
             benchmarks=select(settings.benchmarks),
@@ -148,39 +172,52 @@ class Stages:
             run=run,
             limit=settings.limit,
             benchmark_dir=world.benchmark_dir if world else None,
-            shr_data=Path(settings.shr_data) if settings.shr_data else None,
+            shr_data=profile.path(settings.shr_data),
             batch_size=settings.batch_size,
             device=settings.device,
+            dataset_dir=profile.path(settings.datasets),
+            max_new_tokens=settings.max_new_tokens,
         ))
 
     def model_dir(self, run: RunKey) -> Path:
         if not run.is_base:
             return self.ws.train_dir(run) / "merged"
-        if self.ws.profile.needs_world:
-            return self.world().model_dir(run.model)
-        return local_checkpoint(run.model)
+        return self.models().model_dir(run.model)
 
     def _render(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.tables import render_table
 
         table = step.key[1]
         render_table(table, self.ws.profile.results_profile, self.ws.results_root, self.ws.tables_dir,
-                     seeds=invocation.seeds, command=invocation.command)
+                     seeds=invocation.seeds, command=invocation.command, warning=self.ws.profile.table_warning)
 
 
-def local_checkpoint(model: str) -> Path:
-    """The local copy of a paper model's hub checkpoint (evaluation reads a directory)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+def clip_setting(clip: str | None) -> str | None:
+    """A profile's CLIP: a directory (relative to the repository) when one exists there, else
+    open_clip's ``ARCH/PRETRAINED`` as written."""
+    from aspo_repro.orchestration.profiles import Profile
 
-    from aspo_repro.errors import UserError
-    from aspo_repro.models import get_model_spec
-
-    source = get_model_spec(model).source
-    try:
-        return Path(snapshot_download(source, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        raise UserError(f"{model} ({source}) is not in the local Hugging Face cache; on a machine with network "
-                        f"access run `huggingface-cli download {source}` first") from None
+    return str(Profile.path(clip)) if clip and Profile.path(clip).is_dir() else clip
 
 
+_JUDGE_SERVER = None
+
+
+def start_judge(log=print):
+    """A local OpenAI-compatible judge for the judged benchmarks (the rehearsal's;
+    its deterministic judgements mean nothing), its address in the environment the judges read.
+
+    One server for the process, left running: lmms-eval's judges read their address when their
+    module is first imported, so every later evaluation in the process must find the same one."""
+    global _JUDGE_SERVER
+    if _JUDGE_SERVER is None:
+        import atexit
+
+        from aspo_repro.rehearsal.judge_server import JudgeServer
+
+        _JUDGE_SERVER = JudgeServer(port=0)
+        _JUDGE_SERVER.start()
+        atexit.register(_JUDGE_SERVER.stop)
+        os.environ.update(_JUDGE_SERVER.environment())
+        log(f"judge: {_JUDGE_SERVER.model} at {_JUDGE_SERVER.base_url} (local, deterministic)")
+    return _JUDGE_SERVER

@@ -32,6 +32,7 @@ def render_table(
     *,
     published_path: str | os.PathLike | None = None,
     command: str | None = None,
+    warning: str = "",
 ) -> list[Path]:
     """Render ``table`` (one of ``known_names()``) from the results under ``results_root`` into ``out_dir``.
 
@@ -51,7 +52,7 @@ def render_table(
     published = load_published(published_path)
     results = collect(results_root, profile)
     command = command or f"python -m aspo_repro tables --table {spec.table} --profile {profile}"
-    context = make_context(command, results_root, results)
+    context = make_context(command, results_root, results, warning)
     if isinstance(spec, FigureSpec):
         return write_figure(spec, results, published, context, out_dir, seeds)
     grid = build_grid(spec, results, published, audit(published), seeds)

@@ -40,6 +40,10 @@ class Context:
     fingerprint: str
     generated: str
     git: str
+    warning: str = ""  # printed under the heading (the rehearsal: its values mean nothing)
+
+    def warning_lines(self) -> list[str]:
+        return [f"**{self.warning}**", ""] if self.warning else []
 
     def provenance_line(self, runs_used: int) -> str:
         return (
@@ -48,7 +52,7 @@ class Context:
         )
 
 
-def make_context(command: str, results_root: str | os.PathLike, results: pd.DataFrame) -> Context:
+def make_context(command: str, results_root: str | os.PathLike, results: pd.DataFrame, warning: str = "") -> Context:
     files = sorted(set(results["path"])) if len(results) else []
     fingerprint = storage.stable_hash([(os.path.relpath(f, results_root), storage.sha256_file(f)) for f in files])[:12]
     return Context(
@@ -57,6 +61,7 @@ def make_context(command: str, results_root: str | os.PathLike, results: pd.Data
         fingerprint=fingerprint if files else "none",
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         git=git_revision() or "unknown",
+        warning=warning,
     )
 
 
@@ -222,6 +227,7 @@ def to_markdown(grid: Grid, context: Context) -> str:
         f"<!-- {header_comment(grid, context)} -->",
         f"# {heading(grid)}",
         "",
+        *context.warning_lines(),
         caption(grid),
         "",
         "| " + " | ".join(header) + " |",
@@ -267,7 +273,7 @@ def to_latex(grid: Grid, context: Context) -> str:
         f"% {context.provenance_line(len(grid.runs_used))}",
         "\\begin{table*}[t]",
         "\\centering",
-        f"\\caption{{{tex_escape(heading(grid) + '. ' + caption(grid))}}}",
+        f"\\caption{{{tex_escape(heading(grid) + '. ' + (context.warning + ' ' if context.warning else '') + caption(grid))}}}",
         f"\\label{{tab:{grid.spec.name}-{grid.spec.profile}}}",
         "\\resizebox{\\textwidth}{!}{%",
         f"\\begin{{tabular}}{{{'l' * n_head}{'r' * (len(header) - n_head)}}}",

@@ -52,10 +52,11 @@ class ModelChoice:
 
 
 def resolve_model(name_or_dir: str, world=None) -> ModelChoice:
-    """A registry name (a mini model's checkpoint in ``world``, or the default world) or a directory."""
+    """A registry name (its checkpoint in ``world``: a mini world or a ``HubCache``; the default one
+    when None) or a directory."""
     if name_or_dir in model_names():
         spec = get_model_spec(name_or_dir)
-        directory = world.model_dir(spec.name) if world is not None and spec.profile == "mini" else None
+        directory = world.model_dir(spec.name) if world is not None else None
         return ModelChoice(spec.name, spec.family, spec.lora, spec.training, spec=spec, directory=directory)
     directory = Path(name_or_dir)
     if not (directory / "config.json").is_file():

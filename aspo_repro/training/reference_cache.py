@@ -7,8 +7,9 @@ named by a key of the weights, the data and the formatting; every later run on t
 data (other methods, seeds, a resumed run) reads them back, and each training step then runs the
 policy forward only. Per-token values are kept (not sums): ASPO's sentence rewards need them.
 
-The cache is not used under DeepSpeed or FSDP, or with several processes (the pass runs on one
-process); the reference forward then runs inline, each step, as before.
+With several processes the main one computes and writes the cache, the others then read it. The
+cache is not used under DeepSpeed or FSDP (the pass needs the whole model on each process); the
+reference forward then runs inline, each step, as before.
 """
 
 from __future__ import annotations
@@ -71,8 +72,6 @@ def cache_key(identity: dict[str, Any]) -> str:
 
 def unsupported_reason(trainer) -> str | None:
     """Why the cache cannot serve this trainer (None when it can)."""
-    if trainer.accelerator.num_processes > 1:
-        return "several processes"
     if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
         return "DeepSpeed/FSDP"
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
@@ -85,8 +84,10 @@ def attach_reference_logps(trainer, dataset, cache_file: Path, key: str, log=pri
     """``dataset`` with the reference log-probs of each pair as columns, read from or written to
     ``cache_file``; returns the dataset and a :class:`ReferencePass`."""
     started, cpu_started = time.perf_counter(), time.process_time()
-    # Runs of several methods on one model share the cache: one computes it, the others wait and read it.
-    with file_lock(lock_path(cache_file), f"the reference log-probs at {cache_file}", log):
+    # Runs of several methods on one model share the cache: one computes it, the others wait and
+    # read it; so do the processes of one run (the main one first).
+    with trainer.accelerator.main_process_first(), \
+            file_lock(lock_path(cache_file), f"the reference log-probs at {cache_file}", log):
         values = load_cache(cache_file, key, len(dataset))
         source = "cache"
         if values is None:

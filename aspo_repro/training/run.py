@@ -160,7 +160,7 @@ class PreferenceRecipe:
     def setup(self) -> None:
         from aspo_repro.training.model_source import load_model_and_processor, model_fingerprint
 
-        check_processes_form_one_job()
+        check_processes_form_one_job(self.prepared.settings.config.precision)
         prepared = self.prepared
         model, self.processor = load_model_and_processor(
             prepared.choice, prepared.settings.config.precision
@@ -266,6 +266,9 @@ class PreferenceRecipe:
             "similarity": _similarity_record(prepared, self.scorer_used),
             "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
             "steps": trainer.state.global_step,
+            "processes": {"count": trainer.accelerator.num_processes,
+                          "distributed_type": trainer.accelerator.distributed_type.value,
+                          "backend": getattr(trainer.accelerator.state, "backend", None)},
             "resumed_from_step": int(self.resume_from.name.split("-")[-1]) if self.resume_from else None,
             "final_metrics": steps[-1] if steps else {},
             "wall_time_s": round(time.time() - self.started, 3),
@@ -274,14 +277,14 @@ class PreferenceRecipe:
         }
 
 
-def check_processes_form_one_job() -> None:
+def check_processes_form_one_job(precision: str) -> None:
     """Processes started together (``WORLD_SIZE``) must form one job, or each would train alone
     and all would write the same run directory: accelerate falls back to one process each when
-    its config asks for devices the machine lacks (a multi-GPU config on a CPU machine)."""
+    its config asks for devices the machine lacks and the CPU is not named (``use_cpu``)."""
     from accelerate import PartialState
 
     launched = int(os.environ.get("WORLD_SIZE", "1"))
-    state = PartialState()
+    state = PartialState(cpu=trains_on_cpu_only(precision))  # the state the Trainer then shares
     if launched > 1 and state.num_processes != launched:
         raise UserError(
             f"started as {launched} processes, but they do not form one training job (each sees "
@@ -448,7 +451,7 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
         optim=config.optimizer,
         bf16=config.precision == "bf16",
         fp16=config.precision == "fp16",
-        use_cpu=bf16_on_cpu_only(config.precision),
+        use_cpu=trains_on_cpu_only(config.precision),
         gradient_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps,
         save_strategy="steps",
@@ -462,15 +465,20 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
     )
 
 
-def bf16_on_cpu_only(precision: str) -> bool:
-    """bf16 on a machine with no GPU: Transformers refuses it unless told the CPU is meant.
+def trains_on_cpu_only(precision: str) -> bool:
+    """Whether the Trainer must be told the CPU is meant (``use_cpu``) on a machine with no GPU:
+    Transformers refuses bf16 there otherwise, and processes started together (DDP over gloo)
+    only form one job when accelerate knows they run on the CPU.
 
     (A GPU without bf16 still gets Transformers' own error.)
     """
     import torch
     from transformers.utils import is_torch_bf16_gpu_available
 
-    return precision == "bf16" and not torch.cuda.is_available() and not is_torch_bf16_gpu_available()
+    if torch.cuda.is_available():
+        return False
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return launched or (precision == "bf16" and not is_torch_bf16_gpu_available())
 
 
 def _callbacks(prepared: PreparedRun) -> list:

@@ -11,6 +11,7 @@ from aspo_repro.models import (
     resolve_source,
 )
 from aspo_repro.models.builders import build_random_checkpoint
+from aspo_repro.models.loading import HubCache
 
 
 def test_the_registry_pairs_each_paper_model_with_a_mini_analogue():
@@ -36,7 +37,7 @@ def test_unknown_names_list_the_known_ones():
 
 
 def test_a_paper_model_offline_is_a_clear_user_error():
-    with pytest.raises(UserError, match=r"cannot load model 'llava-1.5-7b' from the hub \(llava-hf/llava-1.5-7b-hf\).*HF_HUB_OFFLINE"):
+    with pytest.raises(UserError, match=r"paper model 'llava-1.5-7b' \(llava-hf/llava-1.5-7b-hf\) is not in the local Hugging Face cache and HF_HUB_OFFLINE=1"):
         load_model_and_processor("llava-1.5-7b")
 
 
@@ -60,7 +61,8 @@ def test_directories(tmp_path):
 
 def test_mini_names_resolve_into_the_built_world(tiny_world):
     assert resolve_source("mini-llava-m", tiny_world) == (str(tiny_world.model_dir("mini-llava-m")), "mini-llava-m")
-    assert resolve_source("instructblip-13b") == ("Salesforce/instructblip-vicuna-13b", "instructblip-13b")
+    with pytest.raises(UserError, match="not in .*HF_HUB_OFFLINE=1 forbids downloading"):
+        resolve_source("instructblip-13b", HubCache(tiny_world.model_dir("mini-llava-m").parent / "no-hub"))
     model, processor = load_model_and_processor("mini-llava-s", world=tiny_world)
     assert type(model).__name__ == "LlavaForConditionalGeneration"
     assert processor.tokenizer.is_fast

@@ -79,7 +79,7 @@ def test_processes_that_do_not_form_one_job_are_refused(monkeypatch):
     """accelerate falls back to one process each when its config asks for devices the machine lacks."""
     from aspo_repro.training.run import check_processes_form_one_job
 
-    check_processes_form_one_job()  # one process, as launched
+    check_processes_form_one_job("fp32")  # one process, as launched
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(UserError, match="started as 2 processes, but they do not form one training job"):
-        check_processes_form_one_job()
+        check_processes_form_one_job("fp32")
