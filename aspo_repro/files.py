@@ -105,15 +105,26 @@ def json_type(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- typed configs
+# The metadata of a config field that its caller sets for each job (the model a stage runs on, its
+# output path): a file holding the config's settings (a profile's ``prefs:`` section) may not name it.
+SET_PER_JOB = {"set_per_job": True}
+
+
 def dataclass_from_mapping(cls: type, data: Any, where: str) -> Any:
     """``cls(**data)`` with every key known and every value of its field's type.
 
     ``where`` names the mapping in messages (``profile configs/profiles/mini.yaml, section prefs``).
-    Fields that are dataclasses are read recursively from nested mappings.
+    Fields that are dataclasses are read recursively from nested mappings; fields marked
+    :data:`SET_PER_JOB` keep their defaults (the caller fills them in).
     """
     if not isinstance(data, Mapping):
         raise UserError(f"{where} must be a mapping of keys to values, not a {json_type(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    every = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {name: f for name, f in every.items() if not f.metadata.get("set_per_job")}
+    per_job = sorted(str(key) for key in data if key in every and key not in fields)
+    if per_job:
+        raise UserError(f"{where}: {', '.join(per_job)} cannot be set here (each job sets it); "
+                        f"allowed: {', '.join(fields)}")
     unknown = [str(key) for key in data if key not in fields]
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(fields)}")

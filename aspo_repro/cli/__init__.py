@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "aspo_repro.cli.evaluate_cmd",
     "aspo_repro.cli.prefs_cmd",
     "aspo_repro.cli.reproduce_cmd",
+    "aspo_repro.cli.submissions_cmd",
     "aspo_repro.cli.regress_cmd",
 )
 

@@ -33,7 +33,7 @@ from aspo_repro.data.noise import (
     noise_seed,
 )
 from aspo_repro.errors import UserError
-from aspo_repro.files import warn
+from aspo_repro.files import SET_PER_JOB, warn
 from aspo_repro.segmentation import sentence_spans
 from aspo_repro.storage import file_lock, lock_path, sha256_file, stable_hash
 
@@ -45,11 +45,14 @@ Scorer = Callable[[Sequence, Sequence[str]], Sequence[float]]
 
 @dataclass(frozen=True)
 class PrefsConfig:
-    """One preference-data build. ``instructions`` is ``mini`` or a LLaVA-Instruct JSON file."""
+    """One preference-data build. ``instructions`` is ``mini`` or a LLaVA-Instruct JSON file.
 
-    model: str
-    instructions: str
-    out: Path
+    A profile's ``prefs:`` section is this config; the fields marked :data:`SET_PER_JOB` are filled
+    in for each model by ``reproduce`` (the ``prefs`` command takes them from its flags)."""
+
+    model: str = field(default="", metadata=SET_PER_JOB)
+    out: Path | None = field(default=None, metadata=SET_PER_JOB)
+    instructions: str = MINI_SOURCE
     image_dir: Path | None = None
     sample: int | None = None
     seed: int = 0
@@ -62,11 +65,12 @@ class PrefsConfig:
     clip: str | None = None  # open_clip "ARCH/PRETRAINED" or a directory; None: the profile's CLIP
     device: str = "auto"
     dtype: str | None = None
-    world_seed: int = 0
-    world_size: str = "full"
-    cache_dir: Path | None = None
-    hub_cache: Path | None = None  # where a paper model's checkpoint resolves (None: the default cache)
-    progress: bool = True
+    world_seed: int = field(default=0, metadata=SET_PER_JOB)
+    world_size: str = field(default="full", metadata=SET_PER_JOB)
+    cache_dir: Path | None = field(default=None, metadata=SET_PER_JOB)
+    # where a paper model's checkpoint resolves (None: the default cache)
+    hub_cache: Path | None = field(default=None, metadata=SET_PER_JOB)
+    progress: bool = field(default=True, metadata=SET_PER_JOB)
 
     def __post_init__(self) -> None:
         check_noise_step(self.noise_step)
@@ -144,6 +148,8 @@ class RunState:
 
 def build_preferences(config: PrefsConfig, backends: Backends | None = None, source: SourceData | None = None) -> PrefsResult:
     """Build (or resume, or find complete) the preference dataset of ``config``."""
+    if not config.model or config.out is None:
+        raise UserError("a preference build needs the model to generate with and the output directory")
     source = source or read_source(config)
     apply_error_policy(source.instruction_set.problems, config.on_error)
     instructions = source.instruction_set.instructions

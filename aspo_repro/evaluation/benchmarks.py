@@ -34,7 +34,8 @@ class Benchmark:
     lower_is_better: bool = False
     analogue_of: str | None = None  # a mini benchmark: the paper benchmark it stands for
     judge: str = "none"
-    submission: bool = False  # scored by the benchmark's server, not locally
+    # scored by the benchmark's own server from this file, which lmms-eval writes under submissions/
+    submission_file: str | None = None
     own_task: bool = False  # defined in aspo_repro/evaluation/tasks, not shipped with lmms-eval
     data_file: str | None = None  # mini: the file in the world's benchmark directory
     docs_per_item: int = 1  # lmms-eval docs per question (mini-MMB: one per rotation of the options)
@@ -51,6 +52,11 @@ class Benchmark:
         return not self.lower_is_better
 
     @property
+    def submission(self) -> bool:
+        """Scored by the benchmark's evaluation server, not here (aspo_repro.evaluation.submissions)."""
+        return self.submission_file is not None
+
+    @property
     def needs_api_key(self) -> bool:
         return self.judge in ("gpt", "rules+gpt")
 
@@ -61,7 +67,8 @@ _PAPER = (
     Benchmark("mmbench_dev", "paper", "MMB-dev", ("mmbench_en_dev",), "gpt_eval_score", 1.0,
               "MMBench-EN dev, circular accuracy", judge="rules+gpt"),
     Benchmark("mmbench_test", "paper", "MMB-test", ("mmbench_en_test",), "submission", 1.0,
-              "MMBench-EN test: answers are written for submission to the MMBench server", submission=True),
+              "MMBench-EN test: answers are written for submission to the MMBench server",
+              submission_file="mmbench_en_test_results.xlsx"),
     Benchmark("mmbench_cn", "paper", "MMB-CN", ("mmbench_cn_dev",), "gpt_eval_score", 1.0,
               "MMBench-CN dev, circular accuracy", judge="rules+gpt"),
     Benchmark("seed_image", "paper", "SEED-I", ("seedbench",), "seed_image", 100.0,

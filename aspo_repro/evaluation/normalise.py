@@ -73,8 +73,9 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
     details = {"tasks": per_task, "samples": counts,
                "task_versions": {task: raw.get("versions", {}).get(task) for task in benchmark.tasks}}
     if benchmark.submission:
-        return Outcome(benchmark.name, None, "scored by the benchmark's evaluation server: submit the answers "
-                       "lmms-eval wrote under the raw output's submissions/ folder", details)
+        return Outcome(benchmark.name, None, "scored by the benchmark's evaluation server: submit the file "
+                       f"submissions/{benchmark.submission_file} of the raw output, then record its score "
+                       "(python -m aspo_repro submissions --help)", details)
     values = [_number(metrics.get(benchmark.metric)) for metrics in per_task.values()]
     if any(value is None for value in values):
         bad = [task for task, value in zip(benchmark.tasks, values) if value is None]

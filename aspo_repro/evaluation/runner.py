@@ -20,7 +20,7 @@ import inspect
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ from aspo_repro.evaluation.benchmarks import Benchmark, profile_of
 from aspo_repro.evaluation.mini_tasks import BENCHMARK_DIR_ENV
 from aspo_repro.evaluation.normalise import Outcome, normalise
 from aspo_repro.evaluation.shr import API_KEY_ENV
-from aspo_repro.files import read_json_object, read_record, warn
+from aspo_repro.evaluation.submissions import raw_output_dir, with_server_score
+from aspo_repro.files import SET_PER_JOB, read_json_object, read_record, warn
 from aspo_repro.provenance import provenance
 from aspo_repro.results import EvalResult, RunKey
 
@@ -47,21 +48,39 @@ PAPER_SCORING_THREADS = 4  # lmms-eval's default
 
 @dataclass(frozen=True)
 class EvalSettings:
-    model_dir: Path
-    benchmarks: tuple[Benchmark, ...]
-    out: Path
-    run: RunKey
+    """One evaluation. A profile's ``evaluate:`` section is these settings; the fields marked
+    :data:`SET_PER_JOB` are filled in for each run by ``reproduce`` (``evaluate`` takes them from its flags)."""
+
+    model_dir: Path | None = field(default=None, metadata=SET_PER_JOB)
+    out: Path | None = field(default=None, metadata=SET_PER_JOB)
+    run: RunKey | None = field(default=None, metadata=SET_PER_JOB)
+    # the benchmarks, or a benchmark set or comma-separated list of names (``mini``, ``paper``, ``mmvet,pope``)
+    benchmarks: tuple[Benchmark, ...] | str = "mini"
     limit: int | None = None  # questions per task (lmms-eval's --limit), for smoke runs
-    benchmark_dir: Path | None = None  # mini: the world's benchmark directory
+    # mini: the world's benchmark directory
+    benchmark_dir: Path | None = field(default=None, metadata=SET_PER_JOB)
     shr_data: Path | None = None  # paper: documents written by shr.prepare_shr_docs
     adapter: str | None = None  # an lmms-eval model name; by default chosen from the checkpoint
     batch_size: int = 32
     device: str = "auto"  # resolved to the best available (aspo_repro.devices) on every path
     threads: int = 1  # CPU threads of the aspo_hf adapter (see adapter.torch_threads)
-    dataset_dir: Path | None = None  # paper: local copies of the benchmarks' hub datasets (DIR/OWNER/NAME)
+    # paper: local copies of the benchmarks' hub datasets, as DIR/OWNER/NAME (what `huggingface-cli
+    # download --repo-type dataset OWNER/NAME --local-dir DIR/OWNER/NAME` writes); None: from the hub
+    dataset_dir: Path | None = None
     max_new_tokens: int | None = None  # a cap on every task's answer length (None: each task's own)
+    # start a local OpenAI-compatible judge with deterministic judgements (the rehearsal's)
+    judge_server: bool = False
+    # score the submission benchmarks (MMB-test) by a stand-in of their server, against the answer
+    # keys kept beside the local datasets (the rehearsal's); otherwise they wait for the real server's score
+    submission_server: bool = False
 
     def __post_init__(self) -> None:
+        from aspo_repro.evaluation.benchmarks import select
+
+        if isinstance(self.benchmarks, str):
+            object.__setattr__(self, "benchmarks", select(self.benchmarks))
+        elif not all(isinstance(benchmark, Benchmark) for benchmark in self.benchmarks):
+            raise UserError(f"benchmarks must be a set (mini, paper) or comma-separated names; got {self.benchmarks!r}")
         object.__setattr__(self, "device", resolve_device(self.device))
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be a positive number of questions; got {self.limit}")
@@ -71,6 +90,15 @@ class EvalSettings:
             raise UserError(f"--threads must be positive; got {self.threads}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise UserError(f"max_new_tokens must be positive; got {self.max_new_tokens}")
+        if self.submission_server and self.dataset_dir is None:
+            raise UserError("submission_server scores against the answer keys beside the local datasets: "
+                            "it needs dataset_dir")
+
+    def check_job(self) -> None:
+        """The per-job fields are set and the local datasets exist (checked when the evaluation starts:
+        a profile names datasets its first step may build)."""
+        if self.model_dir is None or self.out is None or self.run is None:
+            raise UserError("an evaluation needs the model directory, the result file and the run it scores")
         if self.dataset_dir is not None and not self.dataset_dir.is_dir():
             raise UserError(f"the benchmarks' local datasets {self.dataset_dir} do not exist")
 
@@ -80,7 +108,7 @@ class EvalSettings:
 
     @property
     def raw_dir(self) -> Path:
-        return self.out.parent / f"{self.out.stem}.lmms_eval"
+        return raw_output_dir(self.out)
 
 
 def lmms_eval_version() -> str:
@@ -328,6 +356,11 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
     ``shr_judge`` replaces the SHR judge built from the environment (both for tests)."""
     from aspo_repro.evaluation import paper_tasks
 
+    settings.check_job()
+    if settings.judge_server:
+        from aspo_repro.rehearsal.judge_server import shared_judge_server
+
+        shared_judge_server()
     started = time.perf_counter()
     missing = {b.name: r for b in settings.benchmarks if (r := reason_not_run(settings, b, shr_judge is not None))}
     runnable = [b for b in settings.benchmarks if b.name not in missing]
@@ -364,5 +397,19 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
             "seconds": {**progress.seconds, "total": round(time.perf_counter() - started, 2)},
         },
     )
+    if settings.submission_server:
+        result = scored_by_server_standin(settings, result, [b for b in runnable if b.submission])
     result.save(settings.out)
+    return result
+
+
+def scored_by_server_standin(settings: EvalSettings, result: EvalResult, benchmarks: list[Benchmark]) -> EvalResult:
+    """``result`` with each submission benchmark scored by the rehearsal's stand-in of its server."""
+    from aspo_repro.evaluation.submissions import submission_path
+    from aspo_repro.rehearsal.submission_server import SubmissionServerStandin
+
+    server = SubmissionServerStandin(settings.dataset_dir)
+    for benchmark in benchmarks:
+        value, n = server.score(benchmark, submission_path(settings.out, benchmark))
+        result = with_server_score(result, settings.out, benchmark, value, server.name(benchmark), n=n)
     return result

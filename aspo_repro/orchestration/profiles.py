@@ -8,12 +8,18 @@ default; ``mini-smoke`` is a tiny mini world with tiny budgets (tests and the CI
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from aspo_repro.data.pipeline import PrefsConfig
 from aspo_repro.errors import UserError, unknown_name
-from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
+from aspo_repro.evaluation.runner import EvalSettings
+from aspo_repro.files import SET_PER_JOB, dataclass_from_mapping, read_yaml_mapping
+
+if TYPE_CHECKING:
+    from aspo_repro.training.config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
@@ -23,19 +29,6 @@ PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
 class WorldSettings:
     seed: int = 0
     size: str = "full"
-
-
-@dataclass(frozen=True)
-class PrefsSettings:
-    instructions: str = "mini"  # "mini" or a LLaVA-Instruct-150K JSON file
-    image_dir: str | None = None
-    sample: int | None = None
-    seed: int = 0
-    limit: int | None = None
-    noise_step: int = 500
-    max_new_tokens: int = 512
-    batch_size: int = 8
-    clip: str | None = None  # an open_clip directory or ARCH/PRETRAINED; None: the profile's default
 
 
 @dataclass(frozen=True)
@@ -53,20 +46,13 @@ class TrainSettings:
             raise UserError(f"train.processes must be positive; got {self.processes}")
         if self.processes > 1 and not self.accelerate_config:
             raise UserError("train.processes > 1 needs train.accelerate_config (e.g. configs/accelerate/ddp_8gpu.yaml)")
+        self.train_config(0)  # an unknown file, or unknown or invalid overrides, fail when the profile loads
 
+    def train_config(self, replicate: int) -> TrainConfig:
+        """The training config of replicate ``replicate`` (seed ``seed + replicate``)."""
+        from aspo_repro.training.config import load_train_config
 
-@dataclass(frozen=True)
-class EvalSettingsSpec:
-    benchmarks: str = "mini"  # a benchmark set or a comma-separated list
-    limit: int | None = None
-    batch_size: int = 32
-    shr_data: str | None = None  # paper SHR: documents written by shr.prepare_shr_docs
-    device: str = "auto"  # the best available (cuda when present) unless named
-    # local copies of the benchmarks' hub datasets, as DIR/OWNER/NAME (what `huggingface-cli download
-    # --repo-type dataset OWNER/NAME --local-dir DIR/OWNER/NAME` writes); None: lmms-eval loads them from the hub
-    datasets: str | None = None
-    max_new_tokens: int | None = None  # a cap on every task's answer length (None: each task's own)
-    judge_server: bool = False  # start a local OpenAI-compatible judge with deterministic judgements (rehearsal)
+        return load_train_config(self.config).with_overrides(seed=self.seed + replicate, **self.overrides)
 
 
 @dataclass(frozen=True)
@@ -137,22 +123,32 @@ class LaunchSettings:
 
 @dataclass(frozen=True)
 class Profile:
-    name: str
+    """A profile file's keys (paths relative to the repository until :func:`load_profile` anchors them).
+    Its ``prefs:`` and ``evaluate:`` sections are those stages' own configs, less what each job sets."""
+
     results_profile: str  # "mini" or "paper": the tables' profile
-    results_root: Path
-    tables_dir: Path
-    work_dir: Path  # preference data and training runs
-    world: WorldSettings | None
-    prefs: PrefsSettings
-    train: TrainSettings
-    evaluate: EvalSettingsSpec
-    estimates: dict[str, float]  # seconds per step kind, for the plan's cost estimate
+    name: str = field(default="", metadata=SET_PER_JOB)  # the file's stem
+    results_root: Path = Path("results")
+    tables_dir: Path = Path("tables")
+    work_dir: Path | None = None  # preference data and training runs; None: runs/<name>
+    world: WorldSettings | None = None
+    prefs: PrefsConfig = field(default_factory=PrefsConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    evaluate: EvalSettings = field(default_factory=EvalSettings)
+    estimates: dict[str, float] = field(default_factory=dict)  # seconds per step kind, for the plan's cost estimate
     description: str = ""
     launch: LaunchSettings = field(default_factory=LaunchSettings)
-    source: Path | None = None  # the profile file, for jobs that load it again
+    source: Path | None = field(default=None, metadata=SET_PER_JOB)  # the profile file, for jobs that load it again
     hub_cache: Path | None = None  # where paper checkpoints resolve (None: the default Hugging Face cache)
     standins: StandinSettings | None = None
     table_warning: str = ""  # printed under every table's heading
+
+    def __post_init__(self) -> None:
+        from aspo_repro.results import PROFILES
+
+        if self.results_profile not in PROFILES:
+            raise UserError(f"results_profile must be one of {', '.join(PROFILES)} (the tables' columns and "
+                            f"models); got {self.results_profile!r}")
 
     @property
     def needs_world(self) -> bool:
@@ -165,45 +161,31 @@ class Profile:
         return self.world is not None or self.standins is not None
 
     @staticmethod
-    def path(value: str | None) -> Path | None:
+    def path(value: str | Path | None) -> Path | None:
         """A path of the profile file: relative ones are relative to the repository."""
         if value is None:
             return None
         path = Path(value)
         return path if path.is_absolute() else REPO_ROOT / path
 
+    def anchored(self) -> Profile:
+        """This profile with every path it names made absolute (relative to the repository)."""
+        prefs, evaluate, path = self.prefs, self.evaluate, self.path
+        instructions = prefs.instructions if prefs.is_mini else str(path(prefs.instructions))
+        return dataclasses.replace(
+            self,
+            results_root=path(self.results_root), tables_dir=path(self.tables_dir),
+            work_dir=path(self.work_dir or f"runs/{self.name}"), hub_cache=path(self.hub_cache),
+            prefs=dataclasses.replace(prefs, instructions=instructions, image_dir=path(prefs.image_dir)),
+            evaluate=dataclasses.replace(evaluate, shr_data=path(evaluate.shr_data),
+                                         dataset_dir=path(evaluate.dataset_dir)),
+            train=dataclasses.replace(self.train, accelerate_config=str(path(self.train.accelerate_config))
+                                      if self.train.accelerate_config else None),
+        )
+
 
 def profile_names() -> list[str]:
     return sorted(path.stem for path in PROFILE_DIR.glob("*.yaml"))
-
-
-@dataclass(frozen=True)
-class ProfileFile:
-    """The keys of a profile YAML file, as written there (paths relative to the repository)."""
-
-    results_profile: str
-    results_root: str = "results"
-    tables_dir: str = "tables"
-    work_dir: str | None = None  # runs/<profile name>
-    world: WorldSettings | None = None
-    prefs: PrefsSettings = field(default_factory=PrefsSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-    evaluate: EvalSettingsSpec = field(default_factory=EvalSettingsSpec)
-    estimates: dict[str, float] = field(default_factory=dict)
-    description: str = ""
-    launch: LaunchSettings = field(default_factory=LaunchSettings)
-    hub_cache: str | None = None
-    standins: StandinSettings | None = None
-    table_warning: str = ""
-
-    def __post_init__(self) -> None:
-        from aspo_repro.results import PROFILES
-        from aspo_repro.training.config import TrainConfig
-
-        if self.results_profile not in PROFILES:
-            raise UserError(f"results_profile must be one of {', '.join(PROFILES)} (the tables' columns and "
-                            f"models); got {self.results_profile!r}")
-        TrainConfig().with_overrides(**self.train.overrides)  # unknown or invalid overrides fail here
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -212,30 +194,5 @@ def load_profile(name_or_path: str) -> Profile:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise unknown_name("profile", name_or_path, profile_names())
-    data = read_yaml_mapping(path, "profile")
-    return _profile_from_file(path.stem, dataclass_from_mapping(ProfileFile, data, f"profile {path}"), path)
-
-
-def _profile_from_file(name: str, file: ProfileFile, source: Path | None = None) -> Profile:
-    def resolve(value: str) -> Path:
-        path = Path(value)
-        return path if path.is_absolute() else REPO_ROOT / path
-
-    return Profile(
-        name=name,
-        results_profile=file.results_profile,
-        results_root=resolve(file.results_root),
-        tables_dir=resolve(file.tables_dir),
-        work_dir=resolve(file.work_dir or f"runs/{name}"),
-        world=file.world,
-        prefs=file.prefs,
-        train=file.train,
-        evaluate=file.evaluate,
-        estimates=file.estimates,
-        description=file.description,
-        launch=file.launch,
-        source=source.resolve() if source else None,
-        hub_cache=Profile.path(file.hub_cache),
-        standins=file.standins,
-        table_warning=file.table_warning,
-    )
+    profile = dataclass_from_mapping(Profile, read_yaml_mapping(path, "profile"), f"profile {path}")
+    return dataclasses.replace(profile, name=path.stem, source=path.resolve()).anchored()

@@ -7,6 +7,7 @@ evaluation's atomic result file); this module only maps plan steps onto those ca
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
-from aspo_repro.orchestration.profiles import Profile
+from aspo_repro.orchestration.profiles import Profile, WorldSettings
 from aspo_repro.results import RunKey, method_options, method_slug, result_exists
 
 
@@ -112,71 +113,38 @@ class Stages:
             self.world()
 
     def _prefs(self, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.data.pipeline import PrefsConfig, build_preferences
+        from aspo_repro.data.pipeline import build_preferences
 
         profile = self.ws.profile
-        settings, world = profile.prefs, profile.world
-        instructions = settings.instructions if settings.instructions == "mini" else str(profile.path(settings.instructions))
-        config = PrefsConfig(
-            model=step.model,
-            instructions=instructions,
-            out=self.ws.prefs_dir(step.model),
-            image_dir=profile.path(settings.image_dir),
-            sample=settings.sample,
-            seed=settings.seed,
-            limit=settings.limit,
-            noise_step=settings.noise_step,
-            batch_size=settings.batch_size,
-            max_new_tokens=settings.max_new_tokens,
-            clip=clip_setting(settings.clip),
-            world_seed=world.seed if world else 0,
-            world_size=world.size if world else "full",
-            cache_dir=self.ws.cache_dir,
-            hub_cache=profile.hub_cache,
-        )
-        build_preferences(config)
+        world = profile.world or WorldSettings()
+        build_preferences(dataclasses.replace(
+            profile.prefs, model=step.model, out=self.ws.prefs_dir(step.model), clip=clip_setting(profile.prefs.clip),
+            world_seed=world.seed, world_size=world.size, cache_dir=self.ws.cache_dir, hub_cache=profile.hub_cache,
+        ))
 
     def _train(self, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.training import load_train_config, train
+        from aspo_repro.training import train
 
         settings = self.ws.profile.train
         if settings.processes > 1 and "WORLD_SIZE" not in os.environ:
             from aspo_repro.orchestration.launch import run_under_accelerate
 
-            run_under_accelerate(self, step, invocation, self.ws.profile.path(settings.accelerate_config),
-                                 settings.processes, log=self.log)
+            run_under_accelerate(self, step, invocation, Path(settings.accelerate_config), settings.processes,
+                                 log=self.log)
             return
         method, options = method_options(step.run.method)
-        config = load_train_config(settings.config).with_overrides(
-            seed=settings.seed + step.run.seed,
-            method_options=options or None,
-            **settings.overrides,
-        )
+        config = settings.train_config(step.run.seed).with_overrides(method_options=options or None)
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
               log=self.log, world=self.models())
 
     def _evaluate(self, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.evaluation.benchmarks import select
-        from aspo_repro.evaluation.runner import EvalSettings, evaluate
+        from aspo_repro.evaluation.runner import evaluate
 
-        profile = self.ws.profile
-        settings = profile.evaluate
         run = step.run
-        world = self.world() if profile.needs_world else None
-        if settings.judge_server:
-            start_judge(self.log)
-        evaluate(EvalSettings(
-            model_dir=self.model_dir(run),
-            benchmarks=select(settings.benchmarks),
-            out=self.ws.eval_path(run),
-            run=run,
-            limit=settings.limit,
+        world = self.world() if self.ws.profile.needs_world else None
+        evaluate(dataclasses.replace(
+            self.ws.profile.evaluate, model_dir=self.model_dir(run), out=self.ws.eval_path(run), run=run,
             benchmark_dir=world.benchmark_dir if world else None,
-            shr_data=profile.path(settings.shr_data),
-            batch_size=settings.batch_size,
-            device=settings.device,
-            dataset_dir=profile.path(settings.datasets),
-            max_new_tokens=settings.max_new_tokens,
         ))
 
     def model_dir(self, run: RunKey) -> Path:
@@ -195,29 +163,4 @@ class Stages:
 def clip_setting(clip: str | None) -> str | None:
     """A profile's CLIP: a directory (relative to the repository) when one exists there, else
     open_clip's ``ARCH/PRETRAINED`` as written."""
-    from aspo_repro.orchestration.profiles import Profile
-
     return str(Profile.path(clip)) if clip and Profile.path(clip).is_dir() else clip
-
-
-_JUDGE_SERVER = None
-
-
-def start_judge(log=print):
-    """A local OpenAI-compatible judge for the judged benchmarks (the rehearsal's;
-    its deterministic judgements mean nothing), its address in the environment the judges read.
-
-    One server for the process, left running: lmms-eval's judges read their address when their
-    module is first imported, so every later evaluation in the process must find the same one."""
-    global _JUDGE_SERVER
-    if _JUDGE_SERVER is None:
-        import atexit
-
-        from aspo_repro.rehearsal.judge_server import JudgeServer
-
-        _JUDGE_SERVER = JudgeServer(port=0)
-        _JUDGE_SERVER.start()
-        atexit.register(_JUDGE_SERVER.stop)
-        os.environ.update(_JUDGE_SERVER.environment())
-        log(f"judge: {_JUDGE_SERVER.model} at {_JUDGE_SERVER.base_url} (local, deterministic)")
-    return _JUDGE_SERVER

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -276,6 +275,12 @@ MMBENCH_TEXT = {  # language: question, hint, options
 
 
 def mmbench_rows(draw: Draw, split: str, n: int, language: str) -> list[dict[str, Any]]:
+    """The rows of :func:`mmbench_questions`, the test split's answers withheld as on the hub."""
+    rows = mmbench_questions(draw, split, n, language)
+    return rows if split == "dev" else [{**row, "answer": None} for row in rows]
+
+
+def mmbench_questions(draw: Draw, split: str, n: int, language: str) -> list[dict[str, Any]]:
     """``n`` MMBench questions with two to four options, each with its circular copies.
 
     As MMBench's files hold them, a question with k options is k rows: the options rotated,
@@ -297,7 +302,7 @@ def mmbench_rows(draw: Draw, split: str, n: int, language: str) -> list[dict[str
             rows.append({
                 "index": base + i + r * MMBENCH_ROTATION, "question": question,
                 "hint": None if i % 2 else hint,
-                "answer": LETTERS[(right - r) % len(options)] if split == "dev" else None,
+                "answer": LETTERS[(right - r) % len(options)],
                 **{c: (rotated[k] if k < len(rotated) else None) for k, c in enumerate(LETTERS)},
                 "category": "image_scene", "image": draw.image(i), "source": "MMBench",
                 "L2-category": "coarse_perception", "comment": None, "split": split})
@@ -476,7 +481,25 @@ def write_benchmark_datasets(root: Path, images: Sequence[PILImage.Image], *, ro
                 _write_dataset(tmp, dataset, draw, rows)
                 storage.atomic_write_json(tmp / STAMP, stamp)
         written[dataset.hub_id] = directory
+    write_answer_keys(root, images, rows, seed)
     return written
+
+
+# What the MMBench server keeps of its test split: the answer of every row (rotations included), by index.
+ANSWER_KEYS = {"mmbench_en_test": ("lmms-lab-encoder/MMBench", "en", "test")}
+
+
+def answer_key_path(root: Path, task: str) -> Path:
+    """Where the stand-in answer key of a submission task lies (outside every dataset copy)."""
+    return Path(root) / "answer_keys" / f"{task}.json"
+
+
+def write_answer_keys(root: Path, images: Sequence[PILImage.Image], rows: int, seed: int) -> None:
+    for task, (hub_id, language, split) in ANSWER_KEYS.items():
+        dataset = next(d for d in DATASETS if d.hub_id == hub_id)
+        draw = Draw(seed, hub_id, tuple(images), dataset.image_format)
+        key = {str(row["index"]): row["answer"] for row in mmbench_questions(draw, split, rows, language)}
+        storage.atomic_write_json(answer_key_path(root, task), key)
 
 
 def image_fingerprint(image: PILImage.Image) -> str:
@@ -578,17 +601,6 @@ def hub_root(directory: Path, dataset: HubDataset) -> Path:
     return directory.parents[1]
 
 
-@contextlib.contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    """Run the block with ``path`` as the process's working directory."""
-    old = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 class InHubRoot:
     """An lmms-eval utils function, imported from lmms-eval and called unchanged, with the
     working directory at ``root`` so the hub ids it loads resolve to the local copies there."""
@@ -600,7 +612,7 @@ class InHubRoot:
         import importlib
 
         function = getattr(importlib.import_module(self.module), self.name)
-        with working_directory(self.root):
+        with contextlib.chdir(self.root):
             return function(*args, **kwargs)
 
     def __repr__(self) -> str:

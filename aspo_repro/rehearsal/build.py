@@ -3,7 +3,7 @@
     hub_cache              the three paper checkpoints, shrunk, as hub snapshots (checkpoints.py)
     prefs.instructions     LLaVA-Instruct-150K-format JSON, prefs.image_dir its COCO-style JPEGs
     prefs.clip             the paper CLIP's architecture, shrunk (clip.py)
-    evaluate.datasets      the benchmarks' hub datasets, in their schemas (benchmark_data.py)
+    evaluate.dataset_dir   the benchmarks' hub datasets, in their schemas (benchmark_data.py)
     evaluate.shr_data      SHR documents, written by the paper's own prepare_shr_docs from
                            HA-DPO-format files and a Visual Genome layout of the photographs
 
@@ -43,10 +43,9 @@ def build_standins(profile, log=print) -> dict[str, Path]:
 
 def _targets(profile) -> dict[str, Path]:
     prefs, evaluate = profile.prefs, profile.evaluate
-    named = {"instructions": profile.path(prefs.instructions) if prefs.instructions != "mini" else None,
-             "images": profile.path(prefs.image_dir), "clip": profile.path(prefs.clip),
-             "hub_cache": profile.hub_cache, "datasets": profile.path(evaluate.datasets),
-             "shr_data": profile.path(evaluate.shr_data)}
+    named = {"instructions": None if prefs.is_mini else Path(prefs.instructions), "images": prefs.image_dir,
+             "clip": profile.path(prefs.clip), "hub_cache": profile.hub_cache, "datasets": evaluate.dataset_dir,
+             "shr_data": evaluate.shr_data}
     missing = [name for name, path in named.items() if path is None]
     if missing:
         raise UserError(f"profile {profile.name}: standins need these settings to say where the stand-ins go: "

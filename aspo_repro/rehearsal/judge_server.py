@@ -537,6 +537,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 # ----------------------------------------------------------------------------- command line
 
+_JUDGE_SERVER: JudgeServer | None = None
+
+
+def shared_judge_server(log=print) -> JudgeServer:
+    """A local OpenAI-compatible judge for the judged benchmarks (the rehearsal's;
+    its deterministic judgements mean nothing), its address in the environment the judges read.
+
+    One server for the process, left running: lmms-eval's judges read their address when their
+    module is first imported, so every later evaluation in the process must find the same one."""
+    global _JUDGE_SERVER
+    if _JUDGE_SERVER is None:
+        import atexit
+
+        _JUDGE_SERVER = JudgeServer(port=0)
+        _JUDGE_SERVER.start()
+        atexit.register(_JUDGE_SERVER.stop)
+        os.environ.update(_JUDGE_SERVER.environment())
+        log(f"judge: {_JUDGE_SERVER.model} at {_JUDGE_SERVER.base_url} (local, deterministic)")
+    return _JUDGE_SERVER
+
+
 def environment_lines(server: JudgeServer) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in server.environment().items()]
 

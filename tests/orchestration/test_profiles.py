@@ -1,0 +1,34 @@
+"""A profile's prefs: and evaluate: sections are those stages' own configs; its paths are anchored."""
+
+from __future__ import annotations
+
+from aspo_repro.data.pipeline import PrefsConfig
+from aspo_repro.evaluation.runner import EvalSettings
+from aspo_repro.orchestration.profiles import REPO_ROOT, load_profile, profile_names
+
+
+def test_every_profile_loads_into_the_stage_configs():
+    for name in profile_names():
+        profile = load_profile(name)
+        assert isinstance(profile.prefs, PrefsConfig) and isinstance(profile.evaluate, EvalSettings)
+        assert profile.prefs.model == "" and profile.evaluate.run is None  # each job sets them
+        assert profile.train.train_config(1).seed == profile.train.seed + 1
+        assert profile.work_dir.is_absolute() and profile.results_root.is_absolute()
+
+
+def test_the_paper_profile_names_its_files_relative_to_the_repository():
+    paper = load_profile("paper")
+    assert paper.prefs.instructions == str(REPO_ROOT / "data/llava_instruct_150k.json")
+    assert paper.prefs.image_dir == REPO_ROOT / "data/coco/train2017"
+    assert paper.evaluate.shr_data == REPO_ROOT / "data/shr/shr_docs.jsonl"
+    assert [b.name for b in paper.evaluate.benchmarks][:2] == ["mmvet", "mmbench_dev"]
+    assert load_profile("mini").prefs.instructions == "mini"
+
+
+def test_a_profile_file_path_works_from_anywhere(tmp_path, monkeypatch):
+    path = tmp_path / "mine.yaml"
+    path.write_text("results_profile: mini\nprefs: {limit: 3}\nevaluate: {benchmarks: 'mini_pope,mini_gqa'}\n")
+    monkeypatch.chdir(tmp_path)
+    profile = load_profile(str(path))
+    assert (profile.name, profile.source, profile.work_dir) == ("mine", path.resolve(), REPO_ROOT / "runs/mine")
+    assert profile.prefs.limit == 3 and [b.name for b in profile.evaluate.benchmarks] == ["mini_pope", "mini_gqa"]
