@@ -1,0 +1,112 @@
+"""``prefs diagnose``: the exact judge's verdicts against pairs whose answers are known sentences of
+the tiny world's scenes, so every number the diagnosis reports is known in advance."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from aspo_repro.cli import main
+from aspo_repro.data.diagnostics import ChosenSentence, auc, diagnose, gradient_scales
+from aspo_repro.errors import UserError
+from aspo_repro.miniworld import grammar, lexicon
+from aspo_repro.segmentation import sentence_spans
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+from prefdata import image, save_prefs  # noqa: E402
+
+PAIRS = 6
+
+
+@pytest.fixture(scope="module")
+def tiny_world():
+    from aspo_repro.miniworld import build_world
+
+    return build_world(size="tiny", progress=False)
+
+
+def absent(scene):
+    """An object the scene does not hold: a shape none of its objects has."""
+    shape = next(s for s in lexicon.SHAPES if s not in {o.shape for o in scene.objects})
+    return dataclasses.replace(scene.objects[0], shape=shape)
+
+
+def write_pairs(directory: Path, world, correct_similarity: float, hallucinated_similarity: float) -> Path:
+    """Chosen: two true object sentences and one false; rejected: one true and two false (and a count claim
+    one higher). Similarities set per class."""
+    from aspo_repro.data.diagnostics import _scene_lookup
+
+    scene_of = _scene_lookup(world)
+    records = [r for r in json.loads(Path(world.instructions_json).read_text())
+               if len(scene_of(str(r["id"])).objects) + 1 < len(lexicon.NUMBER_WORDS)][:PAIRS]
+    rng = random.Random(0)
+    rows = []
+    for record in records:
+        scene = scene_of(str(record["id"]))
+        true = [grammar.object_sentence(scene.objects[k % len(scene.objects)]) for k in range(2)]
+        false = grammar.object_sentence(absent(scene))
+        count = len(scene.objects)
+        chosen = " ".join([grammar.count_sentence(count), true[0], false, true[1]])
+        rejected = " ".join([grammar.count_sentence(count + 1), true[0], false, false])
+        spans = [list(span) for span in sentence_spans(chosen)]
+        similarity = [correct_similarity, correct_similarity, hallucinated_similarity, correct_similarity]
+        rows.append({"id": str(record["id"]), "images": [image(rng)], "prompt": "Describe the image.",
+                     "chosen": chosen, "rejected": rejected, "chosen_sentence_spans": spans,
+                     "chosen_sentence_similarity": similarity})
+    return save_prefs(directory, rows, {"settings": {"world": {"seed": 0, "size": "tiny"}}})
+
+
+def test_weights_that_follow_the_truth_have_auc_one_and_the_reverse_zero(tmp_path, tiny_world):
+    following = diagnose(write_pairs(tmp_path / "good", tiny_world, 0.9, 0.1), world=tiny_world)
+    reversed_ = diagnose(write_pairs(tmp_path / "bad", tiny_world, 0.1, 0.9), world=tiny_world)
+
+    weight = following["similarity_weight"]
+    assert weight["sentences"] == {"correct": 3 * PAIRS, "hallucinated": PAIRS}
+    assert weight["auc"] == {"value": 1.0, "ci95": [1.0, 1.0]}
+    assert reversed_["similarity_weight"]["auc"]["value"] == 0.0
+    assert weight["mean_weight"] == {"correct": 1.0, "hallucinated": 0.0}
+    assert weight["gradient_scale"]["correct"] > 1.0 > weight["gradient_scale"]["hallucinated"]
+
+
+def test_the_answers_and_their_confounds_are_counted(tmp_path, tiny_world):
+    report = diagnose(write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1), world=tiny_world)
+    chosen, rejected = report["answers"]["chosen"], report["answers"]["rejected"]
+    assert chosen["sentence_hallucination_rate"] == pytest.approx(1 / 4)
+    assert rejected["sentence_hallucination_rate"] == pytest.approx(3 / 4)  # the count one higher is false too
+    assert (chosen["correct_per_answer"], rejected["hallucinated_per_answer"]) == (3.0, 3.0)
+    confounds = report["confounds"]
+    assert confounds["hallucinated_sentences"]["rejected_more"] == PAIRS
+    assert confounds["claimed_count"]["rejected_more"] == PAIRS
+    assert confounds["sentences"]["equal"] == PAIRS
+
+
+def test_auc_ties_count_half_and_one_class_gives_none():
+    assert auc([0.5, 0.5], [False, True]) == 0.5
+    assert auc([0.2, 0.8, 0.4], [False, True, False]) == 0.0
+    assert auc([0.1, 0.2], [False, False]) is None
+
+
+def test_c_keeps_an_answer_scale_at_equal_rewards_within_its_clamp():
+    equal = [ChosenSentence(0, 4, 0.0, w, h) for w, h in ((1.0, False), (0.0, True))]
+    scales = gradient_scales(equal)
+    assert sum(s * 4 for s in scales) == pytest.approx(8)  # c (1 + w) redistributes, its sum is DPO's
+    heavy = [ChosenSentence(1, 4, 0.0, 1.0, False), ChosenSentence(1, 4, 0.0, 1.0, False)]
+    assert gradient_scales(heavy) == [pytest.approx(1.0), pytest.approx(1.0)]  # c clamped at 0.5
+
+
+def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_world, capsys, monkeypatch):
+    import aspo_repro.data.diagnostics as diagnostics
+
+    directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
+    monkeypatch.setattr(diagnostics, "_world", lambda settings: tiny_world)
+    assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "d.json")]) == 0
+    assert "AUC of S^" in capsys.readouterr().out
+    assert json.loads((tmp_path / "d.json").read_text())["pairs"] == PAIRS
+    (directory / "manifest.json").write_text(json.dumps({"settings": {"world": None}}))
+    with pytest.raises(UserError, match="only mini preference data has the ground truth"):
+        diagnose(directory)
