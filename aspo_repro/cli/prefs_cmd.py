@@ -30,9 +30,10 @@ rejected answer.
 DIAGNOSE_DESCRIPTION = """\
 Measure a mini preference dataset against the mini world's exact judge: the hallucination rate
 of chosen and rejected sentences, the confounds (which side is longer, claims more objects,
-hallucinates more), the AUC with which ASPO's similarity weights S^ rank the chosen answers'
-correct sentences above their hallucinated ones (0.5: no signal; a 95% bootstrap interval over
-pairs), and the gradient scale c(1+w) each class gets at equal per-token rewards.
+hallucinates more), the AUC with which the weights of ASPO-S, ASPO-P and ASPO-S+P rank the chosen
+answers' correct sentences above their hallucinated ones (0.5: no signal; a 95% bootstrap interval
+over pairs; perplexity from the base model the data was generated with), and the gradient scale
+c(1+w) each class gets at equal per-token rewards.
 
   python -m aspo_repro prefs diagnose runs/mini/mini-llava-s/prefs
   python -m aspo_repro prefs diagnose runs/mini/mini-llava-s/prefs --out diagnosis.json"""
@@ -71,6 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     diagnose.add_argument("directory", help="a mini preference dataset written by prefs")
     diagnose.add_argument("--out", help="also write the diagnosis as JSON here")
     diagnose.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    diagnose.add_argument("--no-perplexity", action="store_true",
+                          help="skip the weights that need the base model's log-probs (ASPO-P, ASPO-S+P)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +127,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from aspo_repro.data.diagnostics import diagnose, format_diagnosis
     from aspo_repro.storage import atomic_write_json
 
-    report = diagnose(args.directory, seed=args.seed)
+    report = diagnose(args.directory, seed=args.seed, perplexity=not args.no_perplexity)
     print(format_diagnosis(report))
     if args.out:
         atomic_write_json(args.out, report)

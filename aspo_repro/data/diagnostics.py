@@ -5,16 +5,16 @@ questions the paper cannot ask are measured here:
 
 - do chosen and rejected differ in what they hallucinate, or mainly in length and in how many
   objects they claim (the confounds)?
-- do ASPO's similarity weights S^ (Eq. 6-7, ``weights.similarity_weights``) tell the chosen
-  answers' correct sentences from their hallucinated ones? As an AUC: the chance that a correct
-  sentence outweighs a hallucinated one (ties count half; 0.5 is no signal), with a 95% bootstrap
-  interval over pairs;
+- do ASPO's weights (``weights.adaptive_weights``: S^ of Eq. 6-7, P^ of Eq. 8-9, their mix of
+  Eq. 10, for each ASPO method's alpha) tell the chosen answers' correct sentences from their
+  hallucinated ones? As an AUC: the chance that a correct sentence outweighs a hallucinated one
+  (ties count half; 0.5 is no signal), with a 95% bootstrap interval over pairs. P^ comes from the
+  base model's log-probs of the chosen answer as training formats it (at step 0 the policy is the
+  base model, so these are the weights of the first step);
 - what gradient scale c(1 + w_i) each class gets (Eq. 10-13), assuming every token of an answer
   carries the same reward, so that c = sum n_i / sum (1 + w_i) n_i over an answer's sentences of
   n_i words, clamped to [0.5, 1] as the loss clamps it. (The loss takes c over a micro-batch and
   from the rewards the policy has; this is the scale at equal rewards, per answer.)
-
-The perplexity weight P^ needs the model's log-probs and is not measured here yet.
 """
 
 from __future__ import annotations
@@ -31,18 +31,22 @@ BOOTSTRAP_SAMPLES = 1000
 CLAMP = (0.5, 1.0)  # c's range (aspo-math: the range it has when the sentence rewards share a sign)
 
 
+WEIGHTED_METHODS = ("aspo-s", "aspo-p", "aspo")  # S, P, S+P (Table 5)
+
+
 @dataclass(frozen=True)
 class ChosenSentence:
     pair: int  # the row of the pair
     words: int
     similarity: float
-    weight: float  # S^, min-max normalised within its answer
+    weights: dict[str, float]  # by method: its weight, normalised within the answer
     hallucinated: bool
 
 
-def diagnose(directory: str | Path, world=None, *, seed: int = 0) -> dict[str, Any]:
+def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bool = True) -> dict[str, Any]:
     """The diagnosis of the mini preference dataset in ``directory`` (its world built or reused
-    from the settings its manifest records, unless ``world`` is given)."""
+    from the settings its manifest records, unless ``world`` is given). ``perplexity``: also the
+    weights that need the base model's log-probs (P^, S+P)."""
     from aspo_repro.errors import UserError
     from aspo_repro.training.preferences import open_preferences
 
@@ -54,10 +58,11 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0) -> dict[str, A
     world = world or _world(world_settings)
     scene_of = _scene_lookup(world)
     rows = opened.dataset.remove_columns([c for c in ("images",) if c in opened.dataset.column_names]).to_list()
+    nll = sentence_nlls(opened, world) if perplexity else [None] * len(rows)
     sentences, sides = [], {"chosen": [], "rejected": []}
     for index, row in enumerate(rows):
         scene = scene_of(str(row["id"]))
-        sentences.extend(chosen_sentences(index, row, scene))
+        sentences.extend(chosen_sentences(index, row, scene, nll[index]))
         for side in sides:
             sides[side].append(answer_profile(row[side], scene))
     from aspo_repro.provenance import provenance
@@ -69,7 +74,7 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0) -> dict[str, A
         "judge": "aspo_repro.miniworld.judge (exact rules against the scene)",
         "answers": {side: summarise_answers(profiles) for side, profiles in sides.items()},
         "confounds": confounds(sides["chosen"], sides["rejected"]),
-        "similarity_weight": weight_diagnosis(sentences, seed=seed),
+        "weights": weight_diagnosis(sentences, seed=seed),
         "provenance": provenance(),
     }
 
@@ -88,24 +93,79 @@ def _scene_lookup(world):
     return lambda instruction_id: scenes[image_of[instruction_id]]
 
 
-def chosen_sentences(index: int, row: dict[str, Any], scene) -> list[ChosenSentence]:
-    """The judged sentences of a pair's chosen answer with their similarity and weight S^."""
-    import torch
-
+def chosen_sentences(index: int, row: dict[str, Any], scene, mean_nll: list[float] | None = None) -> list[ChosenSentence]:
+    """The judged sentences of a pair's chosen answer with their similarity and each method's weight
+    (the weights normalised over all the answer's sentences, as training does)."""
     from aspo_repro.miniworld.judge import judge_sentence_verdict
-    from aspo_repro.weights import similarity_weights
 
     spans = row.get("chosen_sentence_spans") or []
     similarity = [float(v) for v in (row.get("chosen_sentence_similarity") or [])]
     if not spans or len(similarity) != len(spans):
         return []
-    weights = similarity_weights(torch.tensor([similarity]), torch.ones(1, len(similarity), dtype=torch.bool))[0]
+    weights = method_weights(similarity, mean_nll)
     found = []
-    for (start, end), value, weight in zip(spans, similarity, weights.tolist()):
+    for k, ((start, end), value) in enumerate(zip(spans, similarity)):
         text = row["chosen"][start:end]
         verdict = judge_sentence_verdict(text, scene)
         if verdict.hallucinated is not None:
-            found.append(ChosenSentence(index, len(text.split()), value, weight, bool(verdict.hallucinated)))
+            found.append(ChosenSentence(index, len(text.split()), value, {m: w[k] for m, w in weights.items()},
+                                        bool(verdict.hallucinated)))
+    return found
+
+
+def method_weights(similarity: list[float], mean_nll: list[float] | None) -> dict[str, list[float]]:
+    """Each ASPO method's sentence weights w_i (Eq. 10 with its alpha); those needing perplexity
+    only when ``mean_nll`` is given."""
+    import torch
+
+    from aspo_repro.methods import get_method
+    from aspo_repro.weights import adaptive_weights
+
+    mask = torch.ones(1, len(similarity), dtype=torch.bool)
+    nll = torch.tensor([mean_nll]) if mean_nll is not None else None
+    weights = {}
+    for name in WEIGHTED_METHODS:
+        method = get_method(name)
+        if method.uses_perplexity and nll is None:
+            continue
+        similarity_tensor = torch.tensor([similarity]) if method.uses_similarity else None
+        weights[name] = adaptive_weights(method.aspo_options.alpha, mask, similarity_tensor, nll)[0].tolist()
+    return weights
+
+
+def sentence_nlls(opened, world) -> list[list[float] | None]:
+    """Per pair, the base model's mean negative log-likelihood of each chosen sentence's tokens,
+    the chosen answer formatted and its tokens mapped to sentences as training does."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from aspo_repro.models import get_model_spec, load_model_and_processor
+    from aspo_repro.segmentation import units_from_offsets
+    from aspo_repro.training.formatting import PairFormatter
+
+    name = (opened.manifest.get("settings") or {}).get("model")
+    model, processor = load_model_and_processor(name, world=world)
+    formatter = PairFormatter.for_processor(processor, get_model_spec(name).family)
+    found = []
+    for row in tqdm(opened.dataset, desc="chosen log-probs", unit="pair", leave=False):
+        spans = row.get("chosen_sentence_spans") or []
+        if not spans:
+            found.append(None)
+            continue
+        pair = formatter.format(row["prompt"], row["chosen"], row["rejected"])
+        start = pair.response_span[0]
+        prompt = processor(images=[row["images"][0].convert("RGB")], text=[pair.prompt], add_special_tokens=False,
+                           return_tensors="pt")
+        answer = processor.tokenizer(pair.chosen, add_special_tokens=False, return_offsets_mapping=True)
+        units = units_from_offsets(pair.chosen, answer["offset_mapping"], [(s + start, e + start) for s, e in spans])
+        ids = torch.tensor([answer["input_ids"]])
+        inputs = {**prompt, "input_ids": torch.cat([prompt["input_ids"], ids], dim=1)}
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+        with torch.no_grad():
+            logits = model(**inputs).logits[0, prompt["input_ids"].shape[1] - 1:-1].float()
+        token_nll = -torch.log_softmax(logits, dim=-1).gather(1, ids[0, :, None])[:, 0]
+        unit = torch.tensor(units)
+        found.append([float(token_nll[unit == k].mean()) if (unit == k).any() else 0.0 for k in range(len(spans))])
     return found
 
 
@@ -173,17 +233,22 @@ def confounds(chosen: Sequence[AnswerProfile], rejected: Sequence[AnswerProfile]
 def weight_diagnosis(sentences: Sequence[ChosenSentence], *, seed: int = 0) -> dict[str, Any]:
     correct = [s for s in sentences if not s.hallucinated]
     hallucinated = [s for s in sentences if s.hallucinated]
-    scale = gradient_scales(sentences)
-    return {
+    methods = sorted(set().union(*(s.weights for s in sentences)), key=WEIGHTED_METHODS.index) if sentences else []
+    report = {
         "sentences": {"correct": len(correct), "hallucinated": len(hallucinated)},
-        "auc": auc_with_interval(sentences, lambda s: s.weight, seed=seed),
         "auc_raw_similarity": auc_with_interval(sentences, lambda s: s.similarity, seed=seed),
-        "mean_weight": {"correct": _mean([s.weight for s in correct]),
-                        "hallucinated": _mean([s.weight for s in hallucinated])},
-        "gradient_scale": {"correct": _mean([scale[i] for i, s in enumerate(sentences) if not s.hallucinated]),
-                           "hallucinated": _mean([scale[i] for i, s in enumerate(sentences) if s.hallucinated]),
-                           "clamped_share": _clamped_share(sentences)},
     }
+    for method in methods:
+        scale = gradient_scales(sentences, method)
+        report[method] = {
+            "auc": auc_with_interval(sentences, lambda s, m=method: s.weights[m], seed=seed),
+            "mean_weight": {"correct": _mean([s.weights[method] for s in correct]),
+                            "hallucinated": _mean([s.weights[method] for s in hallucinated])},
+            "gradient_scale": {"correct": _mean([scale[i] for i, s in enumerate(sentences) if not s.hallucinated]),
+                               "hallucinated": _mean([scale[i] for i, s in enumerate(sentences) if s.hallucinated]),
+                               "clamped_share": _clamped_share(sentences, method)},
+        }
+    return report
 
 
 def auc(scores: Sequence[float], hallucinated: Sequence[bool]) -> float | None:
@@ -217,26 +282,26 @@ def auc_with_interval(sentences: Sequence[ChosenSentence], score, *, seed: int =
     return {"value": round(point, 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
 
 
-def gradient_scales(sentences: Sequence[ChosenSentence]) -> list[float]:
+def gradient_scales(sentences: Sequence[ChosenSentence], method: str) -> list[float]:
     """c (1 + w_i) per sentence, c per answer at equal per-token rewards (see the module docstring)."""
     scales = [0.0] * len(sentences)
     for pair in {s.pair for s in sentences}:
         indices = [i for i, s in enumerate(sentences) if s.pair == pair]
         plain = sum(sentences[i].words for i in indices)
-        weighted = sum((1 + sentences[i].weight) * sentences[i].words for i in indices)
+        weighted = sum((1 + sentences[i].weights[method]) * sentences[i].words for i in indices)
         c = min(max(plain / weighted, CLAMP[0]), CLAMP[1]) if weighted > 0 else 1.0
         for i in indices:
-            scales[i] = c * (1 + sentences[i].weight)
+            scales[i] = c * (1 + sentences[i].weights[method])
     return scales
 
 
-def _clamped_share(sentences: Sequence[ChosenSentence]) -> float | None:
+def _clamped_share(sentences: Sequence[ChosenSentence], method: str) -> float | None:
     """The share of answers whose c sits at the lower clamp."""
     answers = {s.pair for s in sentences}
     clamped = 0
     for pair in answers:
         members = [s for s in sentences if s.pair == pair]
-        weighted = sum((1 + s.weight) * s.words for s in members)
+        weighted = sum((1 + s.weights[method]) * s.words for s in members)
         clamped += weighted > 0 and sum(s.words for s in members) / weighted < CLAMP[0]
     return clamped / len(answers) if answers else None
 
@@ -247,11 +312,14 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def format_diagnosis(report: dict[str, Any]) -> str:
     chosen, rejected = report["answers"]["chosen"], report["answers"]["rejected"]
-    weight = report["similarity_weight"]
+    weights = report["weights"]
 
     def rate(side):
         value = side["sentence_hallucination_rate"]
         return "-" if value is None else f"{100 * value:.1f}%"
+
+    def interval(value):
+        return "-" if value["value"] is None else f"{value['value']:.3f} [{value['ci95'][0]:.3f}, {value['ci95'][1]:.3f}]"
 
     lines = [f"{report['directory']}: {report['pairs']} pairs, judged by {report['judge']}",
              f"{'':28} {'chosen':>10} {'rejected':>10}",
@@ -264,15 +332,14 @@ def format_diagnosis(report: dict[str, Any]) -> str:
     for key, tally in report["confounds"].items():
         lines.append(f"  {key:26} {tally['rejected_more']:>5} / {tally['chosen_more']:>5} / {tally['equal']:>5}"
                      f" ({tally['not_comparable']})")
-    lines.append(f"similarity weight S^ on {weight['sentences']['correct']} correct and "
-                 f"{weight['sentences']['hallucinated']} hallucinated chosen sentences:")
-    for key, label in (("auc", "AUC of S^ (correct above hallucinated)"), ("auc_raw_similarity", "AUC of raw S")):
-        value = weight[key]
-        interval = "-" if value["value"] is None else f"{value['value']:.3f} [{value['ci95'][0]:.3f}, {value['ci95'][1]:.3f}]"
-        lines.append(f"  {label:40} {interval}")
-    scale = weight["gradient_scale"]
-    lines.append(f"  c(1+w), correct / hallucinated          {_number(scale['correct'])} / {_number(scale['hallucinated'])}"
-                 f" (c at its 0.5 clamp in {_number(scale['clamped_share'])} of answers)")
+    lines.append(f"weights on {weights['sentences']['correct']} correct and {weights['sentences']['hallucinated']} "
+                 "hallucinated chosen sentences: AUC (correct above hallucinated) [95%]; c(1+w) correct / hallucinated")
+    lines.append(f"  {'raw similarity S':16} {interval(weights['auc_raw_similarity'])}")
+    for method in WEIGHTED_METHODS:
+        if method in weights:
+            scale = weights[method]["gradient_scale"]
+            lines.append(f"  {method:16} {interval(weights[method]['auc']):28} {_number(scale['correct'])} / "
+                         f"{_number(scale['hallucinated'])} (c at its 0.5 clamp in {_number(scale['clamped_share'])} of answers)")
     return "\n".join(lines)
 
 

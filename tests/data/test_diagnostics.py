@@ -58,23 +58,40 @@ def write_pairs(directory: Path, world, correct_similarity: float, hallucinated_
         rows.append({"id": str(record["id"]), "images": [image(rng)], "prompt": "Describe the image.",
                      "chosen": chosen, "rejected": rejected, "chosen_sentence_spans": spans,
                      "chosen_sentence_similarity": similarity})
-    return save_prefs(directory, rows, {"settings": {"world": {"seed": 0, "size": "tiny"}}})
+    return save_prefs(directory, rows, {"settings": {"model": "mini-llava-s", "world": {"seed": 0, "size": "tiny"}}})
 
 
 def test_weights_that_follow_the_truth_have_auc_one_and_the_reverse_zero(tmp_path, tiny_world):
-    following = diagnose(write_pairs(tmp_path / "good", tiny_world, 0.9, 0.1), world=tiny_world)
-    reversed_ = diagnose(write_pairs(tmp_path / "bad", tiny_world, 0.1, 0.9), world=tiny_world)
+    following = diagnose(write_pairs(tmp_path / "good", tiny_world, 0.9, 0.1), world=tiny_world, perplexity=False)
+    reversed_ = diagnose(write_pairs(tmp_path / "bad", tiny_world, 0.1, 0.9), world=tiny_world, perplexity=False)
 
-    weight = following["similarity_weight"]
-    assert weight["sentences"] == {"correct": 3 * PAIRS, "hallucinated": PAIRS}
+    assert following["weights"]["sentences"] == {"correct": 3 * PAIRS, "hallucinated": PAIRS}
+    assert set(following["weights"]) == {"sentences", "auc_raw_similarity", "aspo-s"}
+    weight = following["weights"]["aspo-s"]
     assert weight["auc"] == {"value": 1.0, "ci95": [1.0, 1.0]}
-    assert reversed_["similarity_weight"]["auc"]["value"] == 0.0
+    assert reversed_["weights"]["aspo-s"]["auc"]["value"] == 0.0
     assert weight["mean_weight"] == {"correct": 1.0, "hallucinated": 0.0}
     assert weight["gradient_scale"]["correct"] > 1.0 > weight["gradient_scale"]["hallucinated"]
 
 
+def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world):
+    from aspo_repro.data.diagnostics import sentence_nlls
+    from aspo_repro.training.preferences import open_preferences
+
+    directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
+    nll = sentence_nlls(open_preferences(directory), tiny_world)
+    assert [len(values) for values in nll] == [4] * PAIRS and all(v > 0 for values in nll for v in values)
+    report = diagnose(directory, world=tiny_world)["weights"]
+    for method in ("aspo-p", "aspo"):
+        assert 0.0 <= report[method]["auc"]["value"] <= 1.0
+    # S+P is the mean of S^ and P^ (alpha 0.5), so its mean weights lie between theirs
+    for side in ("correct", "hallucinated"):
+        low, high = sorted((report["aspo-s"]["mean_weight"][side], report["aspo-p"]["mean_weight"][side]))
+        assert low - 1e-4 <= report["aspo"]["mean_weight"][side] <= high + 1e-4
+
+
 def test_the_answers_and_their_confounds_are_counted(tmp_path, tiny_world):
-    report = diagnose(write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1), world=tiny_world)
+    report = diagnose(write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1), world=tiny_world, perplexity=False)
     chosen, rejected = report["answers"]["chosen"], report["answers"]["rejected"]
     assert chosen["sentence_hallucination_rate"] == pytest.approx(1 / 4)
     assert rejected["sentence_hallucination_rate"] == pytest.approx(3 / 4)  # the count one higher is false too
@@ -92,11 +109,11 @@ def test_auc_ties_count_half_and_one_class_gives_none():
 
 
 def test_c_keeps_an_answer_scale_at_equal_rewards_within_its_clamp():
-    equal = [ChosenSentence(0, 4, 0.0, w, h) for w, h in ((1.0, False), (0.0, True))]
-    scales = gradient_scales(equal)
+    equal = [ChosenSentence(0, 4, 0.0, {"aspo-s": w}, h) for w, h in ((1.0, False), (0.0, True))]
+    scales = gradient_scales(equal, "aspo-s")
     assert sum(s * 4 for s in scales) == pytest.approx(8)  # c (1 + w) redistributes, its sum is DPO's
-    heavy = [ChosenSentence(1, 4, 0.0, 1.0, False), ChosenSentence(1, 4, 0.0, 1.0, False)]
-    assert gradient_scales(heavy) == [pytest.approx(1.0), pytest.approx(1.0)]  # c clamped at 0.5
+    heavy = [ChosenSentence(1, 4, 0.0, {"aspo-s": 1.0}, False), ChosenSentence(1, 4, 0.0, {"aspo-s": 1.0}, False)]
+    assert gradient_scales(heavy, "aspo-s") == [pytest.approx(1.0), pytest.approx(1.0)]  # c clamped at 0.5
 
 
 def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_world, capsys, monkeypatch):
@@ -104,8 +121,8 @@ def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_
 
     directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
     monkeypatch.setattr(diagnostics, "_world", lambda settings: tiny_world)
-    assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "d.json")]) == 0
-    assert "AUC of S^" in capsys.readouterr().out
+    assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "d.json"), "--no-perplexity"]) == 0
+    assert "aspo-s" in capsys.readouterr().out
     assert json.loads((tmp_path / "d.json").read_text())["pairs"] == PAIRS
     (directory / "manifest.json").write_text(json.dumps({"settings": {"world": None}}))
     with pytest.raises(UserError, match="only mini preference data has the ground truth"):
