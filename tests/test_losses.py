@@ -255,3 +255,21 @@ def test_a_similarity_of_the_wrong_shape_is_refused_not_broadcast():
             aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0), similarity=wrong, num_units=2)
     with pytest.raises(ValueError, match="one per response"):
         aspo_loss(chosen, rejected, units, AspoOptions(alpha=1.0, granularity="response"), similarity=torch.rand(3))
+
+
+def test_inputs_of_the_wrong_shape_are_refused():
+    chosen, rejected = make_side([4, 4], 4, 0), make_side([4, 4], 4, 1)
+    with pytest.raises(ValueError, match="share one \\(B, T\\) shape"):
+        ResponseLogps(chosen.policy, chosen.reference[:, :3], chosen.mask)
+    with pytest.raises(ValueError, match="mask must be boolean"):
+        ResponseLogps(chosen.policy, chosen.reference, chosen.mask.float())
+    one_rejected = make_side([4], 4, 2)
+    with pytest.raises(ValueError, match="chosen has 2 responses and rejected 1"):
+        dpo_loss(chosen, one_rejected)
+    units = units_from_sizes([[2, 2], [2, 2]], 4)
+    with pytest.raises(ValueError, match="chosen has 2 responses and rejected 1"):
+        aspo_loss(chosen, one_rejected, units, AspoOptions(alpha=0.0))
+    with pytest.raises(ValueError, match="chosen_units has shape \\(2, 3\\)"):
+        aspo_loss(chosen, rejected, units[:, :3], AspoOptions(alpha=0.0))
+    with pytest.raises(ValueError, match="ppl_logps has shape \\(2, 5\\)"):
+        aspo_loss(chosen, rejected, units, AspoOptions(alpha=0.0), ppl_logps=torch.zeros(2, 5))

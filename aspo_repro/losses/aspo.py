@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aspo_repro.losses.common import LossOutput, ResponseLogps, sigmoid_loss
+from aspo_repro.losses.common import LossOutput, ResponseLogps, check_pairs, sigmoid_loss
 from aspo_repro.methods import AspoOptions
 from aspo_repro.weights import adaptive_weights, unit_statistics
 
@@ -74,10 +74,17 @@ def aspo_loss(
     ppl_logps: (B, T) log-probs the perplexity weight is computed from; by default those
         ``options.ppl_source`` names (the detached policy's, or the reference's).
     """
+    check_pairs(chosen, rejected)
+    if options.unit.within_response and tuple(chosen_units.shape) != tuple(chosen.mask.shape):
+        raise ValueError(f"chosen_units has shape {tuple(chosen_units.shape)}; one per chosen token is "
+                         f"{tuple(chosen.mask.shape)}")
     token_terms = chosen.scaled_log_ratios(beta)
     rejected_rewards = rejected.scaled_log_ratios(beta).sum(-1)
     if ppl_logps is None:
         ppl_logps = chosen.reference if options.ppl_source == "reference" else chosen.policy
+    if tuple(ppl_logps.shape) != tuple(chosen.policy.shape):
+        raise ValueError(f"ppl_logps has shape {tuple(ppl_logps.shape)}; one per chosen token is "
+                         f"{tuple(chosen.policy.shape)}")
     if options.unit.within_response:
         token_scale, weights, unit_mask, c = _unit_scales(
             token_terms, chosen_units, options, similarity, ppl_logps, num_units

@@ -20,6 +20,13 @@ class ResponseLogps:
     reference: Tensor
     mask: Tensor
 
+    def __post_init__(self) -> None:
+        shapes = {name: tuple(getattr(self, name).shape) for name in ("policy", "reference", "mask")}
+        if len(set(shapes.values())) != 1 or self.policy.dim() != 2:
+            raise ValueError(f"policy, reference and mask must share one (B, T) shape; got {shapes}")
+        if self.mask.dtype != torch.bool:
+            raise ValueError(f"mask must be boolean (True on completion tokens); got {self.mask.dtype}")
+
     def scaled_log_ratios(self, beta: float) -> Tensor:
         """beta * l_t with l_t = log pi_theta - log pi_ref, zero off the completion (float32)."""
         ratios = self.policy.float() - self.reference.float()
@@ -58,6 +65,13 @@ class LossOutput:
         if self.c is not None:
             stats["c/mean"] = self.c.float().mean().item()
         return stats
+
+
+def check_pairs(chosen: ResponseLogps, rejected: ResponseLogps) -> None:
+    """Chosen and rejected sides of the same pairs (their lengths may differ)."""
+    if chosen.policy.shape[0] != rejected.policy.shape[0]:
+        raise ValueError(f"chosen has {chosen.policy.shape[0]} responses and rejected {rejected.policy.shape[0]}; "
+                         "a pair has one of each")
 
 
 def sigmoid_loss(margins: Tensor) -> Tensor:
