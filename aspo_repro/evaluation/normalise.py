@@ -87,7 +87,7 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
         scale = f"0-{highest:g}" if highest is not None else "non-negative"
         return Outcome(benchmark.name, None, f"{value:g} lies outside the {scale} scale of the result store", details)
     score = BenchmarkScore(
-        value=min(max(value, 0.0), 100.0),  # clips float rounding only
+        value=min(max(value, 0.0), highest) if highest is not None else max(value, 0.0),  # float rounding only
         stderr=_stderr(benchmark, per_task.values()),
         n=_items(benchmark, counts.values()),
         metric=_metric_label(benchmark),

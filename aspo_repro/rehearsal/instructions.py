@@ -1,6 +1,6 @@
 """Stand-in instruction data: COCO-style JPEG photographs and a LLaVA-Instruct-150K JSON file.
 
-The photographs are 640x480 RGB JPEGs named as COCO's train2017 files (``000000XXXXXX.jpg``):
+The photographs are 640x480 RGB JPEGs named as COCO's train2017 files (a twelve-digit zero-padded image id, ``000000100037.jpg``):
 a sky-to-ground gradient with a few coloured objects (boxes and ellipses) and sensor noise, so
 the diffusion noise, the processors' resizing and CLIP's crop act on realistic pixels. The JSON
 has LLaVA-Instruct-150K's records (``id``, ``image``, ``conversations`` with ``from: human``
