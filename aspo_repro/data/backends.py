@@ -85,7 +85,12 @@ def describe_model(name: str, device: str, dtype: str | None) -> dict[str, Any]:
     return description
 
 
+def world_scenes(world) -> dict:
+    """Every scene of the mini world, by id."""
+    return {scene.id: scene for split in ("pool", "sft", "bench") for scene in world.scenes(split)}
+
+
 def scene_lookup(world):
     """The ground-truth scene of a mini-world instruction, found through its image's scene id."""
-    scenes = {scene.id: scene for split in ("pool", "sft", "bench") for scene in world.scenes(split)}
+    scenes = world_scenes(world)
     return lambda instruction: scenes[instruction.image_path.stem]

@@ -87,7 +87,9 @@ def _world(settings: dict[str, Any]):
 
 def _scene_lookup(world):
     """The scene of an instruction id, through the world's instruction records and their images."""
-    scenes = {scene.id: scene for split in ("pool", "sft", "bench") for scene in world.scenes(split)}
+    from aspo_repro.data.backends import world_scenes
+
+    scenes = world_scenes(world)
     records = json.loads(Path(world.instructions_json).read_text(encoding="utf-8"))
     image_of = {str(record["id"]): Path(record["image"]).stem for record in records}
     return lambda instruction_id: scenes[image_of[instruction_id]]
@@ -181,16 +183,14 @@ class AnswerProfile:
 
 def answer_profile(text: str, scene) -> AnswerProfile:
     from aspo_repro.miniworld.grammar import parse_sentence
-    from aspo_repro.miniworld.judge import judge_sentence_verdict
-    from aspo_repro.segmentation import split_sentences
+    from aspo_repro.miniworld.judge import judge_description, score_description
 
-    parts = split_sentences(text)
-    verdicts = [judge_sentence_verdict(part, scene) for part in parts]
-    claims = [parse_sentence(part) for part in parts]
+    verdicts = judge_description(text, scene)
+    score = score_description(verdicts)
+    claims = [parse_sentence(v.sentence) for v in verdicts]
     counts = [claim.count for claim in claims if claim is not None and claim.kind == "count"]
     return AnswerProfile(
-        sentences=len(parts), words=len(text.split()),
-        judged=sum(v.hallucinated is not None for v in verdicts), hallucinated=sum(bool(v.hallucinated) for v in verdicts),
+        sentences=len(verdicts), words=len(text.split()), judged=score.judged, hallucinated=score.hallucinated,
         claimed_count=counts[0] if counts else None,
         object_sentences=sum(claim is not None and claim.kind == "object" for claim in claims),
     )

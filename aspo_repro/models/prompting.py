@@ -21,10 +21,16 @@ def strip_image_placeholder(human_value: str) -> str:
     return human_value.replace(IMAGE_PLACEHOLDER + "\n", "").replace(IMAGE_PLACEHOLDER, "").strip()
 
 
+def chat_template(processor) -> str | None:
+    """The processor's chat template, else its tokenizer's (None: the model has none)."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    return getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)
+
+
 def chat_prompt(processor, question: str) -> str:
     """The generation prompt for one image and ``question``, in the model's chat format."""
     tokenizer = getattr(processor, "tokenizer", processor)
-    template = getattr(processor, "chat_template", None) or getattr(tokenizer, "chat_template", None)
+    template = chat_template(processor)
     if template is None:
         # InstructBLIP's hub checkpoints have no chat template: the instruction is the prompt
         # (as lmms-eval's instructblip adapter and the training formatter send it).

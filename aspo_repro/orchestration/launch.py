@@ -29,6 +29,7 @@ from typing import Any
 
 from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Plan, Step
+from aspo_repro.orchestration.profiles import Profile
 from aspo_repro.orchestration.stages import Invocation, Stages
 from aspo_repro.results import RunKey
 from aspo_repro.storage import atomic_write_json, stable_hash
@@ -223,7 +224,7 @@ def worker_command(request_path: Path, accelerate_config: str | Path | None = No
     worker = ["-m", "aspo_repro.orchestration.worker", str(request_path)]
     if accelerate_config:
         return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(_repo_path(str(accelerate_config))), "--num_processes", str(max(1, processes)), *worker]
+                str(Profile.path(accelerate_config)), "--num_processes", str(max(1, processes)), *worker]
     return [sys.executable, "-u", *worker]
 
 
@@ -261,13 +262,6 @@ def submit_local(records: StepRecords, command: list[str], timeout_min: int, gpu
         parameters.update(gpus_per_node=1, visible_gpus=(gpu,))
     executor.update_parameters(**parameters)
     return executor.submit(CommandFunction(command, verbose=False))
-
-
-def _repo_path(path: str) -> Path:
-    from aspo_repro.orchestration.profiles import REPO_ROOT
-
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() else REPO_ROOT / candidate
 
 
 # ---------------------------------------------------------------- status

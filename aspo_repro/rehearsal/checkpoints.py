@@ -11,15 +11,15 @@ as on the hub); the tokenizer is a small BPE trained here, with LLaMA's special 
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aspo_repro import storage
 from aspo_repro.files import read_json_object
+from aspo_repro.orchestration.profiles import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_CONFIG_DIR = REPO_ROOT / "configs" / "models"
 
 # LLaVA-1.5's processor (llava-hf/llava-1.5-7b-hf): OpenAI CLIP's normalisation at 336 pixels.
@@ -241,16 +241,9 @@ def write_standins(hub_cache: Path, models: Iterable[str], corpus: list[str], sh
     written = {}
     for model in models:
         repo_id = get_model_spec(model).source
-        identity = {"config": paper_config(model), "shrink": shrink.__dict__, "seed": seed,
+        identity = {"config": paper_config(model), "shrink": dataclasses.asdict(shrink), "seed": seed,
                     "corpus": storage.stable_hash(corpus)}
         log(f"stand-in of {model} ({repo_id}) in {hub_cache}")
         written[model] = write_hub_snapshot(hub_cache, repo_id, lambda d, m=model: build_standin(m, corpus, d, shrink, seed),
                                             identity)
     return written
-
-
-def describe(snapshot: Path) -> dict:
-    """What a stand-in is, for provenance: its shrunk sizes and parameter count."""
-    config = json.loads((snapshot / "config.json").read_text())
-    return {"model_type": config["model_type"], "text_layers": config["text_config"]["num_hidden_layers"],
-            "text_hidden": config["text_config"]["hidden_size"], "vocab_size": config["text_config"]["vocab_size"]}

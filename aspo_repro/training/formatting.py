@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aspo_repro.errors import UserError
+from aspo_repro.models.prompting import chat_template
 from aspo_repro.segmentation import sentence_spans
 from aspo_repro.training.preferences import SIMILARITY_COLUMN, SPANS_COLUMN, PreferenceSet
 
@@ -38,11 +39,6 @@ class FormattedPair:
     chosen: str
     rejected: str
     response_span: tuple[int, int]  # where the chosen response lies in ``chosen``
-
-
-def chat_template(processor) -> str | None:
-    template = getattr(processor, "chat_template", None)
-    return template or getattr(processor.tokenizer, "chat_template", None)
 
 
 @dataclass(frozen=True)

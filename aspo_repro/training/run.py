@@ -283,7 +283,7 @@ def check_processes_form_one_job(precision: str) -> None:
     its config asks for devices the machine lacks and the CPU is not named (``use_cpu``)."""
     from accelerate import PartialState
 
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    launched = launched_processes()
     state = PartialState(cpu=trains_on_cpu_only(precision))  # the state the Trainer then shares
     if launched > 1 and state.num_processes != launched:
         raise UserError(
@@ -465,6 +465,11 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
     )
 
 
+def launched_processes() -> int:
+    """How many processes were started together (``accelerate launch`` sets ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def trains_on_cpu_only(precision: str) -> bool:
     """Whether the Trainer must be told the CPU is meant (``use_cpu``) on a machine with no GPU:
     Transformers refuses bf16 there otherwise, and processes started together (DDP over gloo)
@@ -477,8 +482,7 @@ def trains_on_cpu_only(precision: str) -> bool:
 
     if torch.cuda.is_available():
         return False
-    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return launched or (precision == "bf16" and not is_torch_bf16_gpu_available())
+    return launched_processes() > 1 or (precision == "bf16" and not is_torch_bf16_gpu_available())
 
 
 def _callbacks(prepared: PreparedRun) -> list:
