@@ -9,7 +9,10 @@ The options follow ``shared/design/aspo-math.md``:
 - granularity: the unit a chosen response is split into (``sentence``, ``token``, ``response``);
 - alpha: the balance of the similarity and perplexity weights (Eq. 10), 1 = ASPO-S, 0 = ASPO-P;
 - norm: how the normaliser c of Eq. 12 is formed (``reward_ratio``, ``weight_mean``, ``none``);
-- ppl_source: whose log-probs give the perplexity weight (``policy``, detached, or ``reference``).
+- ppl_source: whose log-probs give the perplexity weight (``policy``, detached, or ``reference``);
+- scorer: what scores a sentence against its image for the similarity weight: ``clip`` (the paper's)
+  or ``judge``, the mini world's exact verdicts (1 correct, 0 hallucinated or unjudgeable), which
+  only mini preference data holds: ``aspo-oracle``, the upper bound of sentence-level weighting.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from aspo_repro.errors import UserError, unknown_name
 
 NORMS = ("reward_ratio", "weight_mean", "none")
 PPL_SOURCES = ("policy", "reference")
-ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c")
+SCORERS = ("clip", "judge")
+ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c", "scorer")
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,15 @@ class AspoOptions:
     norm: str = "reward_ratio"
     ppl_source: str = "policy"
     clamp_c: bool = True
+    scorer: str = "clip"
 
     def __post_init__(self) -> None:
         _check(self.granularity, tuple(GRANULARITIES), "granularity")
         _check(self.norm, NORMS, "norm")
         _check(self.ppl_source, PPL_SOURCES, "ppl_source")
+        _check(self.scorer, SCORERS, "scorer")
+        if self.scorer == "judge" and (self.granularity != "sentence" or self.alpha != 1):
+            raise UserError("the judge scores sentences: scorer=judge needs granularity sentence and alpha 1")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
             raise UserError(f"alpha must be a number in [0, 1]; got {self.alpha!r}")
         if not 0.0 <= float(self.alpha) <= 1.0:
@@ -111,7 +119,11 @@ class Method:
     norm: str = "reward_ratio"
     ppl_source: str = "policy"
     clamp_c: bool = True
+    scorer: str = "clip"
     beta: float = 0.1
+    # The run's learning rate when the method name sets one (``dpo[learning_rate=2e-05]``, the
+    # learning-rate sweep); None: the training config's, else the model registry's.
+    learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -128,8 +140,8 @@ class Method:
         return AspoOptions(**{option: getattr(self, option) for option in ASPO_OPTIONS})
 
     def takes(self, option: str) -> bool:
-        """Whether this method's loss reads ``option`` (``beta`` is read by every loss)."""
-        return option == "beta" or option in self.kind.options
+        """Whether this method reads ``option`` (``beta`` and ``learning_rate`` are read by every method)."""
+        return option in ("beta", "learning_rate") or option in self.kind.options
 
     @property
     def uses_units(self) -> bool:
@@ -161,6 +173,12 @@ class Method:
         options = self.aspo_options
         return options is not None and options.uses_perplexity
 
+    @property
+    def uses_judge(self) -> bool:
+        """Whether the similarity weight comes from the mini world's exact verdicts (the oracle)."""
+        options = self.aspo_options
+        return options is not None and options.uses_similarity and options.scorer == "judge"
+
     def with_options(self, **options: object) -> Method:
         """A copy with some options changed, validated; ``name`` records the change."""
         options = {key: value for key, value in options.items() if value is not None}
@@ -189,6 +207,7 @@ def validate(method: Method) -> None:
     _check(method.granularity, tuple(GRANULARITIES), "granularity")
     _check(method.norm, NORMS, "norm")
     _check(method.ppl_source, PPL_SOURCES, "ppl_source")
+    _check(method.scorer, SCORERS, "scorer")
     if method.takes("alpha"):
         if method.alpha is None:
             raise UserError(f"method {method.name!r}: an ASPO method needs alpha in [0, 1]")
@@ -197,6 +216,10 @@ def validate(method: Method) -> None:
         raise UserError(f"method {method.name!r}: alpha applies to ASPO methods only")
     if not method.beta > 0:
         raise UserError(f"beta must be positive; got {method.beta}")
+    if method.learning_rate is not None and (isinstance(method.learning_rate, bool)
+                                             or not isinstance(method.learning_rate, (int, float))
+                                             or not method.learning_rate > 0):
+        raise UserError(f"learning_rate must be a positive number; got {method.learning_rate!r}")
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -232,3 +255,4 @@ register(Method("aspo-s", "aspo", "ASPO-S: sentence weights from image-text simi
 register(Method("aspo-p", "aspo", "ASPO-P: sentence weights from perplexity only (Table 5).", granularity="sentence", alpha=0.0))
 register(Method("aspo-response", "aspo", "Granularity ablation: each chosen response is one unit, weights min-max normalised across the micro-batch (Table 6).", granularity="response", alpha=0.5))
 register(Method("aspo-token", "aspo", "Granularity ablation: each chosen token is a unit, perplexity 1/p (Table 6).", granularity="token", alpha=0.5))
+register(Method("aspo-oracle", "aspo", "Upper bound (mini profile only): ASPO-S with the exact judge's verdicts as sentence weights, 1 correct, 0 hallucinated.", granularity="sentence", alpha=1.0, scorer="judge"))

@@ -116,11 +116,12 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def sha256_tree(path: str | os.PathLike) -> str:
-    """Content hash of a directory: relative paths and file contents, in sorted order."""
+def sha256_tree(path: str | os.PathLike, skip: str | None = None) -> str:
+    """Content hash of a directory: relative paths and file contents, in sorted order; files whose
+    name matches the glob ``skip`` are left out."""
     root = Path(path)
     digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and not (skip and p.match(skip))):
         digest.update(file.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(sha256_file(file).encode())

@@ -23,9 +23,10 @@ def test_methods_lists_the_registry():
     lines = result.stdout.splitlines()
     assert lines[0].split()[:6] == ["name", "loss", "granularity", "alpha", "norm", "ppl"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert set(rows) == {"dpo", "aspo", "aspo-s", "aspo-p", "aspo-response", "aspo-token"}
+    assert set(rows) == {"dpo", "aspo", "aspo-s", "aspo-p", "aspo-response", "aspo-token", "aspo-oracle"}
     assert rows["aspo"][1:4] == ["aspo", "sentence", "0.5"]
     assert rows["aspo-s"][3] == "1" and rows["aspo-p"][3] == "0"
+    assert rows["aspo-oracle"][6] == "judge" and rows["aspo-s"][6] == "clip"
 
 
 def test_methods_json():
@@ -38,7 +39,7 @@ def test_methods_json():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("methods", "ipo"), "unknown method 'ipo'; known methods: aspo, aspo-p, aspo-response, aspo-s, aspo-token, dpo"),
+        (("methods", "ipo"), "unknown method 'ipo'; known methods: aspo, aspo-oracle, aspo-p, aspo-response, aspo-s, aspo-token, dpo"),
         (("methods", "aspo", "--alpha", "1.5"), "alpha must lie in [0, 1]; got 1.5"),
         (("methods", "aspo", "--alpha", "-0.2"), "alpha must lie in [0, 1]; got -0.2"),
         (("methods", "--alpha", "0.3"), "option overrides apply to one method"),

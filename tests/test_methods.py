@@ -6,7 +6,10 @@ from aspo_repro.methods import Method, get_method, method_names, register
 
 
 def test_registry_holds_the_papers_methods():
-    assert method_names() == ["dpo", "aspo", "aspo-s", "aspo-p", "aspo-response", "aspo-token"]
+    assert method_names() == ["dpo", "aspo", "aspo-s", "aspo-p", "aspo-response", "aspo-token", "aspo-oracle"]
+    oracle = get_method("aspo-oracle")  # the mini world's upper bound: the judge's verdicts as weights
+    assert oracle.uses_judge and oracle.alpha == 1.0 and not oracle.uses_perplexity
+    assert not get_method("aspo-s").uses_judge and get_method("aspo-s").scorer == "clip"
     assert get_method("aspo").alpha == 0.5 and get_method("aspo").granularity == "sentence"
     assert get_method("aspo-s").alpha == 1.0 and not get_method("aspo-s").uses_perplexity
     assert get_method("aspo-p").alpha == 0.0 and not get_method("aspo-p").uses_similarity
@@ -90,3 +93,14 @@ def test_a_new_loss_family_is_one_kind_and_one_function(monkeypatch):
     output = preference_loss(method, side, ResponseLogps(side.reference, side.policy, side.mask))
     assert output.loss.item() == pytest.approx((0.1 / 0.1 - 5.0) ** 2)  # margin 0.1 = 2 x beta x 0.5
     assert format_table([method]).splitlines()[1].split()[:5] == ["ipo", "ipo", "response", "-", "-"]
+
+
+def test_the_judge_scores_sentences_only_and_the_learning_rate_is_an_option_of_every_method():
+    with pytest.raises(UserError, match="scorer=judge needs granularity sentence and alpha 1"):
+        get_method("aspo", scorer="judge")
+    with pytest.raises(UserError, match="scorer must be one of clip, judge"):
+        get_method("aspo-s", scorer="gpt")
+    swept = get_method("dpo", learning_rate=5e-05)
+    assert swept.name == "dpo[learning_rate=5e-05]" and swept.learning_rate == 5e-05 and swept.takes("learning_rate")
+    with pytest.raises(UserError, match="learning_rate must be a positive number"):
+        get_method("dpo", learning_rate=-1.0)

@@ -12,7 +12,8 @@ NAME = "methods"
 HELP = "list the registered preference-optimisation methods"
 DESCRIPTION = """\
 List the method registry: each method's loss, unit granularity, alpha (the balance of the
-CLIP-similarity and perplexity weights, Eq. 10), the normaliser c of Eq. 12 and a description.
+CLIP-similarity and perplexity weights, Eq. 10), the normaliser c of Eq. 12, what scores the
+similarity weight (CLIP, or the mini world's exact judge for aspo-oracle) and a description.
 
   python -m aspo_repro methods
   python -m aspo_repro methods aspo --alpha 0.25      # one method, as a variant would run
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(methods) -> str:
-    header = ("name", "loss", "granularity", "alpha", "norm", "ppl", "description")
+    header = ("name", "loss", "granularity", "alpha", "norm", "ppl", "scorer", "description")
     rows = [
         (
             m.name,
@@ -52,6 +53,7 @@ def format_table(methods) -> str:
             "-" if m.alpha is None else f"{m.alpha:g}",
             m.norm if m.takes("norm") else "-",
             "-" if not m.uses_perplexity else m.ppl_source,
+            m.scorer if m.uses_similarity else "-",
             m.description,
         )
         for m in methods

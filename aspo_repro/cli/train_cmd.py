@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world-seed", type=int, default=0, help="mini models: seed of their mini world (default 0)")
     parser.add_argument("--world-size", choices=("full", "tiny"), default="full",
                         help="mini models: mini world preset (default full)")
+    parser.add_argument("--world-replicate", type=int, default=0, help="mini models: replicate of the mini world: > 0 perturbs its initial weights by float-rounding-sized noise, as another CPU does (default 0)")
     parser.add_argument("--cache-dir", help="mini models: the mini world's cache (default: $ASPO_CACHE_DIR or .cache/aspo); "
                                             "a missing world is built first, which is said with its usual time")
 
@@ -77,4 +78,5 @@ def mini_world(args: argparse.Namespace, log):
         return None
     from aspo_repro.miniworld import obtain_world
 
-    return lambda: obtain_world(args.world_seed, args.cache_dir, args.world_size, log=log)
+    return lambda: obtain_world(args.world_seed, args.cache_dir, args.world_size, log=log,
+                                replicate=args.world_replicate)

@@ -19,7 +19,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "training"
 PRECISIONS = ("fp32", "bf16", "fp16")
 OVERLONG_POLICIES = ("skip", "error", "truncate")
 SIMILARITY_SOURCES = ("data", "compute")
-METHOD_OPTIONS = ("alpha", "norm", "ppl_source", "clamp_c", "beta", "granularity")
+METHOD_OPTIONS = ("alpha", "norm", "ppl_source", "clamp_c", "beta", "granularity", "scorer", "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class TrainConfig:
     # CLIP for similarities the data lacks: an open_clip directory (the mini world's), or the paper's when None.
     clip: str | None = None
     dataloader_num_workers: int = 0
+    # Share of the pairs kept out of training and measured after it (training/drift.py): how far the
+    # policy moved from the reference on pairs it never saw. 0: train on every pair, measure nothing.
+    # The split is held in memory (the mini world's data is small; the paper's configs leave it at 0).
+    held_out: float = 0.0
     method_options: dict[str, Any] = field(default_factory=dict)
     # Speed switches; each leaves the results unchanged up to float rounding (tests/training/test_optimisations.py).
     # One sequence per pair, its prompt and image once (LLaVA family, LoRA dropout 0; see training/packing.py).
@@ -89,7 +93,12 @@ def validate_config(config: TrainConfig) -> None:
             raise UserError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
 
     def positive(value: float | None, what: str) -> None:
-        if value is not None and not value > 0:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            hint = " (YAML reads 2e-4 as text: write 2.0e-4)" if isinstance(value, str) else ""
+            raise UserError(f"{what} must be a positive number; got {value!r}{hint}")
+        if not value > 0:
             raise UserError(f"{what} must be positive; got {value!r}")
 
     choice(config.precision, PRECISIONS, "precision")
@@ -110,6 +119,8 @@ def validate_config(config: TrainConfig) -> None:
         positive(getattr(config, name), name)
     if config.lora_dropout is not None and not 0 <= config.lora_dropout < 1:
         raise UserError(f"lora_dropout must lie in [0, 1); got {config.lora_dropout}")
+    if not 0 <= config.held_out < 0.5:
+        raise UserError(f"held_out must lie in [0, 0.5) (a share of the pairs); got {config.held_out}")
     if not 0 <= config.warmup_ratio < 1:
         raise UserError(f"warmup_ratio must lie in [0, 1); got {config.warmup_ratio}")
     if not isinstance(config.method_options, dict):

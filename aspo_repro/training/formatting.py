@@ -21,7 +21,13 @@ from typing import Any
 from aspo_repro.errors import UserError
 from aspo_repro.models.prompting import chat_template
 from aspo_repro.segmentation import sentence_spans
-from aspo_repro.training.preferences import SIMILARITY_COLUMN, SPANS_COLUMN, PreferenceSet
+from aspo_repro.training.preferences import (
+    CORRECT,
+    SIMILARITY_COLUMN,
+    SPANS_COLUMN,
+    VERDICT_COLUMN,
+    PreferenceSet,
+)
 
 FORMATTED_COLUMNS = (
     "prompt",
@@ -71,9 +77,7 @@ class PairFormatter:
         if self.template is not None:
             texts = _apply_template(self.processor, self.template, *texts)
         prompt_text = texts[0] if texts[0].startswith(self.bos) else self.bos + texts[0]
-        chosen_text, rejected_text = (
-            t if t.endswith(self.eos) else t + self.eos for t in texts[1:]
-        )
+        chosen_text, rejected_text = (self.ended(t) for t in texts[1:])
         start = chosen_text.find(chosen)
         if start < 0:
             raise UserError(
@@ -81,6 +85,16 @@ class PairFormatter:
                 f"in the formatted completion {chosen_text[:80]!r}"
             )
         return FormattedPair(prompt_text, chosen_text, rejected_text, (start, start + len(chosen)))
+
+
+    def ended(self, completion: str) -> str:
+        """``completion`` ending with exactly one EOS. A template that closes the assistant turn
+        with EOS and a separator (the mini world's ``"</s> "``, as Vicuna's) has its separator
+        dropped: it belongs between turns, and ``endswith`` would miss the EOS and add a second."""
+        trimmed = completion.rstrip()
+        if self.eos and trimmed.endswith(self.eos):
+            return trimmed
+        return completion + self.eos
 
 
 def _apply_template(
@@ -112,21 +126,27 @@ def image_token_expansion(processor, prompt_text: str, image) -> int:
 
 
 def format_preferences(
-    preferences: PreferenceSet, processor, family: str, max_length: int, on_overlong: str
+    preferences: PreferenceSet, processor, family: str, max_length: int, on_overlong: str,
+    judge_scores: bool = False,
 ):
     """The kept rows in TRL's format, with unit columns; pairs over ``max_length`` handled by policy.
 
     Returns the dataset (columns ``id``, ``images`` and :data:`FORMATTED_COLUMNS`) and records
-    skipped overlong pairs in ``preferences.skipped``.
+    skipped overlong pairs in ``preferences.skipped``. With ``judge_scores`` (``aspo-oracle``) each
+    sentence's score is the exact judge's verdict, 1 correct and 0 otherwise, instead of its CLIP
+    similarity.
     """
     dataset = preferences.dataset
+    scores = VERDICT_COLUMN if judge_scores else SIMILARITY_COLUMN
+    if judge_scores and not preferences.has_verdicts:
+        raise UserError(f"{preferences.directory} holds no exact verdicts ({VERDICT_COLUMN}): the judge's "
+                        "sentence weights need preference data built in the mini world")
     text = dataset.select_columns(
-        [
-            c
-            for c in ("id", "prompt", "chosen", "rejected", SPANS_COLUMN, SIMILARITY_COLUMN)
-            if c in dataset.column_names
-        ]
+        [c for c in ("id", "prompt", "chosen", "rejected", SPANS_COLUMN, scores) if c in dataset.column_names]
     ).to_list()
+    if judge_scores:
+        for row in text:
+            row[SIMILARITY_COLUMN] = [1.0 if v == CORRECT else 0.0 for v in row.pop(VERDICT_COLUMN)]
     formatter = PairFormatter.for_processor(processor, family)
     pairs = [formatter.format(row["prompt"], row["chosen"], row["rejected"]) for row in text]
     lengths = _pair_lengths(processor, pairs, dataset[0]["images"][0])

@@ -17,6 +17,9 @@ Columns, one row per preference pair:
                                         computed here when the column is absent
 ``chosen_sentence_similarity`` list     optional: CLIP similarity of each span's text to the image,
                                         one float per span; computed (and cached) when absent
+``chosen_sentence_verdict``  list       optional (mini data): the exact judge's verdict on each span,
+                                        1 correct, 0 hallucinated, -1 cannot judge; what
+                                        ``aspo-oracle`` weights sentences by
 ======================================  =========================================================
 
 A row that breaks the schema (a missing or empty image, an empty text, spans out of order or out
@@ -40,6 +43,9 @@ from aspo_repro.errors import UserError
 REQUIRED_COLUMNS = ("id", "images", "prompt", "chosen", "rejected")
 SPANS_COLUMN = "chosen_sentence_spans"
 SIMILARITY_COLUMN = "chosen_sentence_similarity"
+VERDICT_COLUMN = "chosen_sentence_verdict"
+CORRECT, HALLUCINATED, UNJUDGED = 1, 0, -1
+VERDICTS = {False: CORRECT, True: HALLUCINATED, None: UNJUDGED}  # by judge_sentence's answer
 MANIFEST = "manifest.json"
 MAX_LISTED_PROBLEMS = 5
 MAX_LISTED_SKIPS = 20
@@ -80,6 +86,7 @@ class PreferenceSet:
     skipped: SkipReport
     manifest: dict[str, Any] | None
     has_similarity: bool  # every kept row holds chosen_sentence_similarity
+    has_verdicts: bool = False  # every kept row holds chosen_sentence_verdict (mini data)
 
 
 def read_preferences(directory: str | Path) -> PreferenceSet:
@@ -97,7 +104,8 @@ def read_preferences(directory: str | Path) -> PreferenceSet:
         total_rows=len(dataset),
         skipped=skipped,
         manifest=opened.manifest,
-        has_similarity=_all_have_similarity(dataset, kept),
+        has_similarity=_all_have(dataset, kept, SIMILARITY_COLUMN),
+        has_verdicts=_all_have(dataset, kept, VERDICT_COLUMN),
     )
 
 
@@ -134,10 +142,10 @@ def read_row(opened: OpenedPreferences, index: int) -> dict[str, Any]:
     return row
 
 
-def _all_have_similarity(dataset, kept: list[int]) -> bool:
-    if SIMILARITY_COLUMN not in dataset.column_names:
+def _all_have(dataset, kept: list[int], column: str) -> bool:
+    if column not in dataset.column_names:
         return False
-    values = dataset[SIMILARITY_COLUMN]
+    values = dataset[column]
     return all(values[i] is not None for i in kept)
 
 
@@ -204,7 +212,7 @@ def _check_columns(dataset, directory: Path) -> None:
     if missing:
         raise UserError(
             f"{directory}: missing column(s) {', '.join(missing)}; a preference file needs "
-            f"{', '.join(REQUIRED_COLUMNS)} (optional: {SPANS_COLUMN}, {SIMILARITY_COLUMN})"
+            f"{', '.join(REQUIRED_COLUMNS)} (optional: {SPANS_COLUMN}, {SIMILARITY_COLUMN}, {VERDICT_COLUMN})"
         )
     from datasets import Image
 
@@ -268,7 +276,22 @@ def _row_problem(row: dict[str, Any]) -> str | None:
         if problem:
             return problem
     if SIMILARITY_COLUMN in row and row[SIMILARITY_COLUMN] is not None:
-        return _similarity_problem(row[SIMILARITY_COLUMN], spans, row["chosen"])
+        problem = _similarity_problem(row[SIMILARITY_COLUMN], spans, row["chosen"])
+        if problem:
+            return problem
+    if VERDICT_COLUMN in row and row[VERDICT_COLUMN] is not None:
+        return _verdict_problem(row[VERDICT_COLUMN], spans, row["chosen"])
+    return None
+
+
+def _verdict_problem(verdicts: Any, spans: Any, text: str) -> str | None:
+    from aspo_repro.segmentation import sentence_spans
+
+    expected = len(spans) if spans is not None else len(sentence_spans(text))
+    if len(verdicts) != expected:
+        return f"{VERDICT_COLUMN} has {len(verdicts)} values for {expected} sentence(s)"
+    if any(v not in VERDICTS.values() for v in verdicts):
+        return f"{VERDICT_COLUMN} must hold {CORRECT} (correct), {HALLUCINATED} (hallucinated) or {UNJUDGED} (cannot judge)"
     return None
 
 

@@ -110,8 +110,9 @@ def prepare_run(
     preferences = read_preferences(prefs)  # before the model: a mini model may need its world built
     choice = resolve_model(model, world=world() if callable(world) else world)
     chosen_method = get_method(method, **{"beta": choice.training.beta, **config.method_options})
-    settings = resolve(config, choice.training, choice.lora)
-    fingerprint = sha256_tree(preferences.directory)
+    settings = resolve(config.with_overrides(learning_rate=chosen_method.learning_rate), choice.training, choice.lora)
+    # datasets writes the caches of selections and maps of a saved dataset into its directory: not data
+    fingerprint = sha256_tree(preferences.directory, skip="cache-*.arrow")
     identity = {
         "method": chosen_method.as_dict(),
         "model": choice.describe(),
@@ -155,9 +156,11 @@ class PreferenceRecipe:
         self.model_fingerprint = ""
         self.scorer_used = None  # the cached scorer the collator used, None when the data had all
         self.resume_from: Path | None = None
+        self.held_out = None  # the formatted pairs kept out of training (TrainConfig.held_out)
         self._lock = None  # the run directory's lock, held by the main process while it trains
 
     def setup(self) -> None:
+        from aspo_repro.training.drift import split_held_out
         from aspo_repro.training.model_source import load_model_and_processor, model_fingerprint
 
         check_processes_form_one_job(self.prepared.settings.config.precision)
@@ -166,7 +169,8 @@ class PreferenceRecipe:
             prepared.choice, prepared.settings.config.precision
         )
         self.model_fingerprint = model_fingerprint(model)
-        dataset = formatted_dataset(prepared, self.processor)
+        dataset, self.held_out = split_held_out(formatted_dataset(prepared, self.processor),
+                                                prepared.settings.config.held_out)
         self.trainer, self.scorer_used = build_trainer(
             prepared, model, self.processor, dataset, self.scorer, log=self.log
         )
@@ -215,7 +219,8 @@ class PreferenceRecipe:
         self.trainer.save_model(str(self.directory.adapter_staging))
         record: dict[str, Any] = {}
         if self.trainer.accelerator.is_main_process:
-            record = self._write_outputs()
+            held_out = self._measure_held_out()
+            record = self._write_outputs(held_out)
             self.log(
                 f"trained {self.prepared.method.name} on {self.prepared.choice.name}: "
                 f"{record['steps']} steps, outputs in {self.prepared.out}"
@@ -223,7 +228,19 @@ class PreferenceRecipe:
         self.trainer.accelerator.wait_for_everyone()
         return record
 
-    def _write_outputs(self) -> dict[str, Any]:
+    def _measure_held_out(self) -> dict[str, Any] | None:
+        """The drift on the held-out pairs (``training/drift.py``), None when none were kept out."""
+        if self.held_out is None:
+            return None
+        from aspo_repro.training.drift import measure_drift
+
+        measured = measure_drift(self.trainer, self.held_out, self.prepared.method.beta)
+        drift = measured["chosen_drift_per_token"]["mean"]
+        self.log(f"held-out pairs: {measured['pairs']}; chosen drift {drift:+.4f} nats per token, "
+                 f"preference accuracy {measured['reward_accuracy']['mean']:.3f}")
+        return {"share": self.prepared.settings.config.held_out, **measured}
+
+    def _write_outputs(self, held_out: dict[str, Any] | None = None) -> dict[str, Any]:
         from aspo_repro.training.merge import save_merged
 
         prepared, directory = self.prepared, self.directory
@@ -234,7 +251,7 @@ class PreferenceRecipe:
             )
         steps = step_metrics(self.trainer.state.log_history)
         directory.write_metrics(steps)
-        record = self._run_record(steps)
+        record = self._run_record(steps, held_out)
         directory.write_record(record)
         directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
         return record
@@ -245,7 +262,7 @@ class PreferenceRecipe:
             self._lock.release()
             self._lock = None
 
-    def _run_record(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    def _run_record(self, steps: list[dict[str, Any]], held_out: dict[str, Any] | None = None) -> dict[str, Any]:
         prepared, trainer = self.prepared, self.trainer
         preferences = prepared.preferences
         return {
@@ -261,8 +278,10 @@ class PreferenceRecipe:
                 "manifest": preferences.manifest,
                 "rows": preferences.total_rows,
                 "trained_pairs": len(trainer.train_dataset),
+                "held_out_pairs": len(self.held_out) if self.held_out is not None else 0,
                 "skipped": preferences.skipped.summary(),
             },
+            "held_out": held_out,
             "similarity": _similarity_record(prepared, self.scorer_used),
             "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
             "steps": trainer.state.global_step,
@@ -303,6 +322,7 @@ def formatted_dataset(prepared: PreparedRun, processor):
         prepared.choice.family,
         config.max_length,
         config.on_overlong,
+        judge_scores=prepared.method.uses_judge,
     )
 
 
@@ -325,7 +345,7 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
         granularity=method.unit.name if method.uses_units else None,
         needs_similarity=method.uses_similarity,
         scorer=cached,
-        use_data_similarity=config.similarity_source == "data",
+        use_data_similarity=config.similarity_source == "data" or method.uses_judge,
         pack_pairs=shares_prompt(prepared, model),
     )
     trainer = PreferenceTrainer(
@@ -417,7 +437,7 @@ def _similarity_scorer(method: Method, config: TrainConfig, preferences, scorer)
     """
     from aspo_repro.training.similarity import CachedScorer, default_scorer
 
-    if not method.uses_similarity:
+    if not method.uses_similarity or method.uses_judge:  # the judge's verdicts are in the data
         return None
     if method.unit.stored_in_data and preferences.has_similarity and config.similarity_source == "data":
         return None
@@ -519,6 +539,8 @@ def step_metrics(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _similarity_record(prepared: PreparedRun, scorer) -> dict[str, Any]:
     if not prepared.method.uses_similarity:
         return {"source": "unused"}
+    if prepared.method.uses_judge:
+        return {"source": "the exact judge's verdicts in the data (oracle)"}
     return {
         "source": "computed" if scorer is not None else "data",
         "scored_pairs": len(scorer) if scorer is not None else 0,

@@ -36,8 +36,14 @@ def fake_scorer(images, texts):
     return [fake_similarity(text) for text in texts]
 
 
+def fake_verdict(text: str) -> int:
+    """A deterministic stand-in for the mini world's judge: 1 (correct) or 0 (hallucinated)."""
+    return int(fake_similarity(text) >= 0.5)
+
+
 def make_rows(
-    count: int, sentences: tuple[int, int] = (2, 4), seed: int = 0, with_similarity: bool = True
+    count: int, sentences: tuple[int, int] = (2, 4), seed: int = 0, with_similarity: bool = True,
+    with_verdicts: bool = True,
 ):
     from aspo_repro.segmentation import sentence_spans
 
@@ -57,6 +63,8 @@ def make_rows(
         }
         if with_similarity:
             row["chosen_sentence_similarity"] = [fake_similarity(chosen[s:e]) for s, e in spans]
+        if with_verdicts:
+            row["chosen_sentence_verdict"] = [fake_verdict(chosen[s:e]) for s, e in spans]
         rows.append(row)
     return rows
 
