@@ -39,7 +39,7 @@ BENCHMARKS = {profile: benchmark_names(profile) for profile in PROFILES}
 PAPER_BENCHMARKS = BENCHMARKS["paper"]
 MINI_BENCHMARKS = BENCHMARKS["mini"]
 
-COLLECT_COLUMNS = ("profile", "model", "method", "seed", "benchmark", "value", "stderr", "n", "path")
+COLLECT_COLUMNS = ("profile", "model", "method", "seed", "benchmark", "value", "stderr", "n", "items", "path")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _OPTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9._+-]+)")
@@ -57,6 +57,12 @@ def check_profile(profile: str) -> str:
     if profile not in PROFILES:
         raise unknown_name("profile", profile, PROFILES)
     return profile
+
+
+def in_average(benchmark: str) -> bool:
+    """Whether the benchmark counts in a table's Avg (the paper's: higher-is-better scores only)."""
+    higher = higher_is_better(benchmark)
+    return higher and REGISTRY[benchmark].in_average
 
 
 def check_benchmark(profile: str, benchmark: str) -> str:
@@ -172,6 +178,9 @@ class BenchmarkScore:
     n: int | None = None
     metric: str = ""
     judge: str | None = None  # the judge model and version, where a model judges
+    # per task, each item's (numerator, denominator) of the metric (``evaluation.metrics.ITEM_RATIOS``),
+    # in document order: what ``aspo_repro.intervals`` resamples. None where the metric has no items.
+    items: dict[str, list[list[float]]] | None = None
 
     def __post_init__(self) -> None:
         if not _is_number(self.value) or float(self.value) < 0.0:
@@ -180,6 +189,47 @@ class BenchmarkScore:
             raise UserError(f"stderr must be a non-negative number; got {self.stderr!r}")
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0):
             raise UserError(f"n must be a non-negative integer; got {self.n!r}")
+        if self.items is not None and not _are_item_ratios(self.items):
+            raise UserError("items must map each task to a list of [numerator, denominator] pairs of "
+                            "non-negative numbers")
+
+
+def _score_record(score: BenchmarkScore) -> dict[str, Any]:
+    """A score as ``eval.json`` holds it: its items as one line per task, ``"num/den num/den ..."``
+    (a thousand POPE questions are four kilobytes, not a hundred)."""
+    record = asdict(score)
+    if score.items is not None:
+        record["items"] = {task: " ".join(f"{_plain(n)}/{_plain(d)}" for n, d in pairs)
+                           for task, pairs in score.items.items()}
+    return record
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _read_items(items: Any) -> Any:
+    """Items from ``eval.json``: per task a ``"num/den ..."`` line (or a list of pairs, as written before)."""
+    if not isinstance(items, dict):
+        return items
+    read = {}
+    for task, pairs in items.items():
+        if isinstance(pairs, str):
+            try:
+                pairs = [[float(n), float(d)] for n, d in (pair.split("/") for pair in pairs.split())]
+            except ValueError:
+                raise UserError(f"items of {task} must be 'numerator/denominator' pairs separated by spaces") from None
+        read[task] = pairs
+    return read
+
+
+def _are_item_ratios(items: object) -> bool:
+    return isinstance(items, dict) and all(
+        isinstance(task, str) and isinstance(pairs, list)
+        and all(isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) and v >= 0 for v in pair)
+                for pair in pairs)
+        for task, pairs in items.items()
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -206,7 +256,7 @@ class EvalResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "run": self.run.as_dict(),
-            "scores": {name: asdict(score) for name, score in sorted(self.scores.items())},
+            "scores": {name: _score_record(score) for name, score in sorted(self.scores.items())},
             "provenance": self.provenance,
             "extra": self.extra,
         }
@@ -226,7 +276,8 @@ class EvalResult:
             if data.get("schema_version") != SCHEMA_VERSION:
                 raise ValueError(f"schema_version must be {SCHEMA_VERSION}, got {data.get('schema_version')!r}")
             run = RunKey(**data["run"])
-            scores = {name: BenchmarkScore(**score) for name, score in data["scores"].items()}
+            scores = {name: BenchmarkScore(**{**score, "items": _read_items(score.get("items"))})
+                      for name, score in data["scores"].items()}
             return cls(run, scores, dict(data.get("provenance") or {}), dict(data.get("extra") or {}))
         except UserError as error:
             raise UserError(f"{source}: {error}") from None
@@ -238,6 +289,14 @@ class EvalResult:
         from aspo_repro.files import read_json
 
         return cls.from_dict(read_json(path, "eval result"), source=str(path))
+
+
+DIAGNOSIS_FILENAME = "prefs_diagnosis.json"
+
+
+def diagnosis_path(results_root: str | os.PathLike, profile: str, model: str) -> Path:
+    """Where the diagnosis of a model's preference data lies among the results (mini profile)."""
+    return Path(results_root) / check_profile(profile) / model / DIAGNOSIS_FILENAME
 
 
 def load_result(path: str | os.PathLike) -> EvalResult:
@@ -286,6 +345,7 @@ def collect(results_root: str | os.PathLike, profile: str) -> pd.DataFrame:
                 "value": float(score.value),
                 "stderr": score.stderr,
                 "n": score.n,
+                "items": score.items,
                 "path": str(path),
             })
     frame = pd.DataFrame.from_records(records, columns=list(COLLECT_COLUMNS))

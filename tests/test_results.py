@@ -50,7 +50,7 @@ def test_resolve_method_reads_variant_names():
     ("name", "message"),
     [
         ("aspo[alpha=0.5]", "not canonical; the same run is named 'aspo'"),
-        ("simpo", "known methods: aspo, aspo-p"),
+        ("simpo", "known methods: aspo, aspo-oracle, aspo-p"),
         ("aspo[alpha", "malformed method name"),
         ("aspo[alpha=2.0]", "alpha must lie in [0, 1]"),
         ("aspo[temperature=1]", "unknown method option"),
@@ -166,3 +166,23 @@ def test_a_relative_score_may_exceed_100_where_its_benchmark_says_so():
     assert EvalResult(run, {"llava_wild": BenchmarkScore(113.7)}).scores["llava_wild"].value == 113.7
     with pytest.raises(UserError, match="pope: a score must be a number on the 0-100 scale"):
         EvalResult(run, {"pope": BenchmarkScore(113.7)})
+
+
+def test_items_are_kept_one_line_per_task_and_read_back(tmp_path):
+    """eval.json keeps each question's (numerator, denominator) compactly; damage is named, never a traceback."""
+    import json
+
+    from aspo_repro.errors import UserError
+    from aspo_repro.results import BenchmarkScore, EvalResult, RunKey
+
+    items = {"mini_pope_random": [[2, 2], [0, 1], [0, 0]], "mini_pope_popular": [[0.5, 1]]}
+    run = RunKey("mini", "mini-llava-s", "dpo", 0)
+    path = EvalResult(run, {"mini_pope": BenchmarkScore(80.0, items=items)}).save_to(tmp_path)
+    saved = json.loads(path.read_text())["scores"]["mini_pope"]["items"]
+    assert saved == {"mini_pope_popular": "0.5/1", "mini_pope_random": "2/2 0/1 0/0"}
+    assert EvalResult.load(path).scores["mini_pope"].items == items
+    data = json.loads(path.read_text())
+    data["scores"]["mini_pope"]["items"]["mini_pope_random"] = "2/2 zero/1"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="items of mini_pope_random must be 'numerator/denominator' pairs"):
+        EvalResult.load(path)

@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
         canonical_table,
         choices_help,
         format_audit,
-        known_names,
         load_published,
+        paper_names,
         render_table,
     )
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.table:
         raise UserError(f"name a table with --table ({choices_help()}) or ask for --audit")
     check_profile(args.profile)
-    tables = known_names() if args.table == "all" else (canonical_table(args.table),)
+    tables = paper_names() if args.table == "all" else (canonical_table(args.table),)
     out_dir = Path(args.out) if args.out else Path("tables") / args.profile
     for table in tables:
         command = f"python -m aspo_repro tables --table {table} --profile {args.profile}"

@@ -40,6 +40,9 @@ class Benchmark:
     data_file: str | None = None  # mini: the file in the world's benchmark directory
     docs_per_item: int = 1  # lmms-eval docs per question (mini-MMB: one per rotation of the options)
     max_value: float | None = 100.0  # None: a relative score with no upper bound (LLaVA-W: vs GPT-4's answers)
+    # read from the run of another benchmark (its tasks answered once), reported beside it
+    reported_with: str | None = None
+    in_average: bool = True  # counted in a table's Avg column (when higher is better)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -94,6 +97,14 @@ _MINI = (
               "mini-SHR: hallucinated / judged sentences, exact rule judge, lower is better",
               lower_is_better=True, analogue_of="shr", judge="rule", own_task=True,
               data_file="mini_shr.jsonl"),
+    Benchmark("mini_shr_correct", "mini", "correct/img", ("mini_shr",), "correct_per_image", 1.0,
+              "mini-SHR's correct sentences per description (beside SHR: did correct sentences go?)",
+              judge="rule", own_task=True, data_file="mini_shr.jsonl", max_value=None,
+              reported_with="mini_shr", in_average=False),
+    Benchmark("mini_shr_hallucinated", "mini", "halluc./img", ("mini_shr",), "hallucinated_per_image", 1.0,
+              "mini-SHR's hallucinated sentences per description", lower_is_better=True,
+              judge="rule", own_task=True, data_file="mini_shr.jsonl", max_value=None,
+              reported_with="mini_shr", in_average=False),
     Benchmark("mini_gqa", "mini", "mini-GQA", ("mini_gqa",), "exact_match", 100.0,
               "mini-GQA: colour, count, position and shape questions, exact match",
               analogue_of="gqa", own_task=True, data_file="mini_gqa.jsonl"),

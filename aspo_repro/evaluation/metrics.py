@@ -101,3 +101,73 @@ def shr_ratio(records: Iterable[Mapping[str, int]]) -> float:
     """The aggregation lmms-eval calls; NaN when no sentence was judgeable (never a fake 0)."""
     ratio = hallucination_counts(records).ratio
     return float("nan") if ratio is None else ratio
+
+
+def sentences_per_description(records: Iterable[Mapping[str, int]], key: str) -> float:
+    """The mean number of sentences labelled ``key`` (``correct``, ``hallucinated``) per description:
+    beside SHR, it tells whether SHR fell because hallucinated sentences went or correct ones came."""
+    records = list(records)
+    return sum(int(record[key]) for record in records) / len(records) if records else float("nan")
+
+
+# ----------------------------------------------------------------------------- item ratios
+# Every metric of the project's tasks is a ratio of sums over its items: accuracy sum(right) /
+# sum(1), SHR sum(hallucinated) / sum(judged), F1 sum(2 tp) / sum(2 tp + fp + fn), circular accuracy
+# per question. Kept per item as (numerator, denominator), a result can be resampled item by item
+# (the bootstrap of ``aspo_repro.intervals``) without its raw outputs.
+
+Ratio = tuple[float, float]
+
+
+def pope_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
+    """Per question: a true positive (2, 2), a false positive or negative (0, 1), a true negative (0, 0)."""
+    items = []
+    for record in records:
+        said_yes, is_yes = record["prediction"] == YES, record["answer"] == YES
+        items.append((2.0, 2.0) if said_yes and is_yes else (0.0, 1.0) if said_yes != is_yes else (0.0, 0.0))
+    return items
+
+
+def shr_items(records: Iterable[Mapping[str, int]]) -> list[Ratio]:
+    """Per description: (hallucinated, judged) sentences."""
+    return [(float(record["hallucinated"]), float(record["judged"])) for record in records]
+
+
+def count_items(key: str):
+    def items(records: Iterable[Mapping[str, int]]) -> list[Ratio]:
+        """Per description: (sentences labelled ``key``, 1)."""
+        return [(float(record[key]), 1.0) for record in records]
+
+    return items
+
+
+def accuracy_items(values: Iterable[float]) -> list[Ratio]:
+    """Per question: (its score, 1)."""
+    return [(float(value), 1.0) for value in values]
+
+
+def circular_items(records: Iterable[Mapping[str, object]]) -> list[Ratio]:
+    """Per question, in order of first appearance: (1 if every rotation was right else 0, 1)."""
+    by_question: dict[object, bool] = {}
+    for record in records:
+        by_question[record["question_id"]] = by_question.get(record["question_id"], True) and bool(record["correct"])
+    return [(float(right), 1.0) for right in by_question.values()]
+
+
+ITEM_RATIOS = {
+    "pope_f1": pope_items,
+    "shr": shr_items,
+    "correct_per_image": count_items("correct"),
+    "hallucinated_per_image": count_items("hallucinated"),
+    "exact_match": accuracy_items,
+    "circular_accuracy": circular_items,
+}
+
+
+def ratio_of_sums(items: Iterable[Ratio]) -> float:
+    """A metric from its items; NaN when every denominator is 0."""
+    numerator = denominator = 0.0
+    for num, den in items:
+        numerator += num
+        denominator += den
+    return numerator / denominator if denominator else float("nan")

@@ -146,8 +146,17 @@ def shr_doc_to_text(doc: dict[str, Any]) -> str:
 
 
 def shr_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict]:
-    return {"shr": shr_record(results[0], doc, RuleJudge())}
+    record = shr_record(results[0], doc, RuleJudge())
+    return {"shr": record, "correct_per_image": record, "hallucinated_per_image": record}
 
 
 def shr(records) -> float:
     return metrics.shr_ratio(records)
+
+
+def correct_per_image(records) -> float:
+    return metrics.sentences_per_description(records, "correct")
+
+
+def hallucinated_per_image(records) -> float:
+    return metrics.sentences_per_description(records, "hallucinated")

@@ -8,12 +8,14 @@ judge key, a server-scored split, no judgeable sentence) is *missing* with the r
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from aspo_repro.evaluation.benchmarks import Benchmark
+from aspo_repro.evaluation.metrics import ITEM_RATIOS
 from aspo_repro.results import BenchmarkScore
 
 FILTER = "none"  # lmms-eval's key suffix for metrics without a filter pipeline
@@ -92,8 +94,42 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
         n=_items(benchmark, counts.values()),
         metric=_metric_label(benchmark),
         judge=judge_name(benchmark, raw),
+        items=item_ratios(benchmark, raw),
     )
     return Outcome(benchmark.name, score, None, details)
+
+
+def item_ratios(benchmark: Benchmark, raw: dict[str, Any]) -> dict[str, list[list[float]]] | None:
+    """Each task's per-item (numerator, denominator) from lmms-eval's logged samples, in document
+    order, for the project's own tasks (whose records ``metrics.ITEM_RATIOS`` reads); else None."""
+    make = ITEM_RATIOS.get(benchmark.metric)
+    if make is None or not benchmark.own_task:
+        return None
+    found = {}
+    for task in benchmark.tasks:
+        samples = raw.get("samples", {}).get(task)
+        if not samples:
+            return None
+        ordered = sorted(samples, key=lambda sample: sample.get("doc_id", 0))
+        records = [_logged(sample.get(benchmark.metric)) for sample in ordered]
+        if any(record is None for record in records):
+            return None
+        found[task] = [[_compact(num), _compact(den)] for num, den in make(records)]
+    return found
+
+
+def _logged(value: Any) -> Any:
+    """A per-document record as lmms-eval logged it (a dict with nested lists is logged as its repr)."""
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return None
+    return value
+
+
+def _compact(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(float(value), 6)
 
 
 def _stderr(benchmark: Benchmark, per_task) -> float | None:

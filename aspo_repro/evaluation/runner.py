@@ -321,6 +321,13 @@ def run_benchmark(settings: EvalSettings, benchmark: Benchmark, model, manager, 
     return _read_raw(raw_path)["output"]
 
 
+def answered_by(benchmark: Benchmark) -> Benchmark:
+    """The benchmark whose run answers ``benchmark``'s questions: itself, or the one it is reported with."""
+    from aspo_repro.evaluation.benchmarks import get_benchmark
+
+    return get_benchmark(benchmark.reported_with) if benchmark.reported_with else benchmark
+
+
 def _read_raw(path: Path) -> dict[str, Any] | None:
     """A benchmark's saved lmms-eval output; a damaged one is reported and the benchmark run again."""
     return read_record(path, "raw lmms-eval output", warn)
@@ -338,13 +345,17 @@ def _run_all(settings: EvalSettings, benchmarks: list[Benchmark], model, adapter
     progress = _Progress({}, {}, {}, {})
     manager = task_manager(settings.profile)
     benchmark_dir = str(settings.benchmark_dir.resolve()) if settings.benchmark_dir else None
+    raws: dict[str, dict[str, Any]] = {}
     with environment(BENCHMARK_DIR_ENV, benchmark_dir):
         for benchmark in tqdm(benchmarks, desc="benchmarks", unit="benchmark"):
             tick = time.perf_counter()
-            raw = run_benchmark(settings, benchmark, model, manager, adapter_name)
+            source = answered_by(benchmark)  # a benchmark reported with another reads that one's answers
+            if source.name not in raws:
+                raws[source.name] = run_benchmark(settings, source, model, manager, adapter_name)
+            raw = raws[source.name]
             progress.seconds[benchmark.name] = round(time.perf_counter() - tick, 2)
             progress.outcomes[benchmark.name] = normalise(benchmark, raw)
-            progress.raw_paths[benchmark.name] = str(settings.raw_dir / f"{benchmark.name}.json")
+            progress.raw_paths[benchmark.name] = str(settings.raw_dir / f"{source.name}.json")
             progress.task_versions.update({t: raw.get("versions", {}).get(t) for t in benchmark.tasks})
     return progress
 
@@ -395,12 +406,33 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
             "missing": missing,
             "details": {name: o.details for name, o in progress.outcomes.items()},
             "seconds": {**progress.seconds, "total": round(time.perf_counter() - started, 2)},
+            "training": training_summary(settings.model_dir),
         },
     )
     if settings.submission_server:
         result = scored_by_server_standin(settings, result, [b for b in runnable if b.submission])
     result.save(settings.out)
     return result
+
+
+def training_summary(model_dir: Path) -> dict[str, Any] | None:
+    """What the training run that made ``model_dir`` (its ``merged/`` output) recorded about itself:
+    settings and the drift on its held-out pairs (``training/drift.py``); None for a base model."""
+    if Path(model_dir).name != "merged":
+        return None
+    record = read_record(Path(model_dir).parent / "run.json", "training run record", warn)
+    if record is None:
+        return None
+    config = record.get("config") or {}
+    return {
+        "run_key": record.get("run_key"),
+        "method": (record.get("method") or {}).get("name"),
+        "learning_rate": config.get("learning_rate"),
+        "beta": (record.get("method") or {}).get("beta"),
+        "steps": record.get("steps"),
+        "trained_pairs": (record.get("data") or {}).get("trained_pairs"),
+        "held_out": record.get("held_out"),
+    }
 
 
 def scored_by_server_standin(settings: EvalSettings, result: EvalResult, benchmarks: list[Benchmark]) -> EvalResult:

@@ -2,13 +2,15 @@
 
 The model describes an image in detail; the description is split into sentences; a judge
 labels each sentence ``hallucination``, ``correct`` or ``cannot judge``; SHR is hallucinated
-sentences over labelled sentences, summed over all images (lower is better). A sentence the
-judge gave no usable label is left out of both counts, as HA-DPO's metric does.
+sentences over labelled sentences, ``cannot judge`` included, summed over all images (lower is
+better), as HA-DPO's metric counts them. A sentence the judge gave no usable label at all (a GPT
+reply that could not be parsed) is left out of both counts.
 
 Two judges share this path:
 
 - :class:`RuleJudge` (mini profile): the mini world's exact rule judge against the scene, on
-  pysbd sentences (the units ASPO weights). A sentence outside the world's grammar has no label.
+  pysbd sentences (the units ASPO weights). A sentence outside the world's grammar is ``cannot
+  judge``: it counts in SHR's denominator, as a sentence GPT cannot judge counts in HA-DPO's.
 - :class:`OpenAIJudge` (paper profile): a GPT model behind any OpenAI-compatible API, given the
   image's Visual Genome region descriptions and HA-DPO's factual notes, on HA-DPO's sentence
   split (at full stops, repeated sentences dropped), in one request per description.
@@ -56,6 +58,7 @@ def shr_record(response: str, doc: dict[str, Any], judge: SentenceJudge) -> dict
     return {
         "id": doc.get("id"),
         "hallucinated": sum(v.label == HALLUCINATION for v in labelled),
+        "correct": sum(v.label == CORRECT for v in labelled),
         "judged": len(labelled),
         "sentences": len(verdicts),
         "verdicts": [[v.sentence, v.label] for v in verdicts],
@@ -79,9 +82,9 @@ class RuleJudge:
         return [SentenceVerdict(v.sentence, _rule_label(v.hallucinated)) for v in verdicts]
 
 
-def _rule_label(hallucinated: bool | None) -> str | None:
+def _rule_label(hallucinated: bool | None) -> str:
     if hallucinated is None:
-        return None
+        return CANNOT_JUDGE
     return HALLUCINATION if hallucinated else CORRECT
 
 

@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 
 from aspo_repro.tables.audit import AuditFinding, audit, format_audit
-from aspo_repro.tables.catalog import choices_help, known_names, table_names
+from aspo_repro.tables.catalog import choices_help, known_names, paper_names, table_names
 from aspo_repro.tables.published import RowKey, load_published
 from aspo_repro.tables.specs import (
     FigureSpec,
+    SweepSpec,
     TableSpec,
     canonical_table,
     load_spec,
@@ -41,6 +42,7 @@ def render_table(
     of the K each cell has. Runs without results show as missing; returns the paths written.
     """
     from aspo_repro.results import collect
+    from aspo_repro.tables.diagnosis import load_diagnoses
     from aspo_repro.tables.figure import write_figure
     from aspo_repro.tables.grid import build_grid
     from aspo_repro.tables.render import make_context, write_table
@@ -53,9 +55,14 @@ def render_table(
     results = collect(results_root, profile)
     command = command or f"python -m aspo_repro tables --table {spec.table} --profile {profile}"
     context = make_context(command, results_root, results, warning)
+    if isinstance(spec, SweepSpec):
+        from aspo_repro.tables.sweep import write_sweep
+
+        return write_sweep(spec, results_root, context, out_dir, seeds)
     if isinstance(spec, FigureSpec):
         return write_figure(spec, results, published, context, out_dir, seeds)
     grid = build_grid(spec, results, published, audit(published), seeds)
+    grid.diagnoses = load_diagnoses(results_root, profile, spec.models)
     return write_table(grid, context, out_dir)
 
 
@@ -69,6 +76,7 @@ __all__ = [
     "choices_help",
     "format_audit",
     "known_names",
+    "paper_names",
     "load_published",
     "load_spec",
     "render_table",

@@ -3,7 +3,8 @@
 A file holds one table (``table: "1"``) or one figure (``figure: figure3``); its name is what
 ``--table`` takes. Adding a table is adding its file (and its published rows to
 ``baselines/published.csv``); every list of tables (``--help``, ``--table all``, the published
-numbers' schema) is read from here.
+numbers' schema) is read from here. A file with ``in_paper: false`` (the mini world's
+learning-rate sweep) is a study of this project, not of the paper: ``--table all`` leaves it out.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Entry:
     name: str
     is_figure: bool
     path: Path
+    in_paper: bool = True  # one of the paper's tables and figures (``--table all``)
 
 
 @cache
@@ -41,7 +43,7 @@ def _entries(directory: Path) -> tuple[Entry, ...]:
         kinds = [key for key in ("table", "figure") if key in data]
         if len(kinds) != 1:
             raise UserError(f"{path}: a table spec names exactly one of `table:` or `figure:`")
-        entries.append(Entry(str(data[kinds[0]]), kinds[0] == "figure", path))
+        entries.append(Entry(str(data[kinds[0]]), kinds[0] == "figure", path, bool(data.get("in_paper", True))))
     names = [entry.name for entry in entries]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
@@ -67,9 +69,14 @@ def known_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
     return tuple(e.name for e in entries(spec_dir))
 
 
+def paper_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """The paper's tables and figures: what ``--table all`` means."""
+    return tuple(e.name for e in entries(spec_dir) if e.in_paper)
+
+
 def choices_help(spec_dir: str | os.PathLike | None = None) -> str:
-    """``1, 2, 5, 6, figure3, or all``: what ``--table`` takes."""
-    return f"{', '.join(known_names(spec_dir))}, or all"
+    """``1, 2, 5, 6, figure3, lr-sweep, or all`` (the paper's): what ``--table`` takes."""
+    return f"{', '.join(known_names(spec_dir))}, or all (the paper's: {', '.join(paper_names(spec_dir))})"
 
 
 def find(table: str | int, spec_dir: str | os.PathLike | None = None) -> Entry:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aspo_repro import storage
+from aspo_repro.intervals import Interval, average_draws, estimate
 from aspo_repro.tables.audit import recomputed_average
-from aspo_repro.tables.grid import MISSING, Stat, run_scores
+from aspo_repro.tables.grid import MISSING, run_scores
 from aspo_repro.tables.published import published_row
-from aspo_repro.tables.render import Context, number
+from aspo_repro.tables.render import Context, interval_text, number
 from aspo_repro.tables.specs import FigureSpec, plain_label
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 class SweepRow:
     alpha: float
     method: str
-    shr: Stat | None
-    others: Stat | None  # mean of the other benchmarks, per seed, then over seeds
+    shr: Interval | None
+    others: Interval | None  # mean of the other benchmarks, per seed, then over seeds
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,16 @@ def sweep_rows(spec: FigureSpec, results: pd.DataFrame, seeds: int | None) -> li
     scores = run_scores(results, seeds)
     rows = []
     for point in spec.points:
-        runs = [v for (model, method, _), v in sorted(scores.items()) if model == spec.model and method == point.method]
-        shr = [v[spec.shr] for v in runs if spec.shr in v]
-        others = [recomputed_average({b: v[b] for b in spec.others}) for v in runs if all(b in v for b in spec.others)]
-        rows.append(SweepRow(point.alpha, point.method, Stat.of(shr), Stat.of(others)))
+        shr, shr_draws, others, others_draws = [], [], [], []
+        for run in scores.seeds(spec.model, point.method):
+            if spec.shr in run:
+                shr.append(run[spec.shr].value)
+                shr_draws.append(run[spec.shr].draws)
+            if all(b in run for b in spec.others):
+                others.append(recomputed_average({b: run[b].value for b in spec.others}))
+                others_draws.append(average_draws([run[b].draws for b in spec.others]))
+        rows.append(SweepRow(point.alpha, point.method, estimate(shr, shr_draws) if shr else None,
+                             estimate(others, others_draws) if others else None))
     return rows
 
 
@@ -71,7 +78,8 @@ def plot(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoint], fo
         measured = [(r.alpha, getattr(r, field)) for r in rows if getattr(r, field) is not None]
         if measured:
             ax.errorbar([a for a, _ in measured], [s.mean for _, s in measured],
-                        yerr=[s.std or 0.0 for _, s in measured], marker="o", capsize=3, label="reproduced")
+                        yerr=[s.half_width for _, s in measured], marker="o", capsize=3,
+                        label="reproduced (95% interval)")
         if paper:
             ax.plot([p.alpha for p in paper], [getattr(p, field) for p in paper], "s", color="tab:red",
                     label="published (Table 5)")
@@ -92,10 +100,10 @@ def plot(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoint], fo
 def to_markdown(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoint], context: Context, used: int) -> str:
     published = {p.alpha: p for p in paper}
 
-    def stat(s: Stat | None, d: int) -> str:
+    def stat(s: Interval | None, d: int) -> str:
         if s is None:
             return MISSING
-        text = number(s.mean, d) if s.std is None else f"{number(s.mean, d)} ± {number(s.std, d)}"
+        text = interval_text(s, d)
         return f"{text} (n={s.n})" if s.n > 1 else text
 
     lines = [
@@ -105,6 +113,7 @@ def to_markdown(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoi
         *context.warning_lines(),
         f"Model {spec.model}; {plain_label(spec.shr)} (lower is better) and the mean of "
         f"{', '.join(plain_label(b) for b in spec.others)} against alpha of Eq. 10. "
+        "± is the half-width of a 95% interval (seeds and the benchmarks' items, as in the tables). "
         f"{MISSING} marks a run without a result."
         + (" Published: Table 5's rows at alpha 0 (ASPO-P), 0.5 (ASPO-S+P), 1 (ASPO-S); the paper gives no other values."
            if paper else ""),
@@ -126,22 +135,26 @@ def write_figure(
     spec: FigureSpec, results: pd.DataFrame, published: pd.DataFrame, context: Context,
     out_dir: str | os.PathLike, seeds: int | None = None,
 ) -> list[Path]:
-    import io
-
     rows = sweep_rows(spec, results, seeds)
     paper = published_points(spec, published)
     sweep_methods = {point.method for point in spec.points}
-    used = sum(1 for (model, method, _) in run_scores(results, seeds) if model == spec.model and method in sweep_methods)
+    used = sum(1 for (model, method, _) in run_scores(results, seeds).keys() if model == spec.model and method in sweep_methods)
     figure = plot(spec, rows, paper, context.provenance_line(used))
-    out_dir = Path(out_dir)
+    return save_figure(figure, to_markdown(spec, rows, paper, context, used), Path(out_dir) / spec.name, context)
+
+
+def save_figure(figure, markdown: str, stem: Path, context: Context) -> list[Path]:
+    """``stem``.png and .pdf of a matplotlib figure (closed afterwards) and ``stem``.md, each atomically."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     paths = []
     for extension in ("png", "pdf"):
         buffer = io.BytesIO()
         metadata = {"Creator": context.command} if extension == "png" else {"Creator": context.command, "CreationDate": None}
         figure.savefig(buffer, format=extension, dpi=150, metadata=metadata)
-        paths.append(storage.atomic_write_bytes(out_dir / f"{spec.name}.{extension}", buffer.getvalue()))
-    import matplotlib.pyplot as plt
-
+        paths.append(storage.atomic_write_bytes(stem.with_suffix(f".{extension}"), buffer.getvalue()))
     plt.close(figure)
-    paths.append(storage.atomic_write_text(out_dir / f"{spec.name}.md", to_markdown(spec, rows, paper, context, used)))
+    paths.append(storage.atomic_write_text(stem.with_suffix(".md"), markdown))
     return paths

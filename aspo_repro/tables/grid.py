@@ -1,18 +1,24 @@
 """The content of a generated table, before any format: one ``Cell`` per row x column.
 
-A cell holds the reproduced statistic over seeds (mean, sample std, count), the published
-number it is compared with and, on the mini profile, the change over the row's own base model
-beside the paper's published change over base. Markdown and LaTeX only format these.
+A cell holds the reproduced mean over seeds with its 95% interval (``aspo_repro.intervals``: the
+seed spread and, where the results kept their items, the item bootstrap), the published number it
+is compared with and, on the mini profile, the change over the row's own base model and over the
+method it is set against (``versus``), each with its interval, beside the paper's published change.
+Markdown and LaTeX only format these.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from aspo_repro.results import BASE_METHOD, RunKey, higher_is_better
-from aspo_repro.tables.audit import AuditFinding, recomputed_average
+import numpy as np
+
+from aspo_repro.evaluation.benchmarks import get_benchmark
+from aspo_repro.intervals import Interval, average_draws, difference, estimate, resampled_values
+from aspo_repro.results import BASE_METHOD, RunKey, in_average
+from aspo_repro.tables.audit import AuditFinding
 from aspo_repro.tables.published import RowKey, published_row
 from aspo_repro.tables.specs import Column, TableRow, TableSpec
 
@@ -24,30 +30,16 @@ MISSING = "—"
 
 
 @dataclass(frozen=True)
-class Stat:
-    """A reproduced value: the mean over seeds, the sample standard deviation, and the count."""
-
-    mean: float
-    std: float | None
-    n: int
-
-    @classmethod
-    def of(cls, values: list[float]) -> Stat | None:
-        if not values:
-            return None
-        std = statistics.stdev(values) if len(values) > 1 else None
-        return cls(statistics.fmean(values), std, len(values))
-
-
-@dataclass(frozen=True)
 class Cell:
-    reproduced: Stat | None
+    reproduced: Interval | None
     published: float | None
     decimals: int
-    change: float | None = None  # mini: reproduced mean minus the own base model's
+    change: Interval | None = None  # mini: the change over the own base model
     published_change: float | None = None  # mini: the paper's change over its base
     expected_n: int | None = None  # how many seeds were asked for
     footnotes: tuple[int, ...] = ()
+    versus: Interval | None = None  # mini: the change over the row's ``versus`` method
+    versus_label: str = ""
 
 
 @dataclass
@@ -59,17 +51,66 @@ class Grid:
     footnotes: list[str]
     runs_used: list[str] = field(default_factory=list)
     runs_missing: list[str] = field(default_factory=list)
+    diagnoses: dict[str, dict] = field(default_factory=dict)  # mini: each model's preference data, measured
 
 
-RunScores = dict[tuple[str, str, int], dict[str, float]]
+@dataclass
+class RunScore:
+    """One benchmark score of one run, with the items it can be resampled on (None: not kept)."""
+
+    value: float
+    scale: float  # the benchmark's: its tasks' metric x scale = the score
+    items: dict | None = None
+
+    @cached_property
+    def draws(self) -> np.ndarray | None:
+        """The score on each of the item bootstrap's resamples (``intervals.resampled_values``)."""
+        if not self.items:
+            return None
+        return resampled_values({task: np.asarray(pairs) for task, pairs in self.items.items()}, self.scale)
+
+
+class RunScores:
+    """{(model, method, seed): {benchmark: RunScore}}, and the per-seed values a cell reads."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str, int], dict[str, RunScore]] = {}
+
+    def add(self, model: str, method: str, seed: int, benchmark: str, value: float, items: dict | None) -> None:
+        score = RunScore(float(value), get_benchmark(benchmark).scale, items if isinstance(items, dict) else None)
+        self.runs.setdefault((model, method, int(seed)), {})[benchmark] = score
+
+    def keys(self) -> list[tuple[str, str, int]]:
+        return sorted(self.runs)
+
+    def seeds(self, model: str, method: str) -> list[dict[str, RunScore]]:
+        return [scores for (m, method_, _), scores in sorted(self.runs.items()) if m == model and method_ == method]
+
+    def per_seed(self, model: str, method: str, column: Column,
+                 spec: TableSpec | None = None) -> tuple[list[float], list[np.ndarray | None]]:
+        """The column's value on each seed of (model, method), and each seed's resampled values;
+        the Avg column is the mean of the table's in-average columns, on seeds that have them all."""
+        values, draws = [], []
+        for scores in self.seeds(model, method):
+            if column.benchmark != AVG.benchmark:
+                if column.benchmark in scores:
+                    values.append(scores[column.benchmark].value)
+                    draws.append(scores[column.benchmark].draws)
+                continue
+            wanted = [c.benchmark for c in spec.columns if in_average(c.benchmark)]
+            if wanted and all(b in scores for b in wanted):
+                values.append(float(np.mean([scores[b].value for b in wanted])))
+                draws.append(average_draws([scores[b].draws for b in wanted]))
+        return values, draws
 
 
 def run_scores(results: pd.DataFrame, seeds: int | None) -> RunScores:
-    """{(model, method, seed): {benchmark: value}}, keeping seeds 0..seeds-1 when ``seeds`` is given."""
-    scores: RunScores = {}
-    for record in results.itertuples(index=False):
+    """Every score of ``results``, keeping seeds 0..seeds-1 when ``seeds`` is given."""
+    scores = RunScores()
+    items = results["items"] if "items" in results.columns else [None] * len(results)
+    for record, kept in zip(results.itertuples(index=False), items):
         if seeds is None or record.seed < seeds:
-            scores.setdefault((record.model, record.method, int(record.seed)), {})[record.benchmark] = record.value
+            scores.add(record.model, record.method, record.seed, record.benchmark, record.value, kept)
     return scores
 
 
@@ -93,44 +134,37 @@ def build_cell(
     spec: TableSpec, row: TableRow, column: Column, scores: RunScores,
     published: pd.DataFrame, notes: FootnoteIndex, seeds: int | None,
 ) -> Cell:
-    paper = published_row(published, row.published).get(column.published) if column.published else None
+    paper = published_row(published, row.published).get(column.published) if column.published and row.published else None
     decimals = 2 if column.benchmark == "avg" else 1
-    reproduced = reproduced_stat(spec, row, column, scores) if row.runnable else None
+    values, draws = scores.per_seed(row.model, row.method, column, spec) if row.runnable else ([], [])
+    reproduced = estimate(values, draws) if values else None
+    expected = None if row.is_base else seeds  # the base model is evaluated once, whatever the seeds
     markers = notes.markers(row.published, column.published)
     if spec.compare == "published":
-        return Cell(reproduced, paper, decimals, expected_n=seeds, footnotes=markers)
+        return Cell(reproduced, paper, decimals, expected_n=expected, footnotes=markers)
     paper_base = published_row(published, row.published_base).get(column.published) if column.published else None
     markers += notes.markers(row.published_base, column.published)
-    change = None
+    change = versus = None
     if reproduced is not None and not row.is_base:
-        base = reproduced_stat(spec, row, column, scores, method=BASE_METHOD)
-        change = None if base is None else reproduced.mean - base.mean
+        change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws)
+        if row.versus:
+            versus = compared(scores, row.model, row.versus, column, spec, values, draws)
     published_change = None
     if paper is not None and paper_base is not None and row.published != row.published_base:
         published_change = paper - paper_base
     return Cell(
-        reproduced, paper, decimals, change, published_change, seeds, tuple(dict.fromkeys(markers)),
+        reproduced, paper, decimals, change, published_change, expected, tuple(dict.fromkeys(markers)),
+        versus, row.versus_label,
     )
 
 
-def reproduced_stat(
-    spec: TableSpec, row: TableRow, column: Column, scores: RunScores, method: str | None = None,
-) -> Stat | None:
-    method = method or row.method
-    per_seed = [values for (model, run_method, _), values in sorted(scores.items())
-                if model == row.model and run_method == method]
-    if column.benchmark != "avg":
-        return Stat.of([values[column.benchmark] for values in per_seed if column.benchmark in values])
-    averaged = [higher_is_better_mean(spec, values) for values in per_seed]
-    return Stat.of([value for value in averaged if value is not None])
-
-
-def higher_is_better_mean(spec: TableSpec, values: dict[str, float]) -> float | None:
-    """The paper's Avg over this table's columns for one run; None unless every column is there."""
-    wanted = [column.benchmark for column in spec.columns if higher_is_better(column.benchmark)]
-    if not all(benchmark in values for benchmark in wanted):
+def compared(scores: RunScores, model: str, method: str, column: Column, spec: TableSpec,
+             values: list[float], draws: list) -> Interval | None:
+    """The row's values minus those of ``method`` on the same model, with the difference's interval."""
+    other_values, other_draws = scores.per_seed(model, method, column, spec)
+    if not other_values:
         return None
-    return recomputed_average({benchmark: values[benchmark] for benchmark in wanted})
+    return difference(values, other_values, draws, other_draws)
 
 
 def run_inventory(spec: TableSpec, scores: RunScores, seeds: int | None) -> tuple[list[str], list[str]]:
@@ -140,11 +174,12 @@ def run_inventory(spec: TableSpec, scores: RunScores, seeds: int | None) -> tupl
     """
     needed = spec.runs_needed(seeds=seeds or 1)
     wanted = {(run.model, run.method) for run in needed}
-    used = [RunKey(spec.profile, *key).label() for key in sorted(scores) if key[:2] in wanted]
+    used = [RunKey(spec.profile, *key).label() for key in scores.keys() if key[:2] in wanted]
+    present = set(scores.keys())
     if seeds:
-        missing = [run for run in needed if (run.model, run.method, run.seed) not in scores]
+        missing = [run for run in needed if (run.model, run.method, run.seed) not in present]
     else:
-        found = {key[:2] for key in scores}
+        found = {key[:2] for key in present}
         missing = [run for run in needed if (run.model, run.method) not in found]
     return used, [run.label() for run in missing]
 

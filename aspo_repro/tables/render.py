@@ -1,10 +1,13 @@
 """Generated tables: Markdown and LaTeX (booktabs) from a ``Grid``, written atomically.
 
 Cell text, paper profile: ``65.20 (+0.04 vs 65.16)``: reproduced value, its difference to the
-published value, the published value. With several seeds: ``65.20 ± 0.31 (n=3; +0.04 vs 65.16)``.
-Mini profile: ``82.3 (Δ +2.2; paper Δ +0.7)``: reproduced value, its change over the row's own
-base model, the paper's change over base on the analogous model and benchmark.
-A run without a result is ``—`` (never 0); the published number stays visible beside it.
+published value, the published value. With several seeds: ``65.20 ± 0.77 (n=3; +0.04 vs 65.16)``.
+Mini profile: ``71.7 ± 2.7 (n=3; Δ +0.7 ± 2.3; vs DPO -0.9 ± 0.8*; paper Δ -2.8)``: reproduced value,
+its change over the row's own base model, its difference to the method the row is set against, the
+paper's change over base on the analogous model and benchmark. Every ± is the half-width of a 95%
+interval (``aspo_repro.intervals``: seeds and, where results kept them, items); ``*`` marks a
+difference whose interval excludes 0. A run without a result is ``—`` (never 0); the published
+number stays visible beside it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aspo_repro import storage
+from aspo_repro.intervals import Interval
 from aspo_repro.provenance import git_revision
+from aspo_repro.tables.diagnosis import diagnosis_latex, diagnosis_markdown
 from aspo_repro.tables.grid import MISSING, Cell, Grid
 from aspo_repro.tables.specs import TableSpec, plain_label
 
 if TYPE_CHECKING:
     import pandas as pd
+
+SIGNIFICANT = "*"
 
 
 @dataclass(frozen=True)
@@ -89,12 +96,23 @@ def cell_text(grid: Grid, row_index: int, column_index: int) -> CellText:
 
 
 def reproduced_text(cell: Cell) -> str:
-    stat, d = cell.reproduced, cell.decimals
-    if stat is None:
+    if cell.reproduced is None:
         return MISSING
-    if stat.std is None:
-        return number(stat.mean, d)
-    return f"{number(stat.mean, d)} ± {number(stat.std, d)}"
+    return interval_text(cell.reproduced, cell.decimals)
+
+
+def interval_text(interval: Interval, decimals: int, signed: bool = False) -> str:
+    """``71.6 ± 1.8``: the mean and the half-width of its 95% interval (just the mean when there is none)."""
+    value = number(interval.mean, decimals, signed)
+    if interval.sources == "none":
+        return value
+    return f"{value} ± {number(interval.half_width, decimals)}"
+
+
+def difference_text(interval: Interval, decimals: int) -> str:
+    """A difference with its interval, ``*`` when the interval excludes 0 (significant at 95%)."""
+    mark = SIGNIFICANT if interval.sources != "none" and interval.excludes_zero else ""
+    return interval_text(interval, decimals, signed=True) + mark
 
 
 def seed_count_text(cell: Cell) -> str:
@@ -123,7 +141,9 @@ def change_parts(cell: Cell, *, is_base: bool) -> list[str]:
         return [f"paper base {number(cell.published, d)}{markers(cell)}"] if cell.published is not None else []
     parts = []
     if cell.reproduced is not None:
-        parts.append(f"Δ {number(cell.change, d, signed=True)}" if cell.change is not None else "Δ n/a: no base")
+        parts.append(f"Δ {difference_text(cell.change, d)}" if cell.change is not None else "Δ n/a: no base")
+        if cell.versus is not None:
+            parts.append(f"vs {cell.versus_label} {difference_text(cell.versus, d)}")
     if cell.published_change is not None:
         parts.append(f"paper Δ {number(cell.published_change, d, signed=True)}{markers(cell)}")
     return parts
@@ -158,15 +178,16 @@ def caption(grid: Grid) -> str:
     spec = grid.spec
     if spec.compare == "published":
         body = (
-            "Each cell: the reproduced value (mean ± sample std over n seeds where there are several), "
-            "its difference to the published value, and the published value, e.g. 65.20 (+0.04 vs 65.16). "
+            "Each cell: the reproduced value (the mean over n seeds ± the half-width of its 95% interval "
+            "where there are several), its difference to the published value, and the published value, "
+            "e.g. 65.20 (+0.04 vs 65.16). "
             f"{MISSING} marks a run without a result; rows marked (published) are shown with the numbers "
             "their papers published."
         )
     else:
         body = mini_caption(grid)
     tail = (
-        " ↓: lower is better. Avg is the mean of the table's higher-is-better columns (SHR excluded), "
+        " ↓: lower is better. Avg is the mean of the table's higher-is-better scores (SHR and counts excluded), "
         "as in the paper. [n] refers to a note where the paper disagrees with itself."
     )
     return body + tail
@@ -180,13 +201,16 @@ def mini_caption(grid: Grid) -> str:
     )
     text = (
         f"The mini world has its own models and benchmarks ({models}; {benchmarks}), so absolute values "
-        "are not comparable with the paper's. Each cell shows the reproduced value, Δ, its change over the "
-        "row's own base model, and paper Δ, the paper's published change over base for the analogous model "
-        f"and benchmark; base rows show the paper's base value for reference. {MISSING} marks a run without "
-        "a result. The paper's Avg change is over the paper's own columns."
+        "are not comparable with the paper's. Each cell shows the reproduced value (the mean over n seeds), Δ, "
+        "its change over the row's own base model, vs X, its difference to method X on the same seeds, and paper Δ, the "
+        "paper's published change over base for the analogous model and benchmark; base rows show the paper's "
+        "base value for reference. ± is the half-width of a 95% interval that covers both the spread over "
+        "training seeds and the benchmark's sampling of items (a bootstrap over questions, or over whole "
+        "descriptions for mini-SHR; paired, for a difference); * marks a difference whose interval excludes 0. "
+        f"{MISSING} marks a run without a result. The paper's Avg change is over the paper's own columns."
     )
     base_tables = {row.published_base.table for row in spec.rows if row.published_base}
-    if base_tables - {row.published.table for row in spec.rows}:
+    if base_tables - {row.published.table for row in spec.rows if row.published}:
         text += f" This table has no base row in the paper; paper Δ is taken against Table {', '.join(sorted(base_tables))}'s base row."
     return text
 
@@ -241,6 +265,7 @@ def to_markdown(grid: Grid, context: Context) -> str:
         lines += ["Notes (the paper disagrees with itself):", ""]
         lines += [f"[{k}] {text}  " for k, text in enumerate(grid.footnotes, 1)]
         lines.append("")
+    lines += diagnosis_markdown(grid.diagnoses)
     lines += [runs_summary(grid), "", context.provenance_line(len(grid.runs_used)), ""]
     return "\n".join(lines)
 
@@ -293,6 +318,7 @@ def to_latex(grid: Grid, context: Context) -> str:
     notes = [f"[{k}] {tex_escape(text)}" for k, text in enumerate(grid.footnotes, 1)]
     notes += [tex_escape(runs_summary(grid)), tex_escape(context.provenance_line(len(grid.runs_used)))]
     lines += ["\\par\\smallskip{\\footnotesize " + " \\\\\n".join(notes) + "}", "\\end{table*}", ""]
+    lines += diagnosis_latex(grid.diagnoses, tex_escape)
     return "\n".join(lines)
 
 

@@ -66,10 +66,12 @@ class TableRow:
     model_label: str
     label: str  # the method column
     level: str
-    published: RowKey
+    published: RowKey | None  # None: a row of this project's only (the mini world's oracle)
     published_base: RowKey | None  # the paper's base row for a change over base (mini profile)
     model: str | None = None  # the run's model; None for a row shown with published numbers only
     method: str | None = None
+    versus: str | None = None  # mini: a method this row's change is also measured against (ASPO vs DPO)
+    versus_label: str = ""  # how the table names it
 
     @property
     def runnable(self) -> bool:
@@ -115,7 +117,7 @@ class TableSpec:
             methods.insert(0, BASE_METHOD)
         return _dedupe(
             RunKey(self.profile, model, method, seed)
-            for model in chosen for method in methods for seed in seed_range(seeds)
+            for model in chosen for method in methods for seed in method_seeds(method, seeds)
         )
 
 
@@ -153,7 +155,55 @@ class FigureSpec:
         )
 
 
-Spec = TableSpec | FigureSpec
+@dataclass(frozen=True)
+class SweepRule:
+    """How a sweep picks its setting: the largest value at which ``series`` moves the held-out chosen
+    answers by at least ``min_drift`` and at most ``max_drift`` nats per token (absolute mean drift).
+    Stated in the figure's file, before the result it picks from is seen."""
+
+    series: str
+    max_drift: float
+    min_drift: float = 0.0
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A training setting swept over values, for several methods (``series``) and models: every
+    run is ``method[option=value]``; panels are benchmarks or ``held_out_drift`` (training/drift.py)."""
+
+    table: str
+    profile: str
+    title: str
+    option: str
+    values: tuple[float, ...]
+    series: tuple[str, ...]
+    panels: tuple[str, ...]
+    models: tuple[str, ...]
+    rule: SweepRule | None = None
+
+    @property
+    def name(self) -> str:
+        return self.table
+
+    def method(self, series: str, value: float) -> str:
+        from aspo_repro.methods import get_method
+
+        return get_method(series, **{self.option: value}).name
+
+    def runs_needed(self, models: list[str] | None = None, seeds: int = 1) -> list[RunKey]:
+        chosen = select_models(self, models)
+        runs = [RunKey(self.profile, model, BASE_METHOD) for model in chosen]
+        runs += [RunKey(self.profile, model, self.method(series, value), seed)
+                 for model in chosen for series in self.series for value in self.values for seed in seed_range(seeds)]
+        return _dedupe(runs)
+
+
+Spec = TableSpec | FigureSpec | SweepSpec
+
+
+def method_seeds(method: str, seeds: int) -> range:
+    """The seeds a method's runs need: the base model is not trained, so one evaluation serves every seed."""
+    return seed_range(1) if method == BASE_METHOD else seed_range(seeds)
 
 
 def seed_range(seeds: int) -> range:
@@ -195,6 +245,8 @@ def _load_spec_cached(path: Path, is_figure: bool, profile: str) -> Spec:
 
     data = read_yaml_mapping(path, "table spec")
     where = f"{path}"
+    if is_figure and "option" in data:
+        return _sweep_spec(dataclass_from_mapping(SweepFile, data, where), profile, where)
     if is_figure:
         return _figure_spec(dataclass_from_mapping(FigureFile, data, where), profile, where)
     return _table_spec(dataclass_from_mapping(TableFile, data, where), profile, where)
@@ -207,6 +259,8 @@ class RowEntry:
     method: str
     level: str = ""
     published_method: str | None = None  # the paper's row, when named otherwise (Table 6)
+    versus: str | None = None  # another row's method this row's change is measured against (mini profile)
+    profiles: tuple[str, ...] | None = None  # the profiles that have this row (default: every one)
 
 
 @dataclass(frozen=True)
@@ -240,6 +294,7 @@ class TableFile:
     base_table: str | None = None  # the paper table holding the base rows (default: published_table)
     average: bool = True
     published_only: PublishedOnly | None = None
+    in_paper: bool = True
 
 
 @dataclass(frozen=True)
@@ -271,6 +326,25 @@ class FigureFile:
     points: tuple[PointEntry, ...]
     profiles: dict[str, FigureSection]
     published_points: tuple[PublishedPointEntry, ...] = field(default_factory=tuple)
+    in_paper: bool = True
+
+
+@dataclass(frozen=True)
+class SweepSection:
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    figure: str
+    title: str
+    option: str  # a method option every series takes (``learning_rate``)
+    values: tuple[float, ...]
+    series: tuple[str, ...]  # registered methods
+    panels: tuple[str, ...]  # benchmarks of the profile, or ``held_out_drift``
+    profiles: dict[str, SweepSection]
+    rule: SweepRule | None = None
+    in_paper: bool = False
 
 
 # ---------------------------------------------------------------- file -> spec
@@ -287,7 +361,9 @@ def _table_spec(data: TableFile, profile: str, where: str) -> TableSpec:
     base_table = data.base_table or published_table
     models = [_model(name, profile, where) for name in section.models]
     try:
-        rows = [_run_row(entry, model, published_table, base_table) for model in models for entry in data.rows]
+        entries = [entry for entry in data.rows if entry.profiles is None or profile in entry.profiles]
+        rows = [_run_row(entry, model, published_table, base_table, entries, profile)
+                for model in models for entry in entries]
         if data.published_only and profile in data.published_only.profiles:
             rows += [_published_row(entry, published_table) for entry in data.published_only.rows]
         columns = tuple(_column(name, profile) for name in section.benchmarks)
@@ -334,9 +410,16 @@ def _column(name: str, profile: str) -> Column:
     return Column(benchmark.name, published)
 
 
-def _run_row(entry: RowEntry, model, published_table: str, base_table: str) -> TableRow:
+def _run_row(entry: RowEntry, model, published_table: str, base_table: str, entries: list[RowEntry],
+             profile: str) -> TableRow:
     resolve_method(entry.method)  # an unknown or non-canonical method fails here, at load time
-    published = RowKey(published_table, model.stands_for, entry.published_method or entry.method, entry.level)
+    in_the_paper = entry.profiles is None or "paper" in entry.profiles  # else the paper has no such row
+    published = (RowKey(published_table, model.stands_for, entry.published_method or entry.method, entry.level)
+                 if in_the_paper else None)
+    versus = [other for other in entries if other.method == entry.versus]
+    if entry.versus is not None and not versus:
+        raise UserError(f"row {entry.label!r} is measured against {entry.versus!r}, which is no row of the "
+                        f"{profile} profile's table")
     return TableRow(
         model_label=model.display_name,
         label=entry.label,
@@ -345,7 +428,14 @@ def _run_row(entry: RowEntry, model, published_table: str, base_table: str) -> T
         published_base=RowKey(base_table, model.stands_for, BASE_METHOD, ""),
         model=model.name,
         method=entry.method,
+        versus=entry.versus if profile != "paper" else None,
+        versus_label=_versus_label(versus[0]) if versus else "",
     )
+
+
+def _versus_label(row: RowEntry) -> str:
+    label = row.label.lstrip("+").strip()
+    return f"{label} ({row.level})" if row.level else label
 
 
 def _published_row(entry: PublishedRowEntry, published_table: str) -> TableRow:
@@ -383,6 +473,29 @@ def _figure_spec(data: FigureFile, profile: str, where: str) -> FigureSpec:
         points=points,
         published_points=published_points,
     )
+
+
+HELD_OUT_DRIFT = "held_out_drift"  # a sweep panel: the held-out chosen drift per token (training/drift.py)
+
+
+def _sweep_spec(data: SweepFile, profile: str, where: str) -> SweepSpec:
+    from aspo_repro.methods import get_method
+
+    section = _section(data.profiles, profile, where)
+    try:
+        models = tuple(_model(name, profile, where).name for name in section.models)
+        for series in data.series:
+            if not get_method(series).takes(data.option):
+                raise UserError(f"method {series!r} takes no option {data.option!r}")
+            for value in data.values:
+                get_method(series, **{data.option: value})
+        panels = tuple(name if name == HELD_OUT_DRIFT else check_benchmark(profile, name) for name in data.panels)
+        if data.rule is not None and data.rule.series not in data.series:
+            raise UserError(f"the rule reads series {data.rule.series!r}, which is not swept")
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    return SweepSpec(data.figure, profile, data.title, data.option, tuple(data.values), tuple(data.series),
+                     panels, models, data.rule)
 
 
 def runs_needed(

@@ -22,9 +22,16 @@ def test_a_perfect_answerer_scores_100_everywhere_and_0_shr(tmp_path, benchmark_
     answerer = ScriptedAnswerer(perfect_answer)
     result = evaluate(settings(tmp_path, benchmark_dir), model=answerer)
     values = {name: score.value for name, score in result.scores.items()}
-    assert values == {"mini_pope": 100.0, "mini_shr": 0.0, "mini_gqa": 100.0, "mini_mmb": 100.0}
+    # beside SHR, its correct and hallucinated sentences per description: (4 + 2 + 5) / 3 and 0
+    assert values == {"mini_pope": 100.0, "mini_shr": 0.0, "mini_gqa": 100.0, "mini_mmb": 100.0,
+                      "mini_shr_correct": pytest.approx(11 / 3), "mini_shr_hallucinated": 0.0}
     assert {name: score.n for name, score in result.scores.items()} == \
-        {"mini_pope": 13, "mini_shr": 3, "mini_gqa": 4, "mini_mmb": 2}
+        {"mini_pope": 13, "mini_shr": 3, "mini_gqa": 4, "mini_mmb": 2, "mini_shr_correct": 3,
+         "mini_shr_hallucinated": 3}
+    # every score keeps its items, (numerator, denominator) per question or description, to resample
+    assert result.scores["mini_shr"].items == {"mini_shr": [[0, 4], [0, 2], [0, 5]]}
+    assert result.scores["mini_mmb"].items == {"mini_mmb": [[1, 1], [1, 1]]}
+    assert sum(len(pairs) for pairs in result.scores["mini_pope"].items.values()) == 13
     assert result.scores["mini_shr"].judge == "mini-world rule judge (exact)"
     assert result.scores["mini_gqa"].stderr == 0.0
     # SHR's denominator: (count + 2 objects + relation) + (count + object) + (count + 3 objects + relation)
@@ -112,7 +119,8 @@ def test_an_interrupted_evaluation_leaves_no_result_and_resumes(tmp_path, benchm
     resumed = ScriptedAnswerer(perfect_answer)
     result = evaluate(settings(tmp_path, benchmark_dir), model=resumed)
     assert set(resumed.prompts) == {"mini_gqa", "mini_mmb"}  # finished benchmarks are not asked again
-    assert set(result.scores) == {"mini_pope", "mini_shr", "mini_gqa", "mini_mmb"}
+    assert set(result.scores) == {"mini_pope", "mini_shr", "mini_gqa", "mini_mmb", "mini_shr_correct",
+                                  "mini_shr_hallucinated"}
     assert out.exists()
 
 

@@ -15,8 +15,10 @@ def test_rule_judge_labels_each_sentence_against_the_scene():
             "A small green square is in the center. A large yellow star is in the bottom right. Lovely colours!")
     record = shr.shr_record(text, doc, shr.RuleJudge())
     labels = [label for _, label in record["verdicts"]]
-    assert labels == ["correct", "correct", "hallucination", "hallucination", None]
-    assert (record["hallucinated"], record["judged"], record["sentences"]) == (2, 4, 5)
+    # a sentence outside the world's grammar cannot be judged, and counts in SHR's denominator as
+    # HA-DPO counts GPT's "cannot judge" (issue 16: it was left out, raising SHR)
+    assert labels == ["correct", "correct", "hallucination", "hallucination", "cannot judge"]
+    assert (record["hallucinated"], record["correct"], record["judged"], record["sentences"]) == (2, 2, 5, 5)
 
 
 def test_ha_dpo_split_drops_repeats_and_keeps_full_stops():

@@ -46,6 +46,7 @@ def test_figure3_mini_with_seeds_and_missing_points(write_result, results_root, 
         write_result("mini", "mini-llava-s", "aspo", seed, {**dict.fromkeys(MINI_BENCHMARKS, 60.0), "mini_shr": shr})
     render_table("figure3", "mini", results_root, tmp_path)
     rows = rows_of(tmp_path / "figure3.md")
-    assert rows[0.5] == ["aspo", "21.0 ± 1.4 (n=2)", "60.00 ± 0.00 (n=2)"]
+    # ± is the half-width of the 95% interval over two seeds: t(0.975, 1) * sd / sqrt(2) = 12.706 * 1.414 / 1.414
+    assert rows[0.5] == ["aspo", "21.0 ± 12.7 (n=2)", "60.00 ± 0.00 (n=2)"]
     assert rows[0.0] == ["aspo-p", "—", "—"]  # the mini profile draws no published points
     assert "Provenance: 2 run(s)" in (tmp_path / "figure3.md").read_text()

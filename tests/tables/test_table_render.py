@@ -5,10 +5,10 @@ import re
 import pytest
 
 from aspo_repro.errors import UserError
-from aspo_repro.results import MINI_BENCHMARKS as MINI_COLUMNS
 from aspo_repro.results import PAPER_BENCHMARKS as PAPER_COLUMNS
 from aspo_repro.tables import render_table, table_names
 
+MINI_COLUMNS = ("mini_pope", "mini_shr", "mini_gqa", "mini_mmb")  # the values below are written in this order
 RAW_UNICODE = ("—", "±", "Δ", "↓", "≈")
 
 
@@ -54,15 +54,15 @@ def test_a_cell_shows_value_delta_and_published_value(table5_paper):
 
 def test_several_seeds_give_mean_spread_and_count(table5_paper, tmp_path):
     md = table5_paper()[".md"]
-    # mmvet 30, 32, 34: mean 32.0, sample std 2.0
-    assert cell(md, ("LLaVA-1.5-7B", "+DPO"), "MMVet") == "32.0 ± 2.0 (n=3; -1.3 vs 33.3)"
+    # mmvet 30, 32, 34: mean 32.0, sample std 2.0; ± is the 95% half-width t(0.975, 2) * 2 / sqrt(3) = 4.97
+    assert cell(md, ("LLaVA-1.5-7B", "+DPO"), "MMVet") == "32.0 ± 5.0 (n=3; -1.3 vs 33.3)"
     # a column with the same value in every seed has spread 0
     assert cell(md, ("LLaVA-1.5-7B", "+DPO"), "POPE") == "60.0 ± 0.0 (n=3; -26.2 vs 86.2)"
     two = table5_paper(seeds=2)[".md"]
-    # seeds 0 and 1 only: mmvet 30, 32, mean 31.0, std sqrt(2) = 1.41
-    assert cell(two, ("LLaVA-1.5-7B", "+DPO"), "MMVet") == "31.0 ± 1.4 (n=2; -2.3 vs 33.3)"
+    # seeds 0 and 1 only: mmvet 30, 32, mean 31.0, std sqrt(2): t(0.975, 1) * sqrt(2) / sqrt(2) = 12.7
+    assert cell(two, ("LLaVA-1.5-7B", "+DPO"), "MMVet") == "31.0 ± 12.7 (n=2; -2.3 vs 33.3)"
     four = table5_paper(seeds=4)[".md"]
-    assert cell(four, ("LLaVA-1.5-7B", "+DPO"), "MMVet") == "32.0 ± 2.0 (n=3 of 4; -1.3 vs 33.3)"
+    assert cell(four, ("LLaVA-1.5-7B", "+DPO"), "MMVet") == "32.0 ± 5.0 (n=3 of 4; -1.3 vs 33.3)"
     assert "llava-1.5-7b/dpo/seed3" in four.read_text()
 
 
@@ -116,12 +116,13 @@ def test_mini_cells_show_change_over_own_base_beside_the_papers(table1_mini):
     # paper, Table 1, LLaVA-1.5-7B: POPE base 85.9, DPO 86.2, ASPO 86.6
     assert cell(table1_mini, ("mini-LLaVA-S", "base"), "mini-POPE ≈ POPE") == "80.0 (paper base 85.9)"
     assert cell(table1_mini, ("mini-LLaVA-S", "+DPO"), "mini-POPE ≈ POPE") == "82.5 (Δ +2.5; paper Δ +0.3)"
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "mini-POPE ≈ POPE") == "79.0 (Δ -1.0; paper Δ +0.7)"
+    # ASPO's row is also read against DPO's (one seed without items: no interval, no significance mark)
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "mini-POPE ≈ POPE") == "79.0 (Δ -1.0; vs DPO -3.5; paper Δ +0.7)"
     # GQA: 62.0 -> 62.0; MMB-dev: 64.3 -> 65.6
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "mini-GQA ≈ GQA") == "53.0 (Δ +3.0; paper Δ +0.0)"
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "mini-MMB ≈ MMB-dev") == "44.0 (Δ +4.0; paper Δ +1.3)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "mini-GQA ≈ GQA") == "53.0 (Δ +3.0; vs DPO +3.0; paper Δ +0.0)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "mini-MMB ≈ MMB-dev") == "44.0 (Δ +4.0; vs DPO +3.0; paper Δ +1.3)"
     # Avg over mini-POPE, mini-GQA, mini-MMB: base 56.67, ASPO 58.67; paper 62.59 -> 65.16
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "Avg") == "58.67 (Δ +2.00; paper Δ +2.57)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO"), "Avg") == "58.67 (Δ +2.00; vs DPO +0.83; paper Δ +2.57)"
 
 
 def test_mini_shr_change_carries_the_table_disagreement_note(table1_mini):
@@ -223,3 +224,57 @@ def test_unknown_table_is_a_user_error_with_the_known_ones(tmp_path):
         render_table(4, "mini", tmp_path, tmp_path)
     with pytest.raises(UserError, match="seeds must be a positive integer"):
         render_table(1, "mini", tmp_path, tmp_path, seeds=0)
+
+
+def test_mini_cells_carry_95_intervals_and_mark_significant_differences(write_result, results_root, tmp_path):
+    """Three seeds with their items: each cell is the mean ± its 95% half-width (seeds and items), and a
+    difference is marked * only when its interval excludes 0."""
+    from aspo_repro.results import BenchmarkScore, EvalResult, RunKey
+
+    def items(right: int) -> dict:
+        return {"mini_gqa": [[1, 1]] * right + [[0, 1]] * (200 - right)}
+
+    def save(method: str, seed: int, right: int) -> None:
+        score = BenchmarkScore(100 * right / 200, items=items(right))
+        EvalResult(RunKey("mini", "mini-llava-s", method, seed), {"mini_gqa": score}).save_to(results_root)
+
+    save("base", 0, 100)
+    for seed, right in enumerate((140, 142, 138)):  # +20 points: far beyond the noise
+        save("dpo", seed, right)
+    for seed, right in enumerate((141, 139, 143)):  # within a point of DPO
+        save("aspo", seed, right)
+    md = render(1, "mini", results_root, tmp_path / "tables", seeds=3)[".md"]
+    dpo = cell(md, ("mini-LLaVA-S", "+DPO"), "mini-GQA ≈ GQA")
+    aspo = cell(md, ("mini-LLaVA-S", "+ASPO"), "mini-GQA ≈ GQA")
+    assert re.fullmatch(r"70\.0 ± \d\.\d \(n=3; Δ \+20\.0 ± \d+\.\d\*; paper Δ -1\.0\)", dpo), dpo
+    assert re.fullmatch(r"70\.5 ± \d\.\d \(n=3; Δ \+20\.5 ± \d+\.\d\*; vs DPO \+0\.5 ± \d\.\d; paper Δ \+0\.0\)",
+                        aspo), aspo
+    assert "* marks a difference whose interval excludes 0" in md.read_text()
+
+
+def test_a_mini_table_shows_its_models_preference_data(table1_mini, results_root, tmp_path):
+    """The prefs step writes each mini model's diagnosis beside the results; the table prints it."""
+    import json
+
+    from aspo_repro.results import diagnosis_path
+
+    def auc(value):
+        return {"value": value, "ci95": [value - 0.02, value + 0.02], "answers": 100}
+
+    diagnosis = {
+        "pairs": 700,
+        "answers": {"chosen": {"sentence_hallucination_rate": 0.718}, "rejected": {"sentence_hallucination_rate": 0.826}},
+        "confounds": {"claimed_count": {"rejected_more": 213, "chosen_more": 28, "equal": 335, "not_comparable": 124},
+                      "hallucinated_at_equal_length": {"rejected_more": 99, "chosen_more": 46, "equal": 277,
+                                                       "not_comparable": 0}},
+        "weights": {"aspo-s": {"auc_within_answer": auc(0.84)}, "aspo-p": {"auc_within_answer": auc(0.83)},
+                    "aspo": {"auc_within_answer": auc(0.87),
+                             "gradient_scale": {"correct": 1.27, "hallucinated": 0.92}}},
+    }
+    path = diagnosis_path(results_root, "mini", "mini-llava-s")
+    path.write_text(json.dumps(diagnosis))
+    text = render(1, "mini", results_root, tmp_path / "again")[".md"].read_text()
+    assert "## The preference data and ASPO's weights" in text
+    assert ("| mini-llava-s | 700 | 71.8% / 82.6% | 213 / 28 / 335 | 99 / 46 / 277 | 0.84 [0.82, 0.86] | "
+            "0.83 [0.81, 0.85] | 0.87 [0.85, 0.89] | 1.27 / 0.92 |") in text
+    assert "mini-llava-m |" not in text.split("## The preference data")[1]  # no diagnosis, no row
