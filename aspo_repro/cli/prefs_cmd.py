@@ -30,10 +30,12 @@ rejected answer.
 DIAGNOSE_DESCRIPTION = """\
 Measure a mini preference dataset against the mini world's exact judge: the hallucination rate
 of chosen and rejected sentences, the confounds (which side is longer, claims more objects,
-hallucinates more), the AUC with which the weights of ASPO-S, ASPO-P and ASPO-S+P rank the chosen
-answers' correct sentences above their hallucinated ones (0.5: no signal; a 95% bootstrap interval
-over pairs; perplexity from the base model the data was generated with), and the gradient scale
-c(1+w) each class gets at equal per-token rewards.
+hallucinates more, and which hallucinates more among pairs of equal length), the AUC with which the
+weights of ASPO-S, ASPO-P and ASPO-S+P rank the chosen answers' correct sentences above their
+hallucinated ones, pooled and within answers (0.5: no signal; a 95% bootstrap interval over pairs;
+perplexity from the base model the data was generated with), and the gradient scale c(1+w) each
+class gets at equal per-token rewards. `reproduce` measures every mini model's data this way and
+prints it under each mini table.
 
   python -m aspo_repro prefs diagnose runs/mini/mini-llava-s/prefs
   python -m aspo_repro prefs diagnose runs/mini/mini-llava-s/prefs --out diagnosis.json"""
@@ -59,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), help="model precision (default: the loader's)")
     parser.add_argument("--world-seed", type=int, default=0, help="seed of the mini world (default 0)")
     parser.add_argument("--world-size", choices=("full", "tiny"), default="full", help="mini world preset (default full)")
+    parser.add_argument("--world-replicate", type=int, default=0, help="replicate of the mini world: > 0 perturbs its initial weights by float-rounding-sized noise, as another CPU does (default 0)")
     parser.add_argument("--cache-dir", help="mini world cache directory (default: the world's own)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     actions = parser.add_subparsers(dest="prefs_action", metavar="show|diagnose")
@@ -101,7 +104,8 @@ def run_build(args: argparse.Namespace) -> int:
         limit=args.limit, noise_step=args.noise_step, batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens, shard_size=args.shard_size, on_error=args.on_error,
         clip=args.clip, device=args.device, dtype=args.dtype, world_seed=args.world_seed,
-        world_size=args.world_size, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        world_size=args.world_size, world_replicate=args.world_replicate,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         progress=not args.no_progress,
     )
     result = build_preferences(config)

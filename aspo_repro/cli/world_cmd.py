@@ -6,12 +6,14 @@ import argparse
 import json
 
 NAME = "world"
-HELP = "build, describe or measure the mini world (synthetic data, toy base models, small CLIP)"
+HELP = "build, describe or measure the mini world (synthetic data, toy base models, small CLIPs)"
 DESCRIPTION = """\
 The mini profile's world: seeded synthetic scenes with co-occurrence bias, instruction data in
 LLaVA-Instruct format, mini-POPE/SHR/GQA/MMB benchmark files, three toy base models
-(mini-llava-s, mini-llava-m, mini-instructblip) trained from scratch, and a small CLIP.
-Everything is cached by content hash; a damaged cache entry is rebuilt.
+(mini-llava-s, mini-llava-m, mini-instructblip) trained from scratch, and small CLIPs (the models'
+vision towers and ASPO-S's scorer). Everything is cached by content hash; a damaged cache entry is
+rebuilt. --replicate K builds the same world with its initial weights perturbed by float-rounding-sized
+noise, as another CPU's kernels perturb them (the regression references' replicates).
 
   python -m aspo_repro world build                 # full size, seed 0 (a few minutes cold)
   python -m aspo_repro world build --size tiny     # the test-sized world (seconds)
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS, help="build (or reuse), info, or measure the world")
     parser.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     parser.add_argument("--size", default="full", help="full (default) or tiny")
+    parser.add_argument("--replicate", type=int, default=0, help="replicate of the mini world: > 0 perturbs its initial weights by float-rounding-sized noise, as another CPU does (default 0)")
     parser.add_argument("--cache-dir", help="cache directory (default $ASPO_CACHE_DIR or <repo>/.cache/aspo)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--refresh", action="store_true", help="measure: measure again even if stored")
@@ -39,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from aspo_repro.miniworld import locate_world, obtain_world
 
     if args.action == "info":
-        world = locate_world(args.seed, args.cache_dir, args.size)
+        world = locate_world(args.seed, args.cache_dir, args.size, args.replicate)
         summary = world_summary(world)
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
         return 0
     start = time.perf_counter()
-    world = obtain_world(args.seed, args.cache_dir, args.size, progress=not args.quiet)
+    world = obtain_world(args.seed, args.cache_dir, args.size, progress=not args.quiet, replicate=args.replicate)
     if args.action == "build":
         print(f"world ready in {time.perf_counter() - start:.1f} s: {world.root}")
         return 0
@@ -59,7 +62,8 @@ def world_summary(world) -> dict:
     from aspo_repro.miniworld.build import QUALITY_FILE, stage_status
 
     status = stage_status(world)
-    summary = {"root": str(world.root), "seed": world.seed, "size": world.size, "stages": status}
+    summary = {"root": str(world.root), "seed": world.seed, "size": world.size, "replicate": world.replicate,
+               "stages": status}
     if status.get("data") == "ok":
         data = {"sft_items": len(json.loads(world.sft_json.read_text())),
                 "pool_instructions": len(json.loads(world.instructions_json.read_text()))}
@@ -73,7 +77,8 @@ def world_summary(world) -> dict:
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"world {summary['root']}", f"  seed {summary['seed']}, size {summary['size']}"]
+    replicate = f", replicate {summary['replicate']}" if summary.get("replicate") else ""
+    lines = [f"world {summary['root']}", f"  seed {summary['seed']}, size {summary['size']}{replicate}"]
     lines += [f"  {name:<18} {state}" for name, state in summary["stages"].items()]
     for key, value in summary.get("data", {}).items():
         lines.append(f"  {key:<18} {value}")
@@ -95,7 +100,7 @@ def format_quality(quality: dict) -> str:
         f"{name} " + ", ".join(f"{split} {acc:.3f}" for split, acc in r["existence"]["accuracy_by_split"].items())
         for name, r in quality["models"].items()))
     clip = quality["clip"]
-    lines.append(f"  CLIP: true sentence above absent-object sentence in {clip['true_above_absent']:.3f} "
+    lines.append(f"  ASPO-S's scorer: true sentence above absent-object sentence in {clip['true_above_absent']:.3f} "
                  f"of {clip['pairs']} pairs (partner {clip['true_above_absent_partner']:.3f}, "
                  f"random {clip['true_above_absent_random']:.3f})")
     return "\n".join(lines)

@@ -4,13 +4,16 @@ In the mini world every chosen sentence has an exact verdict (``miniworld.judge`
 questions the paper cannot ask are measured here:
 
 - do chosen and rejected differ in what they hallucinate, or mainly in length and in how many
-  objects they claim (the confounds)?
+  objects they claim (the confounds)? Among pairs of equal length, which side hallucinates more is
+  the signal length cannot explain;
 - do ASPO's weights (``weights.adaptive_weights``: S^ of Eq. 6-7, P^ of Eq. 8-9, their mix of
   Eq. 10, for each ASPO method's alpha) tell the chosen answers' correct sentences from their
   hallucinated ones? As an AUC: the chance that a correct sentence outweighs a hallucinated one
-  (ties count half; 0.5 is no signal), with a 95% bootstrap interval over pairs. P^ comes from the
-  base model's log-probs of the chosen answer as training formats it (at step 0 the policy is the
-  base model, so these are the weights of the first step);
+  (ties count half; 0.5 is no signal), with a 95% bootstrap interval over pairs, pooled over all
+  chosen sentences and within answers (only a correct and a hallucinated sentence of one answer
+  compared: what a weight normalised within its answer decides). P^ comes from the base model's
+  log-probs of the chosen answer as training formats it (at step 0 the policy is the base model, so
+  these are the weights of the first step);
 - what gradient scale c(1 + w_i) each class gets (Eq. 10-13), assuming every token of an answer
   carries the same reward, so that c = sum n_i / sum (1 + w_i) n_i over an answer's sentences of
   n_i words, clamped to [0.5, 1] as the loss clamps it. (The loss takes c over a micro-batch and
@@ -69,6 +72,7 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
 
     return {
         "directory": str(directory),
+        "model": (opened.manifest.get("settings") or {}).get("model"),
         "data_fingerprint": opened.manifest.get("fingerprint"),
         "pairs": len(rows),
         "judge": "aspo_repro.miniworld.judge (exact rules against the scene)",
@@ -82,7 +86,8 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
 def _world(settings: dict[str, Any]):
     from aspo_repro.miniworld import obtain_world
 
-    return obtain_world(seed=settings["seed"], size=settings["size"], progress=False)
+    return obtain_world(seed=settings["seed"], size=settings["size"], progress=False,
+                        replicate=settings.get("replicate", 0))
 
 
 def _scene_lookup(world):
@@ -221,13 +226,24 @@ def confounds(chosen: Sequence[AnswerProfile], rejected: Sequence[AnswerProfile]
                    "rejected_more" if b > a else "chosen_more" if a > b else "equal"] += 1
         return counts
 
+    same_length = [(c, r) for c, r in zip(chosen, rejected) if c.sentences == r.sentences]
     return {
         "hallucinated_sentences": tally(lambda p: p.hallucinated),
         "sentences": tally(lambda p: p.sentences),
         "words": tally(lambda p: p.words),
         "claimed_count": tally(lambda p: p.claimed_count),
         "object_sentences": tally(lambda p: p.object_sentences),
+        # the signal length cannot explain: which side hallucinates more among pairs of equal length
+        "hallucinated_at_equal_length": confounds_at_equal_length(same_length),
     }
+
+
+def confounds_at_equal_length(pairs: Sequence[tuple[AnswerProfile, AnswerProfile]]) -> dict[str, int]:
+    counts = {"rejected_more": 0, "chosen_more": 0, "equal": 0, "not_comparable": 0}
+    for c, r in pairs:
+        counts["rejected_more" if r.hallucinated > c.hallucinated else
+               "chosen_more" if c.hallucinated > r.hallucinated else "equal"] += 1
+    return counts
 
 
 def weight_diagnosis(sentences: Sequence[ChosenSentence], *, seed: int = 0) -> dict[str, Any]:
@@ -237,11 +253,13 @@ def weight_diagnosis(sentences: Sequence[ChosenSentence], *, seed: int = 0) -> d
     report = {
         "sentences": {"correct": len(correct), "hallucinated": len(hallucinated)},
         "auc_raw_similarity": auc_with_interval(sentences, lambda s: s.similarity, seed=seed),
+        "auc_within_answer_raw_similarity": within_answer_auc(sentences, lambda s: s.similarity, seed=seed),
     }
     for method in methods:
         scale = gradient_scales(sentences, method)
         report[method] = {
             "auc": auc_with_interval(sentences, lambda s, m=method: s.weights[m], seed=seed),
+            "auc_within_answer": within_answer_auc(sentences, lambda s, m=method: s.weights[m], seed=seed),
             "mean_weight": {"correct": _mean([s.weights[method] for s in correct]),
                             "hallucinated": _mean([s.weights[method] for s in hallucinated])},
             "gradient_scale": {"correct": _mean([scale[i] for i, s in enumerate(sentences) if not s.hallucinated]),
@@ -280,6 +298,33 @@ def auc_with_interval(sentences: Sequence[ChosenSentence], score, *, seed: int =
             draws.append(value)
     low, high = np.percentile(draws, [2.5, 97.5])
     return {"value": round(point, 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
+
+
+def within_answer_auc(sentences: Sequence[ChosenSentence], score, *, seed: int = 0) -> dict[str, Any]:
+    """The AUC that decides ASPO's effect: within one chosen answer, how often a correct sentence
+    scores above a hallucinated one (ties half), pooled over the answers that hold both, with a 95%
+    interval resampling those answers. (The pooled AUC also compares sentences of different answers,
+    which a weight normalised within its answer never does.)"""
+    by_pair: dict[int, list[tuple[float, bool]]] = {}
+    for sentence in sentences:
+        by_pair.setdefault(sentence.pair, []).append((score(sentence), sentence.hallucinated))
+    wins, counts = [], []
+    for members in by_pair.values():
+        right = np.array([v for v, h in members if not h])
+        wrong = np.array([v for v, h in members if h])
+        if len(right) and len(wrong):
+            difference = right[:, None] - wrong[None, :]
+            wins.append(float((difference > 0).sum() + 0.5 * (difference == 0).sum()))
+            counts.append(float(difference.size))
+    if not counts:
+        return {"value": None, "ci95": None, "answers": 0}
+    wins, counts = np.array(wins), np.array(counts)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(counts), size=(BOOTSTRAP_SAMPLES, len(counts)))
+    values = wins[draws].sum(1) / counts[draws].sum(1)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return {"value": round(float(wins.sum() / counts.sum()), 4), "ci95": [round(float(low), 4), round(float(high), 4)],
+            "answers": len(counts)}
 
 
 def gradient_scales(sentences: Sequence[ChosenSentence], method: str) -> list[float]:
@@ -334,11 +379,13 @@ def format_diagnosis(report: dict[str, Any]) -> str:
                      f" ({tally['not_comparable']})")
     lines.append(f"weights on {weights['sentences']['correct']} correct and {weights['sentences']['hallucinated']} "
                  "hallucinated chosen sentences: AUC (correct above hallucinated) [95%]; c(1+w) correct / hallucinated")
-    lines.append(f"  {'raw similarity S':16} {interval(weights['auc_raw_similarity'])}")
+    lines.append(f"  {'raw similarity S':16} {interval(weights['auc_raw_similarity']):28} "
+                 f"within answers {interval(weights['auc_within_answer_raw_similarity'])}")
     for method in WEIGHTED_METHODS:
         if method in weights:
             scale = weights[method]["gradient_scale"]
-            lines.append(f"  {method:16} {interval(weights[method]['auc']):28} {_number(scale['correct'])} / "
+            lines.append(f"  {method:16} {interval(weights[method]['auc']):28} within answers "
+                         f"{interval(weights[method]['auc_within_answer']):28} {_number(scale['correct'])} / "
                          f"{_number(scale['hallucinated'])} (c at its 0.5 clamp in {_number(scale['clamped_share'])} of answers)")
     return "\n".join(lines)
 

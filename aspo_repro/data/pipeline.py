@@ -36,6 +36,7 @@ from aspo_repro.errors import UserError
 from aspo_repro.files import SET_PER_JOB, warn
 from aspo_repro.segmentation import sentence_spans
 from aspo_repro.storage import file_lock, lock_path, sha256_file, stable_hash
+from aspo_repro.training.preferences import VERDICT_COLUMN, VERDICTS
 
 MINI_SOURCE = "mini"
 DEFAULT_SHARD_SIZE = 64
@@ -67,6 +68,7 @@ class PrefsConfig:
     dtype: str | None = None
     world_seed: int = field(default=0, metadata=SET_PER_JOB)
     world_size: str = field(default="full", metadata=SET_PER_JOB)
+    world_replicate: int = field(default=0, metadata=SET_PER_JOB)
     cache_dir: Path | None = field(default=None, metadata=SET_PER_JOB)
     # where a paper model's checkpoint resolves (None: the default cache)
     hub_cache: Path | None = field(default=None, metadata=SET_PER_JOB)
@@ -100,7 +102,8 @@ class PrefsConfig:
             "shard_size": self.shard_size,
             "clip": self.clip,
             "dtype": self.dtype,
-            "world": {"seed": self.world_seed, "size": self.world_size} if self.is_mini else None,
+            "world": ({"seed": self.world_seed, "size": self.world_size, "replicate": self.world_replicate}
+                      if self.is_mini else None),
         }
 
 
@@ -211,15 +214,16 @@ def run_shards(config: PrefsConfig, instructions: list[Instruction], plan, work:
             began = time.perf_counter()
             rows, counts = process_shard(config, instructions[shard.start:shard.end], state, bar)
             counts.wall_seconds = time.perf_counter() - began
-            write_shard(work, shard, rows, counts)
+            write_shard(work, shard, rows, counts, with_verdicts=state.backends.scene_of is not None)
             state.counts.merge(counts)
     finally:
         if bar is not None:
             bar.close()
 
 
-def write_shard(work: Path, shard, rows: list[dict[str, Any]], counts: shard_store.ShardCounts) -> Path:
-    return shard_store.write_shard(work, shard, rows, counts, pair_features())
+def write_shard(work: Path, shard, rows: list[dict[str, Any]], counts: shard_store.ShardCounts,
+                with_verdicts: bool = False) -> Path:
+    return shard_store.write_shard(work, shard, rows, counts, pair_features(with_verdicts))
 
 
 def process_shard(config: PrefsConfig, instructions: Sequence[Instruction], state: RunState, bar=None):
@@ -245,7 +249,7 @@ def process_shard(config: PrefsConfig, instructions: Sequence[Instruction], stat
             else:
                 kept.append((instruction, image, pair.chosen, pair.rejected))
         _advance(bar, len(batch), state.counts, counts)
-    rows = score_rows(kept, state.scorer, counts)
+    rows = score_rows(kept, state.scorer, counts, state.backends.scene_of)
     counts.kept = len(rows)
     return rows, counts
 
@@ -259,9 +263,10 @@ def classify_pair(chosen: str, rejected: str) -> str:
     return "keep"
 
 
-def score_rows(kept, scorer: Scorer, counts: shard_store.ShardCounts) -> list[dict[str, Any]]:
+def score_rows(kept, scorer: Scorer, counts: shard_store.ShardCounts, scene_of=None) -> list[dict[str, Any]]:
     """The rows of the kept pairs, with chosen sentence spans and their CLIP similarities (one
-    scorer call for the whole shard)."""
+    scorer call for the whole shard); with the mini world's ``scene_of``, also each chosen
+    sentence's exact verdict (``sentence_verdicts``)."""
     spans = [sentence_spans(chosen) for _, _, chosen, _ in kept]
     images = [image for (_, image, _, _), row_spans in zip(kept, spans) for _ in row_spans]
     sentences = [chosen[s:e] for (_, _, chosen, _), row_spans in zip(kept, spans) for s, e in row_spans]
@@ -273,7 +278,10 @@ def score_rows(kept, scorer: Scorer, counts: shard_store.ShardCounts) -> list[di
         raise RuntimeError(f"the CLIP scorer returned {len(similarities)} similarities for {len(sentences)} sentences")
     rows, offset = [], 0
     for (instruction, _, chosen, rejected), row_spans in zip(kept, spans):
-        rows.append(pair_row(instruction, chosen, rejected, row_spans, similarities[offset:offset + len(row_spans)]))
+        row = pair_row(instruction, chosen, rejected, row_spans, similarities[offset:offset + len(row_spans)])
+        if scene_of is not None:
+            row[VERDICT_COLUMN] = sentence_verdicts(chosen, row_spans, scene_of(instruction))
+        rows.append(row)
         offset += len(row_spans)
     return rows
 
@@ -290,11 +298,19 @@ def pair_row(instruction: Instruction, chosen: str, rejected: str, spans, simila
     }
 
 
-def pair_features():
-    """The agreed schema of the training reader (``aspo_repro.training.preferences``)."""
+def sentence_verdicts(text: str, spans, scene) -> list[int]:
+    """The exact judge's verdict on each sentence span of ``text``: ``VERDICTS``' codes."""
+    from aspo_repro.miniworld.judge import judge_sentence
+
+    return [VERDICTS[judge_sentence(text[start:end], scene)] for start, end in spans]
+
+
+def pair_features(with_verdicts: bool = False):
+    """The agreed schema of the training reader (``aspo_repro.training.preferences``); mini data
+    also holds the exact judge's verdict on each chosen sentence."""
     from datasets import Features, Image, List, Value
 
-    return Features({
+    features = {
         "id": Value("string"),
         "images": List(Image()),
         "prompt": Value("string"),
@@ -302,7 +318,10 @@ def pair_features():
         "rejected": Value("string"),
         "chosen_sentence_spans": List(List(Value("int32"))),
         "chosen_sentence_similarity": List(Value("float32")),
-    })
+    }
+    if with_verdicts:
+        features[VERDICT_COLUMN] = List(Value("int8"))
+    return Features(features)
 
 
 def load_image(instruction: Instruction):
@@ -344,7 +363,7 @@ def load_world(config: PrefsConfig):
     from aspo_repro.miniworld import obtain_world
 
     return obtain_world(seed=config.world_seed, cache_dir=config.cache_dir, size=config.world_size,
-                       progress=config.progress)
+                        replicate=config.world_replicate, progress=config.progress)
 
 
 def default_backends(config: PrefsConfig, world=None) -> Backends:

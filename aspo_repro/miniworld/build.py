@@ -6,10 +6,11 @@ configuration into files, and the versions of the libraries that compute them). 
 stage is a verified cache entry (``cache.ensure_stage``):
 
 - ``data/``: scenes, images, instruction data, benchmarks (``data.py``);
-- ``clip/``: the mini CLIP, an open_clip ``local-dir`` checkpoint (``clip_train.py``): the
-  scorer of ASPO-S and the pretrained vision tower of both LLaVAs (as OpenAI's CLIP is LLaVA's);
+- ``clip/``: a mini CLIP, an open_clip ``local-dir`` checkpoint (``clip_train.py``): the
+  pretrained vision tower of both LLaVAs (as OpenAI's CLIP is LLaVA's);
 - ``eva-clip/``: a second CLIP without pre-LayerNorm, InstructBLIP's pretrained vision tower
   (as EVA-CLIP's ViT is InstructBLIP's);
+- ``scorer/``: the CLIP of ASPO-S's similarity weight, trained to judge the world's sentences;
 - ``models/<name>/``: each base model, a complete HF checkpoint (``sft.py``);
 - ``world.json``: what was built, with the stage fingerprints and provenance.
 
@@ -38,12 +39,13 @@ QUALITY_FILE = "quality.json"
 CODE_PACKAGES = ("torch", "transformers", "tokenizers", "open_clip_torch", "pillow")
 
 
-# The modules whose code decides the world's files (the judge and the quality measures read a
-# world but do not make one, so editing them does not invalidate built worlds).
+# The modules whose code decides the world's files (the judge labels the CLIP's training pairs; the
+# quality measures read a world but do not make one, so editing them does not invalidate built worlds).
 CODE_MODULES = (
     "miniworld/build.py", "miniworld/cache.py", "miniworld/clip_train.py", "miniworld/config.py",
-    "miniworld/data.py", "miniworld/grammar.py", "miniworld/lexicon.py", "miniworld/questions.py",
-    "miniworld/render.py", "miniworld/scene.py", "miniworld/sft.py", "miniworld/tokenizer.py",
+    "miniworld/data.py", "miniworld/grammar.py", "miniworld/judge.py", "miniworld/lexicon.py",
+    "miniworld/negatives.py", "miniworld/questions.py", "miniworld/render.py", "miniworld/scene.py",
+    "miniworld/sft.py", "miniworld/tokenizer.py",
     "models/builders.py", "models/prompting.py", "models/vision_init.py",
 )
 
@@ -57,8 +59,8 @@ def code_version() -> str:
     return stable_hash({"files": files, "versions": versions})
 
 
-def world_key(config: WorldConfig, seed: int) -> str:
-    return stable_hash({"config": config.as_dict(), "seed": seed, "code": code_version()})
+def world_key(config: WorldConfig, seed: int, replicate: int = 0) -> str:
+    return stable_hash({"config": config.as_dict(), "seed": seed, "replicate": replicate, "code": code_version()})
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class World:
     seed: int
     size: str
     config: WorldConfig
+    # > 0: every trained stage starts from weights perturbed by float-rounding-sized noise seeded by
+    # it (``sft.perturb``), as another CPU's kernels perturb them: the regression references' worlds
+    replicate: int = 0
 
     @property
     def data_dir(self) -> Path:
@@ -95,8 +100,8 @@ class World:
 
     @property
     def clip_dir(self) -> Path:
-        """The mini CLIP (the scorer of ASPO-S): ``ClipScorer.from_dir(world.clip_dir)``."""
-        return self.root / "clip"
+        """The scorer of ASPO-S, a CLIP trained to judge the world's sentences: ``ClipScorer.from_dir(world.clip_dir)``."""
+        return self.root / "scorer"
 
     def clip_stage_dir(self, name: str) -> Path:
         """A CLIP stage by name (``clip`` or ``eva-clip``)."""
@@ -121,23 +126,26 @@ class World:
         return json.loads((self.root / WORLD_FILE).read_text())
 
 
-def world_root(cache_dir: Path, config: WorldConfig, seed: int) -> Path:
-    return cache_dir / "worlds" / f"{config.size}-seed{seed}-{world_key(config, seed)[:16]}"
+def world_root(cache_dir: Path, config: WorldConfig, seed: int, replicate: int = 0) -> Path:
+    replica = f"-r{replicate}" if replicate else ""
+    return cache_dir / "worlds" / f"{config.size}-seed{seed}{replica}-{world_key(config, seed, replicate)[:16]}"
 
 
-def _check_arguments(seed: int, size: str) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"seed must be a non-negative integer; got {seed!r}")
+def _check_arguments(seed: int, size: str, replicate: int = 0) -> None:
+    for name, value in (("seed", seed), ("replicate", replicate)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"{name} must be a non-negative integer; got {value!r}")
     if size not in SIZES:
         raise unknown_name("world size", size, SIZES)
 
 
-def locate_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full") -> World:
-    """Where the world of ``seed`` and ``size`` lives in the cache (built or not: see :func:`stage_status`)."""
-    _check_arguments(seed, size)
+def locate_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full", replicate: int = 0) -> World:
+    """Where the world of ``seed``, ``size`` and ``replicate`` lives in the cache (built or not: see
+    :func:`stage_status`)."""
+    _check_arguments(seed, size, replicate)
     config = world_config(size)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
-    return World(world_root(cache_dir, config, seed), seed, size, config)
+    return World(world_root(cache_dir, config, seed, replicate), seed, size, config, replicate)
 
 
 def stage_directories(world: World) -> dict[str, Path]:
@@ -162,9 +170,9 @@ def stage_status(world: World) -> dict[str, str]:
 
 
 def build_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
-                progress: bool = True) -> World:
+                progress: bool = True, replicate: int = 0) -> World:
     """The world of ``seed`` and ``size`` (``full`` or ``tiny``), built or reused from the cache."""
-    world = locate_world(seed, cache_dir, size)
+    world = locate_world(seed, cache_dir, size, replicate)
     with cache.exclusive_lock(world.root.parent / f".{world.root.name}.lock"):
         cache.remove_abandoned_builds(world.root)
         fingerprints = _build_stages(world, progress)
@@ -179,7 +187,7 @@ def _build_stages(world: World, progress: bool) -> dict[str, str]:
     fingerprints = {"data": build_stage(world.root, world.seed, world.size, "data", "data", {}, progress)}
     groups = [("clip", list(config.clips)), ("model", [recipe.name for recipe in config.models])]
     for kind, names in groups:
-        jobs = [(world.root, world.seed, world.size, kind, name, dict(fingerprints), progress, slot)
+        jobs = [(world.root, world.seed, world.size, kind, name, dict(fingerprints), progress, slot, world.replicate)
                 for slot, name in enumerate(names)]
         fingerprints.update(zip(names, _run(jobs, min(config.workers, os.cpu_count() or 1))))
     return fingerprints
@@ -200,10 +208,10 @@ def _build_stage_job(job: tuple) -> str:
 
 
 def build_stage(root: Path, seed: int, size: str, kind: str, name: str, fingerprints: dict[str, str],
-                progress: bool, position: int = 0) -> str:
+                progress: bool, position: int = 0, replicate: int = 0) -> str:
     """Ensure one stage of the world at ``root`` (``kind``: data, clip or model); its fingerprint.
     ``fingerprints`` holds those of the stages it reads."""
-    world = World(Path(root), seed, size, world_config(size))
+    world = World(Path(root), seed, size, world_config(size), replicate)
     config, key, image = world.config, world.root.name, world.config.data.image
     if kind == "data":
         def build(tmp: Path) -> dict:
@@ -219,7 +227,7 @@ def build_stage(root: Path, seed: int, size: str, kind: str, name: str, fingerpr
         inputs = {"stage": name, "world": key, "clip": asdict(clip), "data": fingerprints["data"]}
         return cache.ensure_stage(
             world.clip_stage_dir(name), inputs,
-            lambda tmp: train_clip(world.data_dir, tmp, clip, image, seed, progress, position),
+            lambda tmp: train_clip(world.data_dir, tmp, clip, image, seed, progress, position, replicate),
             what=name, progress=progress)
     from aspo_repro.miniworld.sft import train_base_model
 
@@ -229,7 +237,7 @@ def build_stage(root: Path, seed: int, size: str, kind: str, name: str, fingerpr
     return cache.ensure_stage(
         world.model_dir(name), inputs,
         lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
-                                     seed, image, progress, position),
+                                     seed, image, progress, position, replicate),
         what=f"base model {name}", progress=progress)
 
 
@@ -242,6 +250,7 @@ def _write_world_file(world: World, fingerprints: dict[str, str]) -> None:
         except ValueError:
             pass
     atomic_write_json(path, {
-        "seed": world.seed, "size": world.size, "key": world.root.name, "code_version": code_version(),
+        "seed": world.seed, "size": world.size, "replicate": world.replicate, "key": world.root.name,
+        "code_version": code_version(),
         "config": world.config.as_dict(), "stages": fingerprints, "provenance": provenance.provenance(),
     })

@@ -1,11 +1,25 @@
-"""A small open_clip model trained contrastively on the world's (image, object sentence) pairs.
+"""A small open_clip model trained on the world's (image, sentence) pairs: ASPO-S's scorer.
 
 The model is an open_clip ``CLIP`` from a custom config (a ViT over the world's images, a
-text transformer over the world tokenizer), trained with open_clip's ``ClipLoss`` on one
-pair per object: the image and that object's sentence (``A large red circle is in the top
-left.``). It is saved as an open_clip ``local-dir`` checkpoint (``open_clip_config.json`` +
-``open_clip_model.safetensors`` + the tokenizer), which ``open_clip.create_model_and_transforms
-("local-dir:<dir>")`` and :meth:`aspo_repro.clip_scorer.ClipScorer.from_dir` load.
+text transformer over the world tokenizer), saved as an open_clip ``local-dir`` checkpoint
+(``open_clip_config.json`` + ``open_clip_model.safetensors`` + the tokenizer), which
+``open_clip.create_model_and_transforms("local-dir:<dir>")`` and
+:meth:`aspo_repro.clip_scorer.ClipScorer.from_dir` load. Its cosine similarity is ASPO-S's S.
+
+Each step takes a batch of SFT scenes with one true sentence each, and ``ClipConfig.objective``
+decides what the model learns from them:
+
+- ``contrastive``: open_clip's ``ClipLoss`` on object sentences (``A red circle is in the top
+  left.``): each image picks its sentence among the batch's. This teaches which objects an image
+  holds, and nothing about the count and relation sentences that ASPO weights too;
+- ``judged``: any sentence of the scene's description (count, object or relation, drawn by
+  ``form_weights``), each with *hard negatives*, copies with one thing made false
+  (``negatives.false_sentence``); every (image, text) pair of the batch is labelled true or false by
+  the world's exact judge, and CLIP's loss is told the truth: an image picks its sentence among the
+  texts false of it (a count sentence true of several images is no negative for them). The similarity
+  then measures whether a sentence is true of an image on one scale for every sentence form, which is
+  what ASPO-S's weight assumes of CLIP. (SigLIP's sigmoid loss on the same labels learnt the count
+  sentences and next to nothing of the objects in as many steps: docs/miniworld.md.)
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ import json
 import logging
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -22,6 +37,9 @@ from tqdm.auto import tqdm
 from aspo_repro.miniworld import grammar
 from aspo_repro.miniworld.config import ClipConfig
 from aspo_repro.miniworld.data import image_name, read_scenes
+from aspo_repro.miniworld.judge import falsity_reason
+from aspo_repro.miniworld.negatives import false_sentence, true_sentences
+from aspo_repro.miniworld.scene import Scene
 from aspo_repro.models.builders import IMAGE_MEAN, IMAGE_STD, ImageSpec
 
 CONFIG_FILE = "open_clip_config.json"
@@ -54,7 +72,8 @@ def open_clip_config(config: ClipConfig, image: ImageSpec, tokenizer) -> dict:
     model_cfg = {
         "embed_dim": config.embed_dim,
         "vision_cfg": {
-            "image_size": image.image_size, "patch_size": image.patch_size, "width": config.vision.hidden,
+            "image_size": image.image_size, "patch_size": config.patch_size or image.patch_size,
+            "width": config.vision.hidden,
             "layers": config.vision.layers, "head_width": config.vision.hidden // config.vision.heads,
             "mlp_ratio": config.vision.intermediate / config.vision.hidden, "no_ln_pre": config.no_ln_pre,
         },
@@ -70,28 +89,48 @@ def open_clip_config(config: ClipConfig, image: ImageSpec, tokenizer) -> dict:
     return {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
 
 
-def training_scenes(data_dir: Path) -> list[tuple[str, list[str]]]:
-    """(image file, its object sentences) for every SFT scene: each object gives one pair."""
-    return [(image_name(scene), [grammar.object_sentence(obj) for obj in scene.objects])
-            for scene in read_scenes(data_dir, "sft")]
+@dataclass(frozen=True)
+class ClipText:
+    """The training text: unique sentences (tokenised once) with what each claims, and per scene
+    its choices as (true sentence, hard negative or None) rows of that list."""
+
+    sentences: list[str]
+    claims: list  # grammar.Claim of each sentence
+    choices: list[list[tuple[int, tuple[int, ...]]]]  # per scene: (true sentence, its hard negatives)
+
+
+def training_text(scenes: list[Scene], config: ClipConfig, seed: int) -> ClipText:
+    rng = random.Random(f"aspo-miniworld-clip-text:{seed}")
+    rows: dict[str, int] = {}
+    choices = []
+    for scene in scenes:
+        if config.objective == "contrastive":
+            pairs = [(grammar.object_sentence(obj), []) for obj in scene.objects]
+        else:
+            pairs = [(s, list(dict.fromkeys(false_sentence(s, scene, rng) for _ in range(config.negatives))))
+                     for s in true_sentences(scene, rng)]
+        choices.append([(rows.setdefault(true, len(rows)), tuple(rows.setdefault(f, len(rows)) for f in false))
+                        for true, false in pairs])
+    sentences = list(rows)
+    return ClipText(sentences, [grammar.parse_sentence(s) for s in sentences], choices)
 
 
 def train_clip(data_dir: Path, out_dir: Path, config: ClipConfig, image: ImageSpec, seed: int,
-               progress: bool = True, position: int = 0) -> dict:
+               progress: bool = True, position: int = 0, replicate: int = 0) -> dict:
     """Train the mini CLIP on the SFT scenes of ``data_dir`` and save it into ``out_dir``."""
     from aspo_repro.miniworld.sft import single_thread
 
     with single_thread():
-        return _train_clip(data_dir, out_dir, config, image, seed, progress, position)
+        return _train_clip(data_dir, out_dir, config, image, seed, progress, position, replicate)
 
 
 def _train_clip(data_dir: Path, out_dir: Path, config: ClipConfig, image: ImageSpec, seed: int,
-                progress: bool, position: int) -> dict:
+                progress: bool, position: int, replicate: int = 0) -> dict:
     import open_clip
     import torch
     from safetensors.torch import save_file
 
-    from aspo_repro.miniworld.sft import load_images
+    from aspo_repro.miniworld.sft import load_images, perturb
 
     tokenizer = clip_tokenizer()
     tokenizer.save_pretrained(out_dir)
@@ -99,29 +138,28 @@ def _train_clip(data_dir: Path, out_dir: Path, config: ClipConfig, image: ImageS
     torch.manual_seed(seed)
     with _without_warnings():  # open_clip warns that the new model has no weights yet
         model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{out_dir}", output_dict=True)
+    perturb(model, replicate, seed)
     text_tokenizer = open_clip.get_tokenizer(f"local-dir:{out_dir}")
-    scenes = training_scenes(data_dir)
-    pixels = torch.stack([preprocess(im) for im in load_images(data_dir / "images", [name for name, _ in scenes])])
-    sentences = [sentence for _, scene_sentences in scenes for sentence in scene_sentences]
-    rows = {sentence: i for i, sentence in enumerate(dict.fromkeys(sentences))}
-    texts = text_tokenizer(list(rows))
-    choices = [[rows[s] for s in scene_sentences] for _, scene_sentences in scenes]
-    losses = _fit(model, pixels, choices, texts, config, seed, progress, position)
+    scenes = read_scenes(data_dir, "sft")
+    text = training_text(scenes, config, seed)
+    images = load_images(data_dir / "images", [image_name(scene) for scene in scenes])
+    pixels = torch.stack([preprocess(im) for im in images])
+    losses = _fit(model, pixels, scenes, text, text_tokenizer(text.sentences), config, seed, progress, position)
     state = {key: value.contiguous() for key, value in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE))
-    return {"scenes": len(scenes), "pairs": len(sentences), "seed": seed, "losses": losses,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {"scenes": len(scenes), "sentences": len(text.sentences), "objective": config.objective, "seed": seed,
+            "losses": losses, "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def _fit(model, pixels, choices: list[list[int]], texts, config: ClipConfig, seed: int, progress: bool,
-         position: int = 0) -> list[float]:
-    """Contrastive steps; a batch holds distinct scenes, each with one of its object sentences."""
+def _fit(model, pixels, scenes: list[Scene], text: ClipText, tokens, config: ClipConfig, seed: int,
+         progress: bool, position: int = 0) -> list[float]:
+    """Training steps; a batch holds distinct scenes, each with one of its (true, false) sentence pairs."""
     import open_clip
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
     rng = random.Random(f"aspo-miniworld-clip:{seed}")
-    loss_fn = open_clip.ClipLoss()
+    contrastive = open_clip.ClipLoss()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
     model.train()
@@ -130,12 +168,17 @@ def _fit(model, pixels, choices: list[list[int]], texts, config: ClipConfig, see
     desc = "train eva-clip" if config.no_ln_pre else "train clip"
     for _ in tqdm(range(config.steps), desc=desc, disable=not progress, leave=False, position=position):
         if len(order) < config.batch_size:
-            order = list(range(len(choices)))
+            order = list(range(len(scenes)))
             rng.shuffle(order)
         batch, order = order[: config.batch_size], order[config.batch_size:]
-        text_rows = [rng.choice(choices[i]) for i in batch]
-        out = model(pixels[batch], texts[text_rows])
-        loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+        picked = [pick_sentence(text, i, config, rng) for i in batch]
+        rows = [true for true, _ in picked] + [row for _, false in picked for row in false]
+        out = model(pixels[batch], tokens[rows])
+        if config.objective == "contrastive":
+            loss = contrastive(out["image_features"], out["text_features"], out["logit_scale"])
+        else:
+            labels = judged_labels([scenes[i] for i in batch], [text.claims[r] for r in rows])
+            loss = judged_contrastive_loss(out["image_features"], out["text_features"], out["logit_scale"], labels)
         loss.backward()
         optimizer.step()
         schedule.step()
@@ -143,3 +186,43 @@ def _fit(model, pixels, choices: list[list[int]], texts, config: ClipConfig, see
         losses.append(round(loss.item(), 5))
     model.eval()
     return losses
+
+
+def pick_sentence(text: ClipText, scene: int, config: ClipConfig, rng: random.Random) -> tuple[int, tuple[int, ...]]:
+    """One of a scene's (true sentence, hard negatives), its form drawn by ``config.form_weights``."""
+    choices = text.choices[scene]
+    if config.objective == "contrastive":
+        return rng.choice(choices)
+    forms = {}
+    for choice in choices:
+        forms.setdefault(text.claims[choice[0]].kind, []).append(choice)
+    kinds = sorted(forms)
+    weights = [config.form_weights.get(kind, 0.0) for kind in kinds]
+    kind = rng.choices(kinds, weights=weights)[0] if sum(weights) > 0 else rng.choice(kinds)
+    return rng.choice(forms[kind])
+
+
+def judged_labels(scenes: list[Scene], claims: list):
+    """(scenes, texts) tensor: +1 where the judge finds the text true of the scene, else -1."""
+    import torch
+
+    return torch.tensor([[1.0 if falsity_reason(claim, scene) is None else -1.0 for claim in claims]
+                         for scene in scenes])
+
+
+def judged_contrastive_loss(image_features, text_features, logit_scale, labels):
+    """CLIP's loss, told the truth: image i picks its true sentence (text i) among all the batch's texts
+    the judge finds false of it (other true texts, such as a shared count sentence, are left out), and
+    text i picks image i among the images it is false of. ``labels`` is ``judged_labels``'s (B, N)."""
+    import torch
+    import torch.nn.functional as F
+
+    batch = image_features.shape[0]
+    logits = logit_scale * image_features @ text_features.T  # (B, N)
+    own = torch.zeros_like(labels, dtype=torch.bool)
+    own[:, :batch] = torch.eye(batch, dtype=torch.bool)
+    excluded = (labels > 0) & ~own  # true of the image, yet not its target
+    targets = torch.arange(batch, device=logits.device)
+    image_loss = F.cross_entropy(logits.masked_fill(excluded, float("-inf")), targets)
+    text_logits = logits[:, :batch].T.masked_fill(excluded[:, :batch].T, float("-inf"))
+    return (image_loss + F.cross_entropy(text_logits, targets)) / 2

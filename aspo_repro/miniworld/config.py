@@ -28,6 +28,7 @@ class DataConfig:
     gqa_items: int
     mmb_items: int
     pool_describe_share: float = 0.75
+    grain: float = 0.0  # pixel noise on every image (render.add_grain), standard deviation on 0-255
     image: ImageSpec = ImageSpec()
     bias: SceneBias = SceneBias()
 
@@ -70,6 +71,13 @@ class ClipConfig:
     text: TowerSize = TowerSize(64, 2, 2, 256)
     no_ln_pre: bool = False  # EVA-CLIP-like ViT without pre-LayerNorm (InstructBLIP's vision model)
     context_length: int = 24
+    # "contrastive": object sentences, CLIP's loss (the vision towers); "judged": every sentence form
+    # with hard negatives, labelled by the judge, sigmoid loss (the scorer; clip_train's docstring)
+    objective: str = "contrastive"
+    negatives: int = 1  # hard negatives drawn per true sentence (judged); repeats dropped
+    # how often each sentence form is a batch's true sentence (judged): objects need the most learning
+    form_weights: dict = dataclasses.field(default_factory=lambda: {"count": 0.2, "object": 0.6, "relation": 0.2})
+    patch_size: int | None = None  # None: the world's (every vision tower's); the scorer may see finer
     steps: int = 500
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -81,7 +89,7 @@ class WorldConfig:
     size: str
     data: DataConfig
     models: tuple[BaseModelRecipe, ...]
-    clips: dict[str, ClipConfig]  # ``clip``: the scorer (and LLaVA's ViT); ``eva-clip``: InstructBLIP's ViT
+    clips: dict[str, ClipConfig]  # ``clip``: LLaVA's ViT; ``eva-clip``: InstructBLIP's ViT; ``scorer``: ASPO-S's
     workers: int = 1  # stages built side by side (processes of one thread each; capped by the CPUs)
 
     def recipe(self, name: str) -> BaseModelRecipe:
@@ -99,13 +107,25 @@ LLAVA_M = LlavaSize(vision=VISION, text=TowerSize(160, 3, 4, 320))
 INSTRUCTBLIP = InstructBlipSize(
     vision=VISION, qformer=TowerSize(64, 2, 2, 128), text=TowerSize(128, 2, 4, 256), num_query_tokens=9,
 )
-CLIPS = {"clip": ClipConfig(), "eva-clip": ClipConfig(no_ln_pre=True)}
+# ``clip`` and ``eva-clip`` are the LLaVAs' and InstructBLIP's vision towers; ``scorer`` is ASPO-S's
+# CLIP. (The paper scores with the CLIP LLaVA sees through; at this size one CLIP cannot do both:
+# trained to judge sentences, its ViT left the base models blind, POPE accuracy 0.5 -- docs/miniworld.md.)
+CLIPS = {
+    "clip": ClipConfig(),
+    "eva-clip": ClipConfig(no_ln_pre=True, objective="judged"),
+    "scorer": ClipConfig(objective="judged", steps=1000),
+}
+
+# Pixel noise on every image (render.add_grain): without it the models read the SeVa pipeline's noise in
+# empty cells as objects, and the rejected answers differed from the chosen mainly in how many objects
+# they claimed (docs/miniworld.md, "Measuring the preference data").
+GRAIN = 16.0
 
 FULL = WorldConfig(
     size="full",
     data=DataConfig(
         sft_scenes=2500, pool_scenes=2000, bench_scenes=240,
-        pope_images=60, shr_items=150, gqa_items=300, mmb_items=150,
+        pope_images=60, shr_items=150, gqa_items=300, mmb_items=150, grain=GRAIN,
     ),
     models=(
         BaseModelRecipe("mini-llava-s", "llava", LLAVA_S, SftConfig(grounding_steps=500, steps=1100), "clip",
@@ -123,7 +143,7 @@ TINY = WorldConfig(
     size="tiny",
     data=DataConfig(
         sft_scenes=24, pool_scenes=12, bench_scenes=8,
-        pope_images=4, shr_items=4, gqa_items=6, mmb_items=4,
+        pope_images=4, shr_items=4, gqa_items=6, mmb_items=4, grain=GRAIN,
     ),
     models=tuple(
         dataclasses.replace(recipe, sft=SftConfig(grounding_steps=2, steps=2, batch_size=8, warmup_steps=1))

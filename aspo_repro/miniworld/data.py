@@ -180,18 +180,18 @@ def _jsonl_bytes(rows: Iterable[dict]) -> bytes:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
 
 
-def write_images(scenes: list[Scene], directory: Path, image_size: int, progress: bool, what: str) -> None:
+def write_images(scenes: list[Scene], directory: Path, config: DataConfig, progress: bool, what: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for scene in tqdm(scenes, desc=f"render {what}", disable=not progress, leave=False):
-        (directory / image_name(scene)).write_bytes(png_bytes(render_scene(scene, image_size)))
+        image = render_scene(scene, config.image.image_size, config.grain)
+        (directory / image_name(scene)).write_bytes(png_bytes(image))
 
 
 def write_data(out: Path, config: DataConfig, seed: int, progress: bool = True) -> None:
     """Write the whole data directory into ``out`` (a fresh directory, made atomic by the caller)."""
     scenes = sample_world_scenes(config, seed)
-    size = config.image.image_size
-    write_images(scenes["sft"] + scenes["pool"], out / "images", size, progress, "training scenes")
-    write_images(scenes["bench"], out / "benchmarks" / "images", size, progress, "held-out scenes")
+    write_images(scenes["sft"] + scenes["pool"], out / "images", config, progress, "training scenes")
+    write_images(scenes["bench"], out / "benchmarks" / "images", config, progress, "held-out scenes")
     rows = [{"split": split, **scene.to_dict()} for split in SPLITS for scene in scenes[split]]
     (out / "scenes.jsonl").write_bytes(_jsonl_bytes(rows))
     (out / "sft.json").write_bytes(_json_bytes(sft_items(scenes["sft"], seed)))

@@ -16,15 +16,15 @@ COLD_BUILD_SECONDS = {"full": 420, "tiny": 20}
 
 
 def obtain_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
-                 progress: bool = True, log=warn):
+                 progress: bool = True, log=warn, replicate: int = 0):
     """``build.build_world``, announcing a build to ``log`` before it starts."""
     from aspo_repro.miniworld.build import build_world, locate_world, stage_status
 
-    world = locate_world(seed, cache_dir, size)
+    world = locate_world(seed, cache_dir, size, replicate)
     to_build = [name for name, state in stage_status(world).items() if state != "ok"]
     if to_build:
         log(build_announcement(world, to_build))
-    return build_world(seed, cache_dir, size, progress=progress)
+    return build_world(seed, cache_dir, size, progress=progress, replicate=replicate)
 
 
 def build_announcement(world, to_build: list[str]) -> str:

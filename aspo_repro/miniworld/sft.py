@@ -174,21 +174,41 @@ def pretrained_vision(clip_dir: Path) -> dict:
 
 
 def train_base_model(recipe: BaseModelRecipe, data_dir: Path, vision_dir: Path, out_dir: Path, seed: int,
-                     image_spec, progress: bool = True, position: int = 0) -> dict:
+                     image_spec, progress: bool = True, position: int = 0, replicate: int = 0) -> dict:
     """Build ``recipe``'s model from its config, put the CLIP ViT of ``vision_dir`` in as its
     frozen vision tower, fine-tune the rest on ``data_dir/sft.json`` and save model +
     processor into ``out_dir``. Returns the training record."""
     with single_thread():
-        return _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position)
+        return _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position,
+                                 replicate)
 
 
-def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position) -> dict:
+def perturb(model, replicate: int, seed: int) -> None:
+    """Replicate ``replicate`` > 0 of a world: add noise of one part in a million of each trainable
+    weight's spread, seeded by the replicate. Another CPU's float kernels differ from this one's by
+    about that much in every operation; training makes a different model of either, which is what the
+    regression references must allow for (``aspo_repro.regression``)."""
+    import torch
+
+    if replicate <= 0:
+        return
+    generator = torch.Generator().manual_seed(seed * 1000 + replicate)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad and parameter.numel() > 1:
+                noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float32)
+                parameter.add_((1e-6 * parameter.float().std() * noise).to(parameter.dtype))
+
+
+def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position,
+                      replicate: int = 0) -> dict:
     from aspo_repro.models.builders import build_model_and_processor, save_checkpoint
     from aspo_repro.models.vision_init import load_vision_tower
 
     model_seed = seed * 1000 + recipe.seed_offset
     model, processor = build_model_and_processor(recipe.family, recipe.size, image=image_spec, seed=model_seed)
     load_vision_tower(model, recipe.family, pretrained_vision(vision_dir), freeze=True)
+    perturb(model, replicate, model_seed)
     items = json.loads((data_dir / "sft.json").read_text(encoding="utf-8"))
     names = sorted({item["image"] for item in items})
     images = load_images(data_dir / "images", names)
@@ -201,5 +221,5 @@ def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, p
         "model": recipe.name, "family": recipe.family, "seed": model_seed, "examples": len(examples),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "vision_from": recipe.vision_from, "losses": losses,
+        "vision_from": recipe.vision_from, "replicate": replicate, "losses": losses,
     }

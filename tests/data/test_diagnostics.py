@@ -66,10 +66,16 @@ def test_weights_that_follow_the_truth_have_auc_one_and_the_reverse_zero(tmp_pat
     reversed_ = diagnose(write_pairs(tmp_path / "bad", tiny_world, 0.1, 0.9), world=tiny_world, perplexity=False)
 
     assert following["weights"]["sentences"] == {"correct": 3 * PAIRS, "hallucinated": PAIRS}
-    assert set(following["weights"]) == {"sentences", "auc_raw_similarity", "aspo-s"}
+    assert set(following["weights"]) == {"sentences", "auc_raw_similarity", "auc_within_answer_raw_similarity", "aspo-s"}
     weight = following["weights"]["aspo-s"]
     assert weight["auc"] == {"value": 1.0, "ci95": [1.0, 1.0]}
+    assert weight["auc_within_answer"] == {"value": 1.0, "ci95": [1.0, 1.0], "answers": PAIRS}
     assert reversed_["weights"]["aspo-s"]["auc"]["value"] == 0.0
+    assert reversed_["weights"]["aspo-s"]["auc_within_answer"]["value"] == 0.0
+    # every pair: the rejected answer claims one object more, is as long, and hallucinates more
+    confounds = following["confounds"]
+    assert confounds["hallucinated_at_equal_length"] == {"rejected_more": PAIRS, "chosen_more": 0, "equal": 0,
+                                                          "not_comparable": 0}
     assert weight["mean_weight"] == {"correct": 1.0, "hallucinated": 0.0}
     assert weight["gradient_scale"]["correct"] > 1.0 > weight["gradient_scale"]["hallucinated"]
 
@@ -127,3 +133,16 @@ def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_
     (directory / "manifest.json").write_text(json.dumps({"settings": {"world": None}}))
     with pytest.raises(UserError, match="only mini preference data has the ground truth"):
         diagnose(directory)
+
+
+def test_the_within_answer_auc_compares_sentences_of_one_answer_only():
+    """Answer 0's sentences all score high and answer 1's low: pooled, the hallucinated sentence of
+    answer 0 outranks answer 1's correct one, but within each answer the correct one is on top."""
+    from aspo_repro.data.diagnostics import within_answer_auc
+
+    sentences = [ChosenSentence(0, 5, 0.9, {}, False), ChosenSentence(0, 5, 0.8, {}, True),
+                 ChosenSentence(1, 5, 0.3, {}, False), ChosenSentence(1, 5, 0.2, {}, True),
+                 ChosenSentence(2, 5, 0.5, {}, False)]  # no hallucinated sentence: no comparison
+    within = within_answer_auc(sentences, lambda s: s.similarity)
+    assert within["value"] == 1.0 and within["answers"] == 2
+    assert auc([s.similarity for s in sentences], [s.hallucinated for s in sentences]) < 1.0

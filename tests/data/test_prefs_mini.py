@@ -47,7 +47,7 @@ def test_pairs_come_from_the_world_pool_with_their_scenes(mini_run, tiny_world):
     scenes = {scene.id: scene for scene in tiny_world.scenes("pool")}
     for row in kept:
         scene = scenes[row["id"].rsplit("-", 1)[0]]  # pool item ids are "<scene id>-<n>"
-        rendered = render_scene(scene, row["images"][0].width)
+        rendered = render_scene(scene, row["images"][0].width, tiny_world.config.data.grain)
         assert np.array_equal(np.asarray(row["images"][0].convert("RGB")), np.asarray(rendered))
 
 
@@ -60,6 +60,18 @@ def test_similarities_are_the_world_clip_of_each_sentence_with_its_image(mini_ru
         expected = scorer.score([row["images"][0]] * len(sentences), sentences).tolist()
         assert row["chosen_sentence_similarity"] == pytest.approx(expected, abs=1e-5)
     assert mini_run.manifest["clip"]["clip"] == str(tiny_world.clip_dir)
+
+
+def test_each_chosen_sentence_carries_the_exact_judges_verdict(mini_run, tiny_world):
+    """Mini data holds the verdicts aspo-oracle weights by: 1 correct, 0 hallucinated, -1 cannot judge."""
+    from aspo_repro.miniworld.judge import judge_sentence
+
+    codes = {False: 1, True: 0, None: -1}
+    scenes = {scene.id: scene for scene in tiny_world.scenes("pool")}
+    for row in rows(mini_run):
+        scene = scenes[row["id"].rsplit("-", 1)[0]]
+        expected = [codes[judge_sentence(row["chosen"][s:e], scene)] for s, e in row["chosen_sentence_spans"]]
+        assert row["chosen_sentence_verdict"] == expected
 
 
 def test_the_manifest_reports_ground_truth_for_the_kept_pairs(mini_run):

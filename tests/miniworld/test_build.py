@@ -41,7 +41,7 @@ def test_every_model_loads_like_a_hub_checkpoint_and_answers(tiny_world):
         answers = generate_answers(model, processor, [image, image], ["Is there a circle in the image?"] * 2,
                                    max_new_tokens=4)
         assert len(answers) == 2 and answers[0] == answers[1] and isinstance(answers[0], str)
-    assert stage_status(tiny_world) == {name: "ok" for name in ("data", "clip", "eva-clip", "mini-llava-s",
+    assert stage_status(tiny_world) == {name: "ok" for name in ("data", "clip", "eva-clip", "scorer", "mini-llava-s",
                                                                  "mini-llava-m", "mini-instructblip")}
 
 
@@ -145,3 +145,21 @@ def test_the_code_version_covers_every_module_that_makes_the_world():
     readers = {"miniworld/__init__.py", "miniworld/judge.py", "miniworld/quality.py", "miniworld/obtain.py"}
     assert makers - readers <= set(CODE_MODULES)
     assert all((package / name).is_file() for name in CODE_MODULES)
+
+
+def test_a_replicate_is_the_same_world_with_other_trained_weights(tiny_world, tmp_path):
+    """Replicate 1 perturbs every trained stage's initial weights by float-rounding-sized noise (what
+    another CPU's kernels do): the same data, other weights; replicate 0 is the world itself."""
+    replica = build_world(seed=0, cache_dir=tiny_world.root.parents[1], size="tiny", progress=False, replicate=1)
+    assert replica.root != tiny_world.root and "-r1-" in replica.root.name
+    def data_files(world):  # the stage's build record says when and how long, so differs
+        return {name: digest for name, digest in cache.file_hashes(world.data_dir).items() if name != "build_record.json"}
+
+    assert data_files(replica) == data_files(tiny_world)
+    for stage in ("scorer", "models/mini-llava-s"):
+        ours = (tiny_world.root / stage).glob("*.safetensors")
+        theirs = {p.name: p.read_bytes() for p in (replica.root / stage).glob("*.safetensors")}
+        assert any(theirs[p.name] != p.read_bytes() for p in ours)
+    assert locate_world(0, tiny_world.root.parents[1], "tiny", replicate=0).root == tiny_world.root
+    with pytest.raises(UserError, match="replicate must be a non-negative integer"):
+        locate_world(0, tmp_path, "tiny", replicate=-1)

@@ -28,3 +28,17 @@ def test_every_shape_differs_from_every_other():
     images = {shape: render_scene(Scene("s", (WorldObject(shape, "white", "large", 1, 1),))).tobytes()
               for shape in lexicon.SHAPES}
     assert len(set(images.values())) == len(lexicon.SHAPES)
+
+
+def test_grain_is_noise_of_the_asked_spread_fixed_by_the_scene():
+    import numpy as np
+
+    scene = Scene("g", (WorldObject("square", "red", "large", 0, 0),))
+    clean = np.asarray(render_scene(scene, 48), dtype=float)
+    grainy = np.asarray(render_scene(scene, 48, grain=16.0), dtype=float)
+    background = np.s_[16:, 16:]  # the empty cells, far from clipping at 0 or 255
+    assert abs((grainy - clean)[background].std() - 16.0) < 1.0
+    assert abs((grainy - clean)[background].mean()) < 1.0
+    assert png_bytes(render_scene(scene, 48, grain=16.0)) == png_bytes(render_scene(scene, 48, grain=16.0))
+    other = Scene("h", scene.objects)
+    assert png_bytes(render_scene(other, 48, grain=16.0)) != png_bytes(render_scene(scene, 48, grain=16.0))

@@ -12,6 +12,7 @@ from aspo_repro.models import (
 )
 from aspo_repro.models.builders import build_random_checkpoint
 from aspo_repro.models.loading import HubCache
+from aspo_repro.tables.specs import load_spec
 
 
 def test_the_registry_pairs_each_paper_model_with_a_mini_analogue():
@@ -24,7 +25,9 @@ def test_the_registry_pairs_each_paper_model_with_a_mini_analogue():
         assert spec.lora.target_modules == paper.lora.target_modules
         assert spec.lora.alpha / spec.lora.r == paper.lora.alpha / paper.lora.r
         assert spec.training.batch_size == paper.training.batch_size
-    assert get_model_spec("mini-instructblip").training.learning_rate == 2 * get_model_spec("mini-llava-s").training.learning_rate
+    sweep = load_spec("lr-sweep", "mini")  # the rates are the sweep's rule's choices (docs/miniworld.md)
+    assert set(sweep.models) == set(mini)
+    assert all(spec.training.learning_rate in sweep.values for spec in mini.values())
 
 
 def test_unknown_names_list_the_known_ones():
