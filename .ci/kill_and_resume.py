@@ -2,7 +2,10 @@
 
 The mini-smoke reproduction is SIGKILLed at training step 12 (after the checkpoint of step 10) by
 the trainer's fault-injection hook; the second invocation must reuse what finished, resume the
-interrupted run, train no run twice, and produce the reference scores of results/smoke.
+interrupted run, train no run twice, and produce exactly the scores of the uninterrupted smoke
+reproduction CI made before on this machine (its results root: the script's argument).
+
+    python .ci/kill_and_resume.py UNINTERRUPTED_RESULTS
 """
 
 import json
@@ -27,8 +30,13 @@ assert "resuming from checkpoint-10" in resumed.stdout + resumed.stderr
 journal = [json.loads(line) for line in (work / "work" / "reproduce.jsonl").read_text().splitlines()]
 trained = Counter(tuple(e["step"]) for e in journal if e["step"][0] == "train" and e["status"] == "ran")
 assert trained and all(count == 1 for count in trained.values()), f"a run was trained twice: {trained}"
-regress = subprocess.run([sys.executable, "-m", "aspo_repro", "regress", "--reference", "results/smoke",
-                          "--candidate", str(work / "results")], capture_output=True, text=True)
-print(regress.stdout)
-assert regress.returncode == 0, "the resumed reproduction differs from the reference"
-print(f"kill and resume: killed at step 12, resumed, {len(trained)} runs trained once each, scores as the reference")
+from aspo_repro.results import collect  # noqa: E402
+
+resumed_scores = collect(work / "results", "mini").set_index(["model", "method", "seed", "benchmark"])["value"]
+uninterrupted = collect(sys.argv[1], "mini").set_index(["model", "method", "seed", "benchmark"])["value"]
+compared = uninterrupted.reindex(resumed_scores.index)
+assert compared.notna().all(), "the uninterrupted reproduction lacks runs the resumed one made"
+differ = resumed_scores[resumed_scores != compared]
+assert differ.empty, f"the resumed reproduction differs from the uninterrupted one:\n{differ}"
+print(f"kill and resume: killed at step 12, resumed, {len(trained)} runs trained once each, "
+      f"{len(resumed_scores)} scores equal to the uninterrupted run's")

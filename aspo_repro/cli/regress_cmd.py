@@ -1,33 +1,42 @@
-"""``regress``: compare fresh results with committed reference results."""
+"""``regress``: compare fresh results with the committed reference distributions."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "regress"
-HELP = "fail with a readable diff when scores move beyond their tolerance from a reference"
+HELP = "fail with a readable diff when scores leave what the reference's worlds and seeds allow"
 DESCRIPTION = """\
-Compare every reference score with the candidate's (same profile, model, method, seed and
-benchmark). Fails (exit 1) when a score moved by more than its tolerance (configs/regression.yaml)
-or is missing. CI runs the mini-smoke reproduction and checks it against results/smoke:
+Compare a candidate's results with a reference: per model, method and benchmark, the score, its
+change over the base model (the method's effect) and its difference to another method on the same
+seed (configs/regression.yaml's versus:, ASPO against DPO). The reference is a distribution: a
+directory of world replicates (world0/, world1/ ...: the mini world with its initial weights
+perturbed as another CPU's float kernels perturb them), each with several training seeds; the
+candidate's mean over its seeds must lie within the band a new draw from that distribution keeps
+(family-wise confidence and floors in configs/regression.yaml). Fails (exit 1) when a check leaves
+its band or a result is missing. CI runs the mini-smoke reproduction and checks it against results/smoke:
 
   python -m aspo_repro reproduce --table 1 --profile mini-smoke --results /tmp/smoke --tables-dir /tmp/smoke-tables
-  python -m aspo_repro regress --reference results/smoke --candidate /tmp/smoke"""
+  python -m aspo_repro regress --reference results/smoke --candidate /tmp/smoke
+
+A reference of your own: reproduce the mini-smoke profile once per world replicate into
+REF/world<k> (profile key world.replicate, e.g. a copy of configs/profiles/mini-smoke.yaml)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reference", required=True, help="results root holding the reference eval.json files")
+    parser.add_argument("--reference", required=True,
+                        help="reference results: a directory of world*/ results roots, or one results root")
     parser.add_argument("--candidate", required=True, help="results root of the fresh run")
     parser.add_argument("--profile", default="mini", help="results profile to compare (default mini)")
-    parser.add_argument("--tolerances", help="a YAML file of tolerances (default configs/regression.yaml)")
+    parser.add_argument("--settings", help="a regression YAML file (default configs/regression.yaml)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from aspo_repro.regression import compare, format_report, load_tolerances, machine_note
+    from aspo_repro.regression import compare, format_report, load_settings, machine_note
 
-    comparisons = compare(args.reference, args.candidate, args.profile, load_tolerances(args.tolerances))
-    print(format_report(comparisons))
+    checks = compare(args.reference, args.candidate, args.profile, load_settings(args.settings))
+    print(format_report(checks))
     note = machine_note(args.reference, args.candidate, args.profile)
     if note:
         print(note)
-    return 0 if all(c.ok for c in comparisons) else 1
+    return 0 if all(c.ok for c in checks) else 1

@@ -17,7 +17,7 @@ One failed run does not stop the others; the table shows what exists.
 
   python -m aspo_repro reproduce --table 1                   # mini profile, the default
   python -m aspo_repro reproduce --table 5 --dry-run         # show the plan and its cost
-  python -m aspo_repro reproduce --table all --seeds 3       # every table, mean over 3 seeds
+  python -m aspo_repro reproduce --table all --seeds 5       # every table, mean over 5 seeds (mini: 3 by default)
   python -m aspo_repro reproduce --table 1 --profile paper --models llava-1.5-7b
   python -m aspo_repro reproduce --table 1 --jobs 2                # independent steps 2 at a time
   python -m aspo_repro reproduce --table 1 --profile paper --launcher slurm   # one Slurm job per step
@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="mini", help="mini (default), mini-smoke, paper, or a profile YAML file")
     parser.add_argument("--dry-run", action="store_true", help="show the plan and its estimated cost, run nothing")
     parser.add_argument("--models", nargs="+", help="restrict to these models of the table")
-    parser.add_argument("--seeds", type=int, default=1, help="replicates per run; cells show mean and spread (default 1)")
+    parser.add_argument("--seeds", type=int, help="training seeds per run; cells show the mean and its 95%% interval "
+                        "(default: the profile's: 3 on mini, 1 on paper)")
     parser.add_argument("--results", help="results root (default: the profile's)")
     parser.add_argument("--tables-dir", help="where tables are written (default: the profile's)")
     parser.add_argument("--work-dir", help="preference data and training runs (default: the profile's)")
@@ -58,12 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def expand_tables(requested: list[str]) -> list[str]:
-    from aspo_repro.tables import known_names
+    from aspo_repro.tables import paper_names
 
     tables: list[str] = []
     for item in requested:
         for name in item.split(","):
-            tables.extend(known_names() if name.strip().lower() == "all" else [name.strip()])
+            tables.extend(paper_names() if name.strip().lower() == "all" else [name.strip()])
     return list(dict.fromkeys(tables))
 
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from aspo_repro.orchestration import describe_plan, format_seconds, prepare
     from aspo_repro.orchestration import run as run_plan
 
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be a positive integer; got {args.seeds}")
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive integer; got {args.jobs}")
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         results_root=args.results, tables_dir=args.tables_dir, work_dir=args.work_dir, cache_dir=args.cache_dir,
     )
     command = "python -m aspo_repro " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    seeds = args.seeds if args.seeds > 1 else None
+    seeds = reproduction.seeds if reproduction.seeds > 1 else None
     if args.launcher == "slurm":
         return _submit(reproduction, args, seeds, command)
     print(describe_plan(reproduction.plan, reproduction.stages), flush=True)

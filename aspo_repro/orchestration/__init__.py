@@ -31,6 +31,7 @@ class Reproduction:
     stages: Stages
     report: Report | None = None
     seconds: float = 0.0
+    seeds: int = 1  # training seeds per run: the asked number, else the profile's
 
 
 def prepare(
@@ -38,7 +39,7 @@ def prepare(
     profile: str,
     *,
     models: list[str] | None = None,
-    seeds: int = 1,
+    seeds: int | None = None,
     results_root: str | Path | None = None,
     tables_dir: str | Path | None = None,
     work_dir: str | Path | None = None,
@@ -53,7 +54,8 @@ def prepare(
         work_dir=Path(work_dir) if work_dir else chosen.work_dir,
         cache_dir=Path(cache_dir) if cache_dir else None,
     )
-    return Reproduction(plan_tables(tables, chosen, models, seeds), Stages(workspace, log=log))
+    seeds = seeds or chosen.seeds
+    return Reproduction(plan_tables(tables, chosen, models, seeds), Stages(workspace, log=log), seeds=seeds)
 
 
 def invocation_of(seeds: int | None, command: str) -> Invocation:

@@ -29,6 +29,7 @@ PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
 class WorldSettings:
     seed: int = 0
     size: str = "full"
+    replicate: int = 0  # > 0: the world with float-rounding-sized noise in its initial weights (build.World)
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,13 @@ class Profile:
     hub_cache: Path | None = None  # where paper checkpoints resolve (None: the default Hugging Face cache)
     standins: StandinSettings | None = None
     table_warning: str = ""  # printed under every table's heading
+    seeds: int = 1  # training seeds per run when `reproduce --seeds` is not given; tables average over them
 
     def __post_init__(self) -> None:
         from aspo_repro.results import PROFILES
 
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise UserError(f"seeds must be a positive integer; got {self.seeds!r}")
         if self.results_profile not in PROFILES:
             raise UserError(f"results_profile must be one of {', '.join(PROFILES)} (the tables' columns and "
                             f"models); got {self.results_profile!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
 from aspo_repro.orchestration.profiles import Profile, WorldSettings
-from aspo_repro.results import RunKey, method_options, method_slug, result_exists
+from aspo_repro.results import RunKey, diagnosis_path, method_options, method_slug, result_exists
 
 
 @dataclass
@@ -37,6 +37,10 @@ class Workspace:
 
     def eval_path(self, run: RunKey) -> Path:
         return run.eval_path(self.results_root)
+
+    def diagnosis_path(self, model: str) -> Path:
+        """The measurement of a mini model's preference data (``data/diagnostics.py``), beside its results."""
+        return diagnosis_path(self.results_root, self.profile.results_profile, model)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,9 @@ class Stages:
     # ------------------------------------------------------------------ done?
     def is_done(self, step: Step) -> bool:
         if step.kind == "prefs":
-            return read_record(self.ws.prefs_dir(step.model) / "manifest.json", "preference manifest", self.warn_once) is not None
+            built = read_record(self.ws.prefs_dir(step.model) / "manifest.json", "preference manifest", self.warn_once)
+            return built is not None and (not self.ws.profile.needs_world or read_record(
+                self.ws.diagnosis_path(step.model), "preference diagnosis", self.warn_once) is not None)
         if step.kind == "train":
             record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.warn_once)
             return record is not None and record.get("status") == "complete"
@@ -95,7 +101,7 @@ class Stages:
 
             settings = self.ws.profile.world
             self._built_world = obtain_world(seed=settings.seed, cache_dir=self.ws.cache_dir, size=settings.size,
-                                             log=self.log)
+                                             log=self.log, replicate=settings.replicate)
         return self._built_world
 
     def models(self):
@@ -119,8 +125,15 @@ class Stages:
         world = profile.world or WorldSettings()
         build_preferences(dataclasses.replace(
             profile.prefs, model=step.model, out=self.ws.prefs_dir(step.model), clip=clip_setting(profile.prefs.clip),
-            world_seed=world.seed, world_size=world.size, cache_dir=self.ws.cache_dir, hub_cache=profile.hub_cache,
+            world_seed=world.seed, world_size=world.size, world_replicate=world.replicate, cache_dir=self.ws.cache_dir,
+            hub_cache=profile.hub_cache,
         ))
+        if profile.needs_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
+            from aspo_repro.data.diagnostics import diagnose
+            from aspo_repro.storage import atomic_write_json
+
+            report = diagnose(self.ws.prefs_dir(step.model), self.world())
+            atomic_write_json(self.ws.diagnosis_path(step.model), report)
 
     def _train(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.training import train

@@ -134,28 +134,29 @@ def test_evaluate_refuses_an_unknown_or_absent_device_before_any_work(device, mo
     assert not out.exists() and not (tmp_path / "cache").exists()  # no world built for a bad flag
 
 
-# ------------------------------------------------------------------ tolerance files
-TOLERANCE_FAULTS = [
+# ------------------------------------------------------------------ regression files
+REGRESSION_FAULTS = [
     ("missing", None, "does not exist"),
     ("a list", "- 0.5\n- 1\n", "must hold a mapping of keys to values, not a list"),
-    ("tolerance a list", "tolerance: [0.5]\n", "key tolerance must be a mapping"),
-    ("unknown key", "tolerances: {default: 0.5}\n", "unknown key(s) tolerances; allowed: tolerance"),
-    ("unknown benchmark", "tolerance: {mini_pop: 0.5}\n", "unknown benchmark 'mini_pop'"),
-    ("not a number", "tolerance: {default: lots}\n", "must be a number"),
-    ("negative", "tolerance: {default: -1}\n", "non-negative"),
-    ("not YAML", "tolerance: {default: [\n", "is not valid YAML"),
-    ("not UTF-8", b"tolerance: {default: \xff}\n", "is not UTF-8 text"),
+    ("floor a list", "floor: [0.5]\n", "key floor must be a mapping"),
+    ("unknown key", "tolerance: {default: 0.5}\n", "unknown key(s) tolerance; allowed: confidence, floor, versus"),
+    ("unknown benchmark", "floor: {mini_pop: 0.5}\n", "unknown benchmark 'mini_pop'"),
+    ("not a number", "floor: {default: lots}\n", "must be a number"),
+    ("negative", "floor: {default: -1}\n", "non-negative"),
+    ("confidence out of range", "confidence: 1.5\n", "confidence must lie in (0, 1)"),
+    ("not YAML", "floor: {default: [\n", "is not valid YAML"),
+    ("not UTF-8", b"floor: {default: \xff}\n", "is not UTF-8 text"),
 ]
 
 
-@pytest.mark.parametrize("text, expected", [case[1:] for case in TOLERANCE_FAULTS],
-                         ids=[case[0] for case in TOLERANCE_FAULTS])
-def test_regress_names_a_bad_tolerance_file(text, expected, smoke_results, tmp_path):
-    path = tmp_path / "tolerances.yaml"
+@pytest.mark.parametrize("text, expected", [case[1:] for case in REGRESSION_FAULTS],
+                         ids=[case[0] for case in REGRESSION_FAULTS])
+def test_regress_names_a_bad_regression_file(text, expected, smoke_results, tmp_path):
+    path = tmp_path / "regression.yaml"
     if text is not None:
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
     outcome = run_main(["regress", "--reference", str(smoke_results), "--candidate", str(smoke_results),
-                        "--tolerances", str(path)])
+                        "--settings", str(path)])
     assert expected in assert_one_line_error(outcome, path)
 
 
@@ -166,6 +167,8 @@ PROFILE_FAULTS = [
     ("wrong type", "results_profile: mini\nprefs: {limit: many}\n", "key prefs, key limit must be a whole number"),
     ("unknown training override", "results_profile: mini\ntrain: {overrides: {learnin_rate: 1}}\n",
      "unknown training setting(s): learnin_rate"),
+    ("a rate YAML reads as text", "results_profile: mini\ntrain: {overrides: {learning_rate: 2e-4}}\n",
+     "learning_rate must be a positive number; got '2e-4' (YAML reads 2e-4 as text: write 2.0e-4)"),
     ("a key each job sets", "results_profile: mini\nprefs: {model: mini-llava-s}\n",
      "key prefs: model cannot be set here (each job sets it); allowed: instructions"),
     ("unknown benchmark", "results_profile: mini\nevaluate: {benchmarks: mini_pop}\n", "mini_pop"),

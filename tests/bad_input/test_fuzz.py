@@ -133,13 +133,13 @@ def _damaged_yaml(source: Path, target: Path, rng: random.Random) -> Path:
     return target
 
 
-def test_damaged_tolerance_files(smoke_results, tmp_path):
+def test_damaged_regression_files(smoke_results, tmp_path):
     codes = []
     for seed in range(CASES):
         path = _damaged_yaml(REPO / "configs" / "regression.yaml", tmp_path / f"{seed}.yaml", random.Random(f"tol-{seed}"))
         codes.append(check(run_main(["regress", "--reference", str(smoke_results), "--candidate", str(smoke_results),
-                                     "--tolerances", str(path)]), path, seed))
-    assert_damage_was_seen(codes, "tolerance file")
+                                     "--settings", str(path)]), path, seed))
+    assert_damage_was_seen(codes, "regression file")
 
 
 def test_damaged_profiles(tmp_path):

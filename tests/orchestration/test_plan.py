@@ -40,6 +40,16 @@ def test_seeds_and_model_selection():
         plan_tables(["5"], load_profile("mini"), models=["llava-1.5-7b"])
 
 
+def test_the_mini_profile_trains_three_seeds_unless_asked_otherwise(tmp_path):
+    from aspo_repro.orchestration import prepare
+
+    default = prepare(["1"], "mini", work_dir=tmp_path / "w", results_root=tmp_path / "r")
+    assert default.seeds == 3 and {run.seed for run in default.plan.runs} == {0, 1, 2}
+    asked = prepare(["1"], "mini", seeds=1, work_dir=tmp_path / "w", results_root=tmp_path / "r")
+    assert asked.seeds == 1 and {run.seed for run in asked.plan.runs} == {0}
+    assert prepare(["1"], "paper", work_dir=tmp_path / "w", results_root=tmp_path / "r").seeds == 1
+
+
 def test_paper_profile_needs_no_world():
     plan = plan_tables(["1"], load_profile("paper"))
     assert not plan.of_kind("world")
