@@ -17,6 +17,9 @@ from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
 from aspo_repro.orchestration.profiles import Profile, WorldSettings
 from aspo_repro.results import RunKey, diagnosis_path, method_options, method_slug, result_exists
+from aspo_repro.storage import atomic_write_json, sha256_file, stable_hash
+
+ASKED_FILE = "asked.json"  # beside run.json: what the orchestration asked of the run (Stages.training_asked)
 
 
 @dataclass
@@ -76,7 +79,7 @@ class Stages:
                 self.ws.diagnosis_path(step.model), "preference diagnosis", self.warn_once) is not None)
         if step.kind == "train":
             record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.warn_once)
-            return record is not None and record.get("status") == "complete"
+            return record is not None and record.get("status") == "complete" and self._asked_as_before(step.run)
         if step.kind == "evaluate":
             return result_exists(self.ws.results_root, step.run, self.warn_once)
         return False  # the world (a cache hit when built) and renderings are always run
@@ -149,6 +152,21 @@ class Stages:
         config = settings.train_config(step.run.seed).with_overrides(method_options=options or None)
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
               log=self.log, world=self.models())
+        atomic_write_json(self.ws.train_dir(step.run) / ASKED_FILE, self.training_asked(step.run))
+
+    def training_asked(self, run: RunKey) -> dict:
+        """What the profile asks of a training run: method, training config and the preference data's
+        manifest. A finished run asked otherwise is not done: training it again, ``train`` refuses to
+        overwrite it and names the directory, where reusing it would put stale scores in the tables."""
+        method, options = method_options(run.method)
+        config = self.ws.profile.train.train_config(run.seed).with_overrides(method_options=options or None)
+        manifest = self.ws.prefs_dir(run.model) / "manifest.json"
+        return {"method": method, "config": config.as_dict(),
+                "prefs_manifest": sha256_file(manifest) if manifest.is_file() else None}
+
+    def _asked_as_before(self, run: RunKey) -> bool:
+        asked = read_record(self.ws.train_dir(run) / ASKED_FILE, "training request record", self.warn_once)
+        return asked is None or stable_hash(asked) == stable_hash(self.training_asked(run))  # None: a run from before the record
 
     def _evaluate(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.evaluation.runner import evaluate

@@ -44,3 +44,34 @@ def test_aspo_with_norm_none_trains_through_the_train_step(tmp_path, llava_dir, 
     assert record["status"] == "complete" and record["steps"] == 2
     assert record["method"]["name"] == "aspo[norm=none]" and record["method"]["norm"] == "none"
     assert (stages.ws.train_dir(run) / "merged" / "config.json").is_file()
+
+
+def test_a_finished_run_asked_otherwise_is_not_reused(tmp_path, llava_dir, prefs_dir):
+    """Changing the profile's training settings must not put the old run's scores in the tables:
+    the step is no longer done, and training it again names the directory instead of overwriting."""
+    import pytest
+
+    from aspo_repro.errors import UserError
+
+    def stages_with(max_steps: int):
+        profile = tmp_path / f"tiny-{max_steps}.yaml"
+        profile.write_text(yaml.safe_dump({
+            "results_profile": "mini", "world": {"seed": 0, "size": "tiny"},
+            "train": {"config": "cpu", "overrides": {**FAST, "max_steps": max_steps}},
+        }))
+        stages = prepare(["1"], str(profile), work_dir=tmp_path / "work", results_root=tmp_path / "results").stages
+        stages.models = lambda: TinyModels(Path(llava_dir))
+        return stages
+
+    run = RunKey("mini", "mini-llava-s", "dpo")
+    step = Step("train", ("train", run), run=run)
+    first = stages_with(2)
+    shutil.copytree(prefs_dir, first.ws.prefs_dir(run.model))
+    first.execute(step, Invocation())
+    assert first.is_done(step) and stages_with(2).is_done(step)
+
+    changed = stages_with(3)
+    assert not changed.is_done(step)
+    with pytest.raises(UserError, match="holds a finished run with other settings"):
+        changed.execute(step, Invocation())
+    assert json.loads((first.ws.train_dir(run) / "run.json").read_text())["steps"] == 2  # left as it was
