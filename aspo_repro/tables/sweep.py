@@ -119,6 +119,7 @@ def plot(spec: SweepSpec, points: list[Point], base: dict, footer: str):
     import matplotlib.pyplot as plt
 
     rows, columns = len(spec.models), len(spec.panels)
+    chosen = {model: rule_choice(spec, points, model)[0] for model in spec.models}
     figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.4 * rows), squeeze=False,
                                 constrained_layout=True)
     for i, model in enumerate(spec.models):
@@ -135,9 +136,12 @@ def plot(spec: SweepSpec, points: list[Point], base: dict, footer: str):
                 ax.axhline(reference.mean, color="gray", linestyle="--", linewidth=1, label="base")
             if panel == HELD_OUT_DRIFT and spec.rule is not None:
                 ax.axhline(-spec.rule.max_drift, color="tab:red", linestyle=":", linewidth=1, label="rule bound")
+            if chosen.get(model) is not None:
+                ax.axvline(chosen[model], color="tab:green", linestyle="-.", linewidth=1, label="rule's choice")
             ax.set_xscale("log")
             ax.set_xticks(list(spec.values))
-            ax.set_xticklabels([f"{v:g}" for v in spec.values], fontsize=6)
+            ax.set_xticklabels([f"{v:.0e}".replace("e-0", "e-") for v in spec.values], fontsize=6, rotation=60)
+            ax.minorticks_off()
             ax.tick_params(axis="y", labelsize=6)
             ax.grid(alpha=0.3)
             ax.set_title(f"{model}: {panel_label(panel)}", fontsize=7)
