@@ -113,19 +113,13 @@ def _combine(mean: float, n: int, seed_half: float | None, item_half: float | No
     return Interval(mean, mean - half, mean + half, n, seed_half, item_half)
 
 
-def _mean_of_draws(draws: Sequence[np.ndarray | None]) -> np.ndarray | None:
-    if not draws or any(d is None for d in draws):
-        return None
-    return np.mean(np.stack(draws), axis=0)
-
-
 def estimate(values: Sequence[float], draws: Sequence[np.ndarray | None] = ()) -> Interval:
     """The mean of ``values`` (one per seed) with its interval; ``draws`` holds each seed's
     resampled values (``resampled_values``), or is empty when the runs kept no items."""
     if not values:
         raise ValueError("an estimate needs at least one value")
     mean = float(np.mean(values))
-    return _combine(mean, len(values), _seed_half(values), _item_half(_mean_of_draws(list(draws))))
+    return _combine(mean, len(values), _seed_half(values), _item_half(average_draws(list(draws))))
 
 
 def difference(values_a: Sequence[float], values_b: Sequence[float],
@@ -143,14 +137,14 @@ def difference(values_a: Sequence[float], values_b: Sequence[float],
     else:
         halves = [_seed_half(values_a), _seed_half(values_b)]
         seed_half = math.sqrt(sum(h * h for h in halves)) if all(h is not None for h in halves) else None
-    a, b = _mean_of_draws(list(draws_a)), _mean_of_draws(list(draws_b))
+    a, b = average_draws(list(draws_a)), average_draws(list(draws_b))
     item_half = _item_half(a - b) if a is not None and b is not None else None
     return _combine(mean, min(len(values_a), len(values_b)), seed_half, item_half)
 
 
 def average_draws(draws: Sequence[np.ndarray | None]) -> np.ndarray | None:
-    """Resampled values of the mean of several benchmarks' scores (a table's Avg); each benchmark's
-    items are resampled on their own."""
+    """The mean of several runs' or benchmarks' resampled values, draw by draw (seeds of one cell, or a
+    table's Avg, each benchmark's items resampled on their own); None when any side kept no items."""
     if not draws or any(d is None for d in draws):
         return None
     return np.mean(np.stack(draws), axis=0)

@@ -218,31 +218,26 @@ def summarise_answers(profiles: Sequence[AnswerProfile]) -> dict[str, Any]:
 
 def confounds(chosen: Sequence[AnswerProfile], rejected: Sequence[AnswerProfile]) -> dict[str, Any]:
     """Per pair, which side is longer, claims more objects, and hallucinates more sentences."""
-    def tally(key) -> dict[str, int]:
-        counts = {"rejected_more": 0, "chosen_more": 0, "equal": 0, "not_comparable": 0}
-        for c, r in zip(chosen, rejected):
-            a, b = key(c), key(r)
-            counts["not_comparable" if a is None or b is None else
-                   "rejected_more" if b > a else "chosen_more" if a > b else "equal"] += 1
-        return counts
-
-    same_length = [(c, r) for c, r in zip(chosen, rejected) if c.sentences == r.sentences]
+    pairs = list(zip(chosen, rejected))
+    same_length = [(c, r) for c, r in pairs if c.sentences == r.sentences]
     return {
-        "hallucinated_sentences": tally(lambda p: p.hallucinated),
-        "sentences": tally(lambda p: p.sentences),
-        "words": tally(lambda p: p.words),
-        "claimed_count": tally(lambda p: p.claimed_count),
-        "object_sentences": tally(lambda p: p.object_sentences),
+        "hallucinated_sentences": tally(pairs, lambda p: p.hallucinated),
+        "sentences": tally(pairs, lambda p: p.sentences),
+        "words": tally(pairs, lambda p: p.words),
+        "claimed_count": tally(pairs, lambda p: p.claimed_count),
+        "object_sentences": tally(pairs, lambda p: p.object_sentences),
         # the signal length cannot explain: which side hallucinates more among pairs of equal length
-        "hallucinated_at_equal_length": confounds_at_equal_length(same_length),
+        "hallucinated_at_equal_length": tally(same_length, lambda p: p.hallucinated),
     }
 
 
-def confounds_at_equal_length(pairs: Sequence[tuple[AnswerProfile, AnswerProfile]]) -> dict[str, int]:
+def tally(pairs: Sequence[tuple[AnswerProfile, AnswerProfile]], key) -> dict[str, int]:
+    """How many (chosen, rejected) pairs have more of ``key`` on the rejected side, the chosen, or neither."""
     counts = {"rejected_more": 0, "chosen_more": 0, "equal": 0, "not_comparable": 0}
     for c, r in pairs:
-        counts["rejected_more" if r.hallucinated > c.hallucinated else
-               "chosen_more" if c.hallucinated > r.hallucinated else "equal"] += 1
+        a, b = key(c), key(r)
+        counts["not_comparable" if a is None or b is None else
+               "rejected_more" if b > a else "chosen_more" if a > b else "equal"] += 1
     return counts
 
 

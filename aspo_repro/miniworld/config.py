@@ -72,7 +72,7 @@ class ClipConfig:
     no_ln_pre: bool = False  # EVA-CLIP-like ViT without pre-LayerNorm (InstructBLIP's vision model)
     context_length: int = 24
     # "contrastive": object sentences, CLIP's loss (the vision towers); "judged": every sentence form
-    # with hard negatives, labelled by the judge, sigmoid loss (the scorer; clip_train's docstring)
+    # with hard negatives, CLIP's loss told the judge's labels (the scorer; clip_train's docstring)
     objective: str = "contrastive"
     negatives: int = 1  # hard negatives drawn per true sentence (judged); repeats dropped
     # how often each sentence form is a batch's true sentence (judged): objects need the most learning

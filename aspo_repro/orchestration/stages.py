@@ -12,12 +12,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aspo_repro.files import read_record
 from aspo_repro.orchestration.plan import Step
 from aspo_repro.orchestration.profiles import Profile, WorldSettings
 from aspo_repro.results import RunKey, diagnosis_path, method_options, method_slug, result_exists
 from aspo_repro.storage import atomic_write_json, sha256_file, stable_hash
+
+if TYPE_CHECKING:
+    from aspo_repro.training.config import TrainConfig
 
 ASKED_FILE = "asked.json"  # beside run.json: what the orchestration asked of the run (Stages.training_asked)
 
@@ -133,7 +137,6 @@ class Stages:
         ))
         if profile.needs_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
             from aspo_repro.data.diagnostics import diagnose
-            from aspo_repro.storage import atomic_write_json
 
             report = diagnose(self.ws.prefs_dir(step.model), self.world())
             atomic_write_json(self.ws.diagnosis_path(step.model), report)
@@ -148,18 +151,21 @@ class Stages:
             run_under_accelerate(self, step, invocation, Path(settings.accelerate_config), settings.processes,
                                  log=self.log)
             return
-        method, options = method_options(step.run.method)
-        config = settings.train_config(step.run.seed).with_overrides(method_options=options or None)
+        method, config = self.training_request(step.run)
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
               log=self.log, world=self.models())
         atomic_write_json(self.ws.train_dir(step.run) / ASKED_FILE, self.training_asked(step.run))
+
+    def training_request(self, run: RunKey) -> tuple[str, TrainConfig]:
+        """The method and the training config the profile trains ``run`` with."""
+        method, options = method_options(run.method)
+        return method, self.ws.profile.train.train_config(run.seed).with_overrides(method_options=options or None)
 
     def training_asked(self, run: RunKey) -> dict:
         """What the profile asks of a training run: method, training config and the preference data's
         manifest. A finished run asked otherwise is not done: training it again, ``train`` refuses to
         overwrite it and names the directory, where reusing it would put stale scores in the tables."""
-        method, options = method_options(run.method)
-        config = self.ws.profile.train.train_config(run.seed).with_overrides(method_options=options or None)
+        method, config = self.training_request(run)
         manifest = self.ws.prefs_dir(run.model) / "manifest.json"
         return {"method": method, "config": config.as_dict(),
                 "prefs_manifest": sha256_file(manifest) if manifest.is_file() else None}

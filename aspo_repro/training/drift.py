@@ -75,7 +75,7 @@ def measure_drift(trainer, dataset, beta: float, batch_size: int = 16) -> dict[s
         chosen, rejected = batch.response_logps(policy, reference)
         sides = {}
         for name, side in (("chosen", chosen), ("rejected", rejected)):
-            total = ((side.policy - side.reference) * side.mask).float().sum(-1)
+            total = side.scaled_log_ratios(1.0).sum(-1)  # sum of log pi - log pi_ref over the answer
             tokens = side.mask.sum(-1).clamp(min=1).float()
             sides[name] = (total, total / tokens)
         per_pair["chosen"] += sides["chosen"][1].tolist()
