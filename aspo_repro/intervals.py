@@ -16,7 +16,8 @@ The two are independent, so their half-widths add in quadrature. A difference be
 settings (a method against its base model, ASPO against DPO) is treated the same way: seeds
 paired by index when both sides have the same seeds (a seed fixes the adapter's initialisation
 and the data order for every method), items paired through the shared draws. A difference is
-significant when its interval excludes 0.
+significant when its interval excludes 0. A paper-profile cell comes from one training seed per
+run (MMBench, MM-Vet, LLaVA-W and the rest keep their items too), so its interval has the item part only.
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ BENCHMARKS = {profile: benchmark_names(profile) for profile in PROFILES}
 PAPER_BENCHMARKS = BENCHMARKS["paper"]
 MINI_BENCHMARKS = BENCHMARKS["mini"]
 
-COLLECT_COLUMNS = ("profile", "model", "method", "seed", "benchmark", "value", "stderr", "n", "items", "path")
+COLLECT_COLUMNS = (
+    "profile", "model", "method", "seed", "benchmark", "value", "stderr", "n", "items", "path", "dtype",
+    "judge", "protocol",
+)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _OPTION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9._+-]+)")
@@ -190,8 +193,7 @@ class BenchmarkScore:
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0):
             raise UserError(f"n must be a non-negative integer; got {self.n!r}")
         if self.items is not None and not _are_item_ratios(self.items):
-            raise UserError("items must map each task to a list of [numerator, denominator] pairs of "
-                            "non-negative numbers")
+            raise UserError("items must map each task to a list of [numerator, denominator] pairs of numbers")
 
 
 def _score_record(score: BenchmarkScore) -> dict[str, Any]:
@@ -226,8 +228,8 @@ def _read_items(items: Any) -> Any:
 def _are_item_ratios(items: object) -> bool:
     return isinstance(items, dict) and all(
         isinstance(task, str) and isinstance(pairs, list)
-        and all(isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) and v >= 0 for v in pair)
-                for pair in pairs)
+        # a number may be negative: lmms-eval counts a failed LLaVA-W review as the scores [-1, -1]
+        and all(isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) for v in pair) for pair in pairs)
         for task, pairs in items.items()
     )
 
@@ -347,6 +349,9 @@ def collect(results_root: str | os.PathLike, profile: str) -> pd.DataFrame:
                 "n": score.n,
                 "items": score.items,
                 "path": str(path),
+                "dtype": result.provenance.get("dtype"),  # what the evaluated model ran in
+                "judge": score.judge,
+                "protocol": result.provenance.get("protocol"),  # evaluation/protocols.py (paper profile)
             })
     frame = pd.DataFrame.from_records(records, columns=list(COLLECT_COLUMNS))
     return frame.astype({"seed": "int64", "value": "float64", "stderr": "float64"})

@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto (default: cuda when available, else cpu), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for aspo_hf generation (default 1: fastest for the mini models)")
+    parser.add_argument("--protocol", default="llava",
+                        help="paper: llava (default: LLaVA-1.5's own prompts, image padding, POPE parsing and "
+                             "judges) or lmms-eval (lmms-eval's defaults); see docs/protocol.md")
+    parser.add_argument("--shr-judge-prompt", type=Path,
+                        help="paper SHR: HA-DPO's ha_dpo/shr_eval/gpt_utils.py (or a text file with its prompt) "
+                             "to judge with HA-DPO's verbatim prompt instead of the project's paraphrase")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         model_dir=args.model_dir, benchmarks=selected, out=args.out, run=run_key, limit=args.limit,
         benchmark_dir=benchmark_dir, shr_data=args.shr_data, adapter=args.adapter,
-        batch_size=args.batch_size, device=device, threads=args.threads,
+        batch_size=args.batch_size, device=device, threads=args.threads, protocol=args.protocol,
+        shr_judge_prompt=args.shr_judge_prompt,
     )
     result = evaluate(settings)
     print(format_result(result, args.out))

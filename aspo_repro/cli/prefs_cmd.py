@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "(default: ViT-L-14-336/openai; the world's CLIP for mini models)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), help="model precision (default: the loader's)")
+    parser.add_argument("--protocol", help="paper models: the evaluation protocol whose conversation the answers are "
+                                           "asked in (llava: LLaVA-1.5's vicuna_v1, as SeVa and the paper profile; "
+                                           "default: the checkpoint's own chat template); see docs/protocol.md")
     parser.add_argument("--world-seed", type=int, default=0, help="seed of the mini world (default 0)")
     parser.add_argument("--world-size", choices=("full", "tiny"), default="full", help="mini world preset (default full)")
     parser.add_argument("--world-replicate", type=int, default=0, help="replicate of the mini world: > 0 perturbs its initial weights by float-rounding-sized noise, as another CPU does (default 0)")
@@ -106,7 +109,7 @@ def run_build(args: argparse.Namespace) -> int:
         clip=args.clip, device=args.device, dtype=args.dtype, world_seed=args.world_seed,
         world_size=args.world_size, world_replicate=args.world_replicate,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        progress=not args.no_progress,
+        progress=not args.no_progress, protocol=args.protocol,
     )
     result = build_preferences(config)
     counts = result.manifest["counts"]

@@ -33,7 +33,8 @@ def default_backends(config: PrefsConfig, world=None) -> Backends:
         from aspo_repro.models.loading import HubCache, load_model_and_processor
 
         models = world if world is not None else HubCache(config.hub_cache)
-        return load_model_and_processor(config.model, dtype=resolve_dtype(config.dtype), device=device, world=models)
+        return load_model_and_processor(config.model, dtype=resolve_dtype(config.dtype), device=device, world=models,
+                                        protocol=config.protocol)
 
     def load_scorer():
         return clip_scorer(clip, device).score

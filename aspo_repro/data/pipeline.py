@@ -73,9 +73,16 @@ class PrefsConfig:
     # where a paper model's checkpoint resolves (None: the default cache)
     hub_cache: Path | None = field(default=None, metadata=SET_PER_JOB)
     progress: bool = field(default=True, metadata=SET_PER_JOB)
+    # the evaluation protocol whose conversation a paper checkpoint is prompted in (evaluation/protocols.py:
+    # llava = LLaVA-1.5's vicuna_v1, as SeVa generated its pairs); None: the checkpoint's own chat template
+    protocol: str | None = None
 
     def __post_init__(self) -> None:
         check_noise_step(self.noise_step)
+        if self.protocol is not None:
+            from aspo_repro.evaluation.protocols import get_protocol
+
+            get_protocol(self.protocol)
         for name in ("batch_size", "max_new_tokens", "shard_size"):
             if getattr(self, name) <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}")
@@ -89,8 +96,10 @@ class PrefsConfig:
         return self.instructions == MINI_SOURCE
 
     def settings(self) -> dict[str, Any]:
-        """What determines the pairs (the resume fingerprint); batch size and device do not."""
+        """What determines the pairs (the resume fingerprint); batch size and device do not. (The
+        protocol is named only when set, so data built before it existed keeps its fingerprint.)"""
         return {
+            **({"protocol": self.protocol} if self.protocol is not None else {}),
             "model": self.model,
             "instructions": self.instructions,
             "image_dir": str(self.image_dir) if self.image_dir else None,

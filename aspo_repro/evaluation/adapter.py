@@ -55,11 +55,12 @@ def chat_template_of(processor) -> str:
 
 def render_prompt(processor, text: str, with_image: bool, answer: str | None = None) -> str:
     """The user turn (image first, then the text) in the checkpoint's chat format, ready for
-    the assistant's answer (or followed by ``answer``). The common case is the prompt the mini
-    world's training used (``models.prompting.chat_prompt``)."""
+    the assistant's answer (or followed by ``answer``). A question about an image is asked as
+    training and SeVa's answers ask it (``models.prompting.chat_prompt``: the instruction alone
+    where the checkpoint has no chat template, as InstructBLIP's hub checkpoints)."""
     from aspo_repro.models.prompting import chat_prompt
 
-    if with_image and answer is None and processor.tokenizer.chat_template:
+    if with_image and answer is None:
         return chat_prompt(processor, text)
     content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": text}]
     messages = [{"role": "user", "content": content}]

@@ -43,6 +43,9 @@ class Benchmark:
     # read from the run of another benchmark (its tasks answered once), reported beside it
     reported_with: str | None = None
     in_average: bool = True  # counted in a table's Avg column (when higher is better)
+    # the ``metrics.ITEM_RATIOS`` entry that reads its items, where ``metric`` does not name it (lmms-eval
+    # calls MM-Vet's judge score and MMBench's circular accuracy both gpt_eval_score)
+    item_rule_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -60,20 +63,25 @@ class Benchmark:
         return self.submission_file is not None
 
     @property
+    def item_rule(self) -> str:
+        """The ``metrics.ITEM_RATIOS`` entry its per-item contributions are read by."""
+        return self.item_rule_name or self.metric
+
+    @property
     def needs_api_key(self) -> bool:
         return self.judge in ("gpt", "rules+gpt")
 
 
 _PAPER = (
     Benchmark("mmvet", "paper", "MMVet", ("mmvet",), "gpt_eval_score", 1.0, "MM-Vet, GPT-4 graded",
-              judge="gpt"),
+              judge="gpt", item_rule_name="mmvet_score"),
     Benchmark("mmbench_dev", "paper", "MMB-dev", ("mmbench_en_dev",), "gpt_eval_score", 1.0,
-              "MMBench-EN dev, circular accuracy", judge="rules+gpt"),
+              "MMBench-EN dev, circular accuracy", judge="rules+gpt", item_rule_name="mmbench_circular"),
     Benchmark("mmbench_test", "paper", "MMB-test", ("mmbench_en_test",), "submission", 1.0,
               "MMBench-EN test: answers are written for submission to the MMBench server",
               submission_file="mmbench_en_test_results.xlsx"),
     Benchmark("mmbench_cn", "paper", "MMB-CN", ("mmbench_cn_dev",), "gpt_eval_score", 1.0,
-              "MMBench-CN dev, circular accuracy", judge="rules+gpt"),
+              "MMBench-CN dev, circular accuracy", judge="rules+gpt", item_rule_name="mmbench_circular"),
     Benchmark("seed_image", "paper", "SEED-I", ("seedbench",), "seed_image", 100.0,
               "SEED-Bench, image questions"),
     Benchmark("llava_wild", "paper", "LLaVA-W", ("llava_in_the_wild",), "gpt_eval_llava_all", 1.0,

@@ -111,21 +111,38 @@ def sentences_per_description(records: Iterable[Mapping[str, int]], key: str) ->
 
 
 # ----------------------------------------------------------------------------- item ratios
-# Every metric of the project's tasks is a ratio of sums over its items: accuracy sum(right) /
-# sum(1), SHR sum(hallucinated) / sum(judged), F1 sum(2 tp) / sum(2 tp + fp + fn), circular accuracy
-# per question. Kept per item as (numerator, denominator), a result can be resampled item by item
-# (the bootstrap of ``aspo_repro.intervals``) without its raw outputs.
+# Every metric of the project's tasks, and of lmms-eval's paper tasks, is a ratio of sums over its
+# items: accuracy sum(right) / sum(1), SHR sum(hallucinated) / sum(judged), F1 sum(2 tp) /
+# sum(2 tp + fp + fn), circular accuracy per question, LLaVA-W sum(model's judge score) / sum(the
+# reference answer's). Kept per item as (numerator, denominator), a result can be resampled item by
+# item (the bootstrap of ``aspo_repro.intervals``) without its raw outputs. The lmms-eval entries read
+# the records its tasks' ``process_results`` log, by the rule of their aggregation
+# (``lmms_eval/tasks/<task>/utils.py``); MM-Vet, MMBench and LLaVA-W report on 0-100 (``PERCENT``).
 
 Ratio = tuple[float, float]
+PERCENT = 100.0
+# lmms-eval's MMBench numbers a question's k-th rotation of its options index + k * ROTATION_OFFSET
+ROTATION_OFFSET = 1_000_000
+CIRCULAR_HIT = "circular_hit"  # the verdict the runner adds to MMBench's logged records (evaluation/verdicts.py)
+
+
+def f1_item(said: str, truth: str) -> Ratio:
+    """One answer's share of F1 = 2tp / (2tp + fp + fn): a true positive (2, 2), a false yes or a
+    false no (0, 1), anything else, a true negative or an answer that is neither yes nor no, (0, 0)."""
+    if said == YES:
+        return (2.0, 2.0) if truth == YES else (0.0, 1.0)
+    return (0.0, 1.0) if said == NO and truth == YES else (0.0, 0.0)
 
 
 def pope_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
-    """Per question: a true positive (2, 2), a false positive or negative (0, 1), a true negative (0, 0)."""
-    items = []
-    for record in records:
-        said_yes, is_yes = record["prediction"] == YES, record["answer"] == YES
-        items.append((2.0, 2.0) if said_yes and is_yes else (0.0, 1.0) if said_yes != is_yes else (0.0, 0.0))
-    return items
+    """Per question of a project task, where an answer that is not yes counts as no."""
+    return [f1_item(YES if record["prediction"] == YES else NO, record["answer"]) for record in records]
+
+
+def lmms_pope_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
+    """Per question of lmms-eval's POPE (``pope_aggregate_f1_score``: 2PR / (P + R), which is
+    2tp / (2tp + fp + fn)), where only the logged predictions "yes" and "no" count."""
+    return [f1_item(record["prediction"], record["ground_truth"]) for record in records]
 
 
 def shr_items(records: Iterable[Mapping[str, int]]) -> list[Ratio]:
@@ -154,6 +171,36 @@ def circular_items(records: Iterable[Mapping[str, object]]) -> list[Ratio]:
     return [(float(right), 1.0) for right in by_question.values()]
 
 
+def choice_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
+    """Per question of lmms-eval's SEED-Bench (``seed_aggregation_result``): (1 if the logged letter
+    is the answer's, case and spaces aside, else 0, 1)."""
+    return accuracy_items(record["pred"].lower().strip() == record["answer"].lower().strip() for record in records)
+
+
+def judge_score_items(records: Iterable[Mapping[str, float]]) -> list[Ratio]:
+    """Per question of lmms-eval's MM-Vet (``mmvet_aggregate_results``): (100 x its judge score in [0, 1], 1)."""
+    return [(PERCENT * float(record["score"]), 1.0) for record in records]
+
+
+def circular_verdict_items(records: Iterable[Mapping[str, object]]) -> list[Ratio]:
+    """Per question of lmms-eval's MMBench (``MMBench_Evaluator.eval_result``), in index order:
+    (100 if it counted as right, every rotation answered right, else 0, 1). lmms-eval's rules and
+    GPT judge decide that at aggregation without logging it: the runner adds it to each rotation's
+    record as ``CIRCULAR_HIT`` (``evaluation/verdicts.py``; None: a rotation lmms-eval did not score)."""
+    verdicts = {int(record["index"]) % ROTATION_OFFSET: record[CIRCULAR_HIT] for record in records}
+    return [(PERCENT * float(verdicts[question]), 1.0) for question in sorted(verdicts)
+            if verdicts[question] is not None]
+
+
+def relative_score_items(records: Iterable[Mapping[str, object]]) -> list[Ratio]:
+    """Per question of lmms-eval's LLaVA-Bench in the wild (``llava_aggregation``: mean of the model's
+    judge scores / mean of the reference answer's, x 100): (100 x the model's score, the reference's).
+    A failed review is logged [-1, -1] and counted, as lmms-eval counts it; -999 marks another category."""
+    scores = (record["scores"] for record in records)
+    return [(PERCENT * float(model), float(reference)) for reference, model in scores if -999 not in (reference, model)]
+
+
+# One entry per metric; a benchmark names its entry (``Benchmark.item_rule``).
 ITEM_RATIOS = {
     "pope_f1": pope_items,
     "shr": shr_items,
@@ -161,6 +208,11 @@ ITEM_RATIOS = {
     "hallucinated_per_image": count_items("hallucinated"),
     "exact_match": accuracy_items,
     "circular_accuracy": circular_items,
+    "pope_f1_score": lmms_pope_items,
+    "seed_image": choice_items,
+    "mmvet_score": judge_score_items,
+    "mmbench_circular": circular_verdict_items,
+    "gpt_eval_llava_all": relative_score_items,
 }
 
 

@@ -64,9 +64,22 @@ def judge_name(benchmark: Benchmark, raw: dict[str, Any]) -> str | None:
         names.discard(None)
         return ", ".join(sorted(names)) or None
     if benchmark.needs_api_key:
-        return (f"{os.environ.get(LMMS_JUDGE_ENV, LMMS_DEFAULT_JUDGE)} via "
-                f"{os.environ.get(LMMS_JUDGE_URL_ENV, LMMS_DEFAULT_JUDGE_URL)}")
+        asked = os.environ.get(LMMS_JUDGE_ENV, LMMS_DEFAULT_JUDGE)
+        served = sorted(served_judges(benchmark, raw) - {asked})
+        answered = f" (answered as {', '.join(served)})" if served else ""
+        return f"{asked}{answered} via {os.environ.get(LMMS_JUDGE_URL_ENV, LMMS_DEFAULT_JUDGE_URL)}"
     return None
+
+
+def served_judges(benchmark: Benchmark, raw: dict[str, Any]) -> set[str]:
+    """The model names the judge's replies reported, where lmms-eval logs them (mmvet's ``eval_model``)."""
+    names = set()
+    for task in benchmark.tasks:
+        for sample in raw.get("samples", {}).get(task, []):
+            record = _logged(sample.get(benchmark.metric))
+            if isinstance(record, dict) and isinstance(record.get("eval_model"), str) and record["eval_model"]:
+                names.add(record["eval_model"])
+    return names - {"Failed Request"}  # llava_in_the_wild's mark of a request that got no reply
 
 
 def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
@@ -100,22 +113,33 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
 
 
 def item_ratios(benchmark: Benchmark, raw: dict[str, Any]) -> dict[str, list[list[float]]] | None:
-    """Each task's per-item (numerator, denominator) from lmms-eval's logged samples, in document
-    order, for the project's own tasks (whose records ``metrics.ITEM_RATIOS`` reads); else None."""
-    make = ITEM_RATIOS.get(benchmark.metric)
-    if make is None or not benchmark.own_task:
+    """Each task's per-item (numerator, denominator), in document order, read from lmms-eval's logged
+    samples by the benchmark's ``metrics.ITEM_RATIOS`` entry (``Benchmark.item_rule``); None when the
+    metric has no entry, the samples were not logged, or they lack what the entry reads (MMBench's
+    verdicts in an output recorded before ``evaluation/verdicts.py``)."""
+    make = ITEM_RATIOS.get(benchmark.item_rule)
+    if make is None:
         return None
     found = {}
     for task in benchmark.tasks:
-        samples = raw.get("samples", {}).get(task)
-        if not samples:
+        records = _metric_records(raw, task, benchmark.metric)
+        try:
+            pairs = make(records) if records else []
+        except KeyError:
             return None
-        ordered = sorted(samples, key=lambda sample: sample.get("doc_id", 0))
-        records = [_logged(sample.get(benchmark.metric)) for sample in ordered]
-        if any(record is None for record in records):
+        if not pairs:
             return None
-        found[task] = [[_compact(num), _compact(den)] for num, den in make(records)]
+        found[task] = [[_compact(num), _compact(den)] for num, den in pairs]
     return found
+
+
+def _metric_records(raw: dict[str, Any], task: str, metric: str) -> list[Any] | None:
+    """The metric's record of each logged sample that has one, in document order (a sample without
+    it is not one of the metric's items: SEED-Bench's video questions for ``seed_image``); None when
+    a record cannot be read."""
+    samples = sorted(raw.get("samples", {}).get(task) or [], key=lambda sample: sample.get("doc_id", 0))
+    records = [_logged(sample[metric]) for sample in samples if metric in sample]
+    return None if any(record is None for record in records) else records
 
 
 def _logged(value: Any) -> Any:

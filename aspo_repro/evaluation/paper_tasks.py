@@ -12,24 +12,26 @@ from typing import Any
 
 from aspo_repro.errors import UserError
 from aspo_repro.evaluation import metrics
-from aspo_repro.evaluation.shr import OpenAIJudge, SentenceJudge, shr_record
+from aspo_repro.evaluation.shr import JUDGE_PROMPT, OpenAIJudge, SentenceJudge, shr_record
 
 _judge: SentenceJudge | None = None
+_prompt_template = JUDGE_PROMPT
 _lock = threading.Lock()
 
 
-def use_judge(judge: SentenceJudge | None) -> None:
-    """Install the SHR judge (None: build one from the environment when first needed)."""
-    global _judge
+def use_judge(judge: SentenceJudge | None, prompt_template: str = JUDGE_PROMPT) -> None:
+    """Install the SHR judge (None: build one from the environment, asking with ``prompt_template``,
+    when first needed)."""
+    global _judge, _prompt_template
     with _lock:
-        _judge = judge
+        _judge, _prompt_template = judge, prompt_template
 
 
 def current_judge() -> SentenceJudge:
     global _judge
     with _lock:
         if _judge is None:
-            _judge = OpenAIJudge.from_env()
+            _judge = OpenAIJudge.from_env(_prompt_template)
         return _judge
 
 

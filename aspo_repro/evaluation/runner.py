@@ -30,10 +30,12 @@ from tqdm import tqdm
 from aspo_repro import storage
 from aspo_repro.devices import resolve_device
 from aspo_repro.errors import UserError
+from aspo_repro.evaluation import verdicts
 from aspo_repro.evaluation.benchmarks import Benchmark, profile_of
 from aspo_repro.evaluation.mini_tasks import BENCHMARK_DIR_ENV
-from aspo_repro.evaluation.normalise import Outcome, normalise
-from aspo_repro.evaluation.shr import API_KEY_ENV
+from aspo_repro.evaluation.normalise import LMMS_JUDGE_ENV, Outcome, normalise
+from aspo_repro.evaluation.protocols import DEFAULT_PROTOCOL, EvalProtocol, get_protocol
+from aspo_repro.evaluation.shr import API_KEY_ENV, JUDGE_MODEL_ENV
 from aspo_repro.evaluation.submissions import raw_output_dir, with_server_score
 from aspo_repro.files import SET_PER_JOB, read_json_object, read_record, warn
 from aspo_repro.provenance import provenance
@@ -41,8 +43,9 @@ from aspo_repro.results import EvalResult, RunKey
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 MINI_ADAPTER = "aspo_hf"
-# lmms-eval's adapters for the paper's checkpoints, by the checkpoint's config model_type.
-PAPER_ADAPTERS = {"llava": "llava_hf", "instructblip": "instructblip"}
+# lmms-eval's adapters for the paper's checkpoints, by the checkpoint's config model_type
+# (InstructBLIP's answers without its prompt: evaluation/instructblip_adapter.py).
+PAPER_ADAPTERS = {"llava": "llava_hf", "instructblip": "instructblip_new_tokens"}
 PAPER_SCORING_THREADS = 4  # lmms-eval's default
 
 
@@ -73,6 +76,13 @@ class EvalSettings:
     # score the submission benchmarks (MMB-test) by a stand-in of their server, against the answer
     # keys kept beside the local datasets (the rehearsal's); otherwise they wait for the real server's score
     submission_server: bool = False
+    # paper: whose evaluation settings (evaluation/protocols.py, docs/protocol.md): llava or lmms-eval
+    protocol: EvalProtocol | str = DEFAULT_PROTOCOL
+    # paper: judge models by benchmark (mmvet, llava_wild, shr, ...), over the protocol's pinned ones
+    judge_models: dict[str, str] = field(default_factory=dict)
+    # paper: HA-DPO's SHR judge prompt, read from a checkout's ha_dpo/shr_eval/gpt_utils.py or a text
+    # file (three {} placeholders: regions, facts, comments); None: the project's paraphrase (shr.py)
+    shr_judge_prompt: Path | None = None
 
     def __post_init__(self) -> None:
         from aspo_repro.evaluation.benchmarks import select
@@ -81,6 +91,8 @@ class EvalSettings:
             object.__setattr__(self, "benchmarks", select(self.benchmarks))
         elif not all(isinstance(benchmark, Benchmark) for benchmark in self.benchmarks):
             raise UserError(f"benchmarks must be a set (mini, paper) or comma-separated names; got {self.benchmarks!r}")
+        if isinstance(self.protocol, str):
+            object.__setattr__(self, "protocol", get_protocol(self.protocol))
         object.__setattr__(self, "device", resolve_device(self.device))
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be a positive number of questions; got {self.limit}")
@@ -93,6 +105,24 @@ class EvalSettings:
         if self.submission_server and self.dataset_dir is None:
             raise UserError("submission_server scores against the answer keys beside the local datasets: "
                             "it needs dataset_dir")
+        self._check_judges()
+
+    def _check_judges(self) -> None:
+        from aspo_repro.evaluation.benchmarks import REGISTRY
+
+        judged = sorted(name for name, b in REGISTRY.items() if b.needs_api_key)
+        for name, model in self.judge_models.items():
+            if name not in judged or not isinstance(model, str) or not model:
+                raise UserError(f"judge_models: {name!r}: {model!r} must map a judged benchmark "
+                                f"({', '.join(judged)}) to a model name")
+        if self.shr_judge_prompt is not None and not self.shr_judge_prompt.is_file():
+            raise UserError(f"shr_judge_prompt {self.shr_judge_prompt} does not exist "
+                            "(HA-DPO's ha_dpo/shr_eval/gpt_utils.py, or a text file holding its prompt)")
+
+    def judge_model(self, benchmark: Benchmark) -> str | None:
+        """The judge model ``benchmark`` asks for: this evaluation's choice, else the protocol's pin
+        (None: lmms-eval's default or the environment's)."""
+        return self.judge_models.get(benchmark.name) or self.protocol.judge_model(benchmark.name)
 
     def check_job(self) -> None:
         """The per-job fields are set and the local datasets exist (checked when the evaluation starts:
@@ -187,6 +217,23 @@ def environment(name: str, value: str | None) -> Iterator[None]:
             os.environ[name] = old
 
 
+@contextlib.contextmanager
+def judge_environment(settings: EvalSettings, benchmark: Benchmark) -> Iterator[None]:
+    """The judge model ``benchmark`` asks for, where the judges read it: lmms-eval's task code reads
+    MODEL_VERSION when a task's utils module is loaded, the SHR judge ASPO_SHR_JUDGE_MODEL when built,
+    and ``normalise`` names the judge from them."""
+    model = settings.judge_model(benchmark)
+    with environment(LMMS_JUDGE_ENV, model), environment(JUDGE_MODEL_ENV, model):
+        yield
+
+
+def protocol_task_configs(settings: EvalSettings, benchmark: Benchmark, configs: list) -> list:
+    """``configs`` with the protocol's overrides of lmms-eval's own tasks (the project's own tasks keep theirs)."""
+    if benchmark.own_task:
+        return configs
+    return [settings.protocol.task_config(config) for config in configs]
+
+
 # ----------------------------------------------------------------------------- model
 
 def default_adapter(model_dir: Path, profile: str) -> str:
@@ -201,9 +248,11 @@ def default_adapter(model_dir: Path, profile: str) -> str:
 
 def build_model(settings: EvalSettings, name: str):
     """The lmms-eval model object ``name`` for ``settings.model_dir`` (loaded once for all benchmarks)."""
+    from aspo_repro.evaluation import instructblip_adapter
     from aspo_repro.evaluation.adapter import AspoHf, register
 
     register()
+    instructblip_adapter.register()
     if name == MINI_ADAPTER:
         return AspoHf(pretrained=str(settings.model_dir), device=settings.device, batch_size=settings.batch_size,
                       threads=settings.threads)
@@ -226,14 +275,33 @@ def _lmms_eval_model(name: str, settings: EvalSettings):
     if "device_map" in inspect.signature(model_class.__init__).parameters:
         # llava_hf's default device_map "" is refused by transformers 5: place the model on the device
         arguments += f",device_map={settings.device}"
+    model_type = read_json_object(settings.model_dir / "config.json", "model config").get("model_type")
+    template = settings.protocol.chat_template(model_type)
+    if template is not None and "chat_template" in inspect.signature(model_class.__init__).parameters:
+        conversation = {"chat_template": template}  # given as a value: a template holds commas
+    else:
+        conversation = {}
     try:
         model = model_class.create_from_arg_string(
-            arguments, {"batch_size": settings.batch_size, "device": settings.device})
+            arguments, {"batch_size": settings.batch_size, "device": settings.device, **conversation})
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"cannot load the model in {settings.model_dir} with {name}: {error}") from None
+    present_as_protocol(model, name, settings.protocol, model_type)
     # lmms-eval frees the model after each evaluation; the runner reuses it for the next benchmark.
     model.clean = gc.collect
     return model
+
+
+def present_as_protocol(model, name: str, protocol: EvalProtocol, model_type: str | None) -> None:
+    """The adapter's processor (lmms-eval's llava_hf and instructblip keep it as ``_image_processor``,
+    loaded without options) set up as the protocol presents prompts and images."""
+    processor = getattr(model, "_image_processor", None)
+    if processor is None or not hasattr(processor, "image_processor"):
+        if protocol.pads_to_square(model_type) or protocol.chat_template(model_type):
+            raise UserError(f"the {protocol.name} protocol cannot set the {name} adapter's prompts and images "
+                            "(no processor where llava_hf keeps it): use the default adapter, or protocol: lmms-eval")
+        return
+    protocol.prepare_processor(processor, model_type)
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -275,6 +343,12 @@ def load_tasks(benchmark: Benchmark, configs: list, manager, task_type: str = "s
 
 
 @functools.lru_cache(maxsize=1)
+def protocol_code_fingerprint() -> str:
+    """Hash of the protocols' code: a raw output made under other protocol rules is not reused."""
+    return storage.sha256_file(Path(__file__).resolve().parent / "protocols.py")
+
+
+@functools.lru_cache(maxsize=1)
 def task_code_fingerprint() -> str:
     """Hash of the project's task definitions and the code that scores them: a raw output
     scored by other code is not reused."""
@@ -303,20 +377,27 @@ def run_benchmark(settings: EvalSettings, benchmark: Benchmark, model, manager, 
         "task_code": task_code_fingerprint() if benchmark.own_task else None,
         "max_new_tokens": settings.max_new_tokens,
         "datasets": str(settings.dataset_dir) if settings.dataset_dir and not benchmark.own_task else None,
+        "protocol": [settings.protocol.name, protocol_code_fingerprint()], "judge": settings.judge_model(benchmark),
+        "judge_prompt": storage.stable_hash(shr_prompt(settings)) if settings.shr_judge_prompt and benchmark.own_task else None,
     }
     raw_path = settings.raw_dir / f"{benchmark.name}.json"
     saved = _read_raw(raw_path)
     if saved is not None and saved.get("fingerprint") == fingerprint and isinstance(saved.get("output"), dict):
         return saved["output"]
     task_type = "simple" if getattr(model, "is_simple", True) else "chat"
-    tasks = load_tasks(benchmark, task_configs(benchmark, path, settings.dataset_dir), manager, task_type)
+    configs = protocol_task_configs(settings, benchmark, task_configs(benchmark, path, settings.dataset_dir))
+    tasks = load_tasks(benchmark, configs, manager, task_type)
+    if not benchmark.own_task:
+        settings.protocol.adjust_generation(tasks)
     cap_answer_length(tasks, settings.max_new_tokens)
-    output = simple_evaluate(
-        model=model, tasks=tasks, task_manager=manager, log_samples=True, verbosity="WARNING",
-        limit=settings.limit * benchmark.docs_per_item if settings.limit else None,
-        cli_args=argparse.Namespace(output_path=str(settings.raw_dir), process_with_media=False),
-        process_docs_parallel=scoring_threads(benchmark),
-    )
+    with verdicts.recorded() as mmbench_verdicts:  # MMBench's per-question verdicts, which it does not log
+        output = simple_evaluate(
+            model=model, tasks=tasks, task_manager=manager, log_samples=True, verbosity="WARNING",
+            limit=settings.limit * benchmark.docs_per_item if settings.limit else None,
+            cli_args=argparse.Namespace(output_path=str(settings.raw_dir), process_with_media=False),
+            process_docs_parallel=scoring_threads(benchmark),
+        )
+    verdicts.add_to_samples(output, benchmark, mmbench_verdicts)
     storage.atomic_write_json(raw_path, {"fingerprint": fingerprint, "output": output})
     return _read_raw(raw_path)["output"]
 
@@ -350,11 +431,12 @@ def _run_all(settings: EvalSettings, benchmarks: list[Benchmark], model, adapter
         for benchmark in tqdm(benchmarks, desc="benchmarks", unit="benchmark"):
             tick = time.perf_counter()
             source = answered_by(benchmark)  # a benchmark reported with another reads that one's answers
-            if source.name not in raws:
-                raws[source.name] = run_benchmark(settings, source, model, manager, adapter_name)
-            raw = raws[source.name]
-            progress.seconds[benchmark.name] = round(time.perf_counter() - tick, 2)
-            progress.outcomes[benchmark.name] = normalise(benchmark, raw)
+            with judge_environment(settings, source):
+                if source.name not in raws:
+                    raws[source.name] = run_benchmark(settings, source, model, manager, adapter_name)
+                raw = raws[source.name]
+                progress.seconds[benchmark.name] = round(time.perf_counter() - tick, 2)
+                progress.outcomes[benchmark.name] = normalise(benchmark, raw)
             progress.raw_paths[benchmark.name] = str(settings.raw_dir / f"{source.name}.json")
             progress.task_versions.update({t: raw.get("versions", {}).get(t) for t in benchmark.tasks})
     return progress
@@ -385,7 +467,7 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
         else:
             adapter_name = type(model).__name__
         if any(b.name == "shr" for b in runnable):
-            paper_tasks.use_judge(shr_judge)
+            paper_tasks.use_judge(shr_judge, shr_prompt(settings))
         progress = _run_all(settings, runnable, model, adapter_name)
     missing.update({name: o.missing for name, o in progress.outcomes.items() if o.missing})
     result = EvalResult(
@@ -397,7 +479,8 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
             "adapter": adapter_name, "lmms_eval_version": lmms_eval_version(),
             "task_versions": progress.task_versions, "raw_outputs": progress.raw_paths, "limit": settings.limit,
             "benchmark_dir": str(settings.benchmark_dir) if settings.benchmark_dir else None,
-            "device": settings.device,
+            "device": settings.device, "dtype": loaded_dtype(model),
+            "protocol": settings.protocol.name if settings.profile == "paper" else None,
             "datasets": str(settings.dataset_dir) if settings.dataset_dir else None,
             "max_new_tokens": settings.max_new_tokens,
             "judges": {name: o.score.judge for name, o in progress.outcomes.items() if o.score and o.score.judge},
@@ -413,6 +496,20 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
         result = scored_by_server_standin(settings, result, [b for b in runnable if b.submission])
     result.save(settings.out)
     return result
+
+
+def loaded_dtype(model) -> str | None:
+    """The parameter dtype of the network an lmms-eval model object loaded (``float16`` ...);
+    None when no model was loaded or it exposes none."""
+    dtype = getattr(getattr(model, "model", None), "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
+
+
+def shr_prompt(settings: EvalSettings) -> str:
+    """The SHR judge's prompt: HA-DPO's verbatim one when given, else the project's paraphrase."""
+    from aspo_repro.evaluation import shr
+
+    return shr.read_judge_prompt(settings.shr_judge_prompt) if settings.shr_judge_prompt else shr.JUDGE_PROMPT
 
 
 def training_summary(model_dir: Path) -> dict[str, Any] | None:

@@ -103,7 +103,8 @@ def split_like_ha_dpo(text: str) -> list[str]:
 
 
 # Paraphrases HA-DPO's judge prompt (ha_dpo/shr_eval/gpt_utils.py) and keeps its answer format,
-# which parse_judgement reads.
+# which parse_judgement reads; read_judge_prompt takes the verbatim one from an HA-DPO checkout.
+# Its three placeholders, in order: the region descriptions, the factual notes, the comments.
 JUDGE_PROMPT = """\
 Judge whether each comment about an image is a hallucination or correct.
 Below is a list of region descriptions of the image, each written as [x1, y1, x2, y2]: description, \
@@ -119,19 +120,58 @@ Judgement:
 2. ...
 
 Region descriptions of the image:
-{regions}
+{}
 
 Factual information:
-{factual}
+{}
 
 The comments to judge (hallucination, correct, or cannot judge):
-{comments}
+{}
 """
+PROMPT_PLACEHOLDERS = 3
 
 
-def judge_prompt(sentences: Sequence[str], doc: dict[str, Any]) -> str:
+def judge_prompt(sentences: Sequence[str], doc: dict[str, Any], template: str = JUDGE_PROMPT) -> str:
     comments = "\n".join(f"{i}. {s[:-1] if s.endswith('.') else s}" for i, s in enumerate(sentences, 1))
-    return JUDGE_PROMPT.format(regions=doc.get("regions", ""), factual=doc.get("factual", ""), comments=comments)
+    return template.format(doc.get("regions", ""), doc.get("factual", ""), comments)
+
+
+def read_judge_prompt(path: str | os.PathLike) -> str:
+    """HA-DPO's judge prompt, verbatim: from its ``ha_dpo/shr_eval/gpt_utils.py`` (the one string
+    constant there that asks for a ``Judgement:`` and has three ``{}`` placeholders), or from a text
+    file holding it."""
+    path = Path(path)
+    text = read_text(path, "SHR judge prompt")
+    if path.suffix == ".py":
+        found = [c for c in _string_constants(path, text) if "Judgement" in c and _placeholders(c) == PROMPT_PLACEHOLDERS]
+        if len(found) != 1:
+            raise UserError(f"{path}: expected one judge prompt (a string with 'Judgement' and three {{}} "
+                            f"placeholders), found {len(found)}; save the prompt as a text file and give that")
+        text = found[0]
+    if _placeholders(text) != PROMPT_PLACEHOLDERS:
+        raise UserError(f"{path}: a judge prompt needs three {{}} placeholders (regions, facts, comments); "
+                        f"found {_placeholders(text)}")
+    return text
+
+
+def _string_constants(path: Path, source: str) -> list[str]:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise UserError(f"{path} is not Python source ({error.msg}, line {error.lineno})") from None
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def _placeholders(template: str) -> int:
+    import string
+
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError:
+        return -1
+    return len(fields) if all(name == "" for name in fields) else -1
 
 
 def parse_judgement(reply: str, count: int) -> list[str | None]:
@@ -162,15 +202,16 @@ class OpenAIJudge:
     attempts: int = 3
     client: Any = None  # an ``openai.OpenAI``-like client; built from the key when None
     served_models: set[str] = field(default_factory=set)  # model versions the API reported
+    prompt_template: str = JUDGE_PROMPT  # HA-DPO's verbatim prompt when read_judge_prompt was given it
 
     @classmethod
-    def from_env(cls) -> OpenAIJudge:
+    def from_env(cls, prompt_template: str = JUDGE_PROMPT) -> OpenAIJudge:
         key = os.environ.get(API_KEY_ENV)
         if not key:
             raise UserError(f"the SHR judge needs an OpenAI-compatible API key: set {API_KEY_ENV} "
                             f"(and {BASE_URL_ENV} for a server other than OpenAI's)")
         return cls(model=os.environ.get(JUDGE_MODEL_ENV, DEFAULT_JUDGE_MODEL), api_key=key,
-                   base_url=os.environ.get(BASE_URL_ENV))
+                   base_url=os.environ.get(BASE_URL_ENV), prompt_template=prompt_template)
 
     @property
     def name(self) -> str:
@@ -198,7 +239,7 @@ class OpenAIJudge:
             return []
         labels: list[str | None] = [None] * len(sentences)
         for _ in range(self.attempts):
-            labels = parse_judgement(self.ask(judge_prompt(sentences, doc)), len(sentences))
+            labels = parse_judgement(self.ask(judge_prompt(sentences, doc, self.prompt_template)), len(sentences))
             if any(label is not None for label in labels):
                 break
         return [SentenceVerdict(s, label) for s, label in zip(sentences, labels)]

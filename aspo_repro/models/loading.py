@@ -94,8 +94,13 @@ def _torch_dtype(dtype):
     return getattr(torch, dtype)
 
 
-def load_model_and_processor(name_or_dir: str | os.PathLike, *, dtype=None, device: str = "cpu", world=None):
-    """(model in eval mode on ``device``, processor) for a registry name or a checkpoint directory."""
+def load_model_and_processor(name_or_dir: str | os.PathLike, *, dtype=None, device: str = "cpu", world=None,
+                             protocol: str | None = None):
+    """(model in eval mode on ``device``, processor) for a registry name or a checkpoint directory.
+
+    ``protocol`` (an evaluation protocol's name, evaluation/protocols.py) sets the processor up as that
+    protocol presents prompts and images to the checkpoint, so that preference generation and training
+    prompt as its evaluation does; None keeps the checkpoint's own."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     source, name = resolve_source(name_or_dir, world)
@@ -113,6 +118,10 @@ def load_model_and_processor(name_or_dir: str | os.PathLike, *, dtype=None, devi
         # InstructBLIP's generate() runs its language model with that model's own generation
         # config: give it the checkpoint's (end token, length) instead of the defaults.
         model.language_model.generation_config = model.generation_config
+    if protocol is not None:
+        from aspo_repro.evaluation.protocols import get_protocol
+
+        get_protocol(protocol).prepare_processor(processor, model.config.model_type)
     return model.to(device).eval(), processor
 
 

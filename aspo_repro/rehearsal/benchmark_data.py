@@ -474,15 +474,21 @@ def write_benchmark_datasets(root: Path, images: Sequence[PILImage.Image], *, ro
     for dataset in DATASETS:
         stamp = {"layout": LAYOUT_VERSION, "hub_id": dataset.hub_id, "rows": rows, "seed": seed,
                  "images": fingerprints}
-        directory = root / dataset.directory
-        if _stamp_of(directory) != stamp:
-            draw = Draw(seed, dataset.hub_id, tuple(images), dataset.image_format)
-            with storage.atomic_directory(directory, replace=True) as tmp:
-                _write_dataset(tmp, dataset, draw, rows)
-                storage.atomic_write_json(tmp / STAMP, stamp)
-        written[dataset.hub_id] = directory
+        draw = Draw(seed, dataset.hub_id, tuple(images), dataset.image_format)
+        written[dataset.hub_id] = write_hub_dataset(root, dataset, draw, rows, stamp)
     write_answer_keys(root, images, rows, seed)
     return written
+
+
+def write_hub_dataset(root: Path, dataset: HubDataset, draw: Draw, rows: int, stamp: dict[str, Any]) -> Path:
+    """``dataset`` under ``root/<owner>/<name>``, written to a temporary directory and renamed into
+    place; kept when the copy there was written from the same ``stamp`` (JSON: what it is made from)."""
+    directory = Path(root) / dataset.directory
+    if _stamp_of(directory) != stamp:
+        with storage.atomic_directory(directory, replace=True) as tmp:
+            _write_dataset(tmp, dataset, draw, rows)
+            storage.atomic_write_json(tmp / STAMP, stamp)
+    return directory
 
 
 # What the MMBench server keeps of its test split: the answer of every row (rotations included), by index.

@@ -159,13 +159,15 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(pieces)
 
 
-def reply_for(messages: list[dict[str, Any]], choice: int = 0) -> tuple[str, str]:
-    """(judge kind, reply content) for a request's messages: deterministic."""
+def reply_for(messages: list[dict[str, Any]], choice: int = 0,
+              judges: dict[str, JudgeKind] | None = None) -> tuple[str, str]:
+    """(judge kind, reply content) for a request's messages: deterministic. ``judges`` answers
+    each kind (default :data:`JUDGES`; the checkable rehearsal's exact ones: ``exact_judge.py``)."""
     prompt = prompt_text(messages)
     kind = judge_kind(prompt)
     if kind == GENERAL:
         return kind, GENERAL_REPLY
-    return kind, JUDGES[kind].respond(prompt, _seed(messages, choice))
+    return kind, (judges or JUDGES)[kind].respond(prompt, _seed(messages, choice))
 
 
 # ----------------------------------------------------------------------------- requests
@@ -243,11 +245,13 @@ class JudgeServer:
     ``server.model``, ``server.api_key``, ``server.requests`` (a snapshot of the log),
     ``server.environment()`` (the variables that point every judge client at it).
     ``api_key=None`` accepts any key; otherwise requests must carry ``Bearer <api_key>``.
+    ``judges`` answers each judge kind (default :data:`JUDGES`, replies that mean nothing).
     """
 
     def __init__(self, port: int = 0, host: str = DEFAULT_HOST, model: str = DEFAULT_MODEL,
-                 api_key: str | None = DEFAULT_API_KEY):
+                 api_key: str | None = DEFAULT_API_KEY, judges: dict[str, JudgeKind] | None = None):
         self.host, self.model, self.api_key = host, model, api_key
+        self.judges = judges or JUDGES
         self._requested_port = port
         self._lock = threading.Lock()
         self._log: list[JudgedRequest] = []
@@ -372,7 +376,7 @@ class JudgeServer:
         prompt = prompt_text(messages)
         choices, completion_tokens = [], 0
         for index in range(body.get("n", 1)):
-            _kind, content = reply_for(messages, index)
+            _kind, content = reply_for(messages, index, self.judges)
             completion_tokens += _tokens(content)
             choices.append({"index": index, "message": {"role": "assistant", "content": content, "refusal": None},
                             "logprobs": None, "finish_reason": "stop"})

@@ -2,14 +2,14 @@
 
 A cell holds the reproduced mean over seeds with its 95% interval (``aspo_repro.intervals``: the
 seed spread and, where the results kept their items, the item bootstrap), the published number it
-is compared with and, on the mini profile, the change over the row's own base model and over the
-method it is set against (``versus``), each with its interval, beside the paper's published change.
-Markdown and LaTeX only format these.
+is compared with, the change over the row's own base model with its interval (paired item by item)
+and, on the mini profile, the change over the method it is set against (``versus``) and the paper's
+published change. Markdown and LaTeX only format these.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ class Cell:
     reproduced: Interval | None
     published: float | None
     decimals: int
-    change: Interval | None = None  # mini: the change over the own base model
+    change: Interval | None = None  # the change over the own base model (paper: where it was run)
     published_change: float | None = None  # mini: the paper's change over its base
     expected_n: int | None = None  # how many seeds were asked for
     footnotes: tuple[int, ...] = ()
@@ -52,6 +52,7 @@ class Grid:
     runs_used: list[str] = field(default_factory=list)
     runs_missing: list[str] = field(default_factory=list)
     diagnoses: dict[str, dict] = field(default_factory=dict)  # mini: each model's preference data, measured
+    mixed_precision: bool = False  # a row was evaluated in another dtype than its base (footnoted)
 
 
 @dataclass
@@ -127,7 +128,31 @@ def build_grid(
             cells[i, j] = build_cell(spec, row, column, scores, published, notes, seeds)
     grid = Grid(spec, columns, spec.rows, cells, notes.texts)
     grid.runs_used, grid.runs_missing = run_inventory(spec, scores, seeds)
+    mark_mixed_precision(grid, results, seeds)
     return grid
+
+
+def mark_mixed_precision(grid: Grid, results: pd.DataFrame, seeds: int | None = None) -> None:
+    """Footnote each trained row evaluated in another dtype (eval.json's provenance) than its base
+    or ``versus`` row: the difference between them is then precision as well as training."""
+    if "dtype" not in results.columns:
+        return
+    kept = results if seeds is None else results[results["seed"] < seeds]
+    dtypes = {key: set(group.dropna()) for key, group in kept.groupby(["model", "method"])["dtype"]}
+    for i, row in enumerate(grid.rows):
+        if not row.runnable or row.is_base:
+            continue
+        compared_with = [BASE_METHOD, *([row.versus] if row.versus else [])]
+        ran_in = {method: dtypes.get((row.model, method), set()) for method in (row.method, *compared_with)}
+        if len(set().union(*ran_in.values())) < 2:
+            continue
+        grid.footnotes.append(f"{row.model_label} {row.label}: evaluated in " + "; ".join(
+            f"{method} {'/'.join(sorted(found)) or 'unrecorded'}" for method, found in ran_in.items()
+        ) + ", so its changes mix precision with training")
+        marker, grid.mixed_precision = len(grid.footnotes), True
+        for j in range(len(grid.columns)):
+            if grid.cells[i, j].reproduced is not None:
+                grid.cells[i, j] = replace(grid.cells[i, j], footnotes=(*grid.cells[i, j].footnotes, marker))
 
 
 def build_cell(
@@ -141,7 +166,10 @@ def build_cell(
     expected = None if row.is_base else seeds  # the base model is evaluated once, whatever the seeds
     markers = notes.markers(row.published, column.published)
     if spec.compare == "published":
-        return Cell(reproduced, paper, decimals, expected_n=expected, footnotes=markers)
+        change = None
+        if reproduced is not None and not row.is_base:
+            change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws)
+        return Cell(reproduced, paper, decimals, change, expected_n=expected, footnotes=markers)
     paper_base = published_row(published, row.published_base).get(column.published) if column.published else None
     markers += notes.markers(row.published_base, column.published)
     change = versus = None

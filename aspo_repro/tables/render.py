@@ -1,7 +1,9 @@
 """Generated tables: Markdown and LaTeX (booktabs) from a ``Grid``, written atomically.
 
-Cell text, paper profile: ``65.20 (+0.04 vs 65.16)``: reproduced value, its difference to the
-published value, the published value. With several seeds: ``65.20 ± 0.77 (n=3; +0.04 vs 65.16)``.
+Cell text, paper profile: ``65.20 ± 0.81 (Δ +1.10 ± 0.62*; +0.04 vs 65.16)``: reproduced value, its
+change over the model's base row, its difference to the published value, the published value. With one
+seed per run (the paper profile's) every ± is over the benchmark's items only, and the caption says so;
+with several seeds: ``65.20 ± 0.77 (n=3; ...)``.
 Mini profile: ``71.7 ± 2.7 (n=3; Δ +0.7 ± 2.3; vs DPO -0.9 ± 0.8*; paper Δ -2.8)``: reproduced value,
 its change over the row's own base model, its difference to the method the row is set against, the
 paper's change over base on the analogous model and benchmark. Every ± is the half-width of a 95%
@@ -48,9 +50,13 @@ class Context:
     generated: str
     git: str
     warning: str = ""  # printed under the heading (the rehearsal: its values mean nothing)
+    evaluation: str = ""  # the evaluation protocol and judges the results name (paper profile)
 
     def warning_lines(self) -> list[str]:
         return [f"**{self.warning}**", ""] if self.warning else []
+
+    def evaluation_lines(self) -> list[str]:
+        return [self.evaluation, ""] if self.evaluation else []
 
     def provenance_line(self, runs_used: int) -> str:
         return (
@@ -69,7 +75,25 @@ def make_context(command: str, results_root: str | os.PathLike, results: pd.Data
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         git=git_revision() or "unknown",
         warning=warning,
+        evaluation=evaluation_text(results),
     )
+
+
+def evaluation_text(results: pd.DataFrame) -> str:
+    """Which evaluation protocol(s) (docs/protocol.md) and judges the results were scored with."""
+    from aspo_repro.evaluation.benchmarks import REGISTRY
+
+    def named(column: str) -> list[tuple[str, str]]:
+        if column not in results.columns or not len(results):
+            return []
+        pairs = results[["benchmark", column]].dropna().drop_duplicates()
+        return sorted((str(b), str(v)) for b, v in pairs.itertuples(index=False))
+
+    protocols = sorted({value for _, value in named("protocol")})
+    judges = [f"{REGISTRY[b].label}: {judge}" for b, judge in named("judge") if b in REGISTRY and REGISTRY[b].needs_api_key]
+    parts = [f"Evaluation protocol: {', '.join(protocols)} (docs/protocol.md)."] if protocols else []
+    parts += [f"Judged by {'; '.join(judges)}."] if judges else []
+    return " ".join(parts)
 
 
 def number(value: float, decimals: int, signed: bool = False) -> str:
@@ -89,6 +113,7 @@ def cell_text(grid: Grid, row_index: int, column_index: int) -> CellText:
     main = reproduced_text(cell)
     parts = [seed_count_text(cell)] if seed_count_text(cell) else []
     if grid.spec.compare == "published":
+        parts += [f"Δ {difference_text(cell.change, cell.decimals)}"] if cell.change is not None else []
         parts += published_parts(cell)
     else:
         parts += change_parts(cell, is_base=row.is_base)
@@ -178,9 +203,12 @@ def caption(grid: Grid) -> str:
     spec = grid.spec
     if spec.compare == "published":
         body = (
-            "Each cell: the reproduced value (the mean over n seeds ± the half-width of its 95% interval "
-            "where there are several), its difference to the published value, and the published value, "
-            "e.g. 65.20 (+0.04 vs 65.16). "
+            "Each cell: the reproduced value (the mean over n seeds) ± the half-width of its 95% interval, "
+            "on a trained row Δ, its change over the model's base row (paired item by item; * marks a change "
+            "whose interval excludes 0), its difference to the published value, and the published value, "
+            "e.g. 65.20 ± 0.81 (Δ +1.10 ± 0.62*; +0.04 vs 65.16). The interval covers the spread over "
+            "training seeds and the benchmark's sampling of its questions (a bootstrap over questions, or "
+            f"whole descriptions for SHR), where the results kept them.{items_only_note(grid)} "
             f"{MISSING} marks a run without a result; rows marked (published) are shown with the numbers "
             "their papers published."
         )
@@ -188,9 +216,25 @@ def caption(grid: Grid) -> str:
         body = mini_caption(grid)
     tail = (
         " ↓: lower is better. Avg is the mean of the table's higher-is-better scores (SHR and counts excluded), "
-        "as in the paper. [n] refers to a note where the paper disagrees with itself."
+        f"as in the paper. [n] refers to a note {notes_about(grid)}."
     )
     return body + tail
+
+
+def notes_about(grid: Grid) -> str:
+    """What the table's notes are about: the paper's disagreements, and rows in another dtype than their base."""
+    if not grid.mixed_precision:
+        return "where the paper disagrees with itself"
+    return "where the paper disagrees with itself or a row was evaluated in another dtype than its base"
+
+
+def items_only_note(grid: Grid) -> str:
+    """The legend of a table with intervals over items only (one seed per run: the paper profile's)."""
+    intervals = [i for cell in grid.cells.values() for i in (cell.reproduced, cell.change) if i is not None]
+    if not any(interval.sources == "items" for interval in intervals):
+        return ""
+    return (" ± items only, 1 seed: a cell without n= comes from one training run, so its ± and its Δ's "
+            "cover the sampling of the benchmark's questions only, not the spread between training seeds.")
 
 
 def mini_caption(grid: Grid) -> str:
@@ -254,6 +298,7 @@ def to_markdown(grid: Grid, context: Context) -> str:
         *context.warning_lines(),
         caption(grid),
         "",
+        *context.evaluation_lines(),
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(["---"] * n_head + ["---:"] * (len(header) - n_head)) + " |",
     ]
@@ -262,7 +307,7 @@ def to_markdown(grid: Grid, context: Context) -> str:
         lines.append("| " + " | ".join(md_escape(c) for c in head + cells) + " |")
     lines.append("")
     if grid.footnotes:
-        lines += ["Notes (the paper disagrees with itself):", ""]
+        lines += [f"Notes ({notes_about(grid)}):" if grid.mixed_precision else "Notes (the paper disagrees with itself):", ""]
         lines += [f"[{k}] {text}  " for k, text in enumerate(grid.footnotes, 1)]
         lines.append("")
     lines += diagnosis_markdown(grid.diagnoses)
@@ -316,6 +361,7 @@ def to_latex(grid: Grid, context: Context) -> str:
         lines.append(" & ".join([tex_escape(h) for h in head] + cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}%", "}"]
     notes = [f"[{k}] {tex_escape(text)}" for k, text in enumerate(grid.footnotes, 1)]
+    notes += [tex_escape(text) for text in (context.evaluation,) if text]
     notes += [tex_escape(runs_summary(grid)), tex_escape(context.provenance_line(len(grid.runs_used)))]
     lines += ["\\par\\smallskip{\\footnotesize " + " \\\\\n".join(notes) + "}", "\\end{table*}", ""]
     lines += diagnosis_latex(grid.diagnoses, tex_escape)

@@ -68,6 +68,9 @@ class TrainConfig:
     reference_cache_dir: str | None = None
     # Log-probs through TRL's fused LM head, never materialising (tokens x vocab) logits.
     fused_log_probs: bool = True
+    # The evaluation protocol whose conversation a paper checkpoint is trained in (evaluation/protocols.py:
+    # llava = LLaVA-1.5's vicuna_v1, as SeVa trains); None: the checkpoint's own chat template.
+    protocol: str | None = None
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -84,6 +87,8 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         if data["lora_target_modules"] is not None:
             data["lora_target_modules"] = list(data["lora_target_modules"])
+        if data["protocol"] is None:
+            del data["protocol"]  # named only when set: runs recorded before it existed keep their key
         return data
 
 
@@ -102,6 +107,10 @@ def validate_config(config: TrainConfig) -> None:
             raise UserError(f"{what} must be positive; got {value!r}")
 
     choice(config.precision, PRECISIONS, "precision")
+    if config.protocol is not None:
+        from aspo_repro.evaluation.protocols import get_protocol
+
+        get_protocol(config.protocol)
     choice(config.on_overlong, OVERLONG_POLICIES, "on_overlong")
     choice(config.similarity_source, SIMILARITY_SOURCES, "similarity_source")
     for name in (

@@ -2,9 +2,10 @@
 
 Each pair becomes TRL's *standard* preference format: ``prompt`` is the processor's chat template
 applied to the user turn (with its image placeholder) and the generation prompt; ``chosen`` and
-``rejected`` are what the template adds for the assistant turn, ending with the tokenizer's EOS
-(TRL appends EOS to text-only completions; for vision data it does not, and a model never shown
-EOS in its completions is not taught where to stop). When the tokenizer adds a BOS to plain text,
+``rejected`` are what the template adds for the assistant turn, ending ``answer</s>`` with the
+tokenizer's EOS right after the answer, as LLaVA-1.5 and InstructBLIP were trained (TRL appends
+EOS to text-only completions; for vision data it does not, and a model never shown EOS in its
+completions is not taught where to stop). When the tokenizer adds a BOS to plain text,
 the prompt starts with it too, as the model sees text at generation time. A processor without
 a chat template (InstructBLIP) gets the instruction and the response as they are: its processor
 puts the query tokens in front of the text itself.
@@ -78,23 +79,27 @@ class PairFormatter:
             texts = _apply_template(self.processor, self.template, *texts)
         prompt_text = texts[0] if texts[0].startswith(self.bos) else self.bos + texts[0]
         chosen_text, rejected_text = (self.ended(t) for t in texts[1:])
-        start = chosen_text.find(chosen)
+        response = chosen.rstrip()  # trailing whitespace is dropped before the EOS
+        start = chosen_text.find(response)
         if start < 0:
             raise UserError(
                 "the chat template changes the response text, so its sentences cannot be located "
                 f"in the formatted completion {chosen_text[:80]!r}"
             )
-        return FormattedPair(prompt_text, chosen_text, rejected_text, (start, start + len(chosen)))
-
+        return FormattedPair(prompt_text, chosen_text, rejected_text, (start, start + len(response)))
 
     def ended(self, completion: str) -> str:
-        """``completion`` ending with exactly one EOS. A template that closes the assistant turn
-        with EOS and a separator (the mini world's ``"</s> "``, as Vicuna's) has its separator
-        dropped: it belongs between turns, and ``endswith`` would miss the EOS and add a second."""
+        """``completion`` ending ``answer</s>``: exactly one EOS, right after the answer's last
+        character, as LLaVA-1.5 (``llava_v1``: ``" " + answer + "</s>"``) and InstructBLIP (the
+        tokenizer's EOS after the answer) were trained. Whitespace after the answer goes: llava-hf's
+        template renders the answer as ``answer + ' '``, which would put a space token before EOS.
+        A template closing the turn with EOS (and a separator: the mini world's ``"</s> "``, as
+        Vicuna's) keeps its one EOS, right after the answer, and loses the separator, which
+        belongs between turns."""
         trimmed = completion.rstrip()
         if self.eos and trimmed.endswith(self.eos):
-            return trimmed
-        return completion + self.eos
+            trimmed = trimmed[: -len(self.eos)].rstrip()
+        return trimmed + self.eos
 
 
 def _apply_template(

@@ -86,11 +86,12 @@ def _recipe_for(family: str) -> ModelSpec:
     return (mini or of_family)[0]
 
 
-def load_model_and_processor(choice: ModelChoice, precision: str = "fp32"):
-    """The model (eval mode) and processor, through ``aspo_repro.models.loading``."""
+def load_model_and_processor(choice: ModelChoice, precision: str = "fp32", protocol: str | None = None):
+    """The model (eval mode) and processor, through ``aspo_repro.models.loading`` (``protocol``: its
+    conversation and image processing, as the evaluation under that protocol presents them)."""
     from aspo_repro.models.loading import load_model_and_processor as load
 
-    return load(choice.directory or choice.name, dtype=DTYPES[precision])
+    return load(choice.directory or choice.name, dtype=DTYPES[precision], protocol=protocol)
 
 
 def model_fingerprint(model) -> str:

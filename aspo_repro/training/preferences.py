@@ -32,8 +32,10 @@ the model's ``max_length`` (see :mod:`aspo_repro.training.formatting`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,12 +321,26 @@ def _single_image_problem(image: Any) -> str | None:
     if not data and not Path(path).is_file():
         return f"the image file {path} does not exist"
     try:
-        with Image.open(io.BytesIO(data) if data else path) as opened:
+        with whole_images_only(), Image.open(io.BytesIO(data) if data else path) as opened:
             opened.load()  # decodes every pixel: a truncated file fails here, not in training
             width, height = opened.size
     except Exception as error:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError... on damaged files
         return f"the image cannot be read ({_image_error(error)}); an image must be a whole PNG, JPEG or other PIL format"
     return None if width > 0 and height > 0 else "the image is empty (0 pixels)"
+
+
+@contextlib.contextmanager
+def whole_images_only() -> Iterator[None]:
+    """PIL refusing truncated images in the block, whatever was imported before: lmms-eval's task
+    module sets ``ImageFile.LOAD_TRUNCATED_IMAGES`` for the whole process when it is imported."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
 
 
 def _image_error(error: BaseException) -> str:

@@ -166,7 +166,7 @@ class PreferenceRecipe:
         check_processes_form_one_job(self.prepared.settings.config.precision)
         prepared = self.prepared
         model, self.processor = load_model_and_processor(
-            prepared.choice, prepared.settings.config.precision
+            prepared.choice, prepared.settings.config.precision, prepared.settings.config.protocol
         )
         self.model_fingerprint = model_fingerprint(model)
         dataset, self.held_out = split_held_out(formatted_dataset(prepared, self.processor),
@@ -246,12 +246,10 @@ class PreferenceRecipe:
         prepared, directory = self.prepared, self.directory
         directory.publish_adapter()
         with directory.merged_model() as tmp:
-            save_merged(
-                prepared.choice, directory.adapter, self.processor, tmp, prepared.settings.config.precision
-            )
+            merged = save_merged(prepared.choice, directory.adapter, tmp)
         steps = step_metrics(self.trainer.state.log_history)
         directory.write_metrics(steps)
-        record = self._run_record(steps, held_out)
+        record = self._run_record(steps, held_out, merged)
         directory.write_record(record)
         directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
         return record
@@ -262,7 +260,9 @@ class PreferenceRecipe:
             self._lock.release()
             self._lock = None
 
-    def _run_record(self, steps: list[dict[str, Any]], held_out: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _run_record(
+        self, steps: list[dict[str, Any]], held_out: dict[str, Any] | None = None, merged: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         prepared, trainer = self.prepared, self.trainer
         preferences = prepared.preferences
         return {
@@ -292,6 +292,7 @@ class PreferenceRecipe:
             "final_metrics": steps[-1] if steps else {},
             "wall_time_s": round(time.time() - self.started, 3),
             "outputs": {"adapter": ADAPTER, "merged": MERGED, "metrics": METRICS},
+            "merged": merged,  # the dtype it was saved in, its base's, and the merge's
             **provenance(),
         }
 
@@ -385,6 +386,7 @@ def _reference_identity(prepared: PreparedRun, model, dataset) -> dict[str, Any]
         "model": model_fingerprint(model),
         "data": prepared.data_fingerprint,
         "rows": stable_hash(dataset["id"]),
+        "texts": stable_hash([dataset[column] for column in ("prompt", "chosen", "rejected")]),
         "max_length": config.max_length,
         "on_overlong": config.on_overlong,
         "precision": config.precision,

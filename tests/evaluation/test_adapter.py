@@ -72,7 +72,7 @@ def test_evaluate_command_on_a_tiny_llava(tmp_path, benchmark_dir, llava_dir):
     assert saved.run == RunKey("mini", "mini-llava-random", "base", 0)
     # a random model answers nonsense: scored, or (SHR with no judgeable sentence) missing with the reason
     assert set(saved.scores) | set(saved.extra["missing"]) == set(benchmarks.SETS["mini"])
-    assert saved.provenance["adapter"] == "aspo_hf"
+    assert saved.provenance["adapter"] == "aspo_hf" and saved.provenance["dtype"] == "float32"
     assert "mini_pope" in result.stdout and "wrote" in result.stdout
 
 

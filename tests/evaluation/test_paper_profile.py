@@ -69,10 +69,26 @@ def test_paper_checkpoints_get_lmms_eval_adapters_by_model_type(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
     assert runner.default_adapter(tmp_path, "paper") == "llava_hf"
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "instructblip"}))
-    assert runner.default_adapter(tmp_path, "paper") == "instructblip"
+    assert runner.default_adapter(tmp_path, "paper") == "instructblip_new_tokens"
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
     with pytest.raises(UserError, match="no lmms-eval adapter known for model_type 'qwen2_vl'"):
         runner.default_adapter(tmp_path, "paper")
+
+
+def test_eval_records_the_dtype_the_model_ran_in(tmp_path):
+    """lmms-eval's llava_hf loads a checkpoint in the dtype it is stored in (``dtype="auto"``): an
+    fp16 checkpoint runs in fp16, and that is what eval.json's provenance records."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from aspo_repro.models.builders import build_random_checkpoint
+
+    source = build_random_checkpoint("llava", tmp_path / "fp32")
+    AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float16).save_pretrained(tmp_path / "model")
+    AutoProcessor.from_pretrained(source).save_pretrained(tmp_path / "model")
+    model = runner.build_model(paper_settings(tmp_path, "gqa", device="cpu"), "llava_hf")
+    assert runner.loaded_dtype(model) == "float16"
+    assert runner.loaded_dtype(ScriptedAnswerer(lambda task, doc: "")) is None  # no network: nothing to record
 
 
 @pytest.mark.skipif(importlib.util.find_spec("decord") is not None, reason="decord is installed here")

@@ -74,3 +74,45 @@ def test_prepare_shr_docs_builds_regions_like_ha_dpo(tmp_path):
 def test_prepare_shr_docs_names_a_missing_file(tmp_path):
     with pytest.raises(UserError, match="val_images_final.json"):
         shr.prepare_shr_docs(tmp_path, tmp_path, tmp_path / "out.jsonl")
+
+
+HA_DPO_STYLE_SOURCE = '''
+import openai
+
+TEMPLATE = """Judge these comments.
+Regions:
+{}
+Facts:
+{}
+Comments:
+{}
+Judgement:
+1. hallucination or correct or cannot judge: <reason>"""
+
+
+def ask(prompt):
+    return "not a prompt: {} {}"
+'''
+
+
+def test_the_verbatim_judge_prompt_is_read_from_an_ha_dpo_checkout_and_sent(tmp_path, monkeypatch):
+    source = tmp_path / "gpt_utils.py"
+    source.write_text(HA_DPO_STYLE_SOURCE)
+    template = shr.read_judge_prompt(source)
+    assert template.startswith("Judge these comments.") and template.count("{}") == 3
+    monkeypatch.setenv(shr.API_KEY_ENV, "sk-test")
+    judge = shr.OpenAIJudge.from_env(template)
+    judge.client = FakeChat(["Judgement:\n1. correct: yes"])
+    shr.shr_record("A car.", {"id": "1", "regions": "R", "factual": "F"}, judge)
+    assert judge.client.prompts == [template.format("R", "F", "1. A car")]
+
+
+def test_a_judge_prompt_without_its_three_placeholders_is_refused(tmp_path):
+    text = tmp_path / "prompt.txt"
+    text.write_text("Judge {regions} and {}.")
+    with pytest.raises(UserError, match="three \\{\\} placeholders"):
+        shr.read_judge_prompt(text)
+    source = tmp_path / "gpt_utils.py"
+    source.write_text("A = 'no prompt here'\n")
+    with pytest.raises(UserError, match="expected one judge prompt.*found 0"):
+        shr.read_judge_prompt(source)

@@ -278,3 +278,42 @@ def test_a_mini_table_shows_its_models_preference_data(table1_mini, results_root
     assert ("| mini-llava-s | 700 | 71.8% / 82.6% | 213 / 28 / 335 | 99 / 46 / 277 | 0.84 [0.82, 0.86] | "
             "0.83 [0.81, 0.85] | 0.87 [0.85, 0.89] | 1.27 / 0.92 |") in text
     assert "mini-llava-m |" not in text.split("## The preference data")[1]  # no diagnosis, no row
+
+
+def test_a_row_evaluated_in_another_dtype_than_its_base_is_footnoted(results_root, tmp_path):
+    """A trained model merged in bf16 over an fp16 base differs from it in precision as well as in
+    training: eval.json's provenance records each one's dtype, and the table says so."""
+    from aspo_repro.results import BenchmarkScore, EvalResult, RunKey
+
+    def save(method: str, dtype: str) -> None:
+        run = RunKey("paper", "llava-1.5-7b", method, 0)
+        EvalResult(run, {"pope": BenchmarkScore(80.0)}, {"dtype": dtype}).save_to(results_root)
+
+    save("base", "float16")
+    save("dpo", "bfloat16")
+    save("aspo", "float16")
+    md = render(5, "paper", results_root, tmp_path / "tables")[".md"]
+    text = md.read_text()
+    marker = re.search(r"\[(\d+)\] LLaVA-1\.5-7B \+DPO: evaluated in dpo bfloat16; base float16, so its "
+                       r"changes mix precision with training", text)
+    assert marker, text
+    assert cell(md, ("LLaVA-1.5-7B", "+DPO"), "POPE").endswith(f"[{marker.group(1)}])")
+    assert "+ASPO-S+P: evaluated in" not in text  # same dtype as its base: no note
+    assert "[n] refers to a note where the paper disagrees with itself or a row was evaluated in another dtype" in text
+
+
+def test_a_paper_table_names_its_evaluation_protocol_and_judges():
+    import pandas as pd
+
+    from aspo_repro.tables.render import evaluation_text
+
+    results = pd.DataFrame({
+        "benchmark": ["mmvet", "mmvet", "llava_wild", "pope", "shr"],
+        "judge": ["gpt-4-0613 via https://api.openai.com/v1"] * 2 + ["gpt-4-turbo via X", None, "gpt-4-0613 via Y"],
+        "protocol": ["llava"] * 5,
+    })
+    assert evaluation_text(results) == (
+        "Evaluation protocol: llava (docs/protocol.md). Judged by LLaVA-W: gpt-4-turbo via X; "
+        "MMVet: gpt-4-0613 via https://api.openai.com/v1; SHR: gpt-4-0613 via Y.")
+    mini = pd.DataFrame({"benchmark": ["mini_shr"], "judge": ["mini-world rule judge (exact)"], "protocol": [None]})
+    assert evaluation_text(mini) == ""

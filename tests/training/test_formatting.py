@@ -16,7 +16,8 @@ def test_llava_pair_uses_the_chat_template(llava_dir):
         "describe the image .", RESPONSE, "there is a blue star ."
     )
     assert pair.prompt == "USER: <image>\ndescribe the image . ASSISTANT:"
-    assert pair.chosen == f" {RESPONSE} </s>" and pair.rejected == " there is a blue star . </s>"
+    # the template renders the answer as ``text + ' '``; the completion ends ``answer</s>`` all the same
+    assert pair.chosen == f" {RESPONSE}</s>" and pair.rejected == " there is a blue star .</s>"
     start, end = pair.response_span
     assert pair.chosen[start:end] == RESPONSE
 
@@ -78,6 +79,23 @@ def test_a_template_closing_the_turn_with_eos_and_a_separator_gets_one_eos():
     assert ids.count(Processor.tokenizer.eos_token_id) == 1 and ids[-1] == Processor.tokenizer.eos_token_id
 
 
+def test_whitespace_between_the_answer_and_a_templates_eos_is_dropped():
+    from aspo_repro.miniworld.tokenizer import build_tokenizer as world_tokenizer
+
+    class Processor:
+        tokenizer = world_tokenizer()
+        chat_template = tokenizer.chat_template
+        apply_chat_template = tokenizer.apply_chat_template
+
+    response = "There is one object in the image."
+    pair = PairFormatter.for_processor(Processor(), "llava").format(
+        "Describe the image in detail.", response + "  ", "There are two objects in the image.\n"
+    )
+    assert pair.chosen == f" {response}</s>" and pair.rejected == " There are two objects in the image.</s>"
+    start, end = pair.response_span
+    assert pair.chosen[start:end] == response
+
+
 def test_the_oracle_scores_each_sentence_by_the_judges_verdict(llava_dir, tmp_path):
     """aspo-oracle's similarity is the exact verdict: 1 for a correct sentence, 0 for a hallucinated or
     unjudgeable one; data without verdicts (the paper profile's) is refused by name."""
@@ -98,3 +116,51 @@ def test_the_oracle_scores_each_sentence_by_the_judges_verdict(llava_dir, tmp_pa
     without = read_preferences(save_prefs(tmp_path / "without", make_rows(4, with_verdicts=False)))
     with pytest.raises(UserError, match="holds no exact verdicts"):
         format_preferences(without, processor, "llava", 512, "skip", judge_scores=True)
+
+
+CORPUS = [
+    "Describe the image in detail. A red bus is parked beside the road. Two people wait at the stop.",
+    "What is in the picture? A small dog sleeps on a green sofa. The room is bright and quiet.",
+] * 20
+
+
+def rehearsal_processor(model: str):
+    """The paper-rehearsal stand-in's processor of ``model`` (its BPE tokenizer with LLaMA's
+    sentencepiece-style word boundaries), built without the network."""
+    from aspo_repro.rehearsal.checkpoints import (
+        Shrink,
+        instructblip_processor,
+        llama_like_tokenizer,
+        llava_processor,
+        qformer_tokenizer,
+        shrunk_config,
+    )
+
+    shrink = Shrink(vocab_size=300)
+    if model.startswith("llava"):
+        tokenizer = llama_like_tokenizer(CORPUS, shrink.vocab_size, image_token_attribute=True)
+        return llava_processor(tokenizer, shrunk_config(model, shrink, tokenizer))
+    tokenizer = llama_like_tokenizer(CORPUS, shrink.vocab_size, image_token_attribute=False)
+    qformer = qformer_tokenizer(CORPUS, shrink.vocab_size)
+    return instructblip_processor(tokenizer, qformer, shrunk_config(model, shrink, tokenizer, qformer))
+
+
+@pytest.mark.parametrize(("model", "family"), [("llava-1.5-7b", "llava"), ("instructblip-13b", "instructblip")])
+def test_the_completion_ends_with_the_answers_last_token_then_eos(model, family):
+    """LLaVA-1.5 (``llava_v1``: ``" " + answer + "</s>"``) and InstructBLIP (the tokenizer's EOS after
+    the answer) were trained on ``answer</s>``: no space token between the answer and EOS, whatever
+    whitespace the template or the data leave after the answer."""
+    processor = rehearsal_processor(model)
+    tokenizer = processor.tokenizer
+    response = "A red bus is parked beside the road. Two people wait at the stop."
+    pair = PairFormatter.for_processor(processor, family).format(
+        "Describe the image in detail.", response + " \n", "A small dog sleeps on a green sofa. "
+    )
+    assert pair.chosen.endswith(f"{response}</s>") and pair.rejected.endswith("sofa.</s>")
+    start, end = pair.response_span
+    assert pair.chosen[start:end] == response and pair.chosen[end:] == "</s>"
+    for completion, answer in ((pair.chosen, response), (pair.rejected, "A small dog sleeps on a green sofa.")):
+        ids = tokenizer(completion, add_special_tokens=False).input_ids
+        answer_ids = tokenizer(answer, add_special_tokens=False).input_ids
+        assert ids.count(tokenizer.eos_token_id) == 1 and ids[-1] == tokenizer.eos_token_id
+        assert ids[-2] == answer_ids[-1] and tokenizer.decode(ids[-2:-1]).strip() != ""

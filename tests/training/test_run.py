@@ -66,6 +66,8 @@ def test_run_json_records_what_ran(finished, model_dir, prefs_dir):
     assert record["data"]["manifest"] == {"source": "tests", "rows": 8}
     assert record["similarity"] == {"source": "data", "scored_pairs": 0}
     assert record["steps"] == STEPS and record["resumed_from_step"] is None
+    # trained in fp32 or not, the merge runs in fp32 and is saved in the base's dtype (fp32 here)
+    assert record["merged"] == {"dtype": "float32", "base_dtype": "float32", "merged_in": "float32"}
     assert record["packages"]["trl"] == "1.16.0"
     assert {"git_revision", "hardware", "created", "wall_time_s"} <= record.keys()
 
