@@ -24,6 +24,13 @@ def best_device() -> str:
     return "cpu"
 
 
+def visible_gpus() -> int:
+    """CUDA GPUs this process sees (``CUDA_VISIBLE_DEVICES`` respected); 0 without CUDA."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def resolve_device(name: str | None) -> str:
     """``name`` checked against what this machine has; None and ``auto`` give ``best_device()``."""
     if name is None or name == AUTO:
@@ -34,7 +41,7 @@ def resolve_device(name: str | None) -> str:
 
     kind, _, index = name.partition(":")
     if kind == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        count = visible_gpus()
         if count == 0:
             raise UserError(f"device {name!r} asked for, but this machine has no CUDA GPU; use cpu or auto")
         if index and int(index) >= count:

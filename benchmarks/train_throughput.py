@@ -482,6 +482,7 @@ def train_config(args, size: Size, variant: str, cache_dir: Path):
 
     switches = {"gradient_checkpointing": args.gradient_checkpointing == "on", **VARIANTS[variant]}
     return TrainConfig(
+        global_batch_size=args.pairs_per_step,  # one process: a micro-batch of them, up to the model's per-device batch
         per_device_batch_size=args.pairs_per_step,
         learning_rate=size.learning_rate,
         max_steps=args.warmup + args.steps,

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cancel", action="store_true", help="slurm launcher: cancel this plan's queued and running jobs")
     parser.add_argument("--wait", action="store_true",
                         help="if another reproduce runs on the work directory, wait for it instead of exiting")
+    parser.add_argument("--gpus", type=int, help="GPUs to plan memory for (default: the GPUs torch sees); "
+                        "with --gpu-memory-gb, plan for a machine other than this one")
+    parser.add_argument("--gpu-memory-gb", type=float, help="memory of each GPU in GiB (default: what torch reports)")
 
 
 def expand_tables(requested: list[str]) -> list[str]:
@@ -88,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     command = "python -m aspo_repro " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     seeds = reproduction.seeds if reproduction.seeds > 1 else None
     if args.launcher == "slurm":
+        check_memory_plan(reproduction, args)
         return _submit(reproduction, args, seeds, command)
     print(describe_plan(reproduction.plan, reproduction.stages), flush=True)
+    check_memory_plan(reproduction, args)
     if args.dry_run:
         return 0
     reproduction = run_plan(reproduction, seeds=seeds, command=command, jobs=args.jobs, wait=args.wait)
@@ -102,6 +107,29 @@ def run(args: argparse.Namespace) -> int:
     for outcome in report.by_status("failed"):
         print(f"FAILED: {outcome.step.label()}: {outcome.error}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def check_memory_plan(reproduction, args: argparse.Namespace) -> None:
+    """Print each GPU step's processes, batch, sharding and estimated peak memory for the hardware
+    given (or seen); refuse (exit 2, one line) a plan a step of which cannot fit."""
+    from aspo_repro.orchestration.memory import (
+        check_memory,
+        describe_memory,
+        detect_hardware,
+        plan_memory,
+        profile_is_planned,
+    )
+
+    profile = reproduction.stages.ws.profile
+    if not profile_is_planned(profile):
+        return
+    hardware = detect_hardware(args.gpus, args.gpu_memory_gb)
+    if hardware is None:
+        print("memory plan: no GPU seen (give --gpus N --gpu-memory-gb M to plan for a GPU machine)")
+        return
+    plans = plan_memory(reproduction.plan, profile, hardware)
+    print(describe_memory(plans, hardware), flush=True)
+    check_memory(plans)
 
 
 def _submit(reproduction, args: argparse.Namespace, seeds: int | None, command: str) -> int:

@@ -40,9 +40,9 @@ LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local default (2 min) would kill a
 
 
 def gpu_count() -> int:
-    import torch
+    from aspo_repro.devices import visible_gpus
 
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return visible_gpus()
 
 
 @dataclass

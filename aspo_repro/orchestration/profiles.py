@@ -37,17 +37,29 @@ class TrainSettings:
     config: str = "cpu"  # a file of configs/training/ or a path
     seed: int = 42  # replicate k trains with seed + k
     overrides: dict[str, Any] = field(default_factory=dict)
-    # Several processes (one per GPU, or DDP over gloo on a CPU): each run is started with
-    # ``accelerate launch --config_file accelerate_config --num_processes processes``.
-    processes: int = 1
+    # Processes per run; None: one per GPU the step sees (1 without GPUs). Several are started with
+    # ``accelerate launch --config_file accelerate_config --num_processes N``; the training config's
+    # global batch is split over them (training/config.split_batch).
+    processes: int | None = None
     accelerate_config: str | None = None
 
     def __post_init__(self) -> None:
-        if self.processes < 1:
-            raise UserError(f"train.processes must be positive; got {self.processes}")
-        if self.processes > 1 and not self.accelerate_config:
+        if self.processes is not None and (isinstance(self.processes, bool) or not isinstance(self.processes, int)
+                                           or self.processes < 1):
+            raise UserError(f"train.processes must be a positive integer, or left out for one per GPU; "
+                            f"got {self.processes!r}")
+        if (self.processes or 1) > 1 and not self.accelerate_config:
             raise UserError("train.processes > 1 needs train.accelerate_config (e.g. configs/accelerate/ddp_8gpu.yaml)")
         self.train_config(0)  # an unknown file, or unknown or invalid overrides, fail when the profile loads
+
+    def processes_for(self, gpus: int, accelerate_config: str | None = None) -> int:
+        """How many processes train one run on a machine (or job) with ``gpus`` GPUs: every launcher asks
+        this. ``accelerate_config``: the one the launcher starts them with, when not ``train``'s."""
+        processes = self.processes or max(1, gpus)
+        if processes > 1 and not (accelerate_config or self.accelerate_config):
+            raise UserError(f"training in {processes} processes (one per GPU: train.processes is not set) needs "
+                            "train.accelerate_config (e.g. configs/accelerate/ddp_8gpu.yaml), or train.processes: 1")
+        return processes
 
     def train_config(self, replicate: int) -> TrainConfig:
         """The training config of replicate ``replicate`` (seed ``seed + replicate``)."""

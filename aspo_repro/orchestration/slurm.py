@@ -63,23 +63,36 @@ def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], recor
     jobs = []
     for step, force in steps:
         resources = slurm.steps[step.kind]
-        accelerate = resources if step.kind == "train" and resources.accelerate_config and resources.gpus > 1 else None
+        gpus, processes, accelerate_config = resources.gpus, 1, None
+        if step.kind == "train":
+            gpus, processes, accelerate_config = training_job(stages, step, resources)
         parameters = {
             "job_name": f"aspo-{step.kind}",
             "time": resources.time_min,
             "cpus_per_task": resources.cpus,
             "mem": f"{resources.mem_gb}G",
             "stderr_to_stdout": True,
-            **({"gpus_per_node": resources.gpus} if resources.gpus else {}),
+            **({"gpus_per_node": gpus} if gpus else {}),
             **({"partition": slurm.partition} if slurm.partition else {}),
             **({"account": slurm.account} if slurm.account else {}),
             **({"setup": list(slurm.setup)} if slurm.setup else {}),
             **({"additional_parameters": dict(slurm.extra)} if slurm.extra else {}),
         }
-        command = worker_command(records.request_path(step), accelerate.accelerate_config if accelerate else None,
-                                 accelerate.gpus if accelerate else 1)
+        command = worker_command(records.request_path(step), accelerate_config, processes)
         jobs.append(JobSpec(step, command, parameters, needs_of(plan, step), step.kind == "render", force))
     return jobs
+
+
+def training_job(stages: Stages, step: Step, resources) -> tuple[int, int, str | None]:
+    """A training job's GPUs, processes and accelerate config (None: one process, no accelerate), as the
+    local launcher chooses them: ``train.processes`` GPUs when the step asks for GPUs and the profile
+    names a count, else the step's ``gpus``, one process per GPU."""
+    train = stages.ws.profile.train
+    gpus = train.processes if train.processes and resources.gpus else resources.gpus
+    processes = stages.training_processes(step.run, gpus, resources.accelerate_config)
+    if processes == 1:
+        return gpus, 1, None
+    return gpus, processes, resources.accelerate_config or train.accelerate_config
 
 
 def sbatch_script(job: JobSpec, folder, job_ids: dict[tuple, str]) -> str:

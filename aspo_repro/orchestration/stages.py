@@ -83,7 +83,8 @@ class Stages:
                 self.ws.diagnosis_path(step.model), "preference diagnosis", self.warn_once) is not None)
         if step.kind == "train":
             record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.warn_once)
-            return record is not None and record.get("status") == "complete" and self._asked_as_before(step.run)
+            return (record is not None and record.get("status") == "complete" and self._asked_as_before(step.run)
+                    and trained_global_batch(record) in (None, self.batch_split(step.run, 1).global_batch_size))
         if step.kind == "evaluate":
             return result_exists(self.ws.results_root, step.run, self.warn_once)
         return False  # the world (a cache hit when built) and renderings are always run
@@ -145,16 +146,33 @@ class Stages:
         from aspo_repro.training import train
 
         settings = self.ws.profile.train
-        if settings.processes > 1 and "WORLD_SIZE" not in os.environ:
-            from aspo_repro.orchestration.launch import run_under_accelerate
-
-            run_under_accelerate(self, step, invocation, Path(settings.accelerate_config), settings.processes,
-                                 log=self.log)
-            return
         method, config = self.training_request(step.run)
+        if "WORLD_SIZE" not in os.environ:  # not yet under accelerate launch: choose the processes
+            from aspo_repro.devices import visible_gpus
+
+            processes = self.training_processes(step.run, visible_gpus())
+            if processes > 1:
+                from aspo_repro.orchestration.launch import run_under_accelerate
+
+                run_under_accelerate(self, step, invocation, Path(settings.accelerate_config), processes, log=self.log)
+                return
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
               log=self.log, world=self.models())
         atomic_write_json(self.ws.train_dir(step.run) / ASKED_FILE, self.training_asked(step.run))
+
+    def training_processes(self, run: RunKey, gpus: int, accelerate_config: str | None = None) -> int:
+        """The processes that train ``run`` where ``gpus`` GPUs are seen (every launcher asks this);
+        a global batch they cannot divide is refused here, before anything starts."""
+        processes = self.ws.profile.train.processes_for(gpus, accelerate_config)
+        self.batch_split(run, processes)
+        return processes
+
+    def batch_split(self, run: RunKey, processes: int):
+        """How ``run``'s global batch splits over ``processes`` processes (a UserError if it cannot)."""
+        from aspo_repro.models.registry import get_model_spec
+        from aspo_repro.training.config import batch_split
+
+        return batch_split(self.training_request(run)[1], get_model_spec(run.model).training, processes)
 
     def training_request(self, run: RunKey) -> tuple[str, TrainConfig]:
         """The method and the training config the profile trains ``run`` with."""
@@ -172,7 +190,11 @@ class Stages:
 
     def _asked_as_before(self, run: RunKey) -> bool:
         asked = read_record(self.ws.train_dir(run) / ASKED_FILE, "training request record", self.warn_once)
-        return asked is None or stable_hash(asked) == stable_hash(self.training_asked(run))  # None: a run from before the record
+        if asked is None:  # a run from before the record
+            return True
+        if isinstance(asked.get("config"), dict) and asked["config"].get("gradient_accumulation_steps") == 1:
+            del asked["config"]["gradient_accumulation_steps"]  # recorded when it was set, before the split derived it
+        return stable_hash(asked) == stable_hash(self.training_asked(run))
 
     def _evaluate(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.evaluation.runner import evaluate
@@ -195,6 +217,18 @@ class Stages:
         table = step.key[1]
         render_table(table, self.ws.profile.results_profile, self.ws.results_root, self.ws.tables_dir,
                      seeds=invocation.seeds, command=invocation.command, warning=self.ws.profile.table_warning)
+
+
+def trained_global_batch(record: dict) -> int | None:
+    """The pairs per optimiser step of a finished run (one recorded before the split: per-device batch x
+    accumulation x processes); None when the record cannot tell."""
+    if isinstance(record.get("batch"), dict):
+        return record["batch"].get("global_batch_size")
+    try:
+        config = record["config"]
+        return config["per_device_batch_size"] * config.get("gradient_accumulation_steps", 1) * record["processes"]["count"]
+    except (KeyError, TypeError):
+        return None
 
 
 def clip_setting(clip: str | None) -> str | None:

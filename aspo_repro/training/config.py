@@ -28,9 +28,12 @@ class TrainConfig:
 
     seed: int = 42
     learning_rate: float | None = None
-    # Per device, as in the SeVa scripts the paper follows (8 GPUs x batch 10 for LLaVA-1.5).
+    # Pairs per optimiser step over every process (the recipe); None: the model's (80 for LLaVA-1.5:
+    # 10 per GPU on the paper's 8). Per-device batch and gradient accumulation derive from it and the
+    # processes a run gets (split_batch); accumulation is never set.
+    global_batch_size: int | None = None
+    # The most pairs one device takes at once (a memory bound): the model's per-device batch when None.
     per_device_batch_size: int | None = None
-    gradient_accumulation_steps: int = 1
     epochs: float | None = None
     max_steps: int | None = None
     scheduler: str | None = None
@@ -87,8 +90,9 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         if data["lora_target_modules"] is not None:
             data["lora_target_modules"] = list(data["lora_target_modules"])
-        if data["protocol"] is None:
-            del data["protocol"]  # named only when set: runs recorded before it existed keep their key
+        for late_field in ("protocol", "global_batch_size"):
+            if data[late_field] is None:
+                del data[late_field]  # named only when set: runs recorded before it existed keep their key
         return data
 
 
@@ -115,8 +119,8 @@ def validate_config(config: TrainConfig) -> None:
     choice(config.similarity_source, SIMILARITY_SOURCES, "similarity_source")
     for name in (
         "learning_rate",
+        "global_batch_size",
         "per_device_batch_size",
-        "gradient_accumulation_steps",
         "epochs",
         "max_steps",
         "max_length",
@@ -167,12 +171,46 @@ def load_train_config(name_or_path: str | Path | None = None) -> TrainConfig:
 
 
 @dataclass(frozen=True)
+class BatchSplit:
+    """A global batch as the hardware runs it: per-device micro-batch x accumulation x processes."""
+
+    global_batch_size: int
+    processes: int
+    per_device_batch_size: int
+    gradient_accumulation_steps: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def split_batch(global_batch_size: int, per_device_limit: int, processes: int) -> BatchSplit:
+    """``global_batch_size`` pairs per optimiser step over ``processes`` processes, each device taking
+    at most ``per_device_limit`` at once: the largest such micro-batch dividing a process's share,
+    and as many accumulation steps as make up the share. Every launcher's runs split this way."""
+    if global_batch_size % processes:
+        raise UserError(
+            f"a global batch of {global_batch_size} pairs cannot be split over {processes} processes; "
+            f"set global_batch_size to a multiple of {processes}, or train.processes to a divisor of {global_batch_size}"
+        )
+    share = global_batch_size // processes
+    per_device = max(d for d in range(1, min(share, per_device_limit) + 1) if share % d == 0)
+    return BatchSplit(global_batch_size, processes, per_device, share // per_device)
+
+
+def batch_split(config: TrainConfig, training_defaults, processes: int) -> BatchSplit:
+    """The split of a run of ``config`` on a model with ``training_defaults`` in ``processes`` processes."""
+    model_limit = training_defaults.batch_size
+    global_batch = config.global_batch_size or training_defaults.global_batch_size or model_limit
+    return split_batch(global_batch, min(model_limit, config.per_device_batch_size or model_limit), processes)
+
+
+@dataclass(frozen=True)
 class ResolvedSettings:
     """The concrete values of one run: the config with every registry default filled in."""
 
     config: TrainConfig
     learning_rate: float
-    per_device_batch_size: int
+    batch: BatchSplit
     epochs: float
     scheduler: str
     weight_decay: float
@@ -182,17 +220,30 @@ class ResolvedSettings:
     lora_target_modules: tuple[str, ...]
     lora_module_scope: str
 
+    @property
+    def per_device_batch_size(self) -> int:
+        return self.batch.per_device_batch_size
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        return self.batch.gradient_accumulation_steps
+
     def as_dict(self) -> dict[str, Any]:
         data = self.config.as_dict()
         data.update(
-            {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "config"}
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("config", "batch")}
         )
         data["lora_target_modules"] = list(self.lora_target_modules)
+        data.update(per_device_batch_size=self.per_device_batch_size,
+                    gradient_accumulation_steps=self.gradient_accumulation_steps)
+        if self.batch.processes > 1:  # one process: keyed as before, its global batch is per-device x accumulation
+            data["global_batch_size"] = self.batch.global_batch_size
         return data
 
 
-def resolve(config: TrainConfig, training_defaults, lora_recipe) -> ResolvedSettings:
-    """Fill the config's ``None`` fields from a model's ``TrainingDefaults`` and ``LoraRecipe``."""
+def resolve(config: TrainConfig, training_defaults, lora_recipe, processes: int = 1) -> ResolvedSettings:
+    """Fill the config's ``None`` fields from a model's ``TrainingDefaults`` and ``LoraRecipe``, the
+    batch split over ``processes`` processes."""
 
     def pick(value, default):
         return default if value is None else value
@@ -200,7 +251,7 @@ def resolve(config: TrainConfig, training_defaults, lora_recipe) -> ResolvedSett
     return ResolvedSettings(
         config=config,
         learning_rate=pick(config.learning_rate, training_defaults.learning_rate),
-        per_device_batch_size=pick(config.per_device_batch_size, training_defaults.batch_size),
+        batch=batch_split(config, training_defaults, processes),
         epochs=pick(config.epochs, training_defaults.epochs),
         scheduler=pick(config.scheduler, training_defaults.scheduler),
         weight_decay=pick(config.weight_decay, training_defaults.weight_decay),

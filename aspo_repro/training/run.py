@@ -110,7 +110,8 @@ def prepare_run(
     preferences = read_preferences(prefs)  # before the model: a mini model may need its world built
     choice = resolve_model(model, world=world() if callable(world) else world)
     chosen_method = get_method(method, **{"beta": choice.training.beta, **config.method_options})
-    settings = resolve(config.with_overrides(learning_rate=chosen_method.learning_rate), choice.training, choice.lora)
+    settings = resolve(config.with_overrides(learning_rate=chosen_method.learning_rate), choice.training, choice.lora,
+                       processes=launched_processes())
     # datasets writes the caches of selections and maps of a saved dataset into its directory: not data
     fingerprint = sha256_tree(preferences.directory, skip="cache-*.arrow")
     identity = {
@@ -285,6 +286,7 @@ class PreferenceRecipe:
             "similarity": _similarity_record(prepared, self.scorer_used),
             "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
             "steps": trainer.state.global_step,
+            "batch": prepared.settings.batch.as_dict(),
             "processes": {"count": trainer.accelerator.num_processes,
                           "distributed_type": trainer.accelerator.distributed_type.value,
                           "backend": getattr(trainer.accelerator.state, "backend", None)},
@@ -462,7 +464,7 @@ def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Pat
         seed=config.seed,
         learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
         num_train_epochs=settings.epochs,
         max_steps=config.max_steps or -1,
         lr_scheduler_type=settings.scheduler,

@@ -44,8 +44,9 @@ def real_run(tmp_path_factory, model_dir, real_prefs) -> Path:
     from aspo_repro.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("bad-input-run") / "run"
+    # the mini LLaVAs' global batch: its record passes for a mini-smoke run's (Stages.is_done compares it)
     train("dpo", str(model_dir), real_prefs, out,
-          TrainConfig(max_steps=1, per_device_batch_size=2, lora_r=4, lora_alpha=8, max_length=512),
+          TrainConfig(max_steps=1, global_batch_size=10, per_device_batch_size=2, lora_r=4, lora_alpha=8, max_length=512),
           log=lambda line: None)
     assert (out / "run.json").is_file()
     return out

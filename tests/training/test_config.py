@@ -9,7 +9,7 @@ from aspo_repro.errors import UserError
 from aspo_repro.methods import get_method
 from aspo_repro.models import get_model_spec
 from aspo_repro.training import TrainConfig, build_dpo_config, load_train_config
-from aspo_repro.training.config import resolve
+from aspo_repro.training.config import resolve, split_batch
 from aspo_repro.training.lora import target_pattern
 from aspo_repro.training.model_source import resolve_model
 
@@ -78,6 +78,70 @@ def test_paper_models_resolve_to_the_papers_recipe():
         16,
         ("q_proj", "k_proj", "v_proj"),
     )
+
+
+# The paper profile's models on the paper's node, one GPU, and the rehearsal's 2 CPU processes:
+# (model, processes) -> (per-device batch, gradient accumulation); global 80 for LLaVA-1.5, 8 for InstructBLIP.
+PAPER_SPLITS = {
+    ("llava-1.5-7b", 8): (10, 1), ("llava-1.5-7b", 1): (10, 8), ("llava-1.5-7b", 2): (10, 4),
+    ("llava-1.5-13b", 8): (10, 1), ("llava-1.5-13b", 1): (10, 8), ("llava-1.5-13b", 2): (10, 4),
+    ("instructblip-13b", 8): (1, 1), ("instructblip-13b", 1): (1, 8), ("instructblip-13b", 2): (1, 4),
+}
+
+
+@pytest.mark.parametrize(("model", "processes"), list(PAPER_SPLITS))
+def test_the_papers_global_batch_splits_over_the_processes_a_run_gets(model, processes):
+    spec = get_model_spec(model)
+    settings = resolve(load_train_config("paper"), spec.training, spec.lora, processes=processes)
+    split = settings.batch
+    assert (split.per_device_batch_size, split.gradient_accumulation_steps) == PAPER_SPLITS[model, processes]
+    assert split.per_device_batch_size * split.gradient_accumulation_steps * processes == split.global_batch_size
+    assert split.global_batch_size == {"llava": 80, "instructblip": 8}[spec.family]
+    arguments = build_dpo_config(settings, get_method("dpo"), "unused")
+    assert (arguments.per_device_train_batch_size, arguments.gradient_accumulation_steps) == PAPER_SPLITS[model, processes]
+
+
+@pytest.mark.parametrize("model", ["mini-llava-s", "mini-llava-m", "mini-instructblip"])
+def test_mini_models_train_their_batch_in_one_step_as_before(model):
+    spec = get_model_spec(model)
+    settings = resolve(load_train_config("cpu"), spec.training, spec.lora)
+    assert settings.batch.as_dict() == {"global_batch_size": spec.training.batch_size, "processes": 1,
+                                        "per_device_batch_size": spec.training.batch_size,
+                                        "gradient_accumulation_steps": 1}
+    recorded = settings.as_dict()
+    assert (recorded["per_device_batch_size"], recorded["gradient_accumulation_steps"]) == (spec.training.batch_size, 1)
+    assert "global_batch_size" not in recorded  # one process: keyed as before the global batch existed
+
+
+def test_several_processes_name_the_global_batch_in_the_run_key():
+    spec = get_model_spec("llava-1.5-7b")
+    one = resolve(TrainConfig(global_batch_size=20), spec.training, spec.lora, processes=1).as_dict()
+    two = resolve(TrainConfig(global_batch_size=40), spec.training, spec.lora, processes=2).as_dict()
+    assert (one["per_device_batch_size"], one["gradient_accumulation_steps"]) == (10, 2)
+    assert (two["per_device_batch_size"], two["gradient_accumulation_steps"], two["global_batch_size"]) == (10, 2, 40)
+
+
+@pytest.mark.parametrize(("global_batch", "limit", "processes", "split"), [
+    (80, 10, 8, (10, 1)), (80, 3, 8, (2, 5)), (80, 10, 16, (5, 1)), (8, 1, 8, (1, 1)), (32, 1, 8, (1, 4)),
+    (10, 10, 1, (10, 1)), (10, 10, 2, (5, 1)), (7, 4, 1, (1, 7)),
+])
+def test_a_split_takes_the_largest_micro_batch_that_divides_a_process_share(global_batch, limit, processes, split):
+    result = split_batch(global_batch, limit, processes)
+    assert (result.per_device_batch_size, result.gradient_accumulation_steps) == split
+    assert result.per_device_batch_size <= limit
+
+
+def test_a_global_batch_the_processes_cannot_divide_is_refused():
+    with pytest.raises(UserError, match="a global batch of 10 pairs cannot be split over 8 processes"):
+        split_batch(10, 10, 8)
+    spec = get_model_spec("mini-instructblip")
+    with pytest.raises(UserError, match="global batch of 1 pairs cannot be split over 2 processes"):
+        resolve(TrainConfig(), spec.training, spec.lora, processes=2)
+
+
+def test_accumulation_is_derived_never_set():
+    with pytest.raises(UserError, match="gradient_accumulation_steps"):
+        TrainConfig().with_overrides(gradient_accumulation_steps=2)
 
 
 def test_lora_pattern_selects_language_model_layers_only(llava_dir, instructblip_dir):

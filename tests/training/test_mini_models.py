@@ -25,7 +25,7 @@ def world(tmp_path_factory):
 @pytest.mark.parametrize("model", model_names("mini"))
 @pytest.mark.parametrize("method", method_names())
 def test_method_trains_on_mini_base_model(method, model, world, prefs_dir, tmp_path):
-    config = TrainConfig(max_steps=2, per_device_batch_size=2, save_steps=1000, max_length=512)
+    config = TrainConfig(max_steps=2, global_batch_size=2, save_steps=1000, max_length=512)
     outcome = train(method, model, prefs_dir, tmp_path / "run", config, scorer=fake_scorer, world=world,
                     log=lambda message: None)
     record = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -250,7 +250,7 @@ def test_run_records_its_reference_pass_and_caches_beside_the_data(llava_dir, pr
 
     prefs = save_prefs(tmp_path / "data" / "prefs", make_rows(4, seed=3))
     config = TrainConfig(
-        per_device_batch_size=2, max_steps=1, lora_r=4, lora_alpha=8, save_steps=1000
+        global_batch_size=2, max_steps=1, lora_r=4, lora_alpha=8, save_steps=1000
     )
     record = train(
         "dpo", str(llava_dir), prefs, tmp_path / "run", config, log=lambda _: None

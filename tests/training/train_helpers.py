@@ -11,7 +11,7 @@ from aspo_repro.training.model_source import load_model_and_processor
 from aspo_repro.training.run import build_trainer, formatted_dataset
 
 FAST = dict(
-    per_device_batch_size=2,
+    global_batch_size=2,
     learning_rate=1e-3,
     save_steps=1000,
     max_length=512,
