@@ -23,6 +23,12 @@ from aspo_repro.models.registry import get_model_spec, model_names
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+def recorded_dtype(config: dict) -> str:
+    """The dtype a checkpoint's ``config.json`` records for its weights (``dtype``; ``torch_dtype``
+    before transformers 4.56), which ``from_pretrained(dtype="auto")`` loads; float32 when none."""
+    return config.get("dtype") or config.get("torch_dtype") or "float32"
+
+
 # What a paper checkpoint's snapshot needs (the hub repositories also hold .bin copies of the weights).
 CHECKPOINT_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
 

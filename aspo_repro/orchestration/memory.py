@@ -284,7 +284,9 @@ def generation_estimate(config: dict, dtype: str, sequences: int, new_tokens: in
 
 def checkpoint_dtype(config: dict) -> str:
     """The dtype ``from_pretrained(dtype="auto")`` loads: the one the checkpoint records."""
-    return config.get("dtype") or config.get("torch_dtype") or "float32"
+    from aspo_repro.models.loading import recorded_dtype
+
+    return recorded_dtype(config)
 
 
 # ---------------------------------------------------------------- hardware and plans

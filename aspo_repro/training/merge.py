@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aspo_repro.errors import UserError
 from aspo_repro.files import read_json_object
-from aspo_repro.models.loading import DTYPES
+from aspo_repro.models.loading import DTYPES, recorded_dtype
 from aspo_repro.training.model_source import ModelChoice
 
 MERGE_DTYPE = "float32"
@@ -48,8 +48,7 @@ def save_merged(choice: ModelChoice, adapter_dir: Path, target: Path) -> dict[st
 def checkpoint_dtype(checkpoint: Path) -> str:
     """The dtype ``checkpoint``'s weights are stored in, as its ``config.json`` records it
     (``dtype``; ``torch_dtype`` before transformers 4.56); float32 when it records none."""
-    config = read_json_object(checkpoint / "config.json", "model config")
-    recorded = config.get("dtype") or config.get("torch_dtype") or "float32"
+    recorded = recorded_dtype(read_json_object(checkpoint / "config.json", "model config"))
     if recorded not in DTYPES:
         raise UserError(
             f"{checkpoint / 'config.json'}: dtype {recorded!r} is not one of {', '.join(DTYPES)}"
