@@ -123,7 +123,11 @@ def check_memory_plan(reproduction, args: argparse.Namespace) -> None:
     profile = reproduction.stages.ws.profile
     if not profile_is_planned(profile):
         return
-    hardware = detect_hardware(args.gpus, args.gpu_memory_gb)
+    gpus, memory = args.gpus, args.gpu_memory_gb
+    slurm = profile.launch.slurm
+    if args.launcher == "slurm" and gpus is None and memory is None and slurm.gpu_memory_gb:
+        gpus, memory = slurm.steps["train"].gpus, slurm.gpu_memory_gb  # a training job's GPUs on the cluster
+    hardware = detect_hardware(gpus, memory)
     if hardware is None:
         print("memory plan: no GPU seen (give --gpus N --gpu-memory-gb M to plan for a GPU machine)")
         return

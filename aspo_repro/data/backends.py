@@ -16,13 +16,15 @@ from aspo_repro.devices import resolve_device
 from aspo_repro.errors import UserError
 
 PAPER_CLIP = "ViT-L-14-336/openai"
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def resolve_dtype(dtype: str | None):
     import torch
 
-    return None if dtype is None else getattr(torch, DTYPES[dtype])
+    from aspo_repro.models.loading import precision_dtype
+
+    name = precision_dtype(dtype)
+    return None if name is None else getattr(torch, name)
 
 
 def default_backends(config: PrefsConfig, world=None) -> Backends:

@@ -5,15 +5,18 @@ lmms-eval 0.7.3's ``instructblip`` decodes everything ``generate`` returns, and 
 ``InstructBlipForConditionalGeneration.generate`` hands ``input_ids`` on to its language model, so
 the returned sequences begin with the prompt and every parser and judge reads "prompt + answer"
 (docs/upstream/lmms-eval-instructblip.md). This adapter keeps lmms-eval's class, request handling
-and decoding, and changes one thing: the model's ``generate`` returns the new tokens only, as
-``llava_hf`` does by cutting ``cont[:, input_ids.shape[-1]:]``. It is registered with lmms-eval's
-model registry as ``instructblip_new_tokens``.
+and decoding, and changes two things: the model's ``generate`` returns the new tokens only, as
+``llava_hf`` does by cutting ``cont[:, input_ids.shape[-1]:]``; and the weights load in the
+``dtype`` asked, which lmms-eval's class accepts and ignores (it loads the hub snapshot's fp32,
+about 57 GB for the 13B, where LAVIS and HA-DPO run InstructBLIP in fp16). It is registered with
+lmms-eval's model registry as ``instructblip_new_tokens``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from lmms_eval.models.simple.instructblip import InstructBLIP
@@ -47,11 +50,30 @@ def continuation_only(generate: Callable) -> Callable:
 
 
 class InstructBlipNewTokens(InstructBLIP):
-    """lmms-eval's ``instructblip`` with its model's ``generate`` returning the continuation only."""
+    """lmms-eval's ``instructblip`` with its model's ``generate`` returning the continuation only,
+    loaded in ``dtype``."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, dtype: str | torch.dtype = "auto", **kwargs) -> None:
+        with loading_in(dtype):
+            super().__init__(*args, dtype=dtype, **kwargs)
         self.model.generate = continuation_only(self.model.generate)
+
+
+@contextlib.contextmanager
+def loading_in(dtype: str | torch.dtype) -> Iterator[None]:
+    """lmms-eval's ``instructblip`` module loading its model with ``dtype`` while the context lasts."""
+    from lmms_eval.models.simple import instructblip as upstream
+
+    original = upstream.InstructBlipForConditionalGeneration
+
+    class InDtype:
+        from_pretrained = functools.partial(original.from_pretrained, dtype=dtype)
+
+    upstream.InstructBlipForConditionalGeneration = InDtype
+    try:
+        yield
+    finally:
+        upstream.InstructBlipForConditionalGeneration = original
 
 
 def register() -> None:

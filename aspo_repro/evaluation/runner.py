@@ -13,6 +13,7 @@ evaluation leaves no result file.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import functools
 import gc
@@ -38,6 +39,7 @@ from aspo_repro.evaluation.protocols import DEFAULT_PROTOCOL, EvalProtocol, get_
 from aspo_repro.evaluation.shr import API_KEY_ENV, JUDGE_MODEL_ENV
 from aspo_repro.evaluation.submissions import raw_output_dir, with_server_score
 from aspo_repro.files import SET_PER_JOB, read_json_object, read_record, warn
+from aspo_repro.models.loading import precision_dtype
 from aspo_repro.provenance import provenance
 from aspo_repro.results import EvalResult, RunKey
 
@@ -66,6 +68,9 @@ class EvalSettings:
     adapter: str | None = None  # an lmms-eval model name; by default chosen from the checkpoint
     batch_size: int = 32
     device: str = "auto"  # resolved to the best available (aspo_repro.devices) on every path
+    # the weights' precision while evaluating (fp16, bf16, fp32); None: the checkpoint's own (what its
+    # config.json records: fp16 for LLaVA-1.5, fp32 for InstructBLIP's hub snapshot)
+    dtype: str | None = None
     threads: int = 1  # CPU threads of the aspo_hf adapter (see adapter.torch_threads)
     # paper: local copies of the benchmarks' hub datasets, as DIR/OWNER/NAME (what `huggingface-cli
     # download --repo-type dataset OWNER/NAME --local-dir DIR/OWNER/NAME` writes); None: from the hub
@@ -94,6 +99,7 @@ class EvalSettings:
         if isinstance(self.protocol, str):
             object.__setattr__(self, "protocol", get_protocol(self.protocol))
         object.__setattr__(self, "device", resolve_device(self.device))
+        precision_dtype(self.dtype)  # an unknown precision fails when the settings are made
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be a positive number of questions; got {self.limit}")
         if self.batch_size < 1:
@@ -255,7 +261,7 @@ def build_model(settings: EvalSettings, name: str):
     instructblip_adapter.register()
     if name == MINI_ADAPTER:
         return AspoHf(pretrained=str(settings.model_dir), device=settings.device, batch_size=settings.batch_size,
-                      threads=settings.threads)
+                      threads=settings.threads, dtype=precision_dtype(settings.dtype) or "float32")
     return _lmms_eval_model(name, settings)
 
 
@@ -272,6 +278,8 @@ def _lmms_eval_model(name: str, settings: EvalSettings):
     if not (settings.model_dir / "config.json").is_file():
         raise UserError(f"{settings.model_dir} is not a model directory: it has no config.json")
     arguments = f"pretrained={settings.model_dir}"
+    if settings.dtype is not None:
+        arguments += f",dtype={precision_dtype(settings.dtype)}"
     if "device_map" in inspect.signature(model_class.__init__).parameters:
         # llava_hf's default device_map "" is refused by transformers 5: place the model on the device
         arguments += f",device_map={settings.device}"
@@ -499,10 +507,16 @@ def evaluate(settings: EvalSettings, *, model=None, shr_judge=None) -> EvalResul
 
 
 def loaded_dtype(model) -> str | None:
-    """The parameter dtype of the network an lmms-eval model object loaded (``float16`` ...);
-    None when no model was loaded or it exposes none."""
-    dtype = getattr(getattr(model, "model", None), "dtype", None)
-    return str(dtype).removeprefix("torch.") if dtype is not None else None
+    """The dtype holding most of the parameters of the network an lmms-eval model object loaded
+    (``float16`` ...; not transformers' ``dtype``, the first parameter's: InstructBLIP's query tokens
+    stay fp32 in an fp16 model); None when no model was loaded or it has no parameters."""
+    network = getattr(model, "model", None)
+    if not hasattr(network, "parameters"):
+        return None
+    counts = collections.Counter()
+    for parameter in network.parameters():
+        counts[parameter.dtype] += parameter.numel()
+    return str(counts.most_common(1)[0][0]).removeprefix("torch.") if counts else None
 
 
 def shr_prompt(settings: EvalSettings) -> str:

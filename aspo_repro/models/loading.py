@@ -20,7 +20,18 @@ from pathlib import Path
 from aspo_repro.errors import UserError, unknown_name
 from aspo_repro.models.registry import get_model_spec, model_names
 
-DTYPES = ("float32", "bfloat16", "float16")
+# A profile's precisions (fp32, bf16, fp16) and the torch dtypes they name.
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+DTYPES = tuple(PRECISIONS.values())
+
+
+def precision_dtype(precision: str | None) -> str | None:
+    """The torch dtype name of a profile's precision (``fp16`` -> ``float16``); None stays None."""
+    if precision is None:
+        return None
+    if precision not in PRECISIONS:
+        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    return PRECISIONS[precision]
 
 
 def recorded_dtype(config: dict) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro.errors import UserError
+from aspo_repro.models.loading import precision_dtype
 
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "fp32": 4, "bf16": 2, "fp16": 2}
@@ -401,7 +402,8 @@ def first_fit(shape: TrainShape, global_batch: int, hardware: Hardware, eight_bi
 
 
 def plan_training(model: str, shape: TrainShape, global_batch: int, hardware: Hardware, sharding: str,
-                  optimizer: str = "adamw_torch", accelerate_config: str | None = None) -> StepPlan:
+                  optimizer: str = "adamw_torch", accelerate_config: str | None = None, planned: bool = False
+                  ) -> StepPlan:
     """The step as the profile runs it (``sharding``, the split's micro-batch, ``optimizer``); when it
     does not fit, a refusal naming the first choice that does (``training_choices``' order) and the
     settings that give it."""
@@ -411,7 +413,8 @@ def plan_training(model: str, shape: TrainShape, global_batch: int, hardware: Ha
     fits = estimate.total <= hardware.usable_bytes
     choice, rejected = (configured, []) if fits else first_fit(shape, global_batch, hardware, eight_bit)
     tried = tuple(c.short(shape) for c in rejected[:3]) + ((f"... {len(rejected) - 3} more",) if len(rejected) > 3 else ())
-    plan = StepPlan("train", model, shape.processes, estimate, configured.describe(shape, global_batch), tried)
+    picked = " (picked by the plan)" if planned and shape.processes > 1 else ""
+    plan = StepPlan("train", model, shape.processes, estimate, configured.describe(shape, global_batch) + picked, tried)
     if fits:
         return plan
     where = f" under {_relative(accelerate_config)}" if accelerate_config and shape.processes > 1 else ""
@@ -421,13 +424,14 @@ def plan_training(model: str, shape: TrainShape, global_batch: int, hardware: Ha
         return dataclasses.replace(plan, refusal=f"{needs}; nothing fits: use more or larger GPUs")
     return dataclasses.replace(plan, refusal=(
         f"{needs}; {choice.describe(shape, global_batch)} fits at {choice.estimate(shape).gib:.1f}: set "
-        f"{settings_for(choice, configured, shape)}"))
+        f"{settings_for(choice, configured, planned)}"))
 
 
-def settings_for(choice: TrainChoice, configured: TrainChoice, shape: TrainShape) -> str:
-    """The profile settings that make the trainer run ``choice``."""
+def settings_for(choice: TrainChoice, configured: TrainChoice, planned: bool = False) -> str:
+    """The profile settings that make the trainer run ``choice`` (where the plan picks the sharding,
+    the batch and optimiser settings that let it pick ``choice``'s)."""
     changes = []
-    if choice.sharding != configured.sharding or choice.offload:
+    if (choice.sharding != configured.sharding and not planned) or choice.offload:
         config = ACCELERATE_CONFIGS[choice.sharding]
         changes.append(f"train.accelerate_config: {config}"
                        + (" with deepspeed_config.offload_optimizer_device: cpu" if choice.offload else ""))
@@ -520,36 +524,78 @@ def plan_memory(plan: Any, profile: Any, hardware: Hardware) -> list[StepPlan]:
 def _plan_step(kind: str, model: str, config: dict, spec: Any, profile: Any, hardware: Hardware) -> StepPlan:
     if kind == "prefs":
         prefs = profile.prefs
-        return plan_generation("prefs", model, config, _dtype_name(prefs.dtype) or checkpoint_dtype(config),
+        return plan_generation("prefs", model, config, precision_dtype(prefs.dtype) or checkpoint_dtype(config),
                                hardware, prefs.batch_size, 2, prefs.max_new_tokens, "prefs.batch_size")
     if kind == "evaluate":
         beams, new_tokens = max(EVAL_DECODINGS, key=lambda d: d[0] * (image_tokens(config) + PROMPT_TEXT_TOKENS + d[1]))
-        return plan_generation("evaluate", model, config, checkpoint_dtype(config), hardware, profile.evaluate.batch_size,
+        dtype = precision_dtype(profile.evaluate.dtype) or checkpoint_dtype(config)
+        return plan_generation("evaluate", model, config, dtype, hardware, profile.evaluate.batch_size,
                                beams, new_tokens, "evaluate.batch_size")
     return _plan_train(model, config, spec, profile, hardware)
 
 
 def _plan_train(model: str, config: dict, spec: Any, profile: Any, hardware: Hardware) -> StepPlan:
     """The training step as the profile runs it on ``hardware``: one process per GPU (or
-    ``train.processes``), its accelerate config's sharding, the global batch's split."""
-    from aspo_repro.orchestration.profiles import Profile
+    ``train.processes``), the sharding of its accelerate config (or the one the plan picks), the
+    global batch's split."""
+    train = profile.train
+    shape, global_batch, optimizer = train_shape(model, config, spec, profile, hardware)
+    if train.sharding_is_planned:
+        sharding = planned_sharding(shape, global_batch, hardware, optimizer, tuple(train.accelerate_configs))
+        accelerate_config = train.accelerate_configs[sharding]
+    else:
+        accelerate_config = train.accelerate_config
+        sharding = accelerate_sharding(accelerate_config) if accelerate_config else "ddp"
+    return plan_training(model, shape, global_batch, hardware, sharding, optimizer, accelerate_config,
+                         planned=train.sharding_is_planned)
+
+
+def train_shape(model: str, config: dict, spec: Any, profile: Any, hardware: Hardware) -> tuple[TrainShape, int, str]:
+    """What a training step of ``model`` holds on each GPU of ``hardware``: its shape, the global
+    batch and the optimiser."""
     from aspo_repro.training.config import batch_split
 
-    train = profile.train
-    cfg = train.train_config(0)
-    processes = train.processes_for(hardware.gpus)
+    cfg = profile.train.train_config(0)
+    processes = profile.train.processes_for(hardware.gpus)
     split = batch_split(cfg, spec.training, processes)
     lora = Lora(cfg.lora_r or spec.lora.r, tuple(cfg.lora_target_modules or spec.lora.target_modules))
     packed = cfg.shared_prompt and spec.family == "llava"  # training/run.shares_prompt's rule, before the model exists
     shape = TrainShape(config, lora, cfg.precision, split.per_device_batch_size, cfg.max_length, processes,
                        cfg.gradient_checkpointing, cfg.fused_log_probs, 1 if packed else 2)
-    sharding = accelerate_sharding(Profile.path(train.accelerate_config)) if train.accelerate_config else "ddp"
-    return plan_training(model, shape, split.global_batch_size, hardware, sharding, cfg.optimizer,
-                         train.accelerate_config)
+    return shape, split.global_batch_size, cfg.optimizer
 
 
-def _dtype_name(dtype: str | None) -> str | None:
-    return None if dtype is None else {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype)
+def planned_sharding(shape: TrainShape, global_batch: int, hardware: Hardware, optimizer: str,
+                     offered: tuple[str, ...]) -> str:
+    """The sharding the plan picks among ``offered``: the first of DDP, ZeRO-2, ZeRO-3 that fits at the
+    recipe's micro-batch (less sharding is less communication); the most sharded when none fits (the
+    plan then refuses the step, naming what would fit)."""
+    offered = [sharding for sharding in SHARDINGS if sharding in offered]
+    for sharding in offered:
+        if TrainChoice(sharding, shape.micro_batch, optimizer in ADAM_8BIT).estimate(shape).total <= hardware.usable_bytes:
+            return sharding
+    return offered[-1]
+
+
+def training_accelerate_config(model: str, profile: Any, hardware: Hardware | None) -> str | None:
+    """The accelerate config that trains ``model`` on ``hardware`` (the GPUs a step gets): the
+    profile's, or the one of the sharding the plan picks; ``train.plan_for`` stands for the GPUs
+    where none is seen."""
+    train = profile.train
+    if not train.sharding_is_planned:
+        return train.accelerate_config
+    if hardware is None and train.plan_for is not None:
+        hardware = Hardware(train.plan_for.gpus, train.plan_for.gpu_memory_gb)
+    config = model_config(model)
+    if hardware is None or config is None:
+        raise UserError(f"train {model}: the memory plan picks the sharding (train.accelerate_configs), but "
+                        + ("no GPU is seen: set train.plan_for: {gpus: N, gpu_memory_gb: M}" if hardware is None
+                           else f"configs/models/{model}.json does not exist: set train.accelerate_config"))
+    from aspo_repro.models.registry import get_model_spec
+
+    shape, global_batch, optimizer = train_shape(model, config, get_model_spec(model), profile, hardware)
+    return train.accelerate_configs[planned_sharding(shape, global_batch, hardware, optimizer,
+                                                     tuple(train.accelerate_configs))]
 
 
 def describe_memory(plans: list[StepPlan], hardware: Hardware) -> str:

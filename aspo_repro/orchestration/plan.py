@@ -27,6 +27,11 @@ class Step:
     run: RunKey | None = None  # train/evaluate steps: the run they serve
     model: str | None = None
 
+    @property
+    def on_model(self) -> str | None:
+        """The model the step works on (None for the world and a table)."""
+        return self.run.model if self.run else self.model
+
     def label(self) -> str:
         if self.kind == "world":
             return "build the world (the mini world, or the rehearsal's stand-ins)"

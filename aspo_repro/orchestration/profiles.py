@@ -9,6 +9,7 @@ default; ``mini-smoke`` is a tiny mini world with tiny budgets (tests and the CI
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from aspo_repro.training.config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# A Slurm job's time limit where a profile gives none: its step's estimate with this margin, at least this long.
+TIME_LIMIT_MARGIN = 1.5
+MIN_TIME_LIMIT_MIN = 30
 PROFILE_DIR = REPO_ROOT / "configs" / "profiles"
 
 
@@ -30,6 +34,14 @@ class WorldSettings:
     seed: int = 0
     size: str = "full"
     replicate: int = 0  # > 0: the world with float-rounding-sized noise in its initial weights (build.World)
+
+
+@dataclass(frozen=True)
+class PlannedGpus:
+    """GPUs to plan for where none is seen (the rehearsal plans the paper's node on a CPU)."""
+
+    gpus: int
+    gpu_memory_gb: float
 
 
 @dataclass(frozen=True)
@@ -42,13 +54,27 @@ class TrainSettings:
     # global batch is split over them (training/config.split_batch).
     processes: int | None = None
     accelerate_config: str | None = None
+    # Instead of one accelerate_config: the config of each sharding (ddp, zero2, zero3) the memory plan
+    # may pick; it picks, per model, the first that fits the GPUs the step gets (docs/memory-plan.md).
+    accelerate_configs: dict[str, str] | None = None
+    plan_for: PlannedGpus | None = None  # the GPUs to plan for where none is seen
 
     def __post_init__(self) -> None:
         if self.processes is not None and (isinstance(self.processes, bool) or not isinstance(self.processes, int)
                                            or self.processes < 1):
             raise UserError(f"train.processes must be a positive integer, or left out for one per GPU; "
                             f"got {self.processes!r}")
-        if (self.processes or 1) > 1 and not self.accelerate_config:
+        if self.accelerate_config and self.accelerate_configs:
+            raise UserError("train: set accelerate_config (one for every model) or accelerate_configs "
+                            "(the memory plan picks per model), not both")
+        if self.accelerate_configs is not None:
+            from aspo_repro.orchestration.memory import SHARDINGS
+
+            unknown = sorted(set(self.accelerate_configs) - set(SHARDINGS))
+            if unknown or not self.accelerate_configs:
+                raise UserError(f"train.accelerate_configs: the keys are shardings, some of {', '.join(SHARDINGS)}; "
+                                f"got {', '.join(unknown) or 'none'}")
+        if (self.processes or 1) > 1 and not self.launches_accelerate:
             raise UserError("train.processes > 1 needs train.accelerate_config (e.g. configs/accelerate/ddp_8gpu.yaml)")
         self.train_config(0)  # an unknown file, or unknown or invalid overrides, fail when the profile loads
 
@@ -56,10 +82,18 @@ class TrainSettings:
         """How many processes train one run on a machine (or job) with ``gpus`` GPUs: every launcher asks
         this. ``accelerate_config``: the one the launcher starts them with, when not ``train``'s."""
         processes = self.processes or max(1, gpus)
-        if processes > 1 and not (accelerate_config or self.accelerate_config):
+        if processes > 1 and not (accelerate_config or self.launches_accelerate):
             raise UserError(f"training in {processes} processes (one per GPU: train.processes is not set) needs "
                             "train.accelerate_config (e.g. configs/accelerate/ddp_8gpu.yaml), or train.processes: 1")
         return processes
+
+    @property
+    def launches_accelerate(self) -> bool:
+        return bool(self.accelerate_config or self.accelerate_configs)
+
+    @property
+    def sharding_is_planned(self) -> bool:
+        return self.accelerate_configs is not None
 
     def train_config(self, replicate: int) -> TrainConfig:
         """The training config of replicate ``replicate`` (seed ``seed + replicate``)."""
@@ -86,14 +120,14 @@ class StepResources:
     gpus: int = 0
     cpus: int = 1
     mem_gb: int = 8
-    time_min: int = 60
+    time_min: int | None = 60  # None: the profile's estimate for the step's model, with a margin (time_limit_min)
     # Training only: run under ``accelerate launch`` with this config (one process per GPU).
     accelerate_config: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("gpus", "cpus", "mem_gb", "time_min"):
             value = getattr(self, name)
-            if value < (0 if name == "gpus" else 1):
+            if value is not None and value < (0 if name == "gpus" else 1):
                 raise UserError(f"{name} must be {'non-negative' if name == 'gpus' else 'positive'}; got {value}")
 
 
@@ -116,6 +150,7 @@ class SlurmSettings:
     account: str | None = None
     extra: dict[str, str] = field(default_factory=dict)  # further sbatch options, e.g. {qos: high}
     setup: tuple[str, ...] = ()  # shell lines run before each job (module load ..., source .venv/...)
+    gpu_memory_gb: float | None = None  # each GPU's memory: the memory plan picks the sharding for it
     # per step kind; a kind not named keeps its default
     steps: dict[str, StepResources] = field(default_factory=_default_step_resources)
 
@@ -127,6 +162,16 @@ class SlurmSettings:
             raise UserError(f"launch.slurm.steps: unknown step kind(s) {', '.join(unknown)}; "
                             f"known: {', '.join(STEP_KINDS)}")
         object.__setattr__(self, "steps", {**_default_step_resources(), **self.steps})
+
+    def time_limit_min(self, kind: str, estimate_s: float) -> int:
+        """A job's time limit: the step kind's ``time_min``, or its estimate with a margin."""
+        given = self.steps[kind].time_min
+        if given is not None:
+            return given
+        if estimate_s <= 0:
+            raise UserError(f"launch.slurm.steps.{kind}.time_min is not set and the profile has no estimate "
+                            f"for {kind} steps: set one of them")
+        return max(MIN_TIME_LIMIT_MIN, math.ceil(TIME_LIMIT_MARGIN * estimate_s / 60))
 
 
 @dataclass(frozen=True)
@@ -149,6 +194,9 @@ class Profile:
     train: TrainSettings = field(default_factory=TrainSettings)
     evaluate: EvalSettings = field(default_factory=EvalSettings)
     estimates: dict[str, float] = field(default_factory=dict)  # seconds per step kind, for the plan's cost estimate
+    # seconds per model and step kind where a model differs from ``estimates`` (13B against 7B ...);
+    # Slurm time limits are made from them where a step kind's time_min is not set
+    model_estimates: dict[str, dict[str, float]] = field(default_factory=dict)
     description: str = ""
     launch: LaunchSettings = field(default_factory=LaunchSettings)
     source: Path | None = field(default=None, metadata=SET_PER_JOB)  # the profile file, for jobs that load it again
@@ -165,6 +213,10 @@ class Profile:
         if self.results_profile not in PROFILES:
             raise UserError(f"results_profile must be one of {', '.join(PROFILES)} (the tables' columns and "
                             f"models); got {self.results_profile!r}")
+
+    def estimate(self, kind: str, model: str | None) -> float:
+        """The seconds a step of ``kind`` on ``model`` is expected to take (0 when not estimated)."""
+        return self.model_estimates.get(model or "", {}).get(kind, self.estimates.get(kind, 0.0))
 
     @property
     def needs_world(self) -> bool:
@@ -195,8 +247,11 @@ class Profile:
             prefs=dataclasses.replace(prefs, instructions=instructions, image_dir=path(prefs.image_dir)),
             evaluate=dataclasses.replace(evaluate, shr_data=path(evaluate.shr_data),
                                          dataset_dir=path(evaluate.dataset_dir)),
-            train=dataclasses.replace(self.train, accelerate_config=str(path(self.train.accelerate_config))
-                                      if self.train.accelerate_config else None),
+            train=dataclasses.replace(
+                self.train,
+                accelerate_config=str(path(self.train.accelerate_config)) if self.train.accelerate_config else None,
+                accelerate_configs={sharding: str(path(config)) for sharding, config in self.train.accelerate_configs.items()}
+                if self.train.accelerate_configs else None),
         )
 
 

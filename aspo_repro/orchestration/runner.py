@@ -42,10 +42,10 @@ class Report:
 
 
 def estimate_seconds(plan: Plan, stages: Stages) -> tuple[int, float]:
-    """Steps still to run and their estimated cost from the profile's per-kind estimates."""
+    """Steps still to run and their estimated cost from the profile's estimates."""
     todo = [step for step in plan.steps if not stages.is_done(step)]
-    estimates = stages.ws.profile.estimates
-    return len(todo), sum(estimates.get(step.kind, 0.0) for step in todo)
+    profile = stages.ws.profile
+    return len(todo), sum(profile.estimate(step.kind, step.on_model) for step in todo)
 
 
 def describe_plan(plan: Plan, stages: Stages) -> str:

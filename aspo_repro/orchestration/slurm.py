@@ -31,6 +31,7 @@ from aspo_repro.orchestration.launch import (
     worker_command,
     write_request,
 )
+from aspo_repro.orchestration.memory import Hardware, training_accelerate_config
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.stages import Invocation, Stages
 
@@ -68,7 +69,7 @@ def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], recor
             gpus, processes, accelerate_config = training_job(stages, step, resources)
         parameters = {
             "job_name": f"aspo-{step.kind}",
-            "time": resources.time_min,
+            "time": slurm.time_limit_min(step.kind, stages.ws.profile.estimate(step.kind, step.on_model)),
             "cpus_per_task": resources.cpus,
             "mem": f"{resources.mem_gb}G",
             "stderr_to_stdout": True,
@@ -92,7 +93,15 @@ def training_job(stages: Stages, step: Step, resources) -> tuple[int, int, str |
     processes = stages.training_processes(step.run, gpus, resources.accelerate_config)
     if processes == 1:
         return gpus, 1, None
-    return gpus, processes, resources.accelerate_config or train.accelerate_config
+    if resources.accelerate_config:
+        return gpus, processes, resources.accelerate_config
+    return gpus, processes, training_accelerate_config(step.run.model, stages.ws.profile, slurm_hardware(stages, gpus))
+
+
+def slurm_hardware(stages: Stages, gpus: int) -> Hardware | None:
+    """The GPUs a job of ``gpus`` GPUs gets on the cluster (``launch.slurm.gpu_memory_gb`` each)."""
+    memory = stages.ws.profile.launch.slurm.gpu_memory_gb
+    return Hardware(gpus, memory) if gpus and memory else None
 
 
 def sbatch_script(job: JobSpec, folder, job_ids: dict[tuple, str]) -> str:

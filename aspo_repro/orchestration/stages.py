@@ -145,7 +145,6 @@ class Stages:
     def _train(self, step: Step, invocation: Invocation) -> None:
         from aspo_repro.training import train
 
-        settings = self.ws.profile.train
         method, config = self.training_request(step.run)
         if "WORLD_SIZE" not in os.environ:  # not yet under accelerate launch: choose the processes
             from aspo_repro.devices import visible_gpus
@@ -153,8 +152,13 @@ class Stages:
             processes = self.training_processes(step.run, visible_gpus())
             if processes > 1:
                 from aspo_repro.orchestration.launch import run_under_accelerate
+                from aspo_repro.orchestration.memory import (
+                    detect_hardware,
+                    training_accelerate_config,
+                )
 
-                run_under_accelerate(self, step, invocation, Path(settings.accelerate_config), processes, log=self.log)
+                config = training_accelerate_config(step.run.model, self.ws.profile, detect_hardware())
+                run_under_accelerate(self, step, invocation, Path(config), processes, log=self.log)
                 return
         train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
               log=self.log, world=self.models())

@@ -21,10 +21,10 @@ from aspo_repro.models import (
     get_model_spec,
     model_names,
 )
+from aspo_repro.models.loading import precision_dtype
 from aspo_repro.storage import stable_hash
 
 MODEL_TYPES = {"llava": "llava", "instructblip": "instructblip"}
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def load_model_and_processor(choice: ModelChoice, precision: str = "fp32", proto
     conversation and image processing, as the evaluation under that protocol presents them)."""
     from aspo_repro.models.loading import load_model_and_processor as load
 
-    return load(choice.directory or choice.name, dtype=DTYPES[precision], protocol=protocol)
+    return load(choice.directory or choice.name, dtype=precision_dtype(precision), protocol=protocol)
 
 
 def model_fingerprint(model) -> str:

@@ -7,13 +7,16 @@ named by a key of the weights, the data and the formatting; every later run on t
 data (other methods, seeds, a resumed run) reads them back, and each training step then runs the
 policy forward only. Per-token values are kept (not sums): ASPO's sentence rewards need them.
 
-With several processes the main one computes and writes the cache, the others then read it. The
-cache is not used under DeepSpeed or FSDP (the pass needs the whole model on each process); the
-reference forward then runs inline, each step, as before.
+With several processes each computes an equal share of the pairs, the main one gathers and writes
+them, and every process then reads the file. The pass runs before the trainer hands the model to
+DeepSpeed, on the whole (not yet sharded) model moved to the process's device for the pass: under
+ZeRO-2 and ZeRO-3 too (``tests/training/test_ddp.py``). The cache is not used under FSDP (never
+run here); the reference forward then runs inline, each step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -72,8 +75,8 @@ def cache_key(identity: dict[str, Any]) -> str:
 
 def unsupported_reason(trainer) -> str | None:
     """Why the cache cannot serve this trainer (None when it can)."""
-    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
-        return "DeepSpeed/FSDP"
+    if trainer.is_fsdp_enabled:
+        return "FSDP"
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
     if "ref" in getattr(unwrapped, "peft_config", {}):
         return "a separate reference adapter"
@@ -83,28 +86,49 @@ def unsupported_reason(trainer) -> str | None:
 def attach_reference_logps(trainer, dataset, cache_file: Path, key: str, log=print):
     """``dataset`` with the reference log-probs of each pair as columns, read from or written to
     ``cache_file``; returns the dataset and a :class:`ReferencePass`."""
+    from accelerate.utils import broadcast_object_list
+
     started, cpu_started = time.perf_counter(), time.process_time()
-    # Runs of several methods on one model share the cache: one computes it, the others wait and
-    # read it; so do the processes of one run (the main one first).
-    with trainer.accelerator.main_process_first(), \
-            file_lock(lock_path(cache_file), f"the reference log-probs at {cache_file}", log):
-        values = load_cache(cache_file, key, len(dataset))
-        source = "cache"
-        if values is None:
-            values = compute_reference_logps(trainer, dataset)
-            save_cache(cache_file, key, values)
-            source = "computed"
+    accelerator = trainer.accelerator
+    # Runs of several methods on one model share the cache: the main process of one computes it (with
+    # its run's other processes), the others wait for the lock and read it.
+    lock = (file_lock(lock_path(cache_file), f"the reference log-probs at {cache_file}", log)
+            if accelerator.is_main_process else contextlib.nullcontext())
+    with lock:
+        missing = [accelerator.is_main_process and load_cache(cache_file, key, len(dataset)) is None]
+        broadcast_object_list(missing, from_process=0)
+        if missing[0]:
+            values = compute_shared(trainer, dataset)
+            if accelerator.is_main_process:
+                save_cache(cache_file, key, values)
+        accelerator.wait_for_everyone()
+    values = load_cache(cache_file, key, len(dataset))
+    if values is None:
+        raise RuntimeError(f"{cache_file}: the reference log-probs just written do not read back")
     record = ReferencePass(
-        source,
+        "computed" if missing[0] else "cache",
         str(cache_file),
         len(dataset),
         round(time.perf_counter() - started, 3),
         round(time.process_time() - cpu_started, 3),
     )
-    log(f"reference log-probs: {source} for {len(dataset)} pairs ({cache_file})")
+    log(f"reference log-probs: {record.source} for {len(dataset)} pairs ({cache_file})")
     for column, rows in zip(REFERENCE_COLUMNS, values):
         dataset = dataset.add_column(column, [row.tolist() for row in rows])
     return dataset, record
+
+
+def compute_shared(trainer, dataset) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Every pair's reference log-probs, each process computing a contiguous share, gathered in order."""
+    from accelerate.utils import gather_object
+
+    accelerator = trainer.accelerator
+    start = len(dataset) * accelerator.process_index // accelerator.num_processes
+    end = len(dataset) * (accelerator.process_index + 1) // accelerator.num_processes
+    chosen, rejected = compute_reference_logps(trainer, dataset.select(range(start, end)))
+    if accelerator.num_processes == 1:
+        return chosen, rejected
+    return gather_object(chosen), gather_object(rejected)
 
 
 def compute_reference_logps(trainer, dataset) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -119,9 +143,12 @@ def compute_reference_logps(trainer, dataset) -> tuple[list[torch.Tensor], list[
     model = trainer.model
     was_training = model.training
     model.eval()
+    # Under DeepSpeed the model waits on the CPU for the engine to place (and shard) it.
+    home = next(model.parameters()).device
+    model.to(trainer.args.device)
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     try:
-        with torch.random.fork_rng(devices=devices), trainer.accelerator.autocast():
+        with torch.random.fork_rng(devices=devices), trainer.accelerator.autocast(), _whole_parameters():
             for start in tqdm(range(0, len(dataset), batch_size), desc="reference log-probs"):
                 rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
                 inputs = trainer._prepare_inputs(collator(rows))
@@ -133,7 +160,25 @@ def compute_reference_logps(trainer, dataset) -> tuple[list[torch.Tensor], list[
                     out.extend(side[i][mask[i]].cpu() for i in range(len(rows)))
     finally:
         model.train(was_training)
+        model.to(home)
     return chosen, rejected
+
+
+@contextlib.contextmanager
+def _whole_parameters():
+    """Before the trainer hands the model to DeepSpeed its parameters are whole: under ZeRO-3,
+    transformers and TRL (the fused log-prob head) must not gather shards that do not exist yet."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    if not hf_deepspeed.is_deepspeed_zero3_enabled():
+        yield
+        return
+    config = hf_deepspeed._hf_deepspeed_config_weak_ref()  # what the ZeRO-3 test asks; kept alive by the trainer
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed.set_hf_deepspeed_config(config)
 
 
 def save_cache(path: Path, key: str, values: tuple[list[torch.Tensor], list[torch.Tensor]]) -> None:

@@ -27,7 +27,7 @@ from PIL import Image
 from aspo_repro.evaluation import instructblip_adapter
 from aspo_repro.evaluation.adapter import cut_at_stops
 from aspo_repro.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol
-from aspo_repro.evaluation.runner import EvalSettings, build_model, default_adapter
+from aspo_repro.evaluation.runner import EvalSettings, build_model, default_adapter, loaded_dtype
 from aspo_repro.models.prompting import chat_prompt
 from aspo_repro.rehearsal import checkpoints
 from aspo_repro.training.formatting import PairFormatter
@@ -275,3 +275,21 @@ def test_only_a_leading_prompt_is_cut():
     assert instructblip_adapter.without_prompt(torch.tensor([[5, 6, 8, 9]]), prompt).tolist() == [[5, 6, 8, 9]]
     beams = torch.tensor([[5, 6, 7, 1], [5, 6, 7, 2]])  # num_return_sequences=2
     assert instructblip_adapter.without_prompt(beams, prompt).tolist() == [[1], [2]]
+
+
+@pytest.mark.parametrize("family,name", ADAPTERS)
+def test_the_adapter_loads_the_weights_in_the_precision_asked(standins, family, name):
+    """``evaluate.dtype: fp16`` (the paper profile's): every adapter's network holds the weights
+    ``from_pretrained(dtype=float16)`` gives (fp16 but for the modules transformers keeps in fp32,
+    InstructBLIP's Q-Former), where lmms-eval's own ``instructblip`` ignores its ``dtype`` and loads
+    the snapshot's fp32."""
+    from transformers import AutoModelForImageTextToText
+
+    settings = EvalSettings(model_dir=standins[family], benchmarks="paper", batch_size=1, device="cpu", dtype="fp16")
+    adapter = build_model(settings, name)
+    network = adapter.model
+    assert loaded_dtype(adapter) == "float16"  # what eval.json records (InstructBLIP's query tokens stay fp32)
+    expected = AutoModelForImageTextToText.from_pretrained(standins[family], dtype=torch.float16)
+    assert {key: value.dtype for key, value in network.state_dict().items()} == \
+        {key: value.dtype for key, value in expected.state_dict().items()}
+    assert network.get_output_embeddings().weight.dtype == torch.float16

@@ -94,11 +94,17 @@ def test_the_paper_profiles_jobs_ask_for_gpus_and_wait_for_their_inputs(tmp_path
     ids = {key: str(1000 + index) for index, key in enumerate(jobs)}
     train = jobs[("train", "llava-1.5-7b", "aspo", 0)]
     script = sbatch_script(train, records.log_dir(), ids)
-    assert "#SBATCH --gpus-per-node=8" in script and "#SBATCH --time=240" in script
+    # time limits: the profile's estimate for the step's model (3600 s; 13B: 7200 s) with a 1.5x margin
+    assert "#SBATCH --gpus-per-node=8" in script and "#SBATCH --time=90" in script
     assert f"#SBATCH --dependency=afterok:{ids[('prefs', 'llava-1.5-7b')]}" in script.replace("'", "")
     assert train.command[1:5] == ["-m", "accelerate.commands.launch", "--config_file",
                                   str(REPO / "configs" / "accelerate" / "ddp_8gpu.yaml")]
     assert train.command[5:7] == ["--num_processes", "8"]
+    # LLaVA-1.5-13B does not fit 80 GB GPUs under DDP: the memory plan picks ZeRO-2 for its jobs
+    large = jobs[("train", "llava-1.5-13b", "aspo", 0)]
+    assert large.command[4] == str(REPO / "configs" / "accelerate" / "zero2_8gpu.yaml")
+    assert "#SBATCH --time=180" in sbatch_script(large, records.log_dir(), ids)
+    assert "#SBATCH --time=810" in sbatch_script(jobs[("evaluate", "llava-1.5-13b", "aspo", 0)], records.log_dir(), ids)
     assert train.command[-3:] == ["-m", "aspo_repro.orchestration.worker", str(records.request_path(train.step))]
     evaluation = sbatch_script(jobs[("evaluate", "llava-1.5-7b", "aspo", 0)], records.log_dir(), ids)
     assert "#SBATCH --gpus-per-node=1" in evaluation

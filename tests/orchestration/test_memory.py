@@ -5,13 +5,17 @@ the bytes of a real model exactly; activations and KV caches are estimates and a
 """
 
 import copy
+from pathlib import Path
 
 import pytest
+import yaml
 
 from aspo_repro.cli import main
 from aspo_repro.orchestration import memory
 from aspo_repro.rehearsal.checkpoints import paper_config
 from benchmarks.memory_plan import compare
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def small(model: str) -> dict:
@@ -102,10 +106,25 @@ def test_dry_run_prints_each_gpu_step_and_refuses_what_cannot_fit(tmp_path, caps
     assert "memory plan for 1 x 141 GiB" in out
     for kind, model in [("prefs", "instructblip-13b"), ("train", "llava-1.5-13b"), ("evaluate", "llava-1.5-7b")]:
         assert any(line.split()[:2] == [kind, model] and line.endswith("fits") for line in out.splitlines())
-    assert reproduce(tmp_path, "--profile", "paper", "--gpus", "8", "--gpu-memory-gb", "80") == 2
-    captured = capsys.readouterr()
-    [error] = captured.err.strip().splitlines()
+    assert reproduce(tmp_path, "--profile", "paper", "--gpus", "8", "--gpu-memory-gb", "80") == 0
+    assert any(line.split()[:2] == ["train", "llava-1.5-13b"] and "ZeRO-2 (picked by the plan)" in line
+               and line.endswith("fits") for line in capsys.readouterr().out.splitlines())
+    assert reproduce(tmp_path, "--profile", "paper", "--gpus", "1", "--gpu-memory-gb", "80") == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
     assert error.startswith("error: memory: train llava-1.5-13b: needs ")
+    assert "8-bit Adam fits" in error
+
+
+def test_a_profile_that_fixes_ddp_is_refused_for_13b_on_80gb_gpus(tmp_path, capsys):
+    """The paper profile as it was (every model under ddp_8gpu.yaml): 13B refused, ZeRO-2 named."""
+    profile = yaml.safe_load((REPO / "configs" / "profiles" / "paper.yaml").read_text())
+    del profile["train"]["accelerate_configs"]
+    profile["train"]["accelerate_config"] = "configs/accelerate/ddp_8gpu.yaml"
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(profile))
+    assert reproduce(tmp_path, "--profile", str(tmp_path / "ddp.yaml"), "--gpus", "8", "--gpu-memory-gb", "80") == 2
+    [error] = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("error: memory: train llava-1.5-13b: needs 115.4 GiB per GPU")
+    assert "ZeRO-2 fits at 54.8: set train.accelerate_config: configs/accelerate/zero2_8gpu.yaml" in error
 
 
 def test_cpu_profiles_and_machines_without_gpus_are_not_planned(tmp_path, capsys):

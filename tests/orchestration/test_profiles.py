@@ -32,3 +32,32 @@ def test_a_profile_file_path_works_from_anywhere(tmp_path, monkeypatch):
     profile = load_profile(str(path))
     assert (profile.name, profile.source, profile.work_dir) == ("mine", path.resolve(), REPO_ROOT / "runs/mine")
     assert profile.prefs.limit == 3 and [b.name for b in profile.evaluate.benchmarks] == ["mini_pope", "mini_gqa"]
+
+
+def test_sharding_is_one_config_or_the_plans_pick_not_both():
+    import pytest
+
+    from aspo_repro.errors import UserError
+    from aspo_repro.orchestration.profiles import TrainSettings
+
+    assert load_profile("paper").train.sharding_is_planned
+    with pytest.raises(UserError, match="not both"):
+        TrainSettings(accelerate_config="a.yaml", accelerate_configs={"ddp": "a.yaml"})
+    with pytest.raises(UserError, match="the keys are shardings, some of ddp, zero2, zero3; got zero4"):
+        TrainSettings(accelerate_configs={"zero4": "a.yaml"})
+
+
+def test_slurm_time_limits_come_from_each_models_estimate_with_a_margin():
+    import pytest
+
+    from aspo_repro.errors import UserError
+    from aspo_repro.orchestration.profiles import SlurmSettings, StepResources
+
+    profile = load_profile("paper")
+    slurm = profile.launch.slurm
+    assert slurm.time_limit_min("evaluate", profile.estimate("evaluate", "llava-1.5-13b")) == 810  # 9 h x 1.5
+    assert slurm.time_limit_min("evaluate", profile.estimate("evaluate", "llava-1.5-7b")) == 450
+    assert slurm.time_limit_min("render", profile.estimate("render", None)) == 15  # the default's time_min
+    unestimated = SlurmSettings(steps={"train": StepResources(time_min=None)})
+    with pytest.raises(UserError, match="time_min is not set and the profile has no estimate for train steps"):
+        unestimated.time_limit_min("train", 0.0)

@@ -3,6 +3,7 @@ sees unless the profile names a count, the model's global batch split over them,
 cannot divide refused before anything starts."""
 
 import dataclasses
+import types
 
 import pytest
 import torch
@@ -17,9 +18,11 @@ from aspo_repro.orchestration.stages import Invocation
 LLAVA_ASPO = ("train", "llava-1.5-7b", "aspo", 0)
 
 
-def gpus(monkeypatch, count: int) -> None:
+def gpus(monkeypatch, count: int, memory_gib: float = 80) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda index: types.SimpleNamespace(total_memory=int(memory_gib * 2**30)))
 
 
 def paper_stages(tmp_path, **train):
@@ -32,8 +35,8 @@ def paper_stages(tmp_path, **train):
     return reproduction.plan, stages
 
 
-def training_step(plan):
-    return next(step for step in plan.steps if step.key == LLAVA_ASPO)
+def training_step(plan, key=LLAVA_ASPO):
+    return next(step for step in plan.steps if step.key == key)
 
 
 def local_training(monkeypatch, stages, step) -> dict:
@@ -58,6 +61,15 @@ def test_the_paper_profile_trains_with_one_process_per_visible_gpu(tmp_path, mon
     gpus(monkeypatch, visible)
     plan, stages = paper_stages(tmp_path)
     assert local_training(monkeypatch, stages, training_step(plan)) == expected
+
+
+@pytest.mark.parametrize(("memory_gib", "config"), [(80, "zero2_8gpu.yaml"), (141, "ddp_8gpu.yaml")])
+def test_the_memory_plan_picks_the_sharding_for_the_gpus_seen(tmp_path, monkeypatch, memory_gib, config):
+    """LLaVA-1.5-13B needs ~115 GiB per GPU under DDP: ZeRO-2 on 80 GB GPUs, DDP on 141 GB ones."""
+    gpus(monkeypatch, 8, memory_gib)
+    plan, stages = paper_stages(tmp_path)
+    step = training_step(plan, ("train", "llava-1.5-13b", "aspo", 0))
+    assert local_training(monkeypatch, stages, step) == {"processes": 8, "config": config}
 
 
 def test_a_count_the_profile_names_wins_over_the_gpus(tmp_path, monkeypatch):
