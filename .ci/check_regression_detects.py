@@ -25,6 +25,7 @@ def broken_aspo_loss():
     the margin c * R*_c is then R_c, DPO's, wherever c is not clamped."""
     import torch
 
+    from aspo_repro.aspo_choices import C_EPSILON, reward_ratio
     from aspo_repro.losses import aspo as aspo_module
     from aspo_repro.losses import dispatch
     from aspo_repro.losses.common import LossOutput
@@ -36,11 +37,13 @@ def broken_aspo_loss():
         out = original(chosen, rejected, chosen_units, options, **kwargs)
         beta = kwargs.get("beta", 0.1)
         rewards = unit_totals(chosen.scaled_log_ratios(beta).unsqueeze(1), chosen_units, out.weights.shape[-1])[:, 0]
-        weighted, plain = ((1 + out.weights) * rewards).sum(-1), rewards.sum(-1)
-        usable = weighted.abs() >= 1e-8  # a safe denominator: torch.where would pass 0 * inf = NaN gradients
-        safe = torch.where(usable, weighted, torch.ones_like(weighted))
-        c = torch.where(usable, plain / safe, torch.ones_like(plain)).clamp(0.5, 1.0)
-        margins = c * weighted - rejected.scaled_log_ratios(beta).sum(-1)
+        weighted_rewards = (1 + out.weights) * rewards
+        # rows whose c the normaliser sets to 1 (|R*_c| < eps: every r_i = 0 on a fresh adapter) reach it as
+        # rewards of 1, so that no 0 / 0 sends NaN gradients back; the normaliser's own c everywhere
+        usable = (weighted_rewards.sum(-1).abs() >= C_EPSILON)[:, None]
+        c = reward_ratio(torch.where(usable, rewards, 1.0), torch.where(usable, weighted_rewards, 1.0),
+                         1 + out.weights, out.unit_mask)
+        margins = c * weighted_rewards.sum(-1) - rejected.scaled_log_ratios(beta).sum(-1)
         losses = -torch.nn.functional.logsigmoid(margins)
         return LossOutput(losses.mean(), losses.detach(), margins.detach(), out.chosen_rewards,
                           out.rejected_rewards, out.weights, out.unit_mask, c.detach())

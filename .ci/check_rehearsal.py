@@ -1,5 +1,5 @@
 """CI: the paper rehearsal's Table 1 has every cell filled, each result names a paper-profile
-adapter (runner.PAPER_ADAPTERS), the device, (judged benchmarks) the judge and (MMB-test) the
+adapter (lmms_model.PAPER_ADAPTERS), the device, (judged benchmarks) the judge and (MMB-test) the
 stand-in server that scored it, and each training ran in 2 processes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from aspo_repro.evaluation.benchmarks import REGISTRY
-from aspo_repro.evaluation.runner import PAPER_ADAPTERS
+from aspo_repro.evaluation.lmms_model import PAPER_ADAPTERS
 
 root = Path(sys.argv[1])
 problems = []

@@ -1,27 +1,30 @@
 """CI: kill `reproduce` mid-training, run it again, and check it ends where an uninterrupted run does.
 
 The mini-smoke reproduction is SIGKILLed at training step 12 (after the checkpoint of step 10) by
-the trainer's fault-injection hook; the second invocation must reuse what finished, resume the
-interrupted run, train no run twice, and produce exactly the scores of the uninterrupted smoke
-reproduction CI made before on this machine (its results root: the script's argument).
+the tests' fault injection (tests/training/fault_injection/kill_at_step.py, a Trainer callback
+plugin); the second invocation must reuse what finished, resume the interrupted run, train no run
+twice, and produce exactly the scores of the uninterrupted smoke reproduction CI made before on
+this machine (its results root: the script's argument).
 
     python .ci/kill_and_resume.py UNINTERRUPTED_RESULTS
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/training/fault_injection"))
+from kill_at_step import armed_environment  # noqa: E402
+
 work = Path(tempfile.mkdtemp(prefix="kill-resume-"))
 command = [sys.executable, "-m", "aspo_repro", "reproduce", "--table", "1", "--profile", "mini-smoke",
            "--models", "mini-llava-s", "--results", str(work / "results"), "--tables-dir", str(work / "tables"),
            "--work-dir", str(work / "work")]
 
-killed = subprocess.run(command, env={**os.environ, "ASPO_REPRO_KILL_AT_STEP": "12"}, capture_output=True, text=True)
+killed = subprocess.run(command, env=armed_environment(12), capture_output=True, text=True)
 assert killed.returncode == -9, f"expected a SIGKILL mid-training, got exit {killed.returncode}:\n{killed.stderr[-2000:]}"
 resumed = subprocess.run(command, capture_output=True, text=True)
 assert resumed.returncode == 0, resumed.stderr[-2000:]

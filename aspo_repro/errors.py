@@ -17,4 +17,5 @@ class UserError(Exception):
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
     """The error for a name not in a registry, listing the names that are."""
     listing = ", ".join(sorted(known))
-    return UserError(f"unknown {kind} {name!r}; known {kind}s: {listing}")
+    kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    return UserError(f"unknown {kind} {name!r}; known {kinds}: {listing}")

@@ -6,7 +6,7 @@ uncertain, and the interval carries both:
 - **seeds**: training runs of one setting differ (LoRA initialisation, data order); their spread
   s over n seeds gives the half-width ``t(0.975, n - 1) * s / sqrt(n)`` (none with one seed);
 - **items**: the benchmark is a finite sample of questions or images. Every score is a ratio of
-  sums over its items (``evaluation.metrics.ITEM_RATIOS``), kept per item in the result, so the
+  sums over its items (``evaluation.metrics.METRICS``), kept per item in the result, so the
   mean over seeds is recomputed on item sets drawn with replacement (``DRAWS`` times; the same
   draws for every run of one benchmark, so differences are paired item by item); the half-width
   is half the central 95% range of those means. mini-SHR resamples whole descriptions (their

@@ -4,7 +4,7 @@ A method names its loss kind (``LOSS_KINDS``: ``dpo`` or ``aspo``) and the optio
 takes. Code that trains a method asks it what it needs (``uses_units``, ``uses_similarity``,
 ``logs_unit_weights``, ``aspo_options``), never compares its name. A new variant is one
 ``register(...)`` call; an ablation of an existing one is ``get_method(name, alpha=...)``.
-The options follow ``shared/design/aspo-math.md``:
+The options follow ``docs/aspo-math.md``:
 
 - granularity: the unit a chosen response is split into (``sentence``, ``token``, ``response``);
 - alpha: the balance of the similarity and perplexity weights (Eq. 10), 1 = ASPO-S, 0 = ASPO-P;
@@ -20,12 +20,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from aspo_repro.aspo_choices import NORMALISERS, PERPLEXITY_SOURCES
 from aspo_repro.errors import UserError, unknown_name
 
-NORMS = ("reward_ratio", "weight_mean", "none")
-PPL_SOURCES = ("policy", "reference")
+NORMS = tuple(NORMALISERS)
+PPL_SOURCES = tuple(PERPLEXITY_SOURCES)
 SCORERS = ("clip", "judge")
 ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c", "scorer")
+COMMON_OPTIONS = ("beta", "learning_rate")  # read by every method, whatever its loss
 
 
 @dataclass(frozen=True)
@@ -59,24 +61,29 @@ class LossKind:
     options: tuple[str, ...]  # the Method fields it reads besides beta; the others must stay unset
     uses_units: bool  # reads the unit of every chosen token (the collator must provide unit ids)
     logs_unit_weights: bool  # logs unit weights (mean, min, max) and c each step
+    # the granularity of a method of this kind that names none (a loss without units rewards whole responses)
+    granularity: str = "response"
 
 
 LOSS_KINDS = {
     kind.name: kind
     for kind in (
         LossKind("dpo", options=(), uses_units=False, logs_unit_weights=False),
-        LossKind("aspo", options=ASPO_OPTIONS, uses_units=True, logs_unit_weights=True),
+        LossKind("aspo", options=ASPO_OPTIONS, uses_units=True, logs_unit_weights=True, granularity="sentence"),
     )
 }
 LOSSES = tuple(LOSS_KINDS)
+# every option a method name (``aspo[alpha=0.25]``) or a training config's ``method_options`` may set
+METHOD_OPTIONS = (*dict.fromkeys(option for kind in LOSS_KINDS.values() for option in kind.options), *COMMON_OPTIONS)
 
 
 @dataclass(frozen=True)
 class AspoOptions:
-    """ASPO's options as its loss takes them (``aspo_repro.losses.aspo_loss``)."""
+    """ASPO's options as its loss takes them (``aspo_repro.losses.aspo_loss``); the defaults are the
+    paper's ASPO-S+P, and those of every ASPO method."""
 
     alpha: float = 0.5
-    granularity: str = "sentence"
+    granularity: str = LOSS_KINDS["aspo"].granularity
     norm: str = "reward_ratio"
     ppl_source: str = "policy"
     clamp_c: bool = True
@@ -114,18 +121,21 @@ class Method:
     name: str
     loss: str
     description: str
-    granularity: str = "response"
+    granularity: str | None = None  # None: its loss kind's
     alpha: float | None = None
-    norm: str = "reward_ratio"
-    ppl_source: str = "policy"
-    clamp_c: bool = True
-    scorer: str = "clip"
+    norm: str = AspoOptions.norm
+    ppl_source: str = AspoOptions.ppl_source
+    clamp_c: bool = AspoOptions.clamp_c
+    scorer: str = AspoOptions.scorer
     beta: float = 0.1
     # The run's learning rate when the method name sets one (``dpo[learning_rate=2e-05]``, the
     # learning-rate sweep); None: the training config's, else the model registry's.
     learning_rate: float | None = None
 
     def __post_init__(self) -> None:
+        _check(self.loss, LOSSES, "loss")
+        if self.granularity is None:
+            object.__setattr__(self, "granularity", self.kind.granularity)
         validate(self)
 
     @property
@@ -141,7 +151,7 @@ class Method:
 
     def takes(self, option: str) -> bool:
         """Whether this method reads ``option`` (``beta`` and ``learning_rate`` are read by every method)."""
-        return option in ("beta", "learning_rate") or option in self.kind.options
+        return option in COMMON_OPTIONS or option in self.kind.options
 
     @property
     def uses_units(self) -> bool:
@@ -184,9 +194,9 @@ class Method:
         options = {key: value for key, value in options.items() if value is not None}
         if not options:
             return self
-        unknown = set(options) - {f.name for f in dataclasses.fields(self)} - {"name"}
+        unknown = set(options) - set(METHOD_OPTIONS)
         if unknown:
-            raise UserError(f"unknown method option(s): {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown method option(s): {', '.join(sorted(unknown))}; allowed: {', '.join(METHOD_OPTIONS)}")
         changed = {k: v for k, v in options.items() if getattr(self, k) != v}
         if not changed:
             return self
@@ -203,7 +213,6 @@ def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
 
 
 def validate(method: Method) -> None:
-    _check(method.loss, LOSSES, "loss")
     _check(method.granularity, tuple(GRANULARITIES), "granularity")
     _check(method.norm, NORMS, "norm")
     _check(method.ppl_source, PPL_SOURCES, "ppl_source")
@@ -250,9 +259,9 @@ def all_methods() -> list[Method]:
 
 
 register(Method("dpo", "dpo", "Direct Preference Optimization: one sigmoid loss on the response-level implicit reward margin (Eq. 5, 11)."))
-register(Method("aspo", "aspo", "ASPO-S+P: sentence rewards reweighted by CLIP similarity and perplexity, alpha 0.5 (Eq. 10-13).", granularity="sentence", alpha=0.5))
-register(Method("aspo-s", "aspo", "ASPO-S: sentence weights from image-text similarity only (Table 5).", granularity="sentence", alpha=1.0))
-register(Method("aspo-p", "aspo", "ASPO-P: sentence weights from perplexity only (Table 5).", granularity="sentence", alpha=0.0))
+register(Method("aspo", "aspo", "ASPO-S+P: sentence rewards reweighted by CLIP similarity and perplexity, alpha 0.5 (Eq. 10-13).", alpha=0.5))
+register(Method("aspo-s", "aspo", "ASPO-S: sentence weights from image-text similarity only (Table 5).", alpha=1.0))
+register(Method("aspo-p", "aspo", "ASPO-P: sentence weights from perplexity only (Table 5).", alpha=0.0))
 register(Method("aspo-response", "aspo", "Granularity ablation: each chosen response is one unit, weights min-max normalised across the micro-batch (Table 6).", granularity="response", alpha=0.5))
 register(Method("aspo-token", "aspo", "Granularity ablation: each chosen token is a unit, perplexity 1/p (Table 6).", granularity="token", alpha=0.5))
-register(Method("aspo-oracle", "aspo", "Upper bound (mini profile only): ASPO-S with the exact judge's verdicts as sentence weights, 1 correct, 0 hallucinated.", granularity="sentence", alpha=1.0, scorer="judge"))
+register(Method("aspo-oracle", "aspo", "Upper bound (mini profile only): ASPO-S with the exact judge's verdicts as sentence weights, 1 correct, 0 hallucinated.", alpha=1.0, scorer="judge"))

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from aspo_repro.errors import UserError
 from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
+from aspo_repro.repository import REPO_ROOT
 from aspo_repro.results import BASE_METHOD, BENCHMARKS, EvalResult, collect, find_result_files
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = REPO_ROOT / "configs" / "regression.yaml"
 WORLD_PREFIX = "world"
 SCORE, BASE_DELTA = "score", "Δ base"

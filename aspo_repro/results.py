@@ -181,7 +181,7 @@ class BenchmarkScore:
     n: int | None = None
     metric: str = ""
     judge: str | None = None  # the judge model and version, where a model judges
-    # per task, each item's (numerator, denominator) of the metric (``evaluation.metrics.ITEM_RATIOS``),
+    # per task, each item's (numerator, denominator) of the metric (``evaluation.metrics.METRICS``),
     # in document order: what ``aspo_repro.intervals`` resamples. None where the metric has no items.
     items: dict[str, list[list[float]]] | None = None
 
@@ -264,7 +264,11 @@ class EvalResult:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically: a crash leaves the old file or none, never half of one."""
+        """Write atomically: a crash leaves the old file or none, never half of one. A committed
+        reference (the repository's ``results/``) is written only from a clean checkout."""
+        from aspo_repro.references import check_reference_write
+
+        check_reference_write(path, self.provenance.get("git_revision"))
         return storage.atomic_write_json(path, self.to_dict())
 
     def save_to(self, results_root: str | os.PathLike) -> Path:

@@ -1,6 +1,6 @@
 """Sentence units of a response, and the completion token that belongs to each.
 
-Rules (``shared/design/aspo-math.md``, "Units"):
+Rules (``docs/aspo-math.md``, "Units"):
 
 - the response is split into sentences with pysbd (English); a sentence's span is its text
   without surrounding whitespace;

@@ -55,7 +55,7 @@ def test_reproduce_evaluates_on_cuda_when_the_machine_has_it(two_gpus, monkeypat
     seen = []
     monkeypatch.setattr(runner, "evaluate", lambda settings, **kwargs: seen.append(settings))
     reproduction = prepare(["1"], "paper", models=["llava-1.5-7b"], work_dir=tmp_path, results_root=tmp_path)
-    step = next(s for s in reproduction.plan.steps if s.kind == "evaluate" and not s.run.is_base)
+    step = next(s for s in reproduction.plan.steps if s.kind.name == "evaluate" and not s.run.is_base)
     reproduction.stages.execute(step, {})
     assert [settings.device for settings in seen] == ["cuda"]
     assert seen[0].shr_data == REPO_ROOT / "data/shr/shr_docs.jsonl"  # the profile's SHR documents reach it

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from aspo_repro.evaluation import metrics
 from aspo_repro.intervals import difference, estimate, resampled_values, resampling_weights
 
 
@@ -70,18 +69,3 @@ def test_a_difference_against_a_base_model_uses_the_method_seeds_spread():
     against_base = difference([70.0, 72.0, 74.0], [60.0])
     assert against_base.mean == pytest.approx(12.0)
     assert against_base.seed_half == pytest.approx(estimate([70.0, 72.0, 74.0]).seed_half)
-
-
-def test_item_ratios_reproduce_each_metric():
-    pope = [{"prediction": "yes", "answer": "yes"}, {"prediction": "yes", "answer": "no"},
-            {"prediction": "no", "answer": "yes"}, {"prediction": "no", "answer": "no"},
-            {"prediction": "other", "answer": "yes"}]
-    assert metrics.ratio_of_sums(metrics.pope_items(pope)) == pytest.approx(metrics.yes_no_counts(pope).f1)
-    shr = [{"hallucinated": 2, "correct": 1, "judged": 4, "sentences": 4},
-           {"hallucinated": 0, "correct": 3, "judged": 3, "sentences": 3}]
-    assert metrics.ratio_of_sums(metrics.shr_items(shr)) == pytest.approx(metrics.shr_ratio(shr))
-    assert metrics.ratio_of_sums(metrics.count_items("correct")(shr)) == pytest.approx(2.0)
-    circular = [{"question_id": "q1", "correct": True}, {"question_id": "q1", "correct": False},
-                {"question_id": "q2", "correct": True}, {"question_id": "q2", "correct": True}]
-    assert metrics.ratio_of_sums(metrics.circular_items(circular)) == pytest.approx(
-        metrics.circular_accuracy(circular))

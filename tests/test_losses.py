@@ -1,4 +1,4 @@
-"""The loss core against the checks of shared/design/aspo-math.md, without any model."""
+"""The loss core against the checks of docs/aspo-math.md, without any model."""
 
 import math
 

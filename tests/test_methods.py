@@ -95,6 +95,17 @@ def test_a_new_loss_family_is_one_kind_and_one_function(monkeypatch):
     assert format_table([method]).splitlines()[1].split()[:5] == ["ipo", "ipo", "response", "-", "-"]
 
 
+def test_a_method_that_names_no_granularity_has_its_loss_kinds():
+    plain = Method("aspo-default-test", "aspo", "for this test", alpha=0.5)
+    assert plain.granularity == "sentence" and plain.aspo_options == methods.AspoOptions()
+    assert get_method("dpo").granularity == "response"  # recorded in every DPO run's identity (run.json)
+
+
+def test_an_option_no_method_takes_is_refused_with_the_allowed_ones():
+    with pytest.raises(UserError, match="unknown method option.*description.*allowed: granularity, alpha"):
+        get_method("aspo", description="renamed")
+
+
 def test_the_judge_scores_sentences_only_and_the_learning_rate_is_an_option_of_every_method():
     with pytest.raises(UserError, match="scorer=judge needs granularity sentence and alpha 1"):
         get_method("aspo", scorer="judge")

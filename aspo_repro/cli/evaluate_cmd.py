@@ -18,7 +18,8 @@ the path of lmms-eval's raw output, kept beside the file in <out stem>.lmms_eval
 Benchmark sets: `mini` (mini_pope, mini_shr, mini_gqa, mini_mmb) and `paper` (mmvet,
 mmbench_dev, mmbench_test, mmbench_cn, seed_image, llava_wild, sqa_img, gqa, pope, shr), or
 names separated by commas. Benchmarks that need a GPT judge (mmvet, llava_wild, shr, and
-MMBench's answer extraction) read OPENAI_API_KEY; without it they are reported as missing,
+MMBench's answer extraction) read OPENAI_API_KEY, and OPENAI_BASE_URL for an OpenAI-compatible
+server other than OpenAI's (its base URL, .../v1); without a key they are reported as missing,
 never as 0. mmbench_test is scored by the MMBench server: its answers are written for upload.
 
   python -m aspo_repro evaluate --model-dir MODEL --benchmarks mini --benchmark-dir WORLD/benchmarks \\
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from aspo_repro.devices import resolve_device
     from aspo_repro.errors import UserError
     from aspo_repro.evaluation import benchmarks
+    from aspo_repro.profile_kinds import get_profile_kind
     from aspo_repro.results import RunKey
 
     device = resolve_device(args.device)  # before anything slow: a mini world may need building below
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise UserError(f"--out {args.out} is a directory; name the result file, e.g. {args.out / 'eval.json'}")
     benchmark_dir = args.benchmark_dir
-    if profile == "mini" and benchmark_dir is None:
+    if get_profile_kind(profile).builds_world and benchmark_dir is None:
         benchmark_dir = world_benchmark_dir(args.world_seed, args.world_size, args.cache_dir)
     run_key = RunKey(profile, args.model_name or args.model_dir.resolve().name, args.method, args.seed)
 

@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aspo_repro.errors import unknown_name
-    from aspo_repro.models.registry import PROFILES, all_models
+    from aspo_repro.models.registry import all_models
+    from aspo_repro.profile_kinds import get_profile_kind
 
-    if args.profile is not None and args.profile not in PROFILES:
-        raise unknown_name("profile", args.profile, PROFILES)
+    if args.profile is not None:
+        get_profile_kind(args.profile)  # an unknown profile is refused, listing the known ones
     specs = all_models(args.profile)
     if args.json:
         print(json.dumps([dataclasses.asdict(spec) for spec in specs], indent=2))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 NAME = "reproduce"
 HELP = "plan, run (resumably) and render the runs a table of the paper needs"
@@ -49,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables-dir", help="where tables are written (default: the profile's)")
     parser.add_argument("--work-dir", help="preference data and training runs (default: the profile's)")
     parser.add_argument("--cache-dir", help="the mini world's cache (default: $ASPO_CACHE_DIR or .cache/aspo)")
-    parser.add_argument("--launcher", choices=("local", "slurm"), default="local",
+    parser.add_argument("--launcher", choices=tuple(LAUNCHERS), default="local",
                         help="local: run here (default); slurm: submit one job per step and return")
     parser.add_argument("--jobs", type=int, default=1,
                         help="local launcher: steps run at once (default 1: in turn, in this process)")
@@ -73,43 +75,45 @@ def expand_tables(requested: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from aspo_repro.errors import UserError
-    from aspo_repro.orchestration import describe_plan, format_seconds, prepare
-    from aspo_repro.orchestration import run as run_plan
+    from aspo_repro.orchestration import prepare
 
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be a positive integer; got {args.seeds}")
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive integer; got {args.jobs}")
-    if args.launcher != "local" and args.jobs != 1:
-        raise UserError("--jobs applies to the local launcher; on Slurm the scheduler runs the jobs")
-    if args.cancel and args.launcher != "slurm":
-        raise UserError("--cancel applies to --launcher slurm (a local run stops with Ctrl-C)")
+    launcher = LAUNCHERS[args.launcher]
+    launcher.check(args)
     reproduction = prepare(
         expand_tables(args.table), args.profile, models=args.models, seeds=args.seeds,
         results_root=args.results, tables_dir=args.tables_dir, work_dir=args.work_dir, cache_dir=args.cache_dir,
     )
     command = "python -m aspo_repro " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     seeds = reproduction.seeds if reproduction.seeds > 1 else None
-    if args.launcher == "slurm":
-        check_memory_plan(reproduction, args)
-        return _submit(reproduction, args, seeds, command)
+    return launcher.launch(reproduction, args, seeds, command)
+
+
+def _run_here(reproduction, args: argparse.Namespace, seeds: int | None, command: str) -> int:
+    from aspo_repro.orchestration import describe_plan, format_seconds
+    from aspo_repro.orchestration import run as run_plan
+    from aspo_repro.references import check_reference_write
+
     print(describe_plan(reproduction.plan, reproduction.stages), flush=True)
-    check_memory_plan(reproduction, args)
+    check_memory_plan(reproduction, args.gpus, args.gpu_memory_gb)
     if args.dry_run:
         return 0
+    check_reference_write(reproduction.stages.ws.results_root)  # before hours of work, not after
+    check_reference_write(reproduction.stages.ws.tables_dir)
     reproduction = run_plan(reproduction, seeds=seeds, command=command, jobs=args.jobs, wait=args.wait)
     report = reproduction.report
     ws = reproduction.stages.ws
-    print(f"\nfinished in {format_seconds(reproduction.seconds)}: "
-          f"{len(report.by_status('ran'))} steps ran, {len(report.by_status('reused'))} reused, "
-          f"{len(report.by_status('failed'))} failed, {len(report.by_status('blocked'))} blocked")
+    print(f"\nfinished in {format_seconds(reproduction.seconds)}: {report.summary()}")
     print(f"tables in {ws.tables_dir}, results in {ws.results_root}, step log in {ws.work_dir / 'reproduce.jsonl'}")
-    for outcome in report.by_status("failed"):
+    for outcome in report.failures:
         print(f"FAILED: {outcome.step.label()}: {outcome.error}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
-def check_memory_plan(reproduction, args: argparse.Namespace) -> None:
+def check_memory_plan(reproduction, gpus: int | None, gpu_memory_gb: float | None) -> None:
     """Print each GPU step's processes, batch, sharding and estimated peak memory for the hardware
     given (or seen); refuse (exit 2, one line) a plan a step of which cannot fit."""
     from aspo_repro.orchestration.memory import (
@@ -123,11 +127,7 @@ def check_memory_plan(reproduction, args: argparse.Namespace) -> None:
     profile = reproduction.stages.ws.profile
     if not profile_is_planned(profile):
         return
-    gpus, memory = args.gpus, args.gpu_memory_gb
-    slurm = profile.launch.slurm
-    if args.launcher == "slurm" and gpus is None and memory is None and slurm.gpu_memory_gb:
-        gpus, memory = slurm.steps["train"].gpus, slurm.gpu_memory_gb  # a training job's GPUs on the cluster
-    hardware = detect_hardware(gpus, memory)
+    hardware = detect_hardware(gpus, gpu_memory_gb)
     if hardware is None:
         print("memory plan: no GPU seen (give --gpus N --gpu-memory-gb M to plan for a GPU machine)")
         return
@@ -140,6 +140,11 @@ def _submit(reproduction, args: argparse.Namespace, seeds: int | None, command: 
     from aspo_repro.orchestration import submit
 
     ws = reproduction.stages.ws
+    slurm = ws.profile.launch.slurm
+    if args.gpus is None and args.gpu_memory_gb is None and slurm.gpu_memory_gb:
+        check_memory_plan(reproduction, slurm.steps["train"].gpus, slurm.gpu_memory_gb)  # a training job's GPUs
+    else:
+        check_memory_plan(reproduction, args.gpus, args.gpu_memory_gb)
     outcome = submit(reproduction, seeds=seeds, command=command, dry_run=args.dry_run, cancel=args.cancel,
                      wait=args.wait)
     if args.cancel or args.dry_run:
@@ -148,3 +153,25 @@ def _submit(reproduction, args: argparse.Namespace, seeds: int | None, command: 
         print(f"\nsubmitted {len(outcome)} job(s): {', '.join(outcome.values())}; logs in {ws.work_dir / 'launch' / 'jobs'}")
         print("run the same command again to see each step's state (and resubmit what failed); add --cancel to cancel")
     return 0
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A ``--launcher`` choice: what it does with a reproduction, and the options that apply to it."""
+
+    name: str
+    launch: Callable[..., int]
+    takes_jobs: bool  # --jobs N: steps at once on this machine
+    cancels: bool  # --cancel: cancel the plan's jobs
+
+    def check(self, args: argparse.Namespace) -> None:
+        from aspo_repro.errors import UserError
+
+        if args.jobs != 1 and not self.takes_jobs:
+            raise UserError(f"--jobs applies to the local launcher; under {self.name} the scheduler runs the jobs")
+        if args.cancel and not self.cancels:
+            raise UserError(f"--cancel applies to --launcher slurm (a {self.name} run stops with Ctrl-C)")
+
+
+LAUNCHERS = {launch.name: launch for launch in (Launch("local", _run_here, takes_jobs=True, cancels=False),
+                                                Launch("slurm", _submit, takes_jobs=False, cancels=True))}

@@ -74,7 +74,7 @@ def mini_world(args: argparse.Namespace, log):
     """A function building the mini world a mini model's name resolves in; None for other models."""
     from aspo_repro.models import get_model_spec, model_names
 
-    if args.model not in model_names() or get_model_spec(args.model).profile != "mini":
+    if args.model not in model_names() or not get_model_spec(args.model).profile_kind.builds_world:
         return None
     from aspo_repro.miniworld import obtain_world
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aspo_repro.data.pipeline import Backends, PrefsConfig
+from aspo_repro.data.config import Backends, PrefsConfig
 from aspo_repro.devices import resolve_device
 from aspo_repro.errors import UserError
 

@@ -16,8 +16,9 @@ questions the paper cannot ask are measured here:
   these are the weights of the first step);
 - what gradient scale c(1 + w_i) each class gets (Eq. 10-13), assuming every token of an answer
   carries the same reward, so that c = sum n_i / sum (1 + w_i) n_i over an answer's sentences of
-  n_i words, clamped to [0.5, 1] as the loss clamps it. (The loss takes c over a micro-batch and
-  from the rewards the policy has; this is the scale at equal rewards, per answer.)
+  n_i words: the loss's own normaliser (``losses.aspo.normaliser``, ``reward_ratio``, clamped as the
+  loss clamps it). (The loss takes c over a micro-batch and from the rewards the policy has; this is
+  the scale at equal rewards, per answer.)
 """
 
 from __future__ import annotations
@@ -30,11 +31,26 @@ from typing import Any
 
 import numpy as np
 
+from aspo_repro.methods import Method, all_methods
+
 BOOTSTRAP_SAMPLES = 1000
-CLAMP = (0.5, 1.0)  # c's range (aspo-math: the range it has when the sentence rewards share a sign)
 
 
-WEIGHTED_METHODS = ("aspo-s", "aspo-p", "aspo")  # S, P, S+P (Table 5)
+def weighted_methods() -> list[Method]:
+    """The methods whose weights are measured: every ASPO method weighting the sentences stored in the
+    data by what it computes from them (not the judge's verdicts), each signal alone before their mix,
+    similarity before perplexity (Table 5's S, P, S+P)."""
+    measured = [m for m in all_methods() if m.units_within_response and m.unit.stored_in_data and not m.uses_judge]
+    return sorted(measured, key=lambda m: (m.uses_similarity and m.uses_perplexity, m.uses_perplexity))
+
+
+def weight_label(method: Method) -> str:
+    """S, P or S+P: the signals a method's weights mix."""
+    return "+".join(signal for used, signal in ((method.uses_similarity, "S"), (method.uses_perplexity, "P")) if used)
+
+
+def weighted_method_names() -> list[str]:
+    return [method.name for method in weighted_methods()]
 
 
 @dataclass(frozen=True)
@@ -125,18 +141,16 @@ def method_weights(similarity: list[float], mean_nll: list[float] | None) -> dic
     only when ``mean_nll`` is given."""
     import torch
 
-    from aspo_repro.methods import get_method
     from aspo_repro.weights import adaptive_weights
 
     mask = torch.ones(1, len(similarity), dtype=torch.bool)
     nll = torch.tensor([mean_nll]) if mean_nll is not None else None
     weights = {}
-    for name in WEIGHTED_METHODS:
-        method = get_method(name)
+    for method in weighted_methods():
         if method.uses_perplexity and nll is None:
             continue
         similarity_tensor = torch.tensor([similarity]) if method.uses_similarity else None
-        weights[name] = adaptive_weights(method.aspo_options.alpha, mask, similarity_tensor, nll)[0].tolist()
+        weights[method.name] = adaptive_weights(method.aspo_options.alpha, mask, similarity_tensor, nll)[0].tolist()
     return weights
 
 
@@ -244,7 +258,8 @@ def tally(pairs: Sequence[tuple[AnswerProfile, AnswerProfile]], key) -> dict[str
 def weight_diagnosis(sentences: Sequence[ChosenSentence], *, seed: int = 0) -> dict[str, Any]:
     correct = [s for s in sentences if not s.hallucinated]
     hallucinated = [s for s in sentences if s.hallucinated]
-    methods = sorted(set().union(*(s.weights for s in sentences)), key=WEIGHTED_METHODS.index) if sentences else []
+    measured = set().union(*(s.weights for s in sentences))
+    methods = [name for name in weighted_method_names() if name in measured]
     report = {
         "sentences": {"correct": len(correct), "hallucinated": len(hallucinated)},
         "auc_raw_similarity": auc_with_interval(sentences, lambda s: s.similarity, seed=seed),
@@ -322,28 +337,36 @@ def within_answer_auc(sentences: Sequence[ChosenSentence], score, *, seed: int =
             "answers": len(counts)}
 
 
+def answer_normalisers(sentences: Sequence[ChosenSentence], method: str, clamp_c: bool = True) -> dict[int, float]:
+    """c per answer (pair) at equal per-token rewards, r_i = n_i, by the loss's own normaliser
+    (``reward_ratio``, see the module docstring). Each answer's sums are taken here, in sentence order,
+    and given to the normaliser as one unit, so that they are summed in one order on every machine."""
+    import torch
+
+    from aspo_repro.losses.aspo import normaliser
+
+    pairs = sorted({s.pair for s in sentences})
+    plain = [sum(s.words for s in sentences if s.pair == pair) for pair in pairs]
+    weighted = [sum((1 + s.weights[method]) * s.words for s in sentences if s.pair == pair) for pair in pairs]
+    rewards = torch.tensor(plain, dtype=torch.float64)[:, None]
+    weighted_rewards = torch.tensor(weighted, dtype=torch.float64)[:, None]
+    one_unit = torch.ones_like(rewards, dtype=torch.bool)
+    c = normaliser("reward_ratio", rewards, weighted_rewards, weighted_rewards / rewards, one_unit, clamp_c=clamp_c)
+    return dict(zip(pairs, c.tolist()))
+
+
 def gradient_scales(sentences: Sequence[ChosenSentence], method: str) -> list[float]:
     """c (1 + w_i) per sentence, c per answer at equal per-token rewards (see the module docstring)."""
-    scales = [0.0] * len(sentences)
-    for pair in {s.pair for s in sentences}:
-        indices = [i for i, s in enumerate(sentences) if s.pair == pair]
-        plain = sum(sentences[i].words for i in indices)
-        weighted = sum((1 + sentences[i].weights[method]) * sentences[i].words for i in indices)
-        c = min(max(plain / weighted, CLAMP[0]), CLAMP[1]) if weighted > 0 else 1.0
-        for i in indices:
-            scales[i] = c * (1 + sentences[i].weights[method])
-    return scales
+    c = answer_normalisers(sentences, method)
+    return [c[s.pair] * (1 + s.weights[method]) for s in sentences]
 
 
 def _clamped_share(sentences: Sequence[ChosenSentence], method: str) -> float | None:
     """The share of answers whose c sits at the lower clamp."""
-    answers = {s.pair for s in sentences}
-    clamped = 0
-    for pair in answers:
-        members = [s for s in sentences if s.pair == pair]
-        weighted = sum((1 + s.weights[method]) * s.words for s in members)
-        clamped += weighted > 0 and sum(s.words for s in members) / weighted < CLAMP[0]
-    return clamped / len(answers) if answers else None
+    from aspo_repro.aspo_choices import C_RANGE
+
+    unclamped = answer_normalisers(sentences, method, clamp_c=False)
+    return sum(c < C_RANGE[0] for c in unclamped.values()) / len(unclamped) if unclamped else None
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -376,7 +399,7 @@ def format_diagnosis(report: dict[str, Any]) -> str:
                  "hallucinated chosen sentences: AUC (correct above hallucinated) [95%]; c(1+w) correct / hallucinated")
     lines.append(f"  {'raw similarity S':16} {interval(weights['auc_raw_similarity']):28} "
                  f"within answers {interval(weights['auc_within_answer_raw_similarity'])}")
-    for method in WEIGHTED_METHODS:
+    for method in weighted_method_names():
         if method in weights:
             scale = weights[method]["gradient_scale"]
             lines.append(f"  {method:16} {interval(weights[method]['auc']):28} within answers "

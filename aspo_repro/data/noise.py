@@ -2,7 +2,7 @@
 
 ``x_t = sqrt(abar_t) * x_0 + sqrt(1 - abar_t) * eps`` at step ``t`` of 1000 with the sigmoid
 beta schedule ``betas = sigmoid(linspace(-6, 6, 1000)) * (5e-3 - 1e-5) + 1e-5``
-(``shared/design/aspo-math.md``, "Preference data"); diffusers' DDPMScheduler computes exactly
+(``docs/aspo-math.md``, "Preference data"); diffusers' DDPMScheduler computes exactly
 this. The noise of each image is drawn from its own seed, derived from the run's seed and the
 instruction's id, so a pair does not depend on batching, sharding or resuming.
 """

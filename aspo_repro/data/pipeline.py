@@ -10,13 +10,14 @@ shards and resumes; the dataset and its ``manifest.json`` appear only when compl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aspo_repro.data import shards as shard_store
-from aspo_repro.data.generation import DEFAULT_MAX_NEW_TOKENS, answer_pairs, prepare_for_generation
+import aspo_repro.data.shards as shard_store
+from aspo_repro.data.config import MINI_SOURCE, Backends, PrefsConfig, Scorer
+from aspo_repro.data.generation import answer_pairs, prepare_for_generation
 from aspo_repro.data.instructions import (
     Instruction,
     InstructionSet,
@@ -27,104 +28,14 @@ from aspo_repro.data.instructions import (
 from aspo_repro.data.noise import (
     BETA_END,
     BETA_START,
-    DEFAULT_NOISE_STEP,
     NUM_TRAIN_TIMESTEPS,
-    check_noise_step,
     noise_seed,
 )
 from aspo_repro.errors import UserError
-from aspo_repro.files import SET_PER_JOB, warn
+from aspo_repro.files import warn
 from aspo_repro.segmentation import sentence_spans
 from aspo_repro.storage import file_lock, lock_path, sha256_file, stable_hash
 from aspo_repro.training.preferences import VERDICT_COLUMN, VERDICTS
-
-MINI_SOURCE = "mini"
-DEFAULT_SHARD_SIZE = 64
-
-Scorer = Callable[[Sequence, Sequence[str]], Sequence[float]]
-
-
-@dataclass(frozen=True)
-class PrefsConfig:
-    """One preference-data build. ``instructions`` is ``mini`` or a LLaVA-Instruct JSON file.
-
-    A profile's ``prefs:`` section is this config; the fields marked :data:`SET_PER_JOB` are filled
-    in for each model by ``reproduce`` (the ``prefs`` command takes them from its flags)."""
-
-    model: str = field(default="", metadata=SET_PER_JOB)
-    out: Path | None = field(default=None, metadata=SET_PER_JOB)
-    instructions: str = MINI_SOURCE
-    image_dir: Path | None = None
-    sample: int | None = None
-    seed: int = 0
-    limit: int | None = None
-    noise_step: int = DEFAULT_NOISE_STEP
-    batch_size: int = 8
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-    shard_size: int = DEFAULT_SHARD_SIZE
-    on_error: str = "stop"
-    clip: str | None = None  # open_clip "ARCH/PRETRAINED" or a directory; None: the profile's CLIP
-    device: str = "auto"
-    dtype: str | None = None
-    world_seed: int = field(default=0, metadata=SET_PER_JOB)
-    world_size: str = field(default="full", metadata=SET_PER_JOB)
-    world_replicate: int = field(default=0, metadata=SET_PER_JOB)
-    cache_dir: Path | None = field(default=None, metadata=SET_PER_JOB)
-    # where a paper model's checkpoint resolves (None: the default cache)
-    hub_cache: Path | None = field(default=None, metadata=SET_PER_JOB)
-    progress: bool = field(default=True, metadata=SET_PER_JOB)
-    # the evaluation protocol whose conversation a paper checkpoint is prompted in (evaluation/protocols.py:
-    # llava = LLaVA-1.5's vicuna_v1, as SeVa generated its pairs); None: the checkpoint's own chat template
-    protocol: str | None = None
-
-    def __post_init__(self) -> None:
-        check_noise_step(self.noise_step)
-        if self.protocol is not None:
-            from aspo_repro.evaluation.protocols import get_protocol
-
-            get_protocol(self.protocol)
-        for name in ("batch_size", "max_new_tokens", "shard_size"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"--{name.replace('_', '-')} must be positive; got {getattr(self, name)}")
-        if self.limit is not None and self.limit <= 0:
-            raise UserError(f"--limit must be positive; got {self.limit}")
-        if self.instructions != MINI_SOURCE and self.image_dir is None:
-            raise UserError("a LLaVA-Instruct JSON source needs --image-dir (the COCO image folder)")
-
-    @property
-    def is_mini(self) -> bool:
-        return self.instructions == MINI_SOURCE
-
-    def settings(self) -> dict[str, Any]:
-        """What determines the pairs (the resume fingerprint); batch size and device do not. (The
-        protocol is named only when set, so data built before it existed keeps its fingerprint.)"""
-        return {
-            **({"protocol": self.protocol} if self.protocol is not None else {}),
-            "model": self.model,
-            "instructions": self.instructions,
-            "image_dir": str(self.image_dir) if self.image_dir else None,
-            "sample": self.sample,
-            "seed": self.seed,
-            "limit": self.limit,
-            "noise_step": self.noise_step,
-            "max_new_tokens": self.max_new_tokens,
-            "shard_size": self.shard_size,
-            "clip": self.clip,
-            "dtype": self.dtype,
-            "world": ({"seed": self.world_seed, "size": self.world_size, "replicate": self.world_replicate}
-                      if self.is_mini else None),
-        }
-
-
-@dataclass
-class Backends:
-    """What the pipeline needs from outside, built only when there is work to do."""
-
-    load_model: Callable[[], tuple[Any, Any]]  # () -> (model, processor)
-    load_scorer: Callable[[], Scorer]  # () -> score(images, sentences)
-    describe_model: Callable[[], dict[str, Any]] = dict
-    describe_clip: Callable[[], dict[str, Any]] = dict
-    scene_of: Callable[[Instruction], Any] | None = None  # the mini world's ground truth, if any
 
 
 @dataclass
@@ -376,9 +287,9 @@ def load_world(config: PrefsConfig):
 
 
 def default_backends(config: PrefsConfig, world=None) -> Backends:
-    from aspo_repro.data import backends
+    from aspo_repro.data.backends import default_backends as build
 
-    return backends.default_backends(config, world)
+    return build(config, world)
 
 
 # ----------------------------------------------------------------------------- manifest

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.profile_kinds import PROFILES, ProfileKind, get_profile_kind
 
-PROFILES = ("paper", "mini")
 # What scores a benchmark's answers: rules only, a GPT judge that needs an API key,
 # rules with a GPT fallback (MMBench's answer extraction), or the exact rule judge of the mini world.
 JUDGES = ("none", "gpt", "rules+gpt", "rule")
@@ -43,15 +43,26 @@ class Benchmark:
     # read from the run of another benchmark (its tasks answered once), reported beside it
     reported_with: str | None = None
     in_average: bool = True  # counted in a table's Avg column (when higher is better)
-    # the ``metrics.ITEM_RATIOS`` entry that reads its items, where ``metric`` does not name it (lmms-eval
+    # the ``metrics.METRICS`` entry that reads its items, where ``metric`` does not name it (lmms-eval
     # calls MM-Vet's judge score and MMBench's circular accuracy both gpt_eval_score)
     item_rule_name: str | None = None
+    # reads the SHR documents an evaluation names (``shr_data``, written by ``shr.prepare_shr_docs``)
+    needs_shr_documents: bool = False
+    # lmms-eval's judge client posts to OPENAI_API_URL as the whole chat-completions endpoint (MMBench's
+    # evaluator); otherwise, where it has a GPT judge, it takes it as the base URL (lmms-eval's llm_judge)
+    judge_client_wants_endpoint: bool = False
+    # its score is a share of judged sentences: a description with none judged gives no score
+    judges_sentences: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"benchmark {self.name!r}: profile must be one of {PROFILES}")
         if self.judge not in JUDGES:
             raise ValueError(f"benchmark {self.name!r}: judge must be one of {JUDGES}")
+
+    @property
+    def profile_kind(self) -> ProfileKind:
+        return get_profile_kind(self.profile)
 
     @property
     def higher_is_better(self) -> bool:
@@ -64,24 +75,31 @@ class Benchmark:
 
     @property
     def item_rule(self) -> str:
-        """The ``metrics.ITEM_RATIOS`` entry its per-item contributions are read by."""
+        """The ``metrics.METRICS`` entry its per-item contributions are read by."""
         return self.item_rule_name or self.metric
 
     @property
     def needs_api_key(self) -> bool:
         return self.judge in ("gpt", "rules+gpt")
 
+    @property
+    def judged_by_own_gpt_judge(self) -> bool:
+        """Judged by the project's GPT sentence judge (``shr.py``, through ``paper_tasks``), not lmms-eval's."""
+        return self.own_task and self.judge == "gpt"
+
 
 _PAPER = (
     Benchmark("mmvet", "paper", "MMVet", ("mmvet",), "gpt_eval_score", 1.0, "MM-Vet, GPT-4 graded",
               judge="gpt", item_rule_name="mmvet_score"),
     Benchmark("mmbench_dev", "paper", "MMB-dev", ("mmbench_en_dev",), "gpt_eval_score", 1.0,
-              "MMBench-EN dev, circular accuracy", judge="rules+gpt", item_rule_name="mmbench_circular"),
+              "MMBench-EN dev, circular accuracy", judge="rules+gpt", item_rule_name="mmbench_circular",
+              judge_client_wants_endpoint=True),
     Benchmark("mmbench_test", "paper", "MMB-test", ("mmbench_en_test",), "submission", 1.0,
               "MMBench-EN test: answers are written for submission to the MMBench server",
               submission_file="mmbench_en_test_results.xlsx"),
     Benchmark("mmbench_cn", "paper", "MMB-CN", ("mmbench_cn_dev",), "gpt_eval_score", 1.0,
-              "MMBench-CN dev, circular accuracy", judge="rules+gpt", item_rule_name="mmbench_circular"),
+              "MMBench-CN dev, circular accuracy", judge="rules+gpt", item_rule_name="mmbench_circular",
+              judge_client_wants_endpoint=True),
     Benchmark("seed_image", "paper", "SEED-I", ("seedbench",), "seed_image", 100.0,
               "SEED-Bench, image questions"),
     Benchmark("llava_wild", "paper", "LLaVA-W", ("llava_in_the_wild",), "gpt_eval_llava_all", 1.0,
@@ -94,7 +112,7 @@ _PAPER = (
               "POPE: F1 of the random, popular and adversarial splits, averaged"),
     Benchmark("shr", "paper", "SHR", ("shr",), "shr", 100.0,
               "SHR (HA-DPO): hallucinated / judged sentences of detailed descriptions, lower is better",
-              lower_is_better=True, judge="gpt", own_task=True),
+              lower_is_better=True, judge="gpt", own_task=True, needs_shr_documents=True, judges_sentences=True),
 )
 _MINI = (
     Benchmark("mini_pope", "mini", "mini-POPE",
@@ -104,7 +122,7 @@ _MINI = (
     Benchmark("mini_shr", "mini", "mini-SHR", ("mini_shr",), "shr", 100.0,
               "mini-SHR: hallucinated / judged sentences, exact rule judge, lower is better",
               lower_is_better=True, analogue_of="shr", judge="rule", own_task=True,
-              data_file="mini_shr.jsonl"),
+              data_file="mini_shr.jsonl", judges_sentences=True),
     Benchmark("mini_shr_correct", "mini", "correct/img", ("mini_shr",), "correct_per_image", 1.0,
               "mini-SHR's correct sentences per description (beside SHR: did correct sentences go?)",
               judge="rule", own_task=True, data_file="mini_shr.jsonl", max_value=None,

@@ -1,123 +1,27 @@
-"""The metrics of the project's own tasks, as pure functions of per-answer records.
+"""Every metric the project computes or resamples, each defined once, as a ratio of sums over items.
 
-lmms-eval calls a task's ``process_results`` once per document and an aggregation once per
-task over the records; both live here so that they are tested without a model. Values are
-fractions (0-1), like lmms-eval's own tasks; the registry's ``scale`` brings them to 0-100.
+A metric is ``items(records) -> [(numerator, denominator), ...]``, one pair per item (an answer, a
+description, a question over its rotations): its score is sum(numerators) / sum(denominators), and
+the pairs themselves are what a result keeps so that it can be resampled item by item (the bootstrap
+of ``aspo_repro.intervals``) without its raw outputs. Accuracy is sum(right) / sum(1), SHR
+sum(hallucinated) / sum(judged), F1 sum(2 tp) / sum(2 tp + fp + fn), circular accuracy per question,
+LLaVA-W sum(model's judge score) / sum(the reference answer's).
+
+The project's own tasks score with ``Metric.score`` (lmms-eval calls a task's ``process_results``
+once per document and its aggregation once per task over the records; both are pure functions here,
+tested without a model). lmms-eval's paper tasks score with lmms-eval's own aggregation; their entries
+read the records those tasks log, by the rule of that aggregation (``lmms_eval/tasks/<task>/utils.py``).
+Values are fractions (0-1), like lmms-eval's own tasks (the registry's ``scale`` brings them to
+0-100), except MM-Vet, MMBench and LLaVA-W, which lmms-eval reports on 0-100 (``PERCENT``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 YES, NO, OTHER = "yes", "no", "other"
-
-
-@dataclass(frozen=True)
-class YesNoCounts:
-    """Confusion counts of yes/no answers; an answer that is neither counts as not-yes."""
-
-    true_pos: int
-    false_pos: int
-    true_neg: int
-    false_neg: int
-    unparsed: int  # answers that were neither yes nor no (also in false_neg / true_neg)
-
-    @property
-    def total(self) -> int:
-        return self.true_pos + self.false_pos + self.true_neg + self.false_neg
-
-    @property
-    def precision(self) -> float:
-        said_yes = self.true_pos + self.false_pos
-        return self.true_pos / said_yes if said_yes else 0.0
-
-    @property
-    def recall(self) -> float:
-        positives = self.true_pos + self.false_neg
-        return self.true_pos / positives if positives else 0.0
-
-    @property
-    def f1(self) -> float:
-        denominator = 2 * self.true_pos + self.false_pos + self.false_neg
-        return 2 * self.true_pos / denominator if denominator else 0.0
-
-    @property
-    def accuracy(self) -> float:
-        return (self.true_pos + self.true_neg) / self.total if self.total else 0.0
-
-    @property
-    def yes_ratio(self) -> float:
-        """The share of answers that are "yes" (POPE's yes-ratio: a model biased to yes scores high)."""
-        return (self.true_pos + self.false_pos) / self.total if self.total else 0.0
-
-
-def yes_no_counts(records: Iterable[Mapping[str, str]]) -> YesNoCounts:
-    """Counts from records ``{"prediction": yes|no|other, "answer": yes|no}``."""
-    counts = {"tp": 0, "fp": 0, "tn": 0, "fn": 0, "unparsed": 0}
-    for record in records:
-        said_yes = record["prediction"] == YES
-        counts["unparsed"] += record["prediction"] == OTHER
-        if record["answer"] == YES:
-            counts["tp" if said_yes else "fn"] += 1
-        else:
-            counts["fp" if said_yes else "tn"] += 1
-    return YesNoCounts(counts["tp"], counts["fp"], counts["tn"], counts["fn"], counts["unparsed"])
-
-
-def circular_accuracy(records: Iterable[Mapping[str, object]]) -> float:
-    """MMBench's circular evaluation: a question counts only if every rotation of its
-    options was answered correctly. Records are ``{"question_id", "correct"}``, one per rotation."""
-    by_question: dict[object, bool] = defaultdict(lambda: True)
-    for record in records:
-        by_question[record["question_id"]] &= bool(record["correct"])
-    return sum(by_question.values()) / len(by_question) if by_question else 0.0
-
-
-@dataclass(frozen=True)
-class HallucinationCounts:
-    hallucinated: int
-    judged: int  # sentences the judge could classify (SHR's denominator)
-    sentences: int  # all sentences, judged or not
-
-    @property
-    def ratio(self) -> float | None:
-        """SHR: hallucinated sentences / judged sentences, summed over all descriptions
-        (HA-DPO's ``hal_sents_ratio``); None when no sentence could be judged."""
-        return self.hallucinated / self.judged if self.judged else None
-
-
-def hallucination_counts(records: Iterable[Mapping[str, int]]) -> HallucinationCounts:
-    """Sums of per-description records ``{"hallucinated", "judged", "sentences"}``."""
-    totals = {"hallucinated": 0, "judged": 0, "sentences": 0}
-    for record in records:
-        for key in totals:
-            totals[key] += int(record[key])
-    return HallucinationCounts(totals["hallucinated"], totals["judged"], totals["sentences"])
-
-
-def shr_ratio(records: Iterable[Mapping[str, int]]) -> float:
-    """The aggregation lmms-eval calls; NaN when no sentence was judgeable (never a fake 0)."""
-    ratio = hallucination_counts(records).ratio
-    return float("nan") if ratio is None else ratio
-
-
-def sentences_per_description(records: Iterable[Mapping[str, int]], key: str) -> float:
-    """The mean number of sentences labelled ``key`` (``correct``, ``hallucinated``) per description:
-    beside SHR, it tells whether SHR fell because hallucinated sentences went or correct ones came."""
-    records = list(records)
-    return sum(int(record[key]) for record in records) / len(records) if records else float("nan")
-
-
-# ----------------------------------------------------------------------------- item ratios
-# Every metric of the project's tasks, and of lmms-eval's paper tasks, is a ratio of sums over its
-# items: accuracy sum(right) / sum(1), SHR sum(hallucinated) / sum(judged), F1 sum(2 tp) /
-# sum(2 tp + fp + fn), circular accuracy per question, LLaVA-W sum(model's judge score) / sum(the
-# reference answer's). Kept per item as (numerator, denominator), a result can be resampled item by
-# item (the bootstrap of ``aspo_repro.intervals``) without its raw outputs. The lmms-eval entries read
-# the records its tasks' ``process_results`` log, by the rule of their aggregation
-# (``lmms_eval/tasks/<task>/utils.py``); MM-Vet, MMBench and LLaVA-W report on 0-100 (``PERCENT``).
 
 Ratio = tuple[float, float]
 PERCENT = 100.0
@@ -125,6 +29,30 @@ PERCENT = 100.0
 ROTATION_OFFSET = 1_000_000
 CIRCULAR_HIT = "circular_hit"  # the verdict the runner adds to MMBench's logged records (evaluation/verdicts.py)
 
+
+def ratio_of_sums(items: Iterable[Ratio], undefined: float = float("nan")) -> float:
+    """A metric from its items; ``undefined`` (NaN unless the metric says otherwise) when every denominator is 0."""
+    numerator = denominator = 0.0
+    for num, den in items:
+        numerator += num
+        denominator += den
+    return numerator / denominator if denominator else undefined
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its items, and its score as their ratio of sums."""
+
+    items: Callable[[Iterable[Any]], list[Ratio]]
+    # the score when no item counts in the denominator: 0 where lmms-eval's convention says so (F1 of
+    # an answerer that never says yes), else NaN (SHR without a judgeable sentence: never a fake 0)
+    undefined: float = float("nan")
+
+    def score(self, records: Iterable[Any]) -> float:
+        return ratio_of_sums(self.items(records), self.undefined)
+
+
+# ----------------------------------------------------------------------------- yes/no answers
 
 def f1_item(said: str, truth: str) -> Ratio:
     """One answer's share of F1 = 2tp / (2tp + fp + fn): a true positive (2, 2), a false yes or a
@@ -134,9 +62,41 @@ def f1_item(said: str, truth: str) -> Ratio:
     return (0.0, 1.0) if said == NO and truth == YES else (0.0, 0.0)
 
 
-def pope_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
-    """Per question of a project task, where an answer that is not yes counts as no."""
-    return [f1_item(YES if record["prediction"] == YES else NO, record["answer"]) for record in records]
+def yes_no_items(item: Callable[[bool, bool], Ratio]) -> Callable[[Iterable[Mapping[str, str]]], list[Ratio]]:
+    """The items of a project task's records ``{"prediction": yes|no|other, "answer": yes|no}``, each
+    ``item(said_yes, truly_yes)``: an answer that is not "yes" counts as no."""
+    def items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
+        return [item(record["prediction"] == YES, record["answer"] == YES) for record in records]
+
+    return items
+
+
+def _f1(said_yes: bool, truly_yes: bool) -> Ratio:
+    return f1_item(YES if said_yes else NO, YES if truly_yes else NO)
+
+
+def _precision(said_yes: bool, truly_yes: bool) -> Ratio:
+    return (float(truly_yes), 1.0) if said_yes else (0.0, 0.0)
+
+
+def _recall(said_yes: bool, truly_yes: bool) -> Ratio:
+    return (float(said_yes), 1.0) if truly_yes else (0.0, 0.0)
+
+
+def _accuracy(said_yes: bool, truly_yes: bool) -> Ratio:
+    return float(said_yes == truly_yes), 1.0
+
+
+def _yes_share(said_yes: bool, truly_yes: bool) -> Ratio:
+    """POPE's yes-ratio: a model biased to yes scores high."""
+    return float(said_yes), 1.0
+
+
+POPE_F1 = Metric(yes_no_items(_f1), undefined=0.0)
+POPE_PRECISION = Metric(yes_no_items(_precision), undefined=0.0)
+POPE_RECALL = Metric(yes_no_items(_recall), undefined=0.0)
+POPE_ACCURACY = Metric(yes_no_items(_accuracy), undefined=0.0)
+POPE_YES_RATIO = Metric(yes_no_items(_yes_share), undefined=0.0)
 
 
 def lmms_pope_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
@@ -145,18 +105,29 @@ def lmms_pope_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
     return [f1_item(record["prediction"], record["ground_truth"]) for record in records]
 
 
+# ----------------------------------------------------------------------------- descriptions (SHR)
+
 def shr_items(records: Iterable[Mapping[str, int]]) -> list[Ratio]:
-    """Per description: (hallucinated, judged) sentences."""
+    """Per description ``{"hallucinated", "judged", ...}``: (hallucinated, judged) sentences, so that SHR
+    is hallucinated / judged sentences summed over all descriptions (HA-DPO's ``hal_sents_ratio``)."""
     return [(float(record["hallucinated"]), float(record["judged"])) for record in records]
 
 
-def count_items(key: str):
+def count_items(key: str) -> Callable[[Iterable[Mapping[str, int]]], list[Ratio]]:
+    """Per description: (sentences labelled ``key``, 1): the mean number per description, which tells,
+    beside SHR, whether SHR fell because hallucinated sentences went or correct ones came."""
     def items(records: Iterable[Mapping[str, int]]) -> list[Ratio]:
-        """Per description: (sentences labelled ``key``, 1)."""
         return [(float(record[key]), 1.0) for record in records]
 
     return items
 
+
+SHR = Metric(shr_items)
+CORRECT_PER_IMAGE = Metric(count_items("correct"))
+HALLUCINATED_PER_IMAGE = Metric(count_items("hallucinated"))
+
+
+# ----------------------------------------------------------------------------- questions
 
 def accuracy_items(values: Iterable[float]) -> list[Ratio]:
     """Per question: (its score, 1)."""
@@ -164,11 +135,15 @@ def accuracy_items(values: Iterable[float]) -> list[Ratio]:
 
 
 def circular_items(records: Iterable[Mapping[str, object]]) -> list[Ratio]:
-    """Per question, in order of first appearance: (1 if every rotation was right else 0, 1)."""
+    """MMBench's circular evaluation on records ``{"question_id", "correct"}``, one per rotation: per
+    question, in order of first appearance, (1 if every rotation of its options was right else 0, 1)."""
     by_question: dict[object, bool] = {}
     for record in records:
         by_question[record["question_id"]] = by_question.get(record["question_id"], True) and bool(record["correct"])
     return [(float(right), 1.0) for right in by_question.values()]
+
+
+CIRCULAR_ACCURACY = Metric(circular_items, undefined=0.0)
 
 
 def choice_items(records: Iterable[Mapping[str, str]]) -> list[Ratio]:
@@ -200,26 +175,17 @@ def relative_score_items(records: Iterable[Mapping[str, object]]) -> list[Ratio]
     return [(PERCENT * float(model), float(reference)) for reference, model in scores if -999 not in (reference, model)]
 
 
-# One entry per metric; a benchmark names its entry (``Benchmark.item_rule``).
-ITEM_RATIOS = {
-    "pope_f1": pope_items,
-    "shr": shr_items,
-    "correct_per_image": count_items("correct"),
-    "hallucinated_per_image": count_items("hallucinated"),
-    "exact_match": accuracy_items,
-    "circular_accuracy": circular_items,
-    "pope_f1_score": lmms_pope_items,
-    "seed_image": choice_items,
-    "mmvet_score": judge_score_items,
-    "mmbench_circular": circular_verdict_items,
-    "gpt_eval_llava_all": relative_score_items,
+# One entry per metric a benchmark is resampled by (``Benchmark.item_rule`` names its entry).
+METRICS = {
+    "pope_f1": POPE_F1,
+    "shr": SHR,
+    "correct_per_image": CORRECT_PER_IMAGE,
+    "hallucinated_per_image": HALLUCINATED_PER_IMAGE,
+    "exact_match": Metric(accuracy_items),
+    "circular_accuracy": CIRCULAR_ACCURACY,
+    "pope_f1_score": Metric(lmms_pope_items),
+    "seed_image": Metric(choice_items),
+    "mmvet_score": Metric(judge_score_items),
+    "mmbench_circular": Metric(circular_verdict_items),
+    "gpt_eval_llava_all": Metric(relative_score_items),
 }
-
-
-def ratio_of_sums(items: Iterable[Ratio]) -> float:
-    """A metric from its items; NaN when every denominator is 0."""
-    numerator = denominator = 0.0
-    for num, den in items:
-        numerator += num
-        denominator += den
-    return numerator / denominator if denominator else float("nan")

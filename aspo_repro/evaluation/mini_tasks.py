@@ -65,23 +65,23 @@ def pope_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, d
 
 
 def pope_f1(records) -> float:
-    return metrics.yes_no_counts(records).f1
+    return metrics.POPE_F1.score(records)
 
 
 def pope_precision(records) -> float:
-    return metrics.yes_no_counts(records).precision
+    return metrics.POPE_PRECISION.score(records)
 
 
 def pope_recall(records) -> float:
-    return metrics.yes_no_counts(records).recall
+    return metrics.POPE_RECALL.score(records)
 
 
 def pope_accuracy(records) -> float:
-    return metrics.yes_no_counts(records).accuracy
+    return metrics.POPE_ACCURACY.score(records)
 
 
 def pope_yes_ratio(records) -> float:
-    return metrics.yes_no_counts(records).yes_ratio
+    return metrics.POPE_YES_RATIO.score(records)
 
 
 # ----------------------------------------------------------------------------- mini-GQA
@@ -136,7 +136,7 @@ def mmb_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, di
 
 
 def circular_accuracy(records) -> float:
-    return metrics.circular_accuracy(records)
+    return metrics.CIRCULAR_ACCURACY.score(records)
 
 
 # ----------------------------------------------------------------------------- mini-SHR
@@ -151,12 +151,12 @@ def shr_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, di
 
 
 def shr(records) -> float:
-    return metrics.shr_ratio(records)
+    return metrics.SHR.score(records)
 
 
 def correct_per_image(records) -> float:
-    return metrics.sentences_per_description(records, "correct")
+    return metrics.CORRECT_PER_IMAGE.score(records)
 
 
 def hallucinated_per_image(records) -> float:
-    return metrics.sentences_per_description(records, "hallucinated")
+    return metrics.HALLUCINATED_PER_IMAGE.score(records)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aspo_repro.evaluation.benchmarks import Benchmark
-from aspo_repro.evaluation.metrics import ITEM_RATIOS
+from aspo_repro.evaluation.metrics import METRICS
 from aspo_repro.results import BenchmarkScore
 
 FILTER = "none"  # lmms-eval's key suffix for metrics without a filter pipeline
@@ -58,7 +58,7 @@ def judge_name(benchmark: Benchmark, raw: dict[str, Any]) -> str | None:
     """The judge model and version that scored the answers, where a model judged them."""
     if benchmark.judge == "rule":
         return "mini-world rule judge (exact)"
-    if benchmark.own_task and benchmark.judge == "gpt":
+    if benchmark.judged_by_own_gpt_judge:
         names = {record.get("judge") for task in benchmark.tasks for sample in raw.get("samples", {}).get(task, [])
                  for record in [sample.get(benchmark.metric) or {}] if isinstance(record, dict)}
         names.discard(None)
@@ -95,7 +95,7 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
     if any(value is None for value in values):
         bad = [task for task, value in zip(benchmark.tasks, values) if value is None]
         return Outcome(benchmark.name, None, f"lmms-eval gave no {benchmark.metric} for {', '.join(bad)}"
-                       + (" (no sentence could be judged)" if benchmark.metric == "shr" else ""), details)
+                       + (" (no sentence could be judged)" if benchmark.judges_sentences else ""), details)
     value = sum(values) / len(values) * benchmark.scale
     highest = benchmark.max_value
     if value < -1e-9 or (highest is not None and value > highest + 1e-9):
@@ -114,17 +114,17 @@ def normalise(benchmark: Benchmark, raw: dict[str, Any]) -> Outcome:
 
 def item_ratios(benchmark: Benchmark, raw: dict[str, Any]) -> dict[str, list[list[float]]] | None:
     """Each task's per-item (numerator, denominator), in document order, read from lmms-eval's logged
-    samples by the benchmark's ``metrics.ITEM_RATIOS`` entry (``Benchmark.item_rule``); None when the
+    samples by the benchmark's ``metrics.METRICS`` entry (``Benchmark.item_rule``); None when the
     metric has no entry, the samples were not logged, or they lack what the entry reads (MMBench's
     verdicts in an output recorded before ``evaluation/verdicts.py``)."""
-    make = ITEM_RATIOS.get(benchmark.item_rule)
-    if make is None:
+    metric = METRICS.get(benchmark.item_rule)
+    if metric is None:
         return None
     found = {}
     for task in benchmark.tasks:
         records = _metric_records(raw, task, benchmark.metric)
         try:
-            pairs = make(records) if records else []
+            pairs = metric.items(records) if records else []
         except KeyError:
             return None
         if not pairs:

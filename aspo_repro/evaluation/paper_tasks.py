@@ -54,4 +54,4 @@ def shr_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, di
 
 
 def shr(records) -> float:
-    return metrics.shr_ratio(records)
+    return metrics.SHR.score(records)

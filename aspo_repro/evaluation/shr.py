@@ -52,7 +52,7 @@ class SentenceJudge(Protocol):
 
 
 def shr_record(response: str, doc: dict[str, Any], judge: SentenceJudge) -> dict[str, Any]:
-    """The per-description record the ``shr`` metric aggregates (``metrics.hallucination_counts``)."""
+    """The per-description record the ``shr`` metric aggregates (``metrics.SHR``)."""
     verdicts = judge.judge(response, doc)
     labelled = [v for v in verdicts if v.label in LABELS]
     return {

@@ -2,7 +2,7 @@
 
 Margin: ``M* = c * sum_i (1 + w_i) r_i - beta * sum_t l_t(y_l)`` with sentence rewards
 ``r_i = beta * sum_{t in T_i} l_t`` of the chosen response and ``c`` a normaliser that carries
-no gradient (see ``shared/design/aspo-math.md``: with a differentiable c, ASPO is DPO).
+no gradient (see ``docs/aspo-math.md``: with a differentiable c, ASPO is DPO).
 
 The chosen term is computed per token, ``sum_t s_t * beta * l_t`` with the detached scale
 ``s_t = c * (1 + w_{unit(t)})``: the same value as the sum over units, and exactly DPO's
@@ -14,12 +14,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aspo_repro.aspo_choices import NORMALISERS, PERPLEXITY_SOURCES
+from aspo_repro.errors import unknown_name
 from aspo_repro.losses.common import LossOutput, ResponseLogps, check_pairs, sigmoid_loss
 from aspo_repro.methods import AspoOptions
 from aspo_repro.weights import adaptive_weights, unit_statistics
 
-C_RANGE = (0.5, 1.0)
-C_EPSILON = 1e-8
 ASPO_S_P = AspoOptions()  # ASPO-S+P at sentence level, the paper's method
 
 
@@ -32,26 +32,11 @@ def normaliser(
     unit_mask: Tensor,
     clamp_c: bool = True,
 ) -> Tensor:
-    """The normaliser c of Eq. 12 per row of (B, K) unit rewards and scales ``1 + w``.
-
-    ``reward_ratio``: c = R_c / R*_c; 1 where |R*_c| < eps (a fresh adapter: every r_i = 0),
-    clamped to [0.5, 1], the range c has whenever the r_i share a sign.
-    ``weight_mean``: c = K / sum_i (1 + w_i). ``none``: c = 1.
-    """
-    if norm == "none":
-        return torch.ones(rewards.shape[0], device=rewards.device)
-    if norm == "weight_mean":
-        units = unit_mask.sum(-1).float()
-        total = torch.where(unit_mask, scale, torch.zeros_like(scale)).sum(-1)
-        return torch.where(total > 0, units / total.clamp(min=1e-12), torch.ones_like(total))
-    if norm != "reward_ratio":
-        raise ValueError(f"unknown norm {norm!r}")
-    reward = rewards.sum(-1)
-    weighted = weighted_rewards.sum(-1)
-    c = torch.where(weighted.abs() >= C_EPSILON, reward / weighted, 1.0)
-    if clamp_c:
-        c = c.clamp(*C_RANGE)
-    return c
+    """The normaliser c of Eq. 12 that ``norm`` names (``aspo_choices.NORMALISERS``), per row of
+    (B, K) unit rewards, weighted rewards ``(1 + w) r`` and scales ``1 + w``; no gradient."""
+    if norm not in NORMALISERS:
+        raise unknown_name("norm", norm, NORMALISERS)
+    return NORMALISERS[norm](rewards, weighted_rewards, scale, unit_mask, clamp_c)
 
 
 def aspo_loss(
@@ -81,7 +66,7 @@ def aspo_loss(
     token_terms = chosen.scaled_log_ratios(beta)
     rejected_rewards = rejected.scaled_log_ratios(beta).sum(-1)
     if ppl_logps is None:
-        ppl_logps = chosen.reference if options.ppl_source == "reference" else chosen.policy
+        ppl_logps = PERPLEXITY_SOURCES[options.ppl_source](chosen)
     if tuple(ppl_logps.shape) != tuple(chosen.policy.shape):
         raise ValueError(f"ppl_logps has shape {tuple(ppl_logps.shape)}; one per chosen token is "
                          f"{tuple(chosen.policy.shape)}")

@@ -1,7 +1,7 @@
 """The mini world: a synthetic visual world with exact ground truth, its data, base models and CLIP.
 
 Every stage of the paper runs on it for real, on the code paths of the real models
-(``shared/design/miniworld.md``). Interfaces other modules build on:
+(``docs/miniworld.md``). Interfaces other modules build on:
 
 ``build_world(seed=0, cache_dir=None, size="full", progress=True) -> World``
     Generate the data and train the three base models and the CLIP, or reuse them from the

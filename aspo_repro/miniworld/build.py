@@ -46,7 +46,7 @@ CODE_MODULES = (
     "miniworld/data.py", "miniworld/grammar.py", "miniworld/judge.py", "miniworld/lexicon.py",
     "miniworld/negatives.py", "miniworld/questions.py", "miniworld/render.py", "miniworld/scene.py",
     "miniworld/sft.py", "miniworld/tokenizer.py",
-    "models/builders.py", "models/prompting.py", "models/vision_init.py",
+    "models/builders.py", "models/families.py", "models/prompting.py", "models/vision_init.py",
 )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from aspo_repro import provenance
+from aspo_repro.repository import REPO_ROOT
 from aspo_repro.storage import atomic_directory, sha256_file, stable_hash
 
 MANIFEST = "manifest.json"
@@ -33,7 +34,7 @@ def default_cache_dir() -> Path:
     configured = os.environ.get(ENV_CACHE_DIR)
     if configured:
         return Path(configured).expanduser()
-    return Path(__file__).resolve().parents[2] / ".cache" / "aspo"
+    return REPO_ROOT / ".cache" / "aspo"
 
 
 def file_hashes(directory: Path) -> dict[str, str]:

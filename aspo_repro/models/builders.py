@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aspo_repro.miniworld.lexicon import BACKGROUND_RGB
+from aspo_repro.models.families import INSTRUCTBLIP, LLAVA, get_family
 
-FAMILIES = ("llava", "instructblip")
 IMAGE_SIZE = 48
 PATCH_SIZE = 16
 # Pixel normalisation centred on the world's background colour, so an empty cell is all zeros
@@ -64,6 +64,7 @@ class ImageSpec:
 # The smallest sizes that still exercise every component (for tests of other stages).
 TINY_LLAVA = LlavaSize(TowerSize(32, 1, 2, 64), TowerSize(32, 1, 2, 64))
 TINY_INSTRUCTBLIP = InstructBlipSize(TowerSize(32, 1, 2, 64), TowerSize(32, 1, 2, 64), TowerSize(32, 1, 2, 64), 4)
+TINY_SIZES = {LLAVA.name: TINY_LLAVA, INSTRUCTBLIP.name: TINY_INSTRUCTBLIP}
 
 
 def word_level_tokenizer(words: list[str], image_token_attribute: bool = True):
@@ -179,26 +180,36 @@ def build_model_and_processor(family: str, size=None, *, image: ImageSpec = Imag
     """An untrained model of ``family`` (``llava`` or ``instructblip``) and its processor,
     both over the world tokenizer. ``size`` is a :class:`LlavaSize` / :class:`InstructBlipSize`."""
     import torch
-    from transformers import InstructBlipForConditionalGeneration, LlavaForConditionalGeneration
 
-    from aspo_repro.errors import unknown_name
     from aspo_repro.miniworld.tokenizer import build_tokenizer
 
-    if family not in FAMILIES:
-        raise unknown_name("model family", family, FAMILIES)
+    family_spec = get_family(family)  # an unknown name is refused before anything is built
     torch.manual_seed(seed)
-    if family == "llava":
-        tokenizer = build_tokenizer(with_image_in_template=True)
-        size = size or LlavaSize()
-        model = LlavaForConditionalGeneration(llava_config(tokenizer, size, image))
-        processor = llava_processor(tokenizer, image)
-    else:
-        tokenizer = build_tokenizer(with_image_in_template=False)
-        size = size or InstructBlipSize()
-        model = InstructBlipForConditionalGeneration(instructblip_config(tokenizer, size, image))
-        processor = instructblip_processor(tokenizer, build_tokenizer(False), size.num_query_tokens, image)
+    tokenizer = build_tokenizer(with_image_in_template=family_spec.image_in_prompt)
+    model, processor = _ARCHITECTURES[family_spec.name](tokenizer, size, image)
     _generation_defaults(model, tokenizer)
     return model, processor
+
+
+def _llava(tokenizer, size: LlavaSize | None, image: ImageSpec):
+    from transformers import LlavaForConditionalGeneration
+
+    model = LlavaForConditionalGeneration(llava_config(tokenizer, size or LlavaSize(), image))
+    return model, llava_processor(tokenizer, image)
+
+
+def _instructblip(tokenizer, size: InstructBlipSize | None, image: ImageSpec):
+    from transformers import InstructBlipForConditionalGeneration
+
+    from aspo_repro.miniworld.tokenizer import build_tokenizer
+
+    size = size or InstructBlipSize()
+    model = InstructBlipForConditionalGeneration(instructblip_config(tokenizer, size, image))
+    qformer_tokenizer = build_tokenizer(with_image_in_template=False)
+    return model, instructblip_processor(tokenizer, qformer_tokenizer, size.num_query_tokens, image)
+
+
+_ARCHITECTURES = {LLAVA.name: _llava, INSTRUCTBLIP.name: _instructblip}
 
 
 def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
@@ -211,6 +222,5 @@ def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
 
 def build_random_checkpoint(family: str, out_dir: str | Path, size=None, seed: int = 0) -> Path:
     """Save an untrained toy model + processor (TINY sizes by default) and return its directory."""
-    default = TINY_LLAVA if family == "llava" else TINY_INSTRUCTBLIP
-    model, processor = build_model_and_processor(family, size or default, seed=seed)
+    model, processor = build_model_and_processor(family, size or TINY_SIZES[get_family(family).name], seed=seed)
     return save_checkpoint(model, processor, out_dir)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.models.families import family_of_model_type
 from aspo_repro.models.registry import get_model_spec, model_names
 
 # A profile's precisions (fp32, bf16, fp16) and the torch dtypes they name.
@@ -80,7 +81,7 @@ def resolve_source(name_or_dir: str | os.PathLike, world=None) -> tuple[str, str
     text = str(name_or_dir)
     if text in model_names():
         spec = get_model_spec(text)
-        if spec.profile == "mini":
+        if spec.profile_kind.builds_world:
             return str(_mini_world(world).model_dir(spec.name)), spec.name
         return str((world or HubCache()).model_dir(spec.name)), spec.name
     path = Path(text).expanduser()
@@ -131,9 +132,8 @@ def load_model_and_processor(name_or_dir: str | os.PathLike, *, dtype=None, devi
         # InstructBlipProcessor keeps no chat template of its own: use its tokenizer's (the mini
         # models have one; the hub's InstructBLIP has none, and prompts are the bare instruction).
         processor.chat_template = processor.tokenizer.chat_template
-    if model.config.model_type == "instructblip":
-        # InstructBLIP's generate() runs its language model with that model's own generation
-        # config: give it the checkpoint's (end token, length) instead of the defaults.
+    family = family_of_model_type(model.config.model_type)
+    if family is not None and family.language_model_generates:
         model.language_model.generation_config = model.generation_config
     if protocol is not None:
         from aspo_repro.evaluation.protocols import get_protocol

@@ -2,7 +2,7 @@
 
 Each entry records where the checkpoint comes from (a hub id for the paper profile, the mini
 world's build for the mini profile), its architecture family, and the LoRA recipe and training
-settings of the paper (section 4.1, ``shared/design/aspo-math.md``, "Training").
+settings of the paper (section 4.1, ``docs/aspo-math.md``, "Training").
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aspo_repro.errors import unknown_name
-
-FAMILIES = ("llava", "instructblip")
-PROFILES = ("paper", "mini")
+from aspo_repro.models.families import FAMILIES, ModelFamily, get_family
+from aspo_repro.profile_kinds import PROFILES, ProfileKind, get_profile_kind
 
 # PEFT target names: every linear layer of a Llama language model, and its attention q/k/v.
 LLAMA_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -59,6 +58,14 @@ class ModelSpec:
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    @property
+    def profile_kind(self) -> ProfileKind:
+        return get_profile_kind(self.profile)
+
+    @property
+    def family_spec(self) -> ModelFamily:
+        return get_family(self.family)
 
     @property
     def stands_for(self) -> str:
@@ -120,7 +127,7 @@ register_model(ModelSpec(
     "InstructBLIP-13B (EVA ViT-g + Q-Former + Vicuna-13B)", label="InstructBLIP-13B",
 ))
 
-# The mini world's analogues (``shared/design/miniworld.md``): toy models of the same families,
+# The mini world's analogues (``docs/miniworld.md``): toy models of the same families,
 # trained from scratch by the mini world's SFT. The LoRA recipes keep the paper's proportions:
 # LLaVA's rank a quarter of the language model's width with alpha = 2 r on every linear layer
 # (r 32 on the toy width 128, used for both sizes as the paper uses r 1024 for both), and

@@ -14,6 +14,8 @@ Both use exact GELU, as open_clip's default ViT does.
 
 from __future__ import annotations
 
+from aspo_repro.models.families import INSTRUCTBLIP, LLAVA, get_family
+
 
 def _resblock_indices(state: dict) -> list[int]:
     indices = set()
@@ -84,10 +86,15 @@ def instructblip_vision_state(visual_state: dict) -> dict:
 def load_vision_tower(model, family: str, visual_state: dict, freeze: bool = True) -> None:
     """Copy the CLIP ViT into ``model``'s vision tower (strictly: every weight, nothing else)
     and, like the paper's models, freeze it."""
-    if family == "llava":
-        tower, state = model.model.vision_tower, llava_vision_state(visual_state)
-    else:
-        tower, state = model.vision_model, instructblip_vision_state(visual_state)
-    tower.load_state_dict(state, strict=True)
+    tower_of, convert = _VISION_TOWERS[get_family(family).name]
+    tower = tower_of(model)
+    tower.load_state_dict(convert(visual_state), strict=True)
     if freeze:
         tower.requires_grad_(False)
+
+
+# Per family: where its vision tower sits in the model, and how open_clip's weights map onto it.
+_VISION_TOWERS = {
+    LLAVA.name: (lambda model: model.model.vision_tower, llava_vision_state),
+    INSTRUCTBLIP.name: (lambda model: model.vision_model, instructblip_vision_state),
+}

@@ -28,15 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro.files import read_record
+from aspo_repro.orchestration.memory import Hardware, training_accelerate_config
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.profiles import Profile
 from aspo_repro.orchestration.stages import Invocation, Stages
+from aspo_repro.orchestration.step_kinds import get_step_kind
 from aspo_repro.results import RunKey
 from aspo_repro.storage import atomic_write_json, stable_hash
 
 LAUNCH_DIR = "launch"
 LIVE = ("queued", "waiting", "running")
-FAIL_ENV = "ASPO_REPRO_FAIL_STEP"  # fault injection for tests: a step label that raises when run
 
 
 # ---------------------------------------------------------------- requests and records
@@ -73,7 +74,7 @@ class StepRequest:
 
 def step_to_json(step: Step) -> dict[str, Any]:
     return {
-        "kind": step.kind,
+        "kind": step.kind.name,
         "key": list(step.key),
         "needs": [list(need) for need in step.needs],
         "run": step.run.as_dict() if step.run else None,
@@ -83,7 +84,7 @@ def step_to_json(step: Step) -> dict[str, Any]:
 
 def step_from_json(data: dict[str, Any]) -> Step:
     return Step(
-        data["kind"],
+        get_step_kind(data["kind"]),
         tuple(data["key"]),
         tuple(tuple(need) for need in data["needs"]),
         run=RunKey(**data["run"]) if data["run"] else None,
@@ -160,8 +161,8 @@ def step_state(step: Step, stages: Stages, records: StepRecords, alive: Callable
         return "missing"
     status = record.get("status")
     if status == "done":
-        # world and render have no record of their own; a done stage record that is gone is missing
-        return "done" if step.kind in ("world", "render") else "missing"
+        # a kind that always runs has no output of its own; a done stage whose output is gone is missing
+        return "done" if step.kind.always_runs else "missing"
     if status in LIVE and not alive(records.submission(step)):
         return "failed"  # the job died without a word: killed, out of time or memory, node failure
     return status if status in (*LIVE, "failed", "blocked") else "missing"
@@ -217,21 +218,43 @@ def write_request(records: StepRecords, request: StepRequest) -> Path:
     return path
 
 
-def worker_command(request_path: Path, accelerate_config: str | Path | None = None, processes: int = 1) -> list[str]:
-    """The command a job runs: the worker, under ``accelerate launch`` for a training in several processes."""
+@dataclass(frozen=True)
+class Processes:
+    """How a step runs: in the worker's one process, or ``count`` ranks under ``accelerate launch``."""
+
+    count: int = 1
+    accelerate_config: str | None = None
+
+
+def step_processes(stages: Stages, step: Step, gpus: int, gpu_memory_gb: float | None,
+                   accelerate_config: str | None = None) -> Processes:
+    """The processes every launcher starts ``step`` in where it gets ``gpus`` GPUs of ``gpu_memory_gb``
+    each (None: not known): one per GPU for a kind that spans processes (or the profile's count),
+    under the accelerate config given, the profile's, or the one of the sharding the memory plan picks."""
+    if not step.kind.spans_processes:
+        return Processes()
+    count = stages.training_processes(step.run, gpus, accelerate_config)
+    if count == 1:
+        return Processes()
+    hardware = Hardware(gpus, gpu_memory_gb) if gpus and gpu_memory_gb else None
+    return Processes(count, accelerate_config
+                     or training_accelerate_config(step.run.model, stages.ws.profile, hardware))
+
+
+def worker_command(request_path: Path, processes: Processes = Processes()) -> list[str]:
+    """The command a job runs: the worker, under ``accelerate launch`` when it runs in several processes."""
     import sys
 
     worker = ["-m", "aspo_repro.orchestration.worker", str(request_path)]
-    if accelerate_config:
+    if processes.count > 1:
         return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(Profile.path(accelerate_config)), "--num_processes", str(max(1, processes)), *worker]
+                str(Profile.path(processes.accelerate_config)), "--num_processes", str(processes.count), *worker]
     return [sys.executable, "-u", *worker]
 
 
-def run_under_accelerate(stages: Stages, step: Step, invocation: Invocation, accelerate_config: Path,
-                         processes: int, log=print) -> None:
-    """Run ``step`` in ``processes`` processes started by ``accelerate launch`` and wait for them
-    (the local runner's training with several processes); its output is in the step's log."""
+def run_under_accelerate(stages: Stages, step: Step, invocation: Invocation, processes: Processes, log=print) -> None:
+    """Run ``step`` in the processes ``accelerate launch`` starts and wait for them (the sequential
+    runner's training in several processes); its output is in the step's log."""
     import subprocess
 
     records = StepRecords(stages.ws.work_dir, warn=log)
@@ -240,13 +263,14 @@ def run_under_accelerate(stages: Stages, step: Step, invocation: Invocation, acc
     path = write_request(records, request)
     log_path = records.log_dir() / f"{step_slug(step)}.accelerate.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log(f"  {processes} processes: accelerate launch --config_file {accelerate_config} (log: {log_path})")
+    log(f"  {processes.count} processes: accelerate launch --config_file {processes.accelerate_config} "
+        f"(log: {log_path})")
     with open(log_path, "w") as output:
-        finished = subprocess.run(worker_command(path, accelerate_config, processes), stdout=output,
+        finished = subprocess.run(worker_command(path, processes), stdout=output,
                                   stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if finished.returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
-        raise RuntimeError(f"accelerate launch of {processes} processes exited with {finished.returncode}; "
+        raise RuntimeError(f"accelerate launch of {processes.count} processes exited with {finished.returncode}; "
                            f"the end of {log_path}:\n{tail}")
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from aspo_repro.errors import UserError
 from aspo_repro.models.loading import precision_dtype
+from aspo_repro.repository import REPO_ROOT
 
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "fp32": 4, "bf16": 2, "fp16": 2}
@@ -304,6 +305,13 @@ class Hardware:
         return f"{self.gpus} x {self.gpu_memory_gib:g} GiB"
 
 
+def seen_gpu_memory_gib() -> float | None:
+    """The memory of the first GPU torch sees; None without one."""
+    import torch
+
+    return torch.cuda.get_device_properties(0).total_memory / GIB if torch.cuda.is_available() else None
+
+
 def detect_hardware(gpus: int | None = None, gpu_memory_gb: float | None = None) -> Hardware | None:
     """The hardware to plan for: what is given (``reproduce --gpus --gpu-memory-gb``), the rest from
     what torch sees; None without GPUs (the steps then run on the CPU, unplanned)."""
@@ -324,7 +332,7 @@ def detect_hardware(gpus: int | None = None, gpu_memory_gb: float | None = None)
             if given:
                 raise UserError("--gpus without a GPU here needs --gpu-memory-gb (each GPU's memory, e.g. 80)")
             return None
-        gpu_memory_gb = torch.cuda.get_device_properties(0).total_memory / GIB
+        gpu_memory_gb = seen_gpu_memory_gib()
     return Hardware(gpus, gpu_memory_gb)
 
 
@@ -450,8 +458,6 @@ ACCELERATE_CONFIGS = {"ddp": "configs/accelerate/ddp_8gpu.yaml", "zero2": "confi
 
 
 def _relative(path: str) -> str:
-    from aspo_repro.orchestration.profiles import REPO_ROOT
-
     return str(Path(path).relative_to(REPO_ROOT)) if Path(path).is_relative_to(REPO_ROOT) else str(path)
 
 
@@ -480,7 +486,6 @@ def plan_generation(kind: str, model: str, config: dict, dtype: str, hardware: H
 
 def model_config(model: str) -> dict | None:
     """A paper model's ``config.json`` as kept in ``configs/models/`` (None for a model without one)."""
-    from aspo_repro.orchestration.profiles import REPO_ROOT
     from aspo_repro.rehearsal.checkpoints import paper_config
 
     if not (REPO_ROOT / "configs" / "models" / f"{model}.json").is_file():
@@ -506,35 +511,34 @@ def profile_is_planned(profile: Any) -> bool:
 
 
 def plan_memory(plan: Any, profile: Any, hardware: Hardware) -> list[StepPlan]:
-    """One memory plan per (step kind, model) of ``plan`` that runs on GPUs."""
+    """One memory plan per (step kind, model) of ``plan`` that runs on GPUs (its kind's ``plan_memory``)."""
     from aspo_repro.models.registry import get_model_spec
 
     plans: dict[tuple[str, str], StepPlan] = {}
     for step in plan.steps:
-        if step.kind not in ("prefs", "train", "evaluate") or (step.kind, step.model) in plans:
+        config = model_config(step.model) if step.model else None
+        if config is None or (step.kind.name, step.model) in plans:
             continue
-        config = model_config(step.model)
-        if config is None:
-            continue
-        plans[(step.kind, step.model)] = _plan_step(step.kind, step.model, config, get_model_spec(step.model),
-                                                    profile, hardware)
+        planned = step.kind.plan_memory(step.model, config, get_model_spec(step.model), profile, hardware)
+        if planned is not None:
+            plans[(step.kind.name, step.model)] = planned
     return list(plans.values())
 
 
-def _plan_step(kind: str, model: str, config: dict, spec: Any, profile: Any, hardware: Hardware) -> StepPlan:
-    if kind == "prefs":
-        prefs = profile.prefs
-        return plan_generation("prefs", model, config, precision_dtype(prefs.dtype) or checkpoint_dtype(config),
-                               hardware, prefs.batch_size, 2, prefs.max_new_tokens, "prefs.batch_size")
-    if kind == "evaluate":
-        beams, new_tokens = max(EVAL_DECODINGS, key=lambda d: d[0] * (image_tokens(config) + PROMPT_TEXT_TOKENS + d[1]))
-        dtype = precision_dtype(profile.evaluate.dtype) or checkpoint_dtype(config)
-        return plan_generation("evaluate", model, config, dtype, hardware, profile.evaluate.batch_size,
-                               beams, new_tokens, "evaluate.batch_size")
-    return _plan_train(model, config, spec, profile, hardware)
+def plan_preference_generation(model: str, config: dict, profile: Any, hardware: Hardware) -> StepPlan:
+    prefs = profile.prefs
+    return plan_generation("prefs", model, config, precision_dtype(prefs.dtype) or checkpoint_dtype(config),
+                           hardware, prefs.batch_size, 2, prefs.max_new_tokens, "prefs.batch_size")
 
 
-def _plan_train(model: str, config: dict, spec: Any, profile: Any, hardware: Hardware) -> StepPlan:
+def plan_evaluation(model: str, config: dict, profile: Any, hardware: Hardware) -> StepPlan:
+    beams, new_tokens = max(EVAL_DECODINGS, key=lambda d: d[0] * (image_tokens(config) + PROMPT_TEXT_TOKENS + d[1]))
+    dtype = precision_dtype(profile.evaluate.dtype) or checkpoint_dtype(config)
+    return plan_generation("evaluate", model, config, dtype, hardware, profile.evaluate.batch_size,
+                           beams, new_tokens, "evaluate.batch_size")
+
+
+def plan_train(model: str, config: dict, spec: Any, profile: Any, hardware: Hardware) -> StepPlan:
     """The training step as the profile runs it on ``hardware``: one process per GPU (or
     ``train.processes``), the sharding of its accelerate config (or the one the plan picks), the
     global batch's split."""
@@ -559,7 +563,7 @@ def train_shape(model: str, config: dict, spec: Any, profile: Any, hardware: Har
     processes = profile.train.processes_for(hardware.gpus)
     split = batch_split(cfg, spec.training, processes)
     lora = Lora(cfg.lora_r or spec.lora.r, tuple(cfg.lora_target_modules or spec.lora.target_modules))
-    packed = cfg.shared_prompt and spec.family == "llava"  # training/run.shares_prompt's rule, before the model exists
+    packed = cfg.shared_prompt and spec.family_spec.packs_pairs  # training/run.shares_prompt's rule, before the model exists
     shape = TrainShape(config, lora, cfg.precision, split.per_device_batch_size, cfg.max_length, processes,
                        cfg.gradient_checkpointing, cfg.fused_log_probs, 1 if packed else 2)
     return shape, split.global_batch_size, cfg.optimizer

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from aspo_repro.orchestration.launch import (
     StepRecords,
     make_request,
+    step_processes,
     submit_local,
     worker_command,
     write_request,
 )
+from aspo_repro.orchestration.memory import seen_gpu_memory_gib
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.runner import (
     BLOCKED,
@@ -94,8 +96,10 @@ def run_parallel(plan: Plan, stages: Stages, invocation: Invocation, jobs: int, 
             # made from a step rebuilt now: run even if its output exists (like make)
             force = bool(rebuilt.intersection(step.needs))
             request = make_request(stages, plan, step, invocation, threads, force=force)
+            processes = step_processes(stages, step, 0 if gpu is None else 1,
+                                       None if gpu is None else seen_gpu_memory_gib())
             records.write(step, "queued")
-            job = submit_local(records, worker_command(write_request(records, request)), LOCAL_TIMEOUT_MIN, gpu)
+            job = submit_local(records, worker_command(write_request(records, request), processes), LOCAL_TIMEOUT_MIN, gpu)
             records.write_submission(step, str(job.job_id), "local", str(job.paths.stdout))
             running[step.key] = _Running(job, gpu, time.perf_counter(), step, prefix)
             log(f"{prefix} ... (job {job.job_id}{'' if gpu is None else f', GPU {gpu}'})")

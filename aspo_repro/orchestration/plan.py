@@ -6,22 +6,21 @@ that the base model generated (the SeVa pipeline), in a world that the mini prof
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
 
-Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. Whether a step is
-already done is for the stage runner to say (it checks the completion markers of each stage).
+Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
+whether it is already done are its kind's to say (``step_kinds``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aspo_repro.orchestration.step_kinds import EVALUATE, PREFS, RENDER, TRAIN, WORLD, StepKind
 from aspo_repro.results import RunKey
-
-STEP_KINDS = ("world", "prefs", "train", "evaluate", "render")
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str
+    kind: StepKind
     key: tuple
     needs: tuple[tuple, ...] = ()
     run: RunKey | None = None  # train/evaluate steps: the run they serve
@@ -33,15 +32,7 @@ class Step:
         return self.run.model if self.run else self.model
 
     def label(self) -> str:
-        if self.kind == "world":
-            return "build the world (the mini world, or the rehearsal's stand-ins)"
-        if self.kind == "prefs":
-            return f"preference data of {self.model}"
-        if self.kind == "train":
-            return f"train {self.run.method} on {self.run.model} (seed {self.run.seed})"
-        if self.kind == "evaluate":
-            return f"evaluate {self.run.label()}"
-        return f"render {self.key[1]}"
+        return self.kind.label(self)
 
 
 @dataclass
@@ -55,28 +46,28 @@ class Plan:
             self.steps.append(step)
         return step
 
-    def of_kind(self, kind: str) -> list[Step]:
-        return [step for step in self.steps if step.kind == kind]
+    def of_kind(self, kind: StepKind) -> list[Step]:
+        return [step for step in self.steps if step.kind is kind]
 
     @property
     def runs(self) -> list[RunKey]:
-        return [step.run for step in self.of_kind("evaluate")]
+        return [step.run for step in self.of_kind(EVALUATE)]
 
 
 def world_key() -> tuple:
-    return ("world",)
+    return (WORLD.name,)
 
 
 def prefs_key(model: str) -> tuple:
-    return ("prefs", model)
+    return (PREFS.name, model)
 
 
 def train_key(run: RunKey) -> tuple:
-    return ("train", run.model, run.method, run.seed)
+    return (TRAIN.name, run.model, run.method, run.seed)
 
 
 def evaluate_key(run: RunKey) -> tuple:
-    return ("evaluate", run.model, run.method, run.seed)
+    return (EVALUATE.name, run.model, run.method, run.seed)
 
 
 def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool) -> Plan:
@@ -88,7 +79,7 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool)
     plan = Plan(profile=profile, tables=list(tables))
     base_needs: tuple[tuple, ...] = ()
     if needs_world:
-        plan.add(Step("world", world_key()))
+        plan.add(Step(WORLD, world_key()))
         base_needs = (world_key(),)
     renders = []
     for table, runs in tables.items():
@@ -96,11 +87,11 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool)
         for run in runs:
             needs = base_needs
             if not run.is_base:
-                plan.add(Step("prefs", prefs_key(run.model), base_needs, model=run.model))
-                plan.add(Step("train", train_key(run), (prefs_key(run.model),), run=run, model=run.model))
+                plan.add(Step(PREFS, prefs_key(run.model), base_needs, model=run.model))
+                plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model),), run=run, model=run.model))
                 needs = (train_key(run),)
-            evaluations.append(plan.add(Step("evaluate", evaluate_key(run), needs, run=run, model=run.model)).key)
-        renders.append(Step("render", ("render", table), tuple(evaluations)))
+            evaluations.append(plan.add(Step(EVALUATE, evaluate_key(run), needs, run=run, model=run.model)).key)
+        renders.append(Step(RENDER, (RENDER.name, table), tuple(evaluations)))
     for render in renders:
         plan.add(render)
     return plan

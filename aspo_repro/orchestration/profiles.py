@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aspo_repro.data.pipeline import PrefsConfig
+from aspo_repro.data.config import PrefsConfig
 from aspo_repro.errors import UserError, unknown_name
-from aspo_repro.evaluation.runner import EvalSettings
+from aspo_repro.evaluation.settings import EvalSettings
 from aspo_repro.files import SET_PER_JOB, dataclass_from_mapping, read_yaml_mapping
+from aspo_repro.repository import REPO_ROOT
 
 if TYPE_CHECKING:
     from aspo_repro.training.config import TrainConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # A Slurm job's time limit where a profile gives none: its step's estimate with this margin, at least this long.
 TIME_LIMIT_MARGIN = 1.5
 MIN_TIME_LIMIT_MIN = 30
@@ -111,6 +111,11 @@ class StandinSettings:
     photos: int = 24  # instruction records (one COCO-style JPEG each)
     benchmark_rows: int = 8  # questions per benchmark split
     seed: int = 0
+    # around each evaluation (rehearsal/servers.py): a local OpenAI-compatible judge with deterministic
+    # judgements, and a stand-in of the submission benchmarks' (MMB-test's) server scoring against the
+    # answer keys beside the local datasets
+    judge_server: bool = False
+    submission_server: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ class SlurmSettings:
     steps: dict[str, StepResources] = field(default_factory=_default_step_resources)
 
     def __post_init__(self) -> None:
-        from aspo_repro.orchestration.plan import STEP_KINDS
+        from aspo_repro.orchestration.step_kinds import STEP_KINDS
 
         unknown = sorted(set(self.steps) - set(STEP_KINDS))
         if unknown:
@@ -217,6 +222,11 @@ class Profile:
     def estimate(self, kind: str, model: str | None) -> float:
         """The seconds a step of ``kind`` on ``model`` is expected to take (0 when not estimated)."""
         return self.model_estimates.get(model or "", {}).get(kind, self.estimates.get(kind, 0.0))
+
+    @property
+    def world_settings(self) -> WorldSettings:
+        """The world's settings; the defaults for a profile without a world (its steps ignore them)."""
+        return self.world or WorldSettings()
 
     @property
     def needs_world(self) -> bool:

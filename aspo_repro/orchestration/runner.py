@@ -13,7 +13,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aspo_repro.devices import visible_gpus
 from aspo_repro.errors import UserError
+from aspo_repro.orchestration.memory import seen_gpu_memory_gib
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.stages import Invocation, Stages
 from aspo_repro.provenance import git_revision
@@ -40,12 +42,20 @@ class Report:
     def ok(self) -> bool:
         return not self.by_status(FAILED) and not self.by_status(BLOCKED)
 
+    @property
+    def failures(self) -> list[Outcome]:
+        return self.by_status(FAILED)
+
+    def summary(self) -> str:
+        return (f"{len(self.by_status(RAN))} steps ran, {len(self.by_status(DONE))} reused, "
+                f"{len(self.by_status(FAILED))} failed, {len(self.by_status(BLOCKED))} blocked")
+
 
 def estimate_seconds(plan: Plan, stages: Stages) -> tuple[int, float]:
     """Steps still to run and their estimated cost from the profile's estimates."""
     todo = [step for step in plan.steps if not stages.is_done(step)]
     profile = stages.ws.profile
-    return len(todo), sum(profile.estimate(step.kind, step.on_model) for step in todo)
+    return len(todo), sum(profile.estimate(step.kind.name, step.on_model) for step in todo)
 
 
 def describe_plan(plan: Plan, stages: Stages) -> str:
@@ -68,7 +78,7 @@ def format_seconds(seconds: float) -> str:
 def decide(step: Step, failed: set[tuple], rebuilt: set[tuple], stages: Stages) -> str:
     """BLOCKED (a step it needs failed; a table still shows what exists), DONE (its output is there
     and nothing it is made from was rebuilt now) or RAN (to run: missing, or remade, like make)."""
-    if step.kind != "render" and failed.intersection(step.needs):
+    if not step.kind.runs_after_failed_needs and failed.intersection(step.needs):
         return BLOCKED
     if stages.is_done(step) and not rebuilt.intersection(step.needs):
         return DONE
@@ -79,7 +89,7 @@ def note_outcome(outcome: Outcome, failed: set[tuple], rebuilt: set[tuple]) -> N
     """What ``decide`` needs to know of a finished step."""
     if outcome.status in (FAILED, BLOCKED):
         failed.add(outcome.step.key)
-    elif outcome.status == RAN and outcome.step.kind != "world":  # the world is content-addressed: a cache hit
+    elif outcome.status == RAN and outcome.step.kind.remakes_dependents:
         rebuilt.add(outcome.step.key)
 
 
@@ -113,9 +123,15 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
 
 
 def _run_step(step: Step, stages: Stages, invocation: Invocation) -> Outcome:
+    from aspo_repro.orchestration.launch import run_under_accelerate, step_processes
+
     started = time.perf_counter()
     try:
-        stages.execute(step, invocation)
+        processes = step_processes(stages, step, visible_gpus(), seen_gpu_memory_gib())
+        if processes.count > 1:
+            run_under_accelerate(stages, step, invocation, processes, log=stages.log)
+        else:
+            stages.execute(step, invocation)
     except KeyboardInterrupt:
         raise
     except UserError as error:

@@ -26,16 +26,15 @@ from aspo_repro.orchestration.launch import (
     make_request,
     needs_of,
     plan_states,
+    step_processes,
     steps_to_submit,
     submit_local,
     worker_command,
     write_request,
 )
-from aspo_repro.orchestration.memory import Hardware, training_accelerate_config
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.stages import Invocation, Stages
 
-CLUSTERS = ("slurm", "local")
 SLURM_LIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN"}
 
 
@@ -63,13 +62,12 @@ def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], recor
     slurm = stages.ws.profile.launch.slurm
     jobs = []
     for step, force in steps:
-        resources = slurm.steps[step.kind]
-        gpus, processes, accelerate_config = resources.gpus, 1, None
-        if step.kind == "train":
-            gpus, processes, accelerate_config = training_job(stages, step, resources)
+        resources = slurm.steps[step.kind.name]
+        gpus = job_gpus(stages, step, resources)
+        processes = step_processes(stages, step, gpus, slurm.gpu_memory_gb, resources.accelerate_config)
         parameters = {
-            "job_name": f"aspo-{step.kind}",
-            "time": slurm.time_limit_min(step.kind, stages.ws.profile.estimate(step.kind, step.on_model)),
+            "job_name": f"aspo-{step.kind.name}",
+            "time": slurm.time_limit_min(step.kind.name, stages.ws.profile.estimate(step.kind.name, step.on_model)),
             "cpus_per_task": resources.cpus,
             "mem": f"{resources.mem_gb}G",
             "stderr_to_stdout": True,
@@ -79,29 +77,16 @@ def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], recor
             **({"setup": list(slurm.setup)} if slurm.setup else {}),
             **({"additional_parameters": dict(slurm.extra)} if slurm.extra else {}),
         }
-        command = worker_command(records.request_path(step), accelerate_config, processes)
-        jobs.append(JobSpec(step, command, parameters, needs_of(plan, step), step.kind == "render", force))
+        command = worker_command(records.request_path(step), processes)
+        jobs.append(JobSpec(step, command, parameters, needs_of(plan, step), step.kind.runs_after_failed_needs, force))
     return jobs
 
 
-def training_job(stages: Stages, step: Step, resources) -> tuple[int, int, str | None]:
-    """A training job's GPUs, processes and accelerate config (None: one process, no accelerate), as the
-    local launcher chooses them: ``train.processes`` GPUs when the step asks for GPUs and the profile
-    names a count, else the step's ``gpus``, one process per GPU."""
-    train = stages.ws.profile.train
-    gpus = train.processes if train.processes and resources.gpus else resources.gpus
-    processes = stages.training_processes(step.run, gpus, resources.accelerate_config)
-    if processes == 1:
-        return gpus, 1, None
-    if resources.accelerate_config:
-        return gpus, processes, resources.accelerate_config
-    return gpus, processes, training_accelerate_config(step.run.model, stages.ws.profile, slurm_hardware(stages, gpus))
-
-
-def slurm_hardware(stages: Stages, gpus: int) -> Hardware | None:
-    """The GPUs a job of ``gpus`` GPUs gets on the cluster (``launch.slurm.gpu_memory_gb`` each)."""
-    memory = stages.ws.profile.launch.slurm.gpu_memory_gb
-    return Hardware(gpus, memory) if gpus and memory else None
+def job_gpus(stages: Stages, step: Step, resources) -> int:
+    """The GPUs a job asks for: its kind's ``gpus``; for a kind that spans processes, the profile's
+    ``train.processes`` when it names a count and the step asks for GPUs at all."""
+    count = stages.ws.profile.train.processes
+    return count if step.kind.spans_processes and count and resources.gpus else resources.gpus
 
 
 def sbatch_script(job: JobSpec, folder, job_ids: dict[tuple, str]) -> str:
@@ -118,27 +103,70 @@ def sbatch_script(job: JobSpec, folder, job_ids: dict[tuple, str]) -> str:
                                **({"dependency": dependency} if dependency else {}))
 
 
+class SlurmCluster:
+    """Jobs submitted with sbatch (through submitit), read back with squeue/sacct, cancelled with scancel."""
+
+    name = "slurm"
+
+    def submit(self, job: JobSpec, job_ids: dict[tuple, str], records: StepRecords):
+        from submitit import SlurmExecutor
+        from submitit.helpers import CommandFunction
+
+        if shutil.which("sbatch") is None or shutil.which("srun") is None:
+            raise UserError("--launcher slurm needs Slurm's sbatch and srun on this machine, and they are not "
+                            "on PATH; run from a login node of the cluster (or use --launcher local)")
+        executor = SlurmExecutor(folder=records.log_dir())
+        dependency = job.dependency(job_ids)
+        executor.update_parameters(**job.parameters, **({"dependency": dependency} if dependency else {}))
+        return executor.submit(CommandFunction(job.command, verbose=False))
+
+    def alive(self, submission: dict[str, Any], records: StepRecords) -> bool:
+        return self._job(submission, records).state.split(" ")[0] in SLURM_LIVE
+
+    def cancel(self, submission: dict[str, Any], records: StepRecords) -> None:
+        self._job(submission, records).cancel(check=False)
+
+    @staticmethod
+    def _job(submission: dict[str, Any], records: StepRecords):
+        from submitit.slurm.slurm import SlurmJob
+
+        return SlurmJob(folder=records.log_dir(), job_id=str(submission["job_id"]))
+
+
+class LocalCluster:
+    """The same jobs through submitit's local executor: each a process on this machine, no Slurm
+    (the tests' stand-in of a cluster); a job waits for its inputs' records, not a dependency."""
+
+    name = "local"
+
+    def submit(self, job: JobSpec, job_ids: dict[tuple, str], records: StepRecords):
+        return submit_local(records, job.command, job.parameters["time"])
+
+    def alive(self, submission: dict[str, Any], records: StepRecords) -> bool:
+        return local_job_alive(submission)
+
+    def cancel(self, submission: dict[str, Any], records: StepRecords) -> None:
+        _terminate(submission["job_id"])
+
+
+CLUSTERS = {cluster.name: cluster for cluster in (SlurmCluster(), LocalCluster())}
+
+
 class Launcher:
     """Submits, reports and cancels one plan's jobs on a cluster (Slurm, or submitit's local one)."""
 
     def __init__(self, plan: Plan, stages: Stages, cluster: str = "slurm", log=print):
         if cluster not in CLUSTERS:
             raise UserError(f"unknown cluster {cluster!r}; known: {', '.join(CLUSTERS)}")
-        self.plan, self.stages, self.cluster, self.log = plan, stages, cluster, log
+        self.plan, self.stages, self.cluster, self.log = plan, stages, CLUSTERS[cluster], log
         self.records = StepRecords(stages.ws.work_dir, warn=log)
 
     # ------------------------------------------------------------------ state
     def alive(self, submission: dict[str, Any] | None) -> bool:
+        """Whether the cluster that ran the submission still holds its job (queued or running)."""
         if submission is None:
             return False
-        if submission.get("cluster") == "local":
-            return local_job_alive(submission)
-        return self._slurm_state(submission["job_id"]) in SLURM_LIVE
-
-    def _slurm_state(self, job_id: str) -> str:
-        from submitit.slurm.slurm import SlurmJob
-
-        return SlurmJob(folder=self.records.log_dir(), job_id=str(job_id)).state.split(" ")[0]
+        return CLUSTERS[submission.get("cluster", SlurmCluster.name)].alive(submission, self.records)
 
     def states(self) -> dict[tuple, str]:
         return plan_states(self.plan, self.stages, self.records, self.alive)
@@ -164,7 +192,7 @@ class Launcher:
     def _show(self, jobs: list[JobSpec], job_ids: dict[tuple, str]) -> dict[tuple, str]:
         ids = dict(job_ids)
         for job in jobs:
-            ids[job.step.key] = f"<{job.step.kind}-{len(ids)}>"
+            ids[job.step.key] = f"<{job.step.kind.name}-{len(ids)}>"
             self.log(f"\n# {job.step.label()}: {' '.join(job.command)}")
             self.log(sbatch_script(job, self.records.log_dir(), ids))
         return ids
@@ -176,28 +204,13 @@ class Launcher:
             self.records.write(job.step, "queued")  # before the job exists, so that no dependent misses it
             job_id, log_path = self._submit_one(job, job_ids)
             job_ids[job.step.key] = submitted[job.step.key] = job_id
-            self.records.write_submission(job.step, job_id, self.cluster, log_path)
+            self.records.write_submission(job.step, job_id, self.cluster.name, log_path)
             self.log(f"submitted {job.step.label()}: job {job_id}")
         return submitted
 
     def _submit_one(self, job: JobSpec, job_ids: dict[tuple, str]) -> tuple[str, str]:
-        if self.cluster == "local":
-            submitted = submit_local(self.records, job.command, job.parameters["time"])
-        else:
-            submitted = self._submit_slurm(job, job_ids)
+        submitted = self.cluster.submit(job, job_ids, self.records)
         return str(submitted.job_id), str(submitted.paths.stdout)
-
-    def _submit_slurm(self, job: JobSpec, job_ids: dict[tuple, str]):
-        from submitit import SlurmExecutor
-        from submitit.helpers import CommandFunction
-
-        if shutil.which("sbatch") is None or shutil.which("srun") is None:
-            raise UserError("--launcher slurm needs Slurm's sbatch and srun on this machine, and they are not "
-                            "on PATH; run from a login node of the cluster (or use --launcher local)")
-        executor = SlurmExecutor(folder=self.records.log_dir())
-        dependency = job.dependency(job_ids)
-        executor.update_parameters(**job.parameters, **({"dependency": dependency} if dependency else {}))
-        return executor.submit(CommandFunction(job.command, verbose=False))
 
     # ------------------------------------------------------------------ cancel
     def cancel(self) -> list[Step]:
@@ -214,12 +227,7 @@ class Launcher:
             submission = self.records.submission(step)
             if submission is None:
                 continue
-            if submission.get("cluster") == "local":
-                _terminate(submission["job_id"])
-            else:
-                from submitit.slurm.slurm import SlurmJob
-
-                SlurmJob(folder=self.records.log_dir(), job_id=str(submission["job_id"])).cancel(check=False)
+            CLUSTERS[submission.get("cluster", SlurmCluster.name)].cancel(submission, self.records)
             self.records.write(step, "failed", error="cancelled")
 
 

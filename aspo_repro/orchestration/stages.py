@@ -1,26 +1,22 @@
-"""What each step of a plan does, where its output lives, and how to tell it is already done.
+"""Where a profile's outputs live (``Workspace``) and what every kind of step shares (``Stages``):
+the mini world built once, where model names resolve, what the profile asks of a training run.
 
-Each stage reuses finished work and resumes interrupted work through the library it calls
-(``build_world``'s cache, the preference pipeline's shards, the trainer's checkpoints, the
-evaluation's atomic result file); this module only maps plan steps onto those calls.
+What each kind of step does and how it tells it is done is the kind's (``step_kinds``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aspo_repro.files import read_record
-from aspo_repro.orchestration.plan import Step
-from aspo_repro.orchestration.profiles import Profile, WorldSettings
-from aspo_repro.results import RunKey, diagnosis_path, method_options, method_slug, result_exists
+from aspo_repro.orchestration.profiles import Profile
+from aspo_repro.results import RunKey, diagnosis_path, method_options, method_slug
 from aspo_repro.storage import atomic_write_json, sha256_file, stable_hash
 
 if TYPE_CHECKING:
+    from aspo_repro.orchestration.plan import Step
     from aspo_repro.training.config import TrainConfig
 
 ASKED_FILE = "asked.json"  # beside run.json: what the orchestration asked of the run (Stages.training_asked)
@@ -75,33 +71,13 @@ class Stages:
             self._warned.add(message)
             self.log(message)
 
-    # ------------------------------------------------------------------ done?
+    # ------------------------------------------------------------------ done? do
     def is_done(self, step: Step) -> bool:
-        if step.kind == "prefs":
-            built = read_record(self.ws.prefs_dir(step.model) / "manifest.json", "preference manifest", self.warn_once)
-            return built is not None and (not self.ws.profile.needs_world or read_record(
-                self.ws.diagnosis_path(step.model), "preference diagnosis", self.warn_once) is not None)
-        if step.kind == "train":
-            record = read_record(self.ws.train_dir(step.run) / "run.json", "training run record", self.warn_once)
-            return (record is not None and record.get("status") == "complete" and self._asked_as_before(step.run)
-                    and trained_global_batch(record) in (None, self.batch_split(step.run, 1).global_batch_size))
-        if step.kind == "evaluate":
-            return result_exists(self.ws.results_root, step.run, self.warn_once)
-        return False  # the world (a cache hit when built) and renderings are always run
+        return step.kind.is_done(self, step)
 
-    # ------------------------------------------------------------------ do
     def execute(self, step: Step, invocation: Invocation) -> None:
-        self._actions()[step.kind](step, invocation)
-
-    def _actions(self) -> dict[str, Callable[[Step, Invocation], None]]:
-        """What each kind of plan step does (one action per ``plan.STEP_KINDS``)."""
-        return {
-            "world": self._world,
-            "prefs": self._prefs,
-            "train": self._train,
-            "evaluate": self._evaluate,
-            "render": self._render,
-        }
+        """Run ``step`` in this process (a training: one rank of the launcher's ``accelerate launch``, or the only one)."""
+        step.kind.run(self, step, invocation)
 
     def world(self):
         if self._built_world is None:
@@ -118,51 +94,20 @@ class Stages:
 
         return self.world() if self.ws.profile.needs_world else HubCache(self.ws.profile.hub_cache)
 
-    def _world(self, step: Step, invocation: Invocation) -> None:
-        if self.ws.profile.standins is not None:
-            from aspo_repro.rehearsal.build import build_standins
+    # ------------------------------------------------------------------ training
+    def training_is_done(self, run: RunKey) -> bool:
+        """Finished, asked as the profile asks now, with the global batch the recipe gives."""
+        record = read_record(self.ws.train_dir(run) / "run.json", "training run record", self.warn_once)
+        return (record is not None and record.get("status") == "complete" and self._asked_as_before(run)
+                and trained_global_batch(record) in (None, self.batch_split(run, 1).global_batch_size))
 
-            build_standins(self.ws.profile, log=self.log)
-        else:
-            self.world()
-
-    def _prefs(self, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.data.pipeline import build_preferences
-
-        profile = self.ws.profile
-        world = profile.world or WorldSettings()
-        build_preferences(dataclasses.replace(
-            profile.prefs, model=step.model, out=self.ws.prefs_dir(step.model), clip=clip_setting(profile.prefs.clip),
-            world_seed=world.seed, world_size=world.size, world_replicate=world.replicate, cache_dir=self.ws.cache_dir,
-            hub_cache=profile.hub_cache,
-        ))
-        if profile.needs_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
-            from aspo_repro.data.diagnostics import diagnose
-
-            report = diagnose(self.ws.prefs_dir(step.model), self.world())
-            atomic_write_json(self.ws.diagnosis_path(step.model), report)
-
-    def _train(self, step: Step, invocation: Invocation) -> None:
+    def train(self, run: RunKey) -> None:
         from aspo_repro.training import train
 
-        method, config = self.training_request(step.run)
-        if "WORLD_SIZE" not in os.environ:  # not yet under accelerate launch: choose the processes
-            from aspo_repro.devices import visible_gpus
-
-            processes = self.training_processes(step.run, visible_gpus())
-            if processes > 1:
-                from aspo_repro.orchestration.launch import run_under_accelerate
-                from aspo_repro.orchestration.memory import (
-                    detect_hardware,
-                    training_accelerate_config,
-                )
-
-                config = training_accelerate_config(step.run.model, self.ws.profile, detect_hardware())
-                run_under_accelerate(self, step, invocation, Path(config), processes, log=self.log)
-                return
-        train(method, step.run.model, self.ws.prefs_dir(step.run.model), self.ws.train_dir(step.run), config,
+        method, config = self.training_request(run)
+        train(method, run.model, self.ws.prefs_dir(run.model), self.ws.train_dir(run), config,
               log=self.log, world=self.models())
-        atomic_write_json(self.ws.train_dir(step.run) / ASKED_FILE, self.training_asked(step.run))
+        atomic_write_json(self.ws.train_dir(run) / ASKED_FILE, self.training_asked(run))
 
     def training_processes(self, run: RunKey, gpus: int, accelerate_config: str | None = None) -> int:
         """The processes that train ``run`` where ``gpus`` GPUs are seen (every launcher asks this);
@@ -200,27 +145,10 @@ class Stages:
             del asked["config"]["gradient_accumulation_steps"]  # recorded when it was set, before the split derived it
         return stable_hash(asked) == stable_hash(self.training_asked(run))
 
-    def _evaluate(self, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.evaluation.runner import evaluate
-
-        run = step.run
-        world = self.world() if self.ws.profile.needs_world else None
-        evaluate(dataclasses.replace(
-            self.ws.profile.evaluate, model_dir=self.model_dir(run), out=self.ws.eval_path(run), run=run,
-            benchmark_dir=world.benchmark_dir if world else None,
-        ))
-
     def model_dir(self, run: RunKey) -> Path:
         if not run.is_base:
             return self.ws.train_dir(run) / "merged"
         return self.models().model_dir(run.model)
-
-    def _render(self, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.tables import render_table
-
-        table = step.key[1]
-        render_table(table, self.ws.profile.results_profile, self.ws.results_root, self.ws.tables_dir,
-                     seeds=invocation.seeds, command=invocation.command, warning=self.ws.profile.table_warning)
 
 
 def trained_global_batch(record: dict) -> int | None:
@@ -233,9 +161,3 @@ def trained_global_batch(record: dict) -> int | None:
         return config["per_device_batch_size"] * config.get("gradient_accumulation_steps", 1) * record["processes"]["count"]
     except (KeyError, TypeError):
         return None
-
-
-def clip_setting(clip: str | None) -> str | None:
-    """A profile's CLIP: a directory (relative to the repository) when one exists there, else
-    open_clip's ``ARCH/PRETRAINED`` as written."""
-    return str(Profile.path(clip)) if clip and Profile.path(clip).is_dir() else clip

@@ -14,7 +14,8 @@ import time
 import traceback
 from pathlib import Path
 
-from aspo_repro.orchestration.launch import FAIL_ENV, StepRecords, StepRequest, process_alive
+from aspo_repro.orchestration.launch import StepRecords, StepRequest, process_alive
+from aspo_repro.orchestration.runner import DONE, RAN
 from aspo_repro.orchestration.stages import Stages, Workspace
 
 POLL_SECONDS = 2.0
@@ -48,26 +49,24 @@ def run_step(request: StepRequest, log=print) -> str:
     step = request.step
     records.write(step, "waiting", job_pid=os.getpid())
     failed = wait_for_needs(request, stages, records)
-    if failed and step.kind != "render":  # a table renders whatever exists
+    if failed and not step.kind.runs_after_failed_needs:
         records.write(step, "blocked", error=f"a step it needs did not succeed: {failed}")
         raise StepNotRun(f"{step.label()}: a step it needs did not succeed: {failed}")
     if not request.force and stages.is_done(step):
         records.write(step, "done", reused=True)
-        return "reused"
+        return DONE
     # the GPUs this process sees (one of its own under --jobs N) and when it began, for the record
     where = {"devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "started_at": time.time()}
     records.write(step, "running", job_pid=os.getpid(), **where)
     started = time.perf_counter()
     try:
-        if os.environ.get(FAIL_ENV) == step.label():
-            raise RuntimeError(f"failure injected by {FAIL_ENV}")
         stages.execute(step, request.invocation)
     except BaseException as error:
         records.write(step, "failed", error=f"{type(error).__name__}: {error}", **where,
                       traceback=traceback.format_exc(), seconds=round(time.perf_counter() - started, 2))
         raise
     records.write(step, "done", **where, seconds=round(time.perf_counter() - started, 2))
-    return "ran"
+    return RAN
 
 
 def wait_for_needs(request: StepRequest, stages: Stages, records: StepRecords) -> str | None:

@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aspo_repro.rehearsal.benchmark_data import LETTERS, MMBENCH_ROTATION
+from aspo_repro.evaluation.metrics import ROTATION_OFFSET
+from aspo_repro.rehearsal.hub_schemas import LETTERS
 
 NONE = "(none)"  # an answer the rule could not extract
 
@@ -149,7 +150,7 @@ def paper_mmbench(samples: Sequence[dict], ids: Sequence[str] = ()) -> list[Answ
 
     def answer(sample):
         letter, rule = mmbench_reading(response_of(sample).strip(), sample["doc"])
-        key = f"{sample['doc']['source']}#{int(sample['doc']['index']) // MMBENCH_ROTATION}"
+        key = f"{sample['doc']['source']}#{int(sample['doc']['index']) // ROTATION_OFFSET}"
         return Answer(key, response_of(sample), letter, rule)
     logger.disable(MMBENCH_MODULE)  # its notes on each answer were logged when lmms-eval scored them
     try:

@@ -175,7 +175,7 @@ def prepare(settings: CheckSettings, world) -> Inputs:
 # ----------------------------------------------------------------------------- evaluations
 
 def paper_settings(settings: CheckSettings, inputs: Inputs, mini_model: str):
-    from aspo_repro.evaluation.runner import EvalSettings
+    from aspo_repro.evaluation.settings import EvalSettings
     from aspo_repro.results import RunKey
 
     return EvalSettings(
@@ -186,7 +186,7 @@ def paper_settings(settings: CheckSettings, inputs: Inputs, mini_model: str):
 
 
 def own_settings(settings: CheckSettings, inputs: Inputs, mini_model: str, world):
-    from aspo_repro.evaluation.runner import EvalSettings
+    from aspo_repro.evaluation.settings import EvalSettings
     from aspo_repro.results import RunKey
 
     return EvalSettings(

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from aspo_repro import storage
 from aspo_repro.files import read_json_object
-from aspo_repro.orchestration.profiles import REPO_ROOT
+from aspo_repro.models.families import INSTRUCTBLIP, LLAVA, family_of_model_type
+from aspo_repro.repository import REPO_ROOT
 
 PAPER_CONFIG_DIR = REPO_ROOT / "configs" / "models"
 
@@ -84,17 +85,17 @@ def shrunk_config(model: str, shrink: Shrink, tokenizer, qformer_tokenizer=None)
     fields.pop("architectures", None)
     fields.pop("torch_dtype", None)
     model_type = fields.pop("model_type")
-    if model_type == "llava":
-        vision["projection_dim"] = shrink.vision_hidden
-        fields.update(vocab_size=vocab, image_token_index=tokenizer.convert_tokens_to_ids(IMAGE),
-                      pad_token_id=tokenizer.pad_token_id)
-    else:
+    if family_of_model_type(model_type).has_qformer:
         fields["qformer_config"] = {
             **config["qformer_config"], "hidden_size": shrink.qformer_hidden, "num_hidden_layers": shrink.layers,
             "intermediate_size": shrink.qformer_intermediate, "num_attention_heads": shrink.qformer_heads,
             "encoder_hidden_size": shrink.vision_hidden, "vocab_size": len(qformer_tokenizer),
             "pad_token_id": qformer_tokenizer.pad_token_id}
         fields["image_token_index"] = tokenizer.convert_tokens_to_ids(IMAGE)
+    else:
+        vision["projection_dim"] = shrink.vision_hidden
+        fields.update(vocab_size=vocab, image_token_index=tokenizer.convert_tokens_to_ids(IMAGE),
+                      pad_token_id=tokenizer.pad_token_id)
     return AutoConfig.for_model(model_type, **fields)
 
 
@@ -173,6 +174,13 @@ def instructblip_processor(tokenizer, qformer, config):
                                  num_query_tokens=config.num_query_tokens)
 
 
+# Per family: the stand-in's processor over its tokenizer(s) and config.
+_PROCESSORS = {
+    LLAVA.name: lambda tokenizer, qformer, config: llava_processor(tokenizer, config),
+    INSTRUCTBLIP.name: instructblip_processor,
+}
+
+
 # ----------------------------------------------------------------------------- building
 
 def build_standin(model: str, corpus: list[str], out_dir: Path, shrink: Shrink = Shrink(), seed: int = 0) -> Path:
@@ -180,9 +188,9 @@ def build_standin(model: str, corpus: list[str], out_dir: Path, shrink: Shrink =
     import torch
     from transformers import AutoModelForImageTextToText
 
-    family = paper_config(model)["model_type"]
-    tokenizer = llama_like_tokenizer(corpus, shrink.vocab_size, image_token_attribute=family == "llava")
-    qformer = qformer_tokenizer(corpus, shrink.vocab_size) if family == "instructblip" else None
+    family = family_of_model_type(paper_config(model)["model_type"])
+    tokenizer = llama_like_tokenizer(corpus, shrink.vocab_size, image_token_attribute=family.image_in_prompt)
+    qformer = qformer_tokenizer(corpus, shrink.vocab_size) if family.has_qformer else None
     config = shrunk_config(model, shrink, tokenizer, qformer)
     torch.manual_seed(seed)
     network = AutoModelForImageTextToText.from_config(config)
@@ -190,7 +198,7 @@ def build_standin(model: str, corpus: list[str], out_dir: Path, shrink: Shrink =
     generation = network.generation_config
     generation.bos_token_id, generation.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
     generation.pad_token_id = tokenizer.pad_token_id
-    processor = llava_processor(tokenizer, config) if family == "llava" else instructblip_processor(tokenizer, qformer, config)
+    processor = _PROCESSORS[family.name](tokenizer, qformer, config)
     network.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir

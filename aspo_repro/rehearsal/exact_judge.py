@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from aspo_repro.rehearsal.judge_server import JUDGES, JudgeKind, mmbench_options, shr_comments
+from aspo_repro.rehearsal.judge_replies import JUDGES, JudgeKind, mmbench_options, shr_comments
 
 FACTUAL_HEADER = "Factual information:"
 COMMENTS_HEADER = "The comments to judge"

@@ -3,7 +3,7 @@
 The checkable rehearsal (``checkable.py``) asks the paper profile's evaluation path (lmms-eval's
 own task code on hub datasets) the mini world's questions, whose answers are exact, so its
 scores can be checked against the project's own mini evaluation of the same questions. The
-datasets are written in each hub schema by ``benchmark_data``'s table and writer; only the rows
+datasets are written in each hub schema (``hub_schemas``) by ``hub_writer``; only the rows
 differ from the paper rehearsal's made-up ones:
 
     mini_pope.jsonl  ->  POPE (default config: every question; Full: one split per category)
@@ -32,21 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro import storage
-from aspo_repro.rehearsal.benchmark_data import (
-    LETTERS,
-    MMBENCH_ROTATION,
-    POPE_CATEGORIES,
-    Config,
-    Draw,
-    HubDataset,
-    gqa_image_features,
-    gqa_instruction_features,
-    mmbench_features,
-    pope_features,
-    scienceqa_features,
-    seedbench_features,
-    write_hub_dataset,
-)
+from aspo_repro.evaluation.metrics import ROTATION_OFFSET
+from aspo_repro.rehearsal.hub_schemas import LETTERS
+from aspo_repro.rehearsal.hub_writer import StandinDataset, write_hub_dataset
+from aspo_repro.rehearsal.standin_rows import Draw
 
 BENCHMARK_FILES = ("mini_pope.jsonl", "mini_gqa.jsonl", "mini_mmb.jsonl", "mini_shr.jsonl")
 LAYOUT_VERSION = 1  # bump when the rows change, so written copies are rewritten
@@ -181,7 +170,7 @@ def mmbench_rows(questions: MiniQuestions, split: str) -> list[dict[str, Any]]:
     for i, q in enumerate(questions.mmb):
         for r in range(len(q["options"])):
             options, answer = rotate(list(q["options"]), int(q["answer"]), r)
-            rows.append({"index": i + r * MMBENCH_ROTATION, "question": q["question"], "hint": None,
+            rows.append({"index": i + r * ROTATION_OFFSET, "question": q["question"], "hint": None,
                          "answer": LETTERS[answer] if split == "dev" else None,
                          **{c: (options[k] if k < len(options) else None) for k, c in enumerate(LETTERS)},
                          "category": "mini_world", "image": questions.image_value(q["image"]), "source": q["id"],
@@ -193,31 +182,18 @@ def _rows(function: Callable[[MiniQuestions, str], list], questions: MiniQuestio
     return lambda draw, split, n: function(questions, split)
 
 
-def mini_hub_datasets(questions: MiniQuestions) -> tuple[HubDataset, ...]:
+def mini_hub_datasets(questions: MiniQuestions) -> tuple[StandinDataset, ...]:
     """The hub datasets of the paper benchmarks that have exact answers, with the mini rows."""
-    def config(name, folder, splits, features, function):
-        return Config(name, folder, splits, features, _rows(function, questions))
+    def rows(**by_config: Callable[[MiniQuestions, str], list]) -> dict[str, Callable]:
+        return {config: _rows(function, questions) for config, function in by_config.items()}
 
     return (
-        HubDataset("lmms-lab-encoder/POPE", ("pope_random", "pope_pop", "pope_adv"), (
-            config("default", "data", ("test",), pope_features, pope_rows),
-            config("Full", "Full", POPE_CATEGORIES, pope_features, pope_rows),
-        ), image_format="PNG"),
-        HubDataset("lmms-lab-encoder/GQA", ("gqa",), (
-            config("testdev_balanced_instructions", "testdev_balanced_instructions", ("testdev",),
-                   gqa_instruction_features, gqa_instruction_rows),
-            config("testdev_balanced_images", "testdev_balanced_images", ("testdev",),
-                   gqa_image_features, gqa_image_rows),
-        ), image_format="PNG"),
-        HubDataset("lmms-lab-encoder/ScienceQA", ("scienceqa_img",), (
-            config("ScienceQA-IMG", "ScienceQA-IMG", ("validation", "test"), scienceqa_features, scienceqa_rows),
-        ), image_format="PNG"),
-        HubDataset("lmms-lab-encoder/SEED-Bench", ("seedbench",), (
-            config("default", "data", ("test",), seedbench_features, seedbench_rows),
-        ), image_format="PNG"),
-        HubDataset("lmms-lab-encoder/MMBench", ("mmbench_en_dev", "mmbench_en_test", "mmbench_cn_dev"), tuple(
-            config(language, language, ("dev", "test"), mmbench_features, mmbench_rows) for language in ("cn", "en")
-        ), image_format="PNG"),
+        StandinDataset("lmms-lab-encoder/POPE", rows(default=pope_rows, Full=pope_rows), image_format="PNG"),
+        StandinDataset("lmms-lab-encoder/GQA", rows(testdev_balanced_instructions=gqa_instruction_rows,
+                                                    testdev_balanced_images=gqa_image_rows), image_format="PNG"),
+        StandinDataset("lmms-lab-encoder/ScienceQA", rows(**{"ScienceQA-IMG": scienceqa_rows}), image_format="PNG"),
+        StandinDataset("lmms-lab-encoder/SEED-Bench", rows(default=seedbench_rows), image_format="PNG"),
+        StandinDataset("lmms-lab-encoder/MMBench", rows(cn=mmbench_rows, en=mmbench_rows), image_format="PNG"),
     )
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from aspo_repro.errors import UserError
 from aspo_repro.evaluation.benchmarks import Benchmark
-from aspo_repro.rehearsal.benchmark_data import MMBENCH_ROTATION, answer_key_path
+from aspo_repro.evaluation.metrics import ROTATION_OFFSET
+from aspo_repro.rehearsal.answer_keys import answer_key_path
 
 
 class SubmissionServerStandin:
@@ -48,4 +49,4 @@ class SubmissionServerStandin:
             row["answer"] = key[str(row["index"])]
         with contextlib.redirect_stdout(io.StringIO()):  # its per-category table
             accuracy, _, _ = MMBench_Evaluator().eval_result(rows, eval_method="static")
-        return 100.0 * float(accuracy), sum(int(row["index"]) < MMBENCH_ROTATION for row in rows)
+        return 100.0 * float(accuracy), sum(int(row["index"]) < ROTATION_OFFSET for row in rows)

@@ -41,6 +41,7 @@ def render_table(
     and ``.md``. ``seeds=None`` uses every seed found; ``seeds=K`` seeds 0..K-1 and shows how many
     of the K each cell has. Runs without results show as missing; returns the paths written.
     """
+    from aspo_repro.references import check_reference_write
     from aspo_repro.results import collect
     from aspo_repro.tables.diagnosis import load_diagnoses
     from aspo_repro.tables.figure import write_figure
@@ -51,6 +52,7 @@ def render_table(
     spec = load_spec(table, profile)
     if seeds is not None:
         seed_range(seeds)
+    check_reference_write(out_dir)
     published = load_published(published_path)
     results = collect(results_root, profile)
     command = command or f"python -m aspo_repro tables --table {spec.table} --profile {profile}"

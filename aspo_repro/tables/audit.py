@@ -1,9 +1,9 @@
 """Where the paper disagrees with itself.
 
 Two checks over the published numbers:
-- ``avg``: the paper's Avg is the mean of the row's higher-is-better columns (SHR excluded);
+- ``AverageFinding``: the paper's Avg is the mean of the row's higher-is-better columns (SHR excluded);
   a published Avg further than rounding (0.005) from that mean is reported.
-- ``cross_table``: the same model, method and reward level reported with different values
+- ``CrossTableFinding``: the same model, method and reward level reported with different values
   for the same benchmark in two tables (Table 1 and Table 5 differ on the LLaVA-1.5-7B base row).
 """
 
@@ -13,46 +13,57 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
 
+from aspo_repro.methods import get_method, method_names
 from aspo_repro.results import higher_is_better
-from aspo_repro.tables.published import KEY_COLUMNS, RowKey
+from aspo_repro.tables.published import AVERAGE, KEY_COLUMNS, RowKey
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # A two-decimal Avg is off by at most half its last digit; the epsilon absorbs float noise.
 ROUNDING_TOLERANCE = 0.005 + 1e-9
-# The reward level a method has when a table leaves the Level column out.
-DEFAULT_LEVELS = {"dpo": "response", "aspo": "sentence", "aspo-s": "sentence", "aspo-p": "sentence"}
 
 
 @dataclass(frozen=True)
 class AuditFinding:
-    kind: str  # "avg" or "cross_table"
+    """A published number that disagrees with what the paper's other numbers imply."""
+
     row: RowKey
     benchmark: str
     published: float
-    expected: float  # the recomputed mean (avg) or the other table's value (cross_table)
-    other: RowKey | None = None
+    expected: float  # what the paper's other numbers imply
+    other: RowKey | None = None  # the row of another table that reports the same cell
 
     @property
     def difference(self) -> float:
         return self.published - self.expected
 
     def describe(self) -> str:
-        where = f"Table {self.row.table}, {row_label(self.row)}"
-        if self.kind == "avg":
-            return (
-                f"{where}: the published Avg {self.published:.2f} is not the mean of the row's "
-                f"higher-is-better columns, {self.expected:.4f} (off by {self.difference:+.4f})"
-            )
-        other = "" if self.other.model == self.row.model and self.other.method == self.row.method else f" ({row_label(self.other)})"
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AverageFinding(AuditFinding):
+    """A published Avg that is not the mean of its row's higher-is-better columns."""
+
+    def describe(self) -> str:
         return (
-            f"{where}: {self.benchmark} is {self.published:g} in Table {self.row.table} but "
-            f"{self.expected:g} in Table {self.other.table}{other}"
+            f"Table {self.row.table}, {row_label(self.row)}: the published Avg {self.published:.2f} is not the "
+            f"mean of the row's higher-is-better columns, {self.expected:.4f} (off by {self.difference:+.4f})"
         )
 
-    def touches(self, table: str) -> bool:
-        return self.row.table == table or (self.other is not None and self.other.table == table)
+
+@dataclass(frozen=True)
+class CrossTableFinding(AuditFinding):
+    """A cell another table reports with another value (``expected``, in ``other``)."""
+
+    def describe(self) -> str:
+        same_row = self.other.model == self.row.model and self.other.method == self.row.method
+        other = "" if same_row else f" ({row_label(self.other)})"
+        return (
+            f"Table {self.row.table}, {row_label(self.row)}: {self.benchmark} is {self.published:g} in "
+            f"Table {self.row.table} but {self.expected:g} in Table {self.other.table}{other}"
+        )
 
 
 def row_label(row: RowKey) -> str:
@@ -69,24 +80,30 @@ def audit_averages(published: pd.DataFrame) -> list[AuditFinding]:
     findings = []
     for key, rows in published.groupby(list(KEY_COLUMNS[:-1]), sort=False):
         values = dict(zip(rows["benchmark"], rows["value"]))
-        if "avg" not in values:
+        if AVERAGE not in values:
             continue
         recomputed = recomputed_average(values)
-        if recomputed is not None and abs(values["avg"] - recomputed) > ROUNDING_TOLERANCE:
-            findings.append(AuditFinding("avg", RowKey(*key), "avg", values["avg"], recomputed))
+        if recomputed is not None and abs(values[AVERAGE] - recomputed) > ROUNDING_TOLERANCE:
+            findings.append(AverageFinding(RowKey(*key), AVERAGE, values[AVERAGE], recomputed))
     return findings
 
 
 def recomputed_average(values: dict[str, float]) -> float | None:
     """The paper's Avg: mean of the higher-is-better columns present, SHR and Avg excluded."""
-    columns = [v for b, v in values.items() if b != "avg" and higher_is_better(b)]
+    columns = [v for b, v in values.items() if b != AVERAGE and higher_is_better(b)]
     return sum(columns) / len(columns) if columns else None
 
 
+def default_level(method: str) -> str:
+    """The reward level a method has when a table leaves the Level column out: a method of this
+    project's, its granularity; the base model and other papers' methods, none."""
+    return get_method(method).granularity if method in method_names() else ""
+
+
 def audit_cross_table(published: pd.DataFrame) -> list[AuditFinding]:
-    cells = published[published["benchmark"] != "avg"].assign(
+    cells = published[published["benchmark"] != AVERAGE].assign(
         effective_level=lambda f: [
-            level or DEFAULT_LEVELS.get(method, "") for method, level in zip(f["method"], f["level"])
+            level or default_level(method) for method, level in zip(f["method"], f["level"])
         ]
     )
     findings = []
@@ -95,8 +112,8 @@ def audit_cross_table(published: pd.DataFrame) -> list[AuditFinding]:
     ):
         for (_, first), (_, second) in combinations(group.iterrows(), 2):
             if first["value"] != second["value"]:
-                findings.append(AuditFinding(
-                    "cross_table", _row_key(first), benchmark, first["value"], second["value"], _row_key(second),
+                findings.append(CrossTableFinding(
+                    _row_key(first), benchmark, first["value"], second["value"], _row_key(second),
                 ))
     return findings
 

@@ -1,7 +1,7 @@
 """Which tables and figures exist: the YAML files in ``configs/tables/``, nothing else.
 
-A file holds one table (``table: "1"``) or one figure (``figure: figure3``); its name is what
-``--table`` takes. Adding a table is adding its file (and its published rows to
+A file holds one table (``table: "1"``) or one figure (``figure: figure3``), read by
+``table_file``; its name is what ``--table`` takes. Adding a table is adding its file (and its published rows to
 ``baselines/published.csv``); every list of tables (``--help``, ``--table all``, the published
 numbers' schema) is read from here. A file with ``in_paper: false`` (the mini world's
 learning-rate sweep) is a study of this project, not of the paper: ``--table all`` leaves it out.
@@ -16,8 +16,9 @@ from functools import cache
 from pathlib import Path
 
 from aspo_repro.errors import UserError, unknown_name
+from aspo_repro.repository import REPO_ROOT
+from aspo_repro.tables.table_file import read_table_file
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO_ROOT / "configs" / "tables"
 _TABLE_ALIAS = re.compile(r"(?:table|tab|t)(\w+)")
 _FIGURE_ALIAS = re.compile(r"(?:figure|fig|f)(\d+)")
@@ -30,20 +31,15 @@ class Entry:
     name: str
     is_figure: bool
     path: Path
-    in_paper: bool = True  # one of the paper's tables and figures (``--table all``)
+    in_paper: bool  # one of the paper's tables and figures (``--table all``)
 
 
 @cache
 def _entries(directory: Path) -> tuple[Entry, ...]:
-    from aspo_repro.files import read_yaml_mapping
-
     entries = []
     for path in sorted(directory.glob("*.yaml")):
-        data = read_yaml_mapping(path, "table spec")
-        kinds = [key for key in ("table", "figure") if key in data]
-        if len(kinds) != 1:
-            raise UserError(f"{path}: a table spec names exactly one of `table:` or `figure:`")
-        entries.append(Entry(str(data[kinds[0]]), kinds[0] == "figure", path, bool(data.get("in_paper", True))))
+        file = read_table_file(path)
+        entries.append(Entry(file.key, file.is_figure, path, file.in_paper))
     names = [entry.name for entry in entries]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:

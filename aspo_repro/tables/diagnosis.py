@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 
+from aspo_repro.data.diagnostics import weight_label, weighted_methods
 from aspo_repro.files import read_record
+from aspo_repro.profile_kinds import get_profile_kind
 from aspo_repro.results import diagnosis_path
-
-METHOD_LABELS = (("aspo-s", "S"), ("aspo-p", "P"), ("aspo", "S+P"))
 
 
 def load_diagnoses(results_root: str | os.PathLike, profile: str, models: tuple[str, ...]) -> dict[str, dict]:
-    """The diagnosis of each model's preference data found among the results (mini profile only)."""
-    if profile != "mini":
+    """The diagnosis of each model's preference data found among the results (a profile with an exact judge only)."""
+    if not get_profile_kind(profile).has_exact_judge:
         return {}
     found = {}
     for model in models:
@@ -46,18 +46,21 @@ def _auc(entry: dict | None) -> str:
 
 
 def diagnosis_rows(diagnoses: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    measured = weighted_methods()
+    mixed = measured[-1]  # the mix of every signal sorts last: its gradient scale is the one shown
     header = ["Model", "pairs", "halluc. sentences chosen / rejected", "claims more objects: rej. / ch. / equal",
               "halluc. more at equal length: rej. / ch. / equal",
-              *(f"AUC {label} within answers" for _, label in METHOD_LABELS), "c(1+w) correct / halluc. (S+P)"]
+              *(f"AUC {weight_label(method)} within answers" for method in measured),
+              f"c(1+w) correct / halluc. ({weight_label(mixed)})"]
     rows = []
     for model, report in diagnoses.items():
         answers, confounds, weights = report["answers"], report["confounds"], report["weights"]
         equal_length = confounds.get("hallucinated_at_equal_length")
-        scale = (weights.get("aspo") or {}).get("gradient_scale") or {}
+        scale = (weights.get(mixed.name) or {}).get("gradient_scale") or {}
         rows.append([
             model, str(report["pairs"]), f"{_percent(answers['chosen'])} / {_percent(answers['rejected'])}",
             _tally(confounds["claimed_count"]), _tally(equal_length) if equal_length else "—",
-            *(_auc((weights.get(method) or {}).get("auc_within_answer")) for method, _ in METHOD_LABELS),
+            *(_auc((weights.get(method.name) or {}).get("auc_within_answer")) for method in measured),
             f"{scale['correct']:.2f} / {scale['hallucinated']:.2f}" if scale.get("correct") is not None else "—",
         ])
     return header, rows

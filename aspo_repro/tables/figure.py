@@ -39,28 +39,30 @@ class PublishedPoint:
 
 
 def sweep_rows(spec: FigureSpec, results: pd.DataFrame, seeds: int | None) -> list[SweepRow]:
+    section = spec.section
     scores = run_scores(results, seeds)
     rows = []
-    for point in spec.points:
+    for point in spec.file.points:
         shr, shr_draws, others, others_draws = [], [], [], []
-        for run in scores.seeds(spec.model, point.method):
-            if spec.shr in run:
-                shr.append(run[spec.shr].value)
-                shr_draws.append(run[spec.shr].draws)
-            if all(b in run for b in spec.others):
-                others.append(recomputed_average({b: run[b].value for b in spec.others}))
-                others_draws.append(average_draws([run[b].draws for b in spec.others]))
+        for run in scores.seeds(section.model, point.method):
+            if section.shr in run:
+                shr.append(run[section.shr].value)
+                shr_draws.append(run[section.shr].draws)
+            if all(b in run for b in section.others):
+                others.append(recomputed_average({b: run[b].value for b in section.others}))
+                others_draws.append(average_draws([run[b].draws for b in section.others]))
         rows.append(SweepRow(point.alpha, point.method, estimate(shr, shr_draws) if shr else None,
                              estimate(others, others_draws) if others else None))
     return rows
 
 
 def published_points(spec: FigureSpec, published: pd.DataFrame) -> list[PublishedPoint]:
+    section = spec.section
     points = []
     for alpha, row in spec.published_points:
         values = published_row(published, row)
-        if spec.shr in values and all(b in values for b in spec.others):
-            points.append(PublishedPoint(alpha, values[spec.shr], recomputed_average({b: values[b] for b in spec.others})))
+        if section.shr in values and all(b in values for b in section.others):
+            points.append(PublishedPoint(alpha, values[section.shr], recomputed_average({b: values[b] for b in section.others})))
     return points
 
 
@@ -70,10 +72,11 @@ def plot(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoint], fo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    section = spec.section
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), constrained_layout=True)
-    panels = ((axes[0], "shr", f"{plain_label(spec.shr)} (lower is better)"),
-              (axes[1], "others", f"mean of {', '.join(plain_label(b) for b in spec.others)}"
-               if len(spec.others) <= 4 else "mean of the other benchmarks"))
+    panels = ((axes[0], "shr", f"{plain_label(section.shr)} (lower is better)"),
+              (axes[1], "others", f"mean of {', '.join(plain_label(b) for b in section.others)}"
+               if len(section.others) <= 4 else "mean of the other benchmarks"))
     for ax, field, ylabel in panels:
         measured = [(r.alpha, getattr(r, field)) for r in rows if getattr(r, field) is not None]
         if measured:
@@ -87,17 +90,18 @@ def plot(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoint], fo
             ax.text(0.5, 0.5, "no results yet", transform=ax.transAxes, ha="center", va="center", color="gray")
         ax.set_xlabel("alpha (1 = similarity only, 0 = perplexity only)")
         ax.set_ylabel(ylabel, fontsize=8)
-        ax.set_xticks([p.alpha for p in spec.points])
+        ax.set_xticks([p.alpha for p in spec.file.points])
         ax.grid(alpha=0.3)
         if measured or paper:
             ax.legend(fontsize=7)
-    figure.suptitle(f"Figure 3 ({spec.profile} profile, {spec.model}): {spec.title}", fontsize=9)
+    figure.suptitle(f"Figure 3 ({spec.profile} profile, {section.model}): {spec.title}", fontsize=9)
     figure.get_layout_engine().set(h_pad=0.12)
     figure.text(0.005, 0.005, footer, fontsize=5, color="gray", va="bottom")
     return figure
 
 
 def to_markdown(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoint], context: Context, used: int) -> str:
+    section = spec.section
     published = {p.alpha: p for p in paper}
 
     def stat(s: Interval | None, d: int) -> str:
@@ -111,14 +115,14 @@ def to_markdown(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoi
         f"# Figure 3 ({spec.profile} profile): {spec.title}",
         "",
         *context.warning_lines(),
-        f"Model {spec.model}; {plain_label(spec.shr)} (lower is better) and the mean of "
-        f"{', '.join(plain_label(b) for b in spec.others)} against alpha of Eq. 10. "
+        f"Model {section.model}; {plain_label(section.shr)} (lower is better) and the mean of "
+        f"{', '.join(plain_label(b) for b in section.others)} against alpha of Eq. 10. "
         "± is the half-width of a 95% interval (seeds and the benchmarks' items, as in the tables). "
         f"{MISSING} marks a run without a result."
         + (" Published: Table 5's rows at alpha 0 (ASPO-P), 0.5 (ASPO-S+P), 1 (ASPO-S); the paper gives no other values."
            if paper else ""),
         "",
-        "| alpha | run | " + plain_label(spec.shr) + "↓ | mean of others |" + (" published SHR | published mean |" if paper else ""),
+        "| alpha | run | " + plain_label(section.shr) + "↓ | mean of others |" + (" published SHR | published mean |" if paper else ""),
         "| ---: | --- | ---: | ---: |" + (" ---: | ---: |" if paper else ""),
     ]
     for row in rows:
@@ -135,10 +139,11 @@ def write_figure(
     spec: FigureSpec, results: pd.DataFrame, published: pd.DataFrame, context: Context,
     out_dir: str | os.PathLike, seeds: int | None = None,
 ) -> list[Path]:
+    section = spec.section
     rows = sweep_rows(spec, results, seeds)
     paper = published_points(spec, published)
-    sweep_methods = {point.method for point in spec.points}
-    used = sum(1 for (model, method, _) in run_scores(results, seeds).keys() if model == spec.model and method in sweep_methods)
+    sweep_methods = {point.method for point in spec.file.points}
+    used = sum(1 for (model, method, _) in run_scores(results, seeds).keys() if model == section.model and method in sweep_methods)
     figure = plot(spec, rows, paper, context.provenance_line(used))
     return save_figure(figure, to_markdown(spec, rows, paper, context, used), Path(out_dir) / spec.name, context)
 

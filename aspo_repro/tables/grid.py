@@ -19,13 +19,13 @@ from aspo_repro.evaluation.benchmarks import get_benchmark
 from aspo_repro.intervals import Interval, average_draws, difference, estimate, resampled_values
 from aspo_repro.results import BASE_METHOD, RunKey, in_average
 from aspo_repro.tables.audit import AuditFinding
-from aspo_repro.tables.published import RowKey, published_row
+from aspo_repro.tables.published import AVERAGE, RowKey, published_row
 from aspo_repro.tables.specs import Column, TableRow, TableSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-AVG = Column("avg", "avg")
+AVG = Column(AVERAGE, AVERAGE)
 MISSING = "—"
 
 
@@ -93,7 +93,7 @@ class RunScores:
         the Avg column is the mean of the table's in-average columns, on seeds that have them all."""
         values, draws = [], []
         for scores in self.seeds(model, method):
-            if column.benchmark != AVG.benchmark:
+            if not column.is_average:
                 if column.benchmark in scores:
                     values.append(scores[column.benchmark].value)
                     draws.append(scores[column.benchmark].draws)
@@ -120,7 +120,7 @@ def build_grid(
     findings: list[AuditFinding], seeds: int | None = None,
 ) -> Grid:
     scores = run_scores(results, seeds)
-    columns = (*spec.columns, AVG) if spec.average else spec.columns
+    columns = (*spec.columns, AVG) if spec.file.average else spec.columns
     notes = FootnoteIndex(findings)
     cells = {}
     for i, row in enumerate(spec.rows):
@@ -160,12 +160,12 @@ def build_cell(
     published: pd.DataFrame, notes: FootnoteIndex, seeds: int | None,
 ) -> Cell:
     paper = published_row(published, row.published).get(column.published) if column.published and row.published else None
-    decimals = 2 if column.benchmark == "avg" else 1
+    decimals = 2 if column.is_average else 1
     values, draws = scores.per_seed(row.model, row.method, column, spec) if row.runnable else ([], [])
     reproduced = estimate(values, draws) if values else None
     expected = None if row.is_base else seeds  # the base model is evaluated once, whatever the seeds
     markers = notes.markers(row.published, column.published)
-    if spec.compare == "published":
+    if spec.compares_with_published:
         change = None
         if reproduced is not None and not row.is_base:
             change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws)

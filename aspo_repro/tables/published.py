@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aspo_repro.errors import UserError
-from aspo_repro.results import PAPER_BENCHMARKS
+from aspo_repro.methods import GRANULARITIES
+from aspo_repro.results import BASE_METHOD, PAPER_BENCHMARKS
 from aspo_repro.tables.catalog import REPO_ROOT, table_names
 
 if TYPE_CHECKING:
@@ -25,14 +26,15 @@ COLUMNS = ("table", "model", "method", "level", "benchmark", "value")
 KEY_COLUMNS = COLUMNS[:-1]
 AVERAGE = "avg"  # the paper's Avg column: a published number, not a benchmark that is run
 PUBLISHED_BENCHMARKS = (*PAPER_BENCHMARKS, AVERAGE)
-OWN_METHODS = ("base", "dpo", "aspo", "aspo-s", "aspo-p")
+# The paper's own rows: its base models and its methods, each named as the method registry names it.
+OWN_METHODS = (BASE_METHOD, "dpo", "aspo", "aspo-s", "aspo-p")
 # Table 2's rows from other papers, as slugs of their row labels.
 BASELINE_METHODS = (
     "vlfeedback", "human-prefer", "povid", "sima", "ha-dpo", "rlhf-v", "rlaif-v",
     "clip-dpo", "csr-iter-1", "csr-iter-3", "fisao",
 )
 METHODS = (*OWN_METHODS, *BASELINE_METHODS)
-LEVELS = ("", "response", "sentence", "token")
+LEVELS = ("", *GRANULARITIES)  # none, or the granularity of the reward (Tables 2 and 6)
 _SLUG = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 
 
@@ -100,10 +102,3 @@ def published_row(frame: pd.DataFrame, row: RowKey) -> dict[str, float]:
         & (frame["method"] == row.method) & (frame["level"] == row.level)
     ]
     return dict(zip(match["benchmark"], match["value"]))
-
-
-def row_keys(frame: pd.DataFrame, table: str | None = None) -> list[RowKey]:
-    """The published rows, in the paper's order."""
-    rows = frame if table is None else frame[frame["table"] == table]
-    keys = rows[list(KEY_COLUMNS[:-1])].drop_duplicates()
-    return [RowKey(*record) for record in keys.itertuples(index=False)]

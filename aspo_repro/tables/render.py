@@ -112,7 +112,7 @@ def cell_text(grid: Grid, row_index: int, column_index: int) -> CellText:
         return published_only_text(grid.spec, cell)
     main = reproduced_text(cell)
     parts = [seed_count_text(cell)] if seed_count_text(cell) else []
-    if grid.spec.compare == "published":
+    if grid.spec.compares_with_published:
         parts += [f"Δ {difference_text(cell.change, cell.decimals)}"] if cell.change is not None else []
         parts += published_parts(cell)
     else:
@@ -176,7 +176,7 @@ def change_parts(cell: Cell, *, is_base: bool) -> list[str]:
 
 def published_only_text(spec: TableSpec, cell: Cell) -> CellText:
     d = cell.decimals
-    if spec.compare == "published":
+    if spec.compares_with_published:
         return CellText(f"{number(cell.published, d)}{markers(cell)}" if cell.published is not None else MISSING)
     if cell.published_change is None:
         return CellText(MISSING)
@@ -185,7 +185,7 @@ def published_only_text(spec: TableSpec, cell: Cell) -> CellText:
 
 def column_header(grid: Grid, index: int) -> str:
     column = grid.columns[index]
-    if grid.spec.compare == "published" or column.published is None or column.benchmark == "avg":
+    if grid.spec.compares_with_published or column.published is None or column.is_average:
         return column.label
     return f"{column.label} ≈ {plain_label(column.published)}"
 
@@ -201,7 +201,7 @@ def heading(grid: Grid) -> str:
 
 def caption(grid: Grid) -> str:
     spec = grid.spec
-    if spec.compare == "published":
+    if spec.compares_with_published:
         body = (
             "Each cell: the reproduced value (the mean over n seeds) ± the half-width of its 95% interval, "
             "on a trained row Δ, its change over the model's base row (paired item by item; * marks a change "
@@ -273,9 +273,13 @@ def runs_summary(grid: Grid) -> str:
     return text + "; none missing."
 
 
+def head_columns(grid: Grid) -> list[str]:
+    """The columns that name a row: model, method and, in a table of reward levels, the level."""
+    return ["Model", "Method", "Level"] if grid.spec.has_levels else ["Model", "Method"]
+
+
 def table_columns(grid: Grid) -> list[str]:
-    head = ["Model", "Method", "Level"] if grid.spec.has_levels else ["Model", "Method"]
-    return head + [column_header(grid, j) for j in range(len(grid.columns))]
+    return head_columns(grid) + [column_header(grid, j) for j in range(len(grid.columns))]
 
 
 def row_cells(grid: Grid, i: int, join: Callable[[CellText], str]) -> tuple[list[str], list[str]]:
@@ -290,7 +294,7 @@ def to_markdown(grid: Grid, context: Context) -> str:
         return f"{text.main} ({text.note})" if text.note else text.main
 
     header = table_columns(grid)
-    n_head = 3 if grid.spec.has_levels else 2
+    n_head = len(head_columns(grid))
     lines = [
         f"<!-- {header_comment(grid, context)} -->",
         f"# {heading(grid)}",
@@ -336,7 +340,7 @@ def to_latex(grid: Grid, context: Context) -> str:
         return f"{main} {{\\scriptsize ({tex_escape(text.note)})}}" if text.note else main
 
     header = table_columns(grid)
-    n_head = 3 if grid.spec.has_levels else 2
+    n_head = len(head_columns(grid))
     lines = [
         f"% {header_comment(grid, context)}",
         "% Needs \\usepackage{booktabs} and \\usepackage{graphicx}.",

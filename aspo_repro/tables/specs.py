@@ -1,7 +1,7 @@
-"""Table and figure specs as data: which rows, which benchmarks, which runs each needs, per profile.
+"""Table and figure specs: a table file (``table_file``) read for one profile, and what it answers.
 
-Each YAML file of ``configs/tables/`` (``catalog``) is read here, once, through one typed loader
-(``TableFile`` / ``FigureFile``; an unknown key is refused by name) into the dataclasses below.
+A spec keeps its file and adds only what the file does not state: the profile's section checked
+against the registries, and what follows from it (which runs it needs, its columns and rows).
 What a file does not restate comes from its registry: a model's label and the paper model it
 stands for (``models.registry``), a benchmark's label, direction and paper analogue
 (``evaluation.benchmarks``).
@@ -10,7 +10,8 @@ A table row is one model x method (x reward level); it is either run (a ``RunKey
 or shown with the paper's numbers only (Table 1's other MLLMs, Table 2's other methods).
 
 Profiles compare differently:
-- ``paper``: a cell is diffed against the published number of the same row and benchmark.
+- the paper's (``ProfileKind.published``): a cell is diffed against the published number of the
+  same row and benchmark.
 - ``mini``: other models on other benchmarks, so a cell shows its change over its own base model,
   beside the paper's published change over base on the analogous benchmark (pope <-> mini_pope).
 """
@@ -18,12 +19,14 @@ Profiles compare differently:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import aspo_repro.tables.catalog as catalog
 from aspo_repro.errors import UserError, unknown_name
 from aspo_repro.evaluation.benchmarks import get_benchmark
+from aspo_repro.profile_kinds import get_profile_kind, published_profile
 from aspo_repro.results import (
     BASE_METHOD,
     RunKey,
@@ -32,10 +35,21 @@ from aspo_repro.results import (
     higher_is_better,
     resolve_method,
 )
-from aspo_repro.tables import catalog
 from aspo_repro.tables.published import AVERAGE, PUBLISHED_BENCHMARKS, RowKey
+from aspo_repro.tables.table_file import (
+    FigureFile,
+    FigureSection,
+    PublishedRowEntry,
+    RowEntry,
+    SweepFile,
+    SweepSection,
+    TableFile,
+    TableFileKind,
+    TableSection,
+    read_table_file,
+)
 
-SPEC_DIR = catalog.SPEC_DIR
+HELD_OUT_DRIFT = "held_out_drift"  # a sweep panel: the held-out chosen drift per token (training/drift.py)
 
 
 def plain_label(benchmark: str) -> str:
@@ -60,9 +74,16 @@ class Column:
     def label(self) -> str:
         return benchmark_label(self.benchmark)
 
+    @property
+    def is_average(self) -> bool:
+        """The paper's Avg column: a mean of the row's other columns, not a benchmark that is run."""
+        return self.benchmark == AVERAGE
+
 
 @dataclass(frozen=True)
 class TableRow:
+    """A row of a table as shown: a file's row applied to one model, its published rows resolved."""
+
     model_label: str
     label: str  # the method column
     level: str
@@ -81,30 +102,47 @@ class TableRow:
     def is_base(self) -> bool:
         return self.method == BASE_METHOD
 
-    def run(self, profile: str, seed: int) -> RunKey:
-        return RunKey(profile, self.model, self.method, seed)
-
 
 @dataclass(frozen=True)
-class TableSpec:
-    table: str
+class FileSpec:
+    """A table file read for one profile: what every kind of spec answers from its file."""
+
+    file: TableFileKind
     profile: str
-    title: str
-    columns: tuple[Column, ...]
-    rows: tuple[TableRow, ...]
-    models: tuple[str, ...]
-    model_analogues: dict[str, str]  # run model -> the paper model it stands for
-    analogue_labels: dict[str, str]  # the same, as the tables print them
-    average: bool = True
+
+    @property
+    def table(self) -> str:
+        """What ``--table`` names it: ``1``, ``figure3``."""
+        return self.file.key
 
     @property
     def name(self) -> str:
-        return f"table{self.table}"
+        """The name of its generated files: ``table1``, ``figure3``."""
+        return self.file.stem
 
     @property
-    def compare(self) -> str:
-        """``published`` (the paper profile) or ``base`` (mini: change over own base model)."""
-        return "published" if self.profile == "paper" else "base"
+    def title(self) -> str:
+        return self.file.title
+
+    @property
+    def section(self) -> TableSection | FigureSection | SweepSection:
+        """What the file shows on this spec's profile."""
+        return self.file.section(self.profile)
+
+
+@dataclass(frozen=True)
+class TableSpec(FileSpec):
+    file: TableFile
+    columns: tuple[Column, ...]
+    rows: tuple[TableRow, ...]
+    models: tuple[str, ...]
+    analogue_labels: dict[str, str]  # a run model's label -> that of the paper model it stands for
+
+    @property
+    def compares_with_published(self) -> bool:
+        """Whether a cell is diffed against the published number (the paper's profile), or read as a
+        change over its own base model (mini)."""
+        return get_profile_kind(self.profile).published
 
     @property
     def has_levels(self) -> bool:
@@ -113,7 +151,7 @@ class TableSpec:
     def runs_needed(self, models: list[str] | None = None, seeds: int = 1) -> list[RunKey]:
         chosen = select_models(self, models)
         methods = [row.method for row in self.rows if row.runnable]
-        if self.compare == "base" and BASE_METHOD not in methods:
+        if not self.compares_with_published and BASE_METHOD not in methods:
             methods.insert(0, BASE_METHOD)
         return _dedupe(
             RunKey(self.profile, model, method, seed)
@@ -122,79 +160,49 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
-class SweepPoint:
-    alpha: float
-    method: str
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    table: str
-    profile: str
-    title: str
-    model: str
-    shr: str
-    others: tuple[str, ...]
-    points: tuple[SweepPoint, ...]
-    published_points: tuple[tuple[float, RowKey], ...]  # empty on the mini profile
-
-    @property
-    def name(self) -> str:
-        return self.table
+class FigureSpec(FileSpec):
+    file: FigureFile
 
     @property
     def models(self) -> tuple[str, ...]:
-        return (self.model,)
+        return (self.section.model,)
+
+    @property
+    def published_points(self) -> tuple[tuple[float, RowKey], ...]:
+        """The paper's rows drawn at their alphas (none where the profile names no published model)."""
+        model = self.section.published_model
+        if not model:
+            return ()
+        return tuple((p.alpha, RowKey(p.table, model, p.method, p.level)) for p in self.file.published_points)
 
     def runs_needed(self, models: list[str] | None = None, seeds: int = 1) -> list[RunKey]:
         if not select_models(self, models):
             return []
         return _dedupe(
-            RunKey(self.profile, self.model, point.method, seed)
-            for point in self.points for seed in seed_range(seeds)
+            RunKey(self.profile, self.section.model, point.method, seed)
+            for point in self.file.points for seed in seed_range(seeds)
         )
 
 
 @dataclass(frozen=True)
-class SweepRule:
-    """How a sweep picks its setting: the largest value at which ``series`` moves the held-out chosen
-    answers by at least ``min_drift`` and at most ``max_drift`` nats per token (absolute mean drift).
-    Stated in the figure's file, before the result it picks from is seen."""
-
-    series: str
-    max_drift: float
-    min_drift: float = 0.0
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A training setting swept over values, for several methods (``series``) and models: every
-    run is ``method[option=value]``; panels are benchmarks or ``held_out_drift`` (training/drift.py)."""
-
-    table: str
-    profile: str
-    title: str
-    option: str
-    values: tuple[float, ...]
-    series: tuple[str, ...]
-    panels: tuple[str, ...]
-    models: tuple[str, ...]
-    rule: SweepRule | None = None
+class SweepSpec(FileSpec):
+    file: SweepFile
 
     @property
-    def name(self) -> str:
-        return self.table
+    def models(self) -> tuple[str, ...]:
+        return self.section.models
 
     def method(self, series: str, value: float) -> str:
         from aspo_repro.methods import get_method
 
-        return get_method(series, **{self.option: value}).name
+        return get_method(series, **{self.file.option: value}).name
 
     def runs_needed(self, models: list[str] | None = None, seeds: int = 1) -> list[RunKey]:
         chosen = select_models(self, models)
         runs = [RunKey(self.profile, model, BASE_METHOD) for model in chosen]
         runs += [RunKey(self.profile, model, self.method(series, value), seed)
-                 for model in chosen for series in self.series for value in self.values for seed in seed_range(seeds)]
+                 for model in chosen for series in self.file.series for value in self.file.values
+                 for seed in seed_range(seeds)]
         return _dedupe(runs)
 
 
@@ -235,174 +243,65 @@ def canonical_table(table: str | int) -> str:
 
 def load_spec(table: str | int, profile: str, spec_dir: str | os.PathLike | None = None) -> Spec:
     """The spec of ``table`` (``catalog.known_names()``: 1, 2, 5, 6, figure3) on ``profile``."""
-    entry = catalog.find(table, spec_dir)
-    return _load_spec_cached(entry.path, entry.is_figure, check_profile(profile))
+    return _load_spec_cached(catalog.find(table, spec_dir).path, check_profile(profile))
 
 
 @cache
-def _load_spec_cached(path: Path, is_figure: bool, profile: str) -> Spec:
-    from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
-
-    data = read_yaml_mapping(path, "table spec")
-    where = f"{path}"
-    if is_figure and "option" in data:
-        return _sweep_spec(dataclass_from_mapping(SweepFile, data, where), profile, where)
-    if is_figure:
-        return _figure_spec(dataclass_from_mapping(FigureFile, data, where), profile, where)
-    return _table_spec(dataclass_from_mapping(TableFile, data, where), profile, where)
-
-
-# ---------------------------------------------------------------- the files' schema
-@dataclass(frozen=True)
-class RowEntry:
-    label: str  # the method column
-    method: str
-    level: str = ""
-    published_method: str | None = None  # the paper's row, when named otherwise (Table 6)
-    versus: str | None = None  # another row's method this row's change is measured against (mini profile)
-    profiles: tuple[str, ...] | None = None  # the profiles that have this row (default: every one)
-
-
-@dataclass(frozen=True)
-class PublishedRowEntry:
-    model: str  # the paper's model slug (baselines/published.csv)
-    method: str
-    model_label: str | None = None
-    label: str = ""
-    level: str = ""
-
-
-@dataclass(frozen=True)
-class PublishedOnly:
-    profiles: tuple[str, ...]
-    rows: tuple[PublishedRowEntry, ...]
-
-
-@dataclass(frozen=True)
-class TableSection:
-    models: tuple[str, ...]  # registry models of the profile
-    benchmarks: tuple[str, ...]  # the profile's benchmarks, in column order
-
-
-@dataclass(frozen=True)
-class TableFile:
-    table: str
-    title: str
-    rows: tuple[RowEntry, ...]
-    profiles: dict[str, TableSection]
-    published_table: str | None = None  # the paper table the rows are diffed against (default: table)
-    base_table: str | None = None  # the paper table holding the base rows (default: published_table)
-    average: bool = True
-    published_only: PublishedOnly | None = None
-    in_paper: bool = True
-
-
-@dataclass(frozen=True)
-class PointEntry:
-    alpha: float
-    method: str
-
-
-@dataclass(frozen=True)
-class PublishedPointEntry:
-    alpha: float
-    table: str
-    method: str
-    level: str = ""
-
-
-@dataclass(frozen=True)
-class FigureSection:
-    model: str
-    shr: str
-    others: tuple[str, ...]
-    published_model: str | None = None
-
-
-@dataclass(frozen=True)
-class FigureFile:
-    figure: str
-    title: str
-    points: tuple[PointEntry, ...]
-    profiles: dict[str, FigureSection]
-    published_points: tuple[PublishedPointEntry, ...] = field(default_factory=tuple)
-    in_paper: bool = True
-
-
-@dataclass(frozen=True)
-class SweepSection:
-    models: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SweepFile:
-    figure: str
-    title: str
-    option: str  # a method option every series takes (``learning_rate``)
-    values: tuple[float, ...]
-    series: tuple[str, ...]  # registered methods
-    panels: tuple[str, ...]  # benchmarks of the profile, or ``held_out_drift``
-    profiles: dict[str, SweepSection]
-    rule: SweepRule | None = None
-    in_paper: bool = False
-
-
-# ---------------------------------------------------------------- file -> spec
-def _section(sections: dict, profile: str, where: str):
+def _load_spec_cached(path: Path, profile: str) -> Spec:
+    file = read_table_file(path)
     try:
-        return sections[profile]
-    except KeyError:
-        raise UserError(f"{where}: no `profiles: {profile}:` section (has: {', '.join(sections)})") from None
-
-
-def _table_spec(data: TableFile, profile: str, where: str) -> TableSpec:
-    section = _section(data.profiles, profile, where)
-    published_table = data.published_table or data.table
-    base_table = data.base_table or published_table
-    models = [_model(name, profile, where) for name in section.models]
-    try:
-        entries = [entry for entry in data.rows if entry.profiles is None or profile in entry.profiles]
-        rows = [_run_row(entry, model, published_table, base_table, entries, profile)
-                for model in models for entry in entries]
-        if data.published_only and profile in data.published_only.profiles:
-            rows += [_published_row(entry, published_table) for entry in data.published_only.rows]
-        columns = tuple(_column(name, profile) for name in section.benchmarks)
+        return _SPEC_BUILDERS[type(file)](file, profile)
     except UserError as error:
-        raise UserError(f"{where}: {error}") from None
+        raise UserError(f"{path}: {error}") from None
+
+
+def runs_needed(
+    table: str | int, profile: str, models: list[str] | None = None, seeds: int = 1,
+) -> list[RunKey]:
+    """Every run ``table`` needs on ``profile``: one ``RunKey`` per model x method x seed (0..seeds-1).
+
+    On the mini profile the base model of every row's model is included, as each cell is read
+    against its own base.
+    """
+    return load_spec(table, profile).runs_needed(models, seeds)
+
+
+# ---------------------------------------------------------------- a file, checked for one profile
+def _table_spec(file: TableFile, profile: str) -> TableSpec:
+    section = file.section(profile)
+    models = [_model(name, profile) for name in section.models]
+    entries = file.rows_on(profile)
+    rows = [_run_row(entry, model, file, entries, profile) for model in models for entry in entries]
+    rows += [_published_row(entry, file.paper_table) for entry in file.published_rows_on(profile)]
+    columns = tuple(benchmark_column(name, profile) for name in section.benchmarks)
     return TableSpec(
-        table=data.table,
+        file=file,
         profile=profile,
-        title=data.title,
         columns=columns,
         rows=tuple(rows),
         models=tuple(model.name for model in models),
-        model_analogues={model.name: model.stands_for for model in models},
-        analogue_labels={model.display_name: _model(model.stands_for, "paper", where).display_name
+        analogue_labels={model.display_name: _model(model.stands_for, published_profile().name).display_name
                          for model in models},
-        average=data.average,
     )
 
 
-def _model(name: str, profile: str, where: str):
+def _model(name: str, profile: str):
     """The registry entry of a table's model, which must belong to the profile."""
     from aspo_repro.models import get_model_spec, model_names
 
-    try:
-        model = get_model_spec(name)
-    except UserError as error:
-        raise UserError(f"{where}: {error}") from None
+    model = get_model_spec(name)
     if model.profile != profile:
         raise UserError(
-            f"{where}: model {name!r} is a {model.profile}-profile model; the {profile} profile's "
+            f"model {name!r} is a {model.profile}-profile model; the {profile} profile's "
             f"models are {', '.join(model_names(profile))}"
         )
     return model
 
 
-def _column(name: str, profile: str) -> Column:
+def benchmark_column(name: str, profile: str) -> Column:
     """A benchmark column; a mini benchmark is compared with the paper benchmark it stands for."""
     benchmark = get_benchmark(check_benchmark(profile, name))
-    published = benchmark.name if profile == "paper" else benchmark.analogue_of
+    published = benchmark.name if get_profile_kind(profile).published else benchmark.analogue_of
     if published is not None and published not in PUBLISHED_BENCHMARKS:
         raise unknown_name("published benchmark", published, PUBLISHED_BENCHMARKS)
     if published is not None and higher_is_better(published) != benchmark.higher_is_better:
@@ -410,11 +309,10 @@ def _column(name: str, profile: str) -> Column:
     return Column(benchmark.name, published)
 
 
-def _run_row(entry: RowEntry, model, published_table: str, base_table: str, entries: list[RowEntry],
-             profile: str) -> TableRow:
+def _run_row(entry: RowEntry, model, file: TableFile, entries: list[RowEntry], profile: str) -> TableRow:
     resolve_method(entry.method)  # an unknown or non-canonical method fails here, at load time
-    in_the_paper = entry.profiles is None or "paper" in entry.profiles  # else the paper has no such row
-    published = (RowKey(published_table, model.stands_for, entry.published_method or entry.method, entry.level)
+    in_the_paper = entry.on(published_profile().name)  # else the paper has no such row
+    published = (RowKey(file.paper_table, model.stands_for, entry.published_method or entry.method, entry.level)
                  if in_the_paper else None)
     versus = [other for other in entries if other.method == entry.versus]
     if entry.versus is not None and not versus:
@@ -425,10 +323,10 @@ def _run_row(entry: RowEntry, model, published_table: str, base_table: str, entr
         label=entry.label,
         level=entry.level,
         published=published,
-        published_base=RowKey(base_table, model.stands_for, BASE_METHOD, ""),
+        published_base=RowKey(file.paper_base_table, model.stands_for, BASE_METHOD, ""),
         model=model.name,
         method=entry.method,
-        versus=entry.versus if profile != "paper" else None,
+        versus=None if get_profile_kind(profile).published else entry.versus,
         versus_label=_versus_label(versus[0]) if versus else "",
     )
 
@@ -448,62 +346,34 @@ def _published_row(entry: PublishedRowEntry, published_table: str) -> TableRow:
     )
 
 
-def _figure_spec(data: FigureFile, profile: str, where: str) -> FigureSpec:
-    section = _section(data.profiles, profile, where)
-    points = tuple(SweepPoint(point.alpha, point.method) for point in data.points)
-    try:
-        for point in points:
-            method = resolve_method(point.method)
-            if method is None or method.alpha != point.alpha:
-                raise UserError(f"sweep point alpha={point.alpha}: method {point.method!r} does not have that alpha")
-        shr = check_benchmark(profile, section.shr)
-        others = tuple(check_benchmark(profile, name) for name in section.others)
-    except UserError as error:
-        raise UserError(f"{where}: {error}") from None
-    published_points = tuple(
-        (p.alpha, RowKey(p.table, section.published_model, p.method, p.level)) for p in data.published_points
-    ) if section.published_model else ()
-    return FigureSpec(
-        table=data.figure,
-        profile=profile,
-        title=data.title,
-        model=_model(section.model, profile, where).name,
-        shr=shr,
-        others=others,
-        points=points,
-        published_points=published_points,
-    )
+def _figure_spec(file: FigureFile, profile: str) -> FigureSpec:
+    section = file.section(profile)
+    for point in file.points:
+        method = resolve_method(point.method)
+        if method is None or method.alpha != point.alpha:
+            raise UserError(f"sweep point alpha={point.alpha}: method {point.method!r} does not have that alpha")
+    for benchmark in (section.shr, *section.others):
+        check_benchmark(profile, benchmark)
+    _model(section.model, profile)
+    return FigureSpec(file, profile)
 
 
-HELD_OUT_DRIFT = "held_out_drift"  # a sweep panel: the held-out chosen drift per token (training/drift.py)
-
-
-def _sweep_spec(data: SweepFile, profile: str, where: str) -> SweepSpec:
+def _sweep_spec(file: SweepFile, profile: str) -> SweepSpec:
     from aspo_repro.methods import get_method
 
-    section = _section(data.profiles, profile, where)
-    try:
-        models = tuple(_model(name, profile, where).name for name in section.models)
-        for series in data.series:
-            if not get_method(series).takes(data.option):
-                raise UserError(f"method {series!r} takes no option {data.option!r}")
-            for value in data.values:
-                get_method(series, **{data.option: value})
-        panels = tuple(name if name == HELD_OUT_DRIFT else check_benchmark(profile, name) for name in data.panels)
-        if data.rule is not None and data.rule.series not in data.series:
-            raise UserError(f"the rule reads series {data.rule.series!r}, which is not swept")
-    except UserError as error:
-        raise UserError(f"{where}: {error}") from None
-    return SweepSpec(data.figure, profile, data.title, data.option, tuple(data.values), tuple(data.series),
-                     panels, models, data.rule)
+    for name in file.section(profile).models:
+        _model(name, profile)
+    for series in file.series:
+        if not get_method(series).takes(file.option):
+            raise UserError(f"method {series!r} takes no option {file.option!r}")
+        for value in file.values:
+            get_method(series, **{file.option: value})
+    for panel in file.panels:
+        if panel != HELD_OUT_DRIFT:
+            check_benchmark(profile, panel)
+    if file.rule is not None and file.rule.series not in file.series:
+        raise UserError(f"the rule reads series {file.rule.series!r}, which is not swept")
+    return SweepSpec(file, profile)
 
 
-def runs_needed(
-    table: str | int, profile: str, models: list[str] | None = None, seeds: int = 1,
-) -> list[RunKey]:
-    """Every run ``table`` needs on ``profile``: one ``RunKey`` per model x method x seed (0..seeds-1).
-
-    On the mini profile the base model of every row's model is included, as each cell is read
-    against its own base.
-    """
-    return load_spec(table, profile).runs_needed(models, seeds)
+_SPEC_BUILDERS = {TableFile: _table_spec, FigureFile: _figure_spec, SweepFile: _sweep_spec}

@@ -83,33 +83,33 @@ def sweep_points(spec: SweepSpec, results_root, seeds: int | None) -> tuple[list
     points, base = [], {}
     for model in spec.models:
         base_result = load_run(results_root, RunKey(spec.profile, model, BASE_METHOD))
-        for panel in spec.panels:
+        for panel in spec.file.panels:
             base[f"{model}/{panel}"] = (_panel_interval([base_result], panel)
                                         if base_result and panel != HELD_OUT_DRIFT else None)
-        for series in spec.series:
-            for value in spec.values:
+        for series in spec.file.series:
+            for value in spec.file.values:
                 method = spec.method(series, value)
                 found = seed_results(results_root, RunKey(spec.profile, model, method), seeds)
-                points.append(Point(model, series, value, {p: _panel_interval(found, p) for p in spec.panels},
+                points.append(Point(model, series, value, {p: _panel_interval(found, p) for p in spec.file.panels},
                                     _held_out_interval(found, "reward_accuracy")))
     return points, base
 
 
 def rule_choice(spec: SweepSpec, points: list[Point], model: str) -> tuple[float | None, str]:
     """The value the spec's rule picks for ``model``, and why."""
-    rule = spec.rule
+    rule = spec.file.rule
     if rule is None:
         return None, "no rule"
     allowed = []
     for point in (p for p in points if p.model == model and p.series == rule.series):
         drift = point.panels.get(HELD_OUT_DRIFT)
         if drift is None:
-            return None, f"{spec.option} {point.value:g} has no held-out measurement yet"
+            return None, f"{spec.file.option} {point.value:g} has no held-out measurement yet"
         if rule.min_drift <= abs(drift.mean) <= rule.max_drift:
             allowed.append(point.value)
     if not allowed:
         return None, f"no value moves the held-out answers by {rule.min_drift:g} to {rule.max_drift:g} nats per token"
-    return max(allowed), f"largest {spec.option} with {rule.min_drift:g} <= |drift| <= {rule.max_drift:g} nats/token"
+    return max(allowed), f"largest {spec.file.option} with {rule.min_drift:g} <= |drift| <= {rule.max_drift:g} nats/token"
 
 
 def plot(spec: SweepSpec, points: list[Point], base: dict, footer: str):
@@ -118,14 +118,14 @@ def plot(spec: SweepSpec, points: list[Point], base: dict, footer: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows, columns = len(spec.models), len(spec.panels)
+    rows, columns = len(spec.models), len(spec.file.panels)
     chosen = {model: rule_choice(spec, points, model)[0] for model in spec.models}
     figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.4 * rows), squeeze=False,
                                 constrained_layout=True)
     for i, model in enumerate(spec.models):
-        for j, panel in enumerate(spec.panels):
+        for j, panel in enumerate(spec.file.panels):
             ax = axes[i][j]
-            for series in spec.series:
+            for series in spec.file.series:
                 measured = [(p.value, p.panels[panel]) for p in points
                             if p.model == model and p.series == series and p.panels[panel] is not None]
                 if measured:
@@ -134,13 +134,13 @@ def plot(spec: SweepSpec, points: list[Point], base: dict, footer: str):
             reference = base.get(f"{model}/{panel}")
             if reference is not None:
                 ax.axhline(reference.mean, color="gray", linestyle="--", linewidth=1, label="base")
-            if panel == HELD_OUT_DRIFT and spec.rule is not None:
-                ax.axhline(-spec.rule.max_drift, color="tab:red", linestyle=":", linewidth=1, label="rule bound")
+            if panel == HELD_OUT_DRIFT and spec.file.rule is not None:
+                ax.axhline(-spec.file.rule.max_drift, color="tab:red", linestyle=":", linewidth=1, label="rule bound")
             if chosen.get(model) is not None:
                 ax.axvline(chosen[model], color="tab:green", linestyle="-.", linewidth=1, label="rule's choice")
             ax.set_xscale("log")
-            ax.set_xticks(list(spec.values))
-            ax.set_xticklabels([f"{v:.0e}".replace("e-0", "e-") for v in spec.values], fontsize=6, rotation=60)
+            ax.set_xticks(list(spec.file.values))
+            ax.set_xticklabels([f"{v:.0e}".replace("e-0", "e-") for v in spec.file.values], fontsize=6, rotation=60)
             ax.minorticks_off()
             ax.tick_params(axis="y", labelsize=6)
             ax.grid(alpha=0.3)
@@ -153,7 +153,7 @@ def plot(spec: SweepSpec, points: list[Point], base: dict, footer: str):
 
 
 def to_markdown(spec: SweepSpec, points: list[Point], base: dict, context: Context, used: int) -> str:
-    header = ["model", "method", spec.option, *(panel_label(p) for p in spec.panels), "held-out accuracy"]
+    header = ["model", "method", spec.file.option, *(panel_label(p) for p in spec.file.panels), "held-out accuracy"]
     lines = [
         f"<!-- Generated by `{context.command}` from the results under {context.results_root}. Do not edit: regenerate. -->",
         f"# {spec.title} ({spec.profile} profile)",
@@ -168,20 +168,20 @@ def to_markdown(spec: SweepSpec, points: list[Point], base: dict, context: Conte
         "| --- | --- | ---: | " + " | ".join("---:" for _ in header[3:]) + " |",
     ]
     for model in spec.models:
-        cells = [interval_text(base[f"{model}/{p}"], 2) if base.get(f"{model}/{p}") else MISSING for p in spec.panels]
+        cells = [interval_text(base[f"{model}/{p}"], 2) if base.get(f"{model}/{p}") else MISSING for p in spec.file.panels]
         lines.append(f"| {model} | base | — | " + " | ".join(cells) + f" | {MISSING} |")
         for point in (p for p in points if p.model == model):
             cells = [interval_text(point.panels[p], 3 if p == HELD_OUT_DRIFT else 2) if point.panels[p] else MISSING
-                     for p in spec.panels]
+                     for p in spec.file.panels]
             accuracy = interval_text(point.accuracy, 3) if point.accuracy else MISSING
             lines.append(f"| {model} | {point.series} | {point.value:g} | " + " | ".join(cells) + f" | {accuracy} |")
-    if spec.rule is not None:
+    if spec.file.rule is not None:
         lines += ["", f"Rule (stated in the figure's file, configs/tables/lr_sweep.yaml, with its history): the largest "
-                  f"{spec.option} at which {spec.rule.series} moves the held-out chosen answers by at least "
-                  f"{spec.rule.min_drift:g} and at most {spec.rule.max_drift:g} nats per token.", ""]
+                  f"{spec.file.option} at which {spec.file.rule.series} moves the held-out chosen answers by at least "
+                  f"{spec.file.rule.min_drift:g} and at most {spec.file.rule.max_drift:g} nats per token.", ""]
         for model in spec.models:
             value, why = rule_choice(spec, points, model)
-            lines.append(f"- {model}: {spec.option} {value:g} ({why})" if value is not None else f"- {model}: none ({why})")
+            lines.append(f"- {model}: {spec.file.option} {value:g} ({why})" if value is not None else f"- {model}: none ({why})")
     lines += ["", context.provenance_line(used), ""]
     return "\n".join(lines)
 

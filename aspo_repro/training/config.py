@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from aspo_repro.errors import UserError
+from aspo_repro.methods import METHOD_OPTIONS
+from aspo_repro.models.loading import PRECISIONS
+from aspo_repro.repository import REPO_ROOT
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "training"
-PRECISIONS = ("fp32", "bf16", "fp16")
+CONFIG_DIR = REPO_ROOT / "configs" / "training"
 OVERLONG_POLICIES = ("skip", "error", "truncate")
 SIMILARITY_SOURCES = ("data", "compute")
-METHOD_OPTIONS = ("alpha", "norm", "ppl_source", "clamp_c", "beta", "granularity", "scorer", "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def validate_config(config: TrainConfig) -> None:
         if not value > 0:
             raise UserError(f"{what} must be positive; got {value!r}")
 
-    choice(config.precision, PRECISIONS, "precision")
+    choice(config.precision, tuple(PRECISIONS), "precision")
     if config.protocol is not None:
         from aspo_repro.evaluation.protocols import get_protocol
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aspo_repro.errors import UserError
+from aspo_repro.models.families import get_family
 from aspo_repro.models.prompting import chat_template
 from aspo_repro.segmentation import sentence_spans
 from aspo_repro.training.preferences import (
@@ -60,9 +61,9 @@ class PairFormatter:
     @classmethod
     def for_processor(cls, processor, family: str) -> PairFormatter:
         template = chat_template(processor)
-        if template is None and family == "llava":
+        if template is None and get_family(family).image_in_prompt:
             raise UserError(
-                "the LLaVA processor has no chat template, so the image token cannot be placed "
+                f"the {family} processor has no chat template, so the image token cannot be placed "
                 "in the prompt"
             )
         tokenizer = processor.tokenizer

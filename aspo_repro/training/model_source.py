@@ -21,10 +21,14 @@ from aspo_repro.models import (
     get_model_spec,
     model_names,
 )
+from aspo_repro.models.families import (
+    FAMILY_REGISTRY,
+    ModelFamily,
+    family_of_model_type,
+    get_family,
+)
 from aspo_repro.models.loading import precision_dtype
 from aspo_repro.storage import stable_hash
-
-MODEL_TYPES = {"llava": "llava", "instructblip": "instructblip"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,10 @@ class ModelChoice:
     training: TrainingDefaults
     spec: ModelSpec | None = None
     directory: Path | None = None
+
+    @property
+    def family_spec(self) -> ModelFamily:
+        return get_family(self.family)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -73,17 +81,17 @@ def resolve_model(name_or_dir: str, world=None) -> ModelChoice:
 
 def _directory_family(directory: Path) -> str:
     model_type = read_json_object(directory / "config.json", "model config").get("model_type")
-    if model_type not in MODEL_TYPES:
-        raise UserError(
-            f"{directory}: model_type {model_type!r} is not a supported family ({', '.join(MODEL_TYPES)})"
-        )
-    return MODEL_TYPES[model_type]
+    family = family_of_model_type(model_type)
+    if family is None:
+        known = ", ".join(family.model_type for family in FAMILY_REGISTRY.values())
+        raise UserError(f"{directory}: model_type {model_type!r} is not a supported family ({known})")
+    return family.name
 
 
 def _recipe_for(family: str) -> ModelSpec:
     of_family = [spec for spec in all_models() if spec.family == family]
-    mini = [spec for spec in of_family if spec.profile == "mini"]
-    return (mini or of_family)[0]
+    lenders = [spec for spec in of_family if spec.profile_kind.lends_recipe_to_directories]
+    return (lenders or of_family)[0]
 
 
 def load_model_and_processor(choice: ModelChoice, precision: str = "fp32", protocol: str | None = None):

@@ -2,34 +2,29 @@
 data, trainer, claim the run directory), train (resuming), clean up (outputs, provenance).
 
 Where the outputs go and how they are published is ``run_directory.RunDirectory``'s concern;
-this module assembles what trains. Started again with the same arguments, a run resumes from
-its last complete checkpoint; a finished run is skipped. Bad input is reported before anything
-is written.
-
-Fault injection for the kill-and-resume test: with ``ASPO_REPRO_KILL_AT_STEP=N`` in the
-environment, the process kills itself (SIGKILL) at the end of optimiser step N.
+this module assembles what trains from its neighbours: ``processes`` (the processes a run trains
+in), ``dpo_config`` (TRL's arguments), ``similarity`` (the scorer), ``reference_source`` (cached or
+inline reference log-probs), ``callbacks``. Started again with the same arguments, a run resumes
+from its last complete checkpoint; a finished run is skipped. Bad input is reported before
+anything is written.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aspo_repro.errors import UserError
 from aspo_repro.methods import Method, get_method
 from aspo_repro.provenance import provenance
-from aspo_repro.storage import hold_lock, lock_path, sha256_tree, stable_hash
+from aspo_repro.storage import sha256_tree, stable_hash
 from aspo_repro.training.config import ResolvedSettings, TrainConfig, resolve
 from aspo_repro.training.model_source import ModelChoice, resolve_model
+from aspo_repro.training.processes import check_processes_form_one_job, launched_processes
 from aspo_repro.training.run_directory import ADAPTER, MERGED, METRICS, RunDirectory
+from aspo_repro.training.similarity import similarity_record
 
-KILL_ENV = "ASPO_REPRO_KILL_AT_STEP"
-REFERENCE_CACHE = "reference-logps"
 # Settings that do not change what a run produces: a finished run is still "the same run" without them.
 # The speed switches change results by float rounding only (tests/training/test_optimisations.py).
 OUTCOME_NEUTRAL = {
@@ -186,9 +181,7 @@ class PreferenceRecipe:
         """The main process claims the directory; every process then reads where to resume."""
         accelerator = self.trainer.accelerator
         if accelerator.is_main_process:
-            # held until the process ends: a second process training into the same directory stops here
-            self._lock = hold_lock(lock_path(self.prepared.out), f"the training run {self.prepared.out}")
-            self.directory.claim(self.prepared.identity)
+            self._lock = self.directory.claim(self.prepared.identity)
         accelerator.wait_for_everyone()
         return self.directory.resume_point()
 
@@ -283,7 +276,7 @@ class PreferenceRecipe:
                 "skipped": preferences.skipped.summary(),
             },
             "held_out": held_out,
-            "similarity": _similarity_record(prepared, self.scorer_used),
+            "similarity": similarity_record(prepared.method, self.scorer_used),
             "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
             "steps": trainer.state.global_step,
             "batch": prepared.settings.batch.as_dict(),
@@ -297,22 +290,6 @@ class PreferenceRecipe:
             "merged": merged,  # the dtype it was saved in, its base's, and the merge's
             **provenance(),
         }
-
-
-def check_processes_form_one_job(precision: str) -> None:
-    """Processes started together (``WORLD_SIZE``) must form one job, or each would train alone
-    and all would write the same run directory: accelerate falls back to one process each when
-    its config asks for devices the machine lacks and the CPU is not named (``use_cpu``)."""
-    from accelerate import PartialState
-
-    launched = launched_processes()
-    state = PartialState(cpu=trains_on_cpu_only(precision))  # the state the Trainer then shares
-    if launched > 1 and state.num_processes != launched:
-        raise UserError(
-            f"started as {launched} processes, but they do not form one training job (each sees "
-            f"{state.num_processes}, distributed type {state.distributed_type.value}): the accelerate "
-            "config asks for devices this machine does not have; launch with a config for this machine"
-        )
 
 
 def formatted_dataset(prepared: PreparedRun, processor):
@@ -332,15 +309,26 @@ def formatted_dataset(prepared: PreparedRun, processor):
 def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=print):
     """The PreferenceTrainer of a run; with the reference cache on, its dataset carries the
     reference log-probs (``trainer.reference_pass`` says where they came from)."""
+    from aspo_repro.training.callbacks import run_callbacks
     from aspo_repro.training.collator import UnitCollator
+    from aspo_repro.training.dpo_config import build_dpo_config
     from aspo_repro.training.lora import lora_config
+    from aspo_repro.training.reference_source import (
+        attach_reference,
+        reference_cache_dir,
+        reference_identity,
+    )
+    from aspo_repro.training.similarity import similarity_scorer
     from aspo_repro.training.trainer import PreferenceTrainer
 
-    method, settings = prepared.method, prepared.settings
+    method, settings, directory = prepared.method, prepared.settings, prepared.directory
     config = settings.config
-    cached = _similarity_scorer(method, config, prepared.preferences, scorer)
+    cached = similarity_scorer(method, config, prepared.preferences, scorer)
+    packed = shares_prompt(prepared, model)
     cache_identity = (
-        _reference_identity(prepared, model, dataset) if config.cache_reference_logps else None
+        reference_identity(model, dataset, config, prepared.data_fingerprint, packed)
+        if config.cache_reference_logps
+        else None
     )
     collator = UnitCollator(
         processor=processor,
@@ -349,20 +337,26 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
         needs_similarity=method.uses_similarity,
         scorer=cached,
         use_data_similarity=config.similarity_source == "data" or method.uses_judge,
-        pack_pairs=shares_prompt(prepared, model),
+        pack_pairs=packed,
     )
     trainer = PreferenceTrainer(
         model=model,
-        args=build_dpo_config(settings, method, prepared.directory.checkpoints),
+        args=build_dpo_config(settings, method, directory.checkpoints),
         data_collator=collator,
         train_dataset=dataset,
         processing_class=processor,
         peft_config=lora_config(settings, model),
-        callbacks=_callbacks(prepared),
+        callbacks=run_callbacks(directory.tensorboard if config.tensorboard else None),
         method=method,
         fused_log_probs=config.fused_log_probs,
     )
-    trainer.reference_pass = _attach_reference(prepared, trainer, cache_identity, log)
+    trainer.reference_pass = attach_reference(
+        trainer,
+        cache_identity,
+        prepared.choice.family,
+        lambda: reference_cache_dir(config, prepared.preferences.directory, directory.checkpoints),
+        log,
+    )
     return trainer, cached
 
 
@@ -371,181 +365,12 @@ def shares_prompt(prepared: PreparedRun, model) -> bool:
     implementation = model.config.get_text_config()._attn_implementation
     return (
         prepared.settings.config.shared_prompt
-        and prepared.choice.family == "llava"
+        and prepared.choice.family_spec.packs_pairs
         and prepared.settings.lora_dropout == 0
         and implementation in ("sdpa", "eager")
     )
 
 
-def _reference_identity(prepared: PreparedRun, model, dataset) -> dict[str, Any]:
-    """What the reference log-probs depend on: weights, model files, data, formatting, layout."""
-    from aspo_repro.training.model_source import model_fingerprint
-    from aspo_repro.training.reference_cache import weights_digest
-
-    config = prepared.settings.config
-    return {
-        "weights": weights_digest(model),
-        "model": model_fingerprint(model),
-        "data": prepared.data_fingerprint,
-        "rows": stable_hash(dataset["id"]),
-        "texts": stable_hash([dataset[column] for column in ("prompt", "chosen", "rejected")]),
-        "max_length": config.max_length,
-        "on_overlong": config.on_overlong,
-        "precision": config.precision,
-        "packed": shares_prompt(prepared, model),
-    }
-
-
-def _attach_reference(prepared: PreparedRun, trainer, identity, log):
-    """Cached reference log-probs on the trainer's dataset, or why the reference runs inline."""
-    from aspo_repro.training.reference_cache import (
-        ReferencePass,
-        attach_reference_logps,
-        cache_key,
-        unsupported_reason,
-    )
-
-    if identity is None:
-        return ReferencePass("inline", reason="cache_reference_logps is off")
-    reason = unsupported_reason(trainer)
-    if reason is not None:
-        log(f"reference log-probs computed each step: the cache does not support {reason}")
-        return ReferencePass("inline", reason=reason)
-    key = cache_key(identity)
-    path = reference_cache_dir(prepared) / f"{prepared.choice.family}-{key[:24]}.safetensors"
-    trainer.train_dataset, record = attach_reference_logps(
-        trainer, trainer.train_dataset, path, key, log
-    )
-    return record
-
-
-def reference_cache_dir(prepared: PreparedRun) -> Path:
-    """The configured directory, else ``reference-logps`` beside the preference data, else (not
-    writable) inside the run's checkpoints."""
-    configured = prepared.settings.config.reference_cache_dir
-    if configured is not None:
-        return Path(configured)
-    beside = prepared.preferences.directory.parent / REFERENCE_CACHE
-    try:
-        beside.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return prepared.directory.checkpoints / REFERENCE_CACHE
-    return beside if os.access(beside, os.W_OK) else prepared.directory.checkpoints / REFERENCE_CACHE
-
-
-def _similarity_scorer(method: Method, config: TrainConfig, preferences, scorer):
-    """A cached scorer when some similarity must be computed; None when the data holds them all.
-
-    Similarities computed here come from the CLIP the data was scored with (its manifest), unless
-    the ``clip`` setting names another, so that on-the-fly and stored similarities agree.
-    """
-    from aspo_repro.training.similarity import CachedScorer, default_scorer
-
-    if not method.uses_similarity or method.uses_judge:  # the judge's verdicts are in the data
-        return None
-    if method.unit.stored_in_data and preferences.has_similarity and config.similarity_source == "data":
-        return None
-    return CachedScorer(scorer or default_scorer(config.clip or data_clip(preferences.manifest)))
-
-
-def data_clip(manifest: dict[str, Any] | None) -> str | None:
-    """The open_clip directory the preference data was scored with, if it names one that exists."""
-    clip = ((manifest or {}).get("clip") or {}).get("clip")
-    return clip if isinstance(clip, str) and Path(clip).is_dir() else None
-
-
-def build_dpo_config(settings: ResolvedSettings, method: Method, output_dir: Path):
-    """TRL's ``DPOConfig`` for a run: the Trainer's side of the settings."""
-    from trl import DPOConfig
-
-    config = settings.config
-    return DPOConfig(
-        output_dir=str(output_dir),
-        seed=config.seed,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.per_device_batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-        num_train_epochs=settings.epochs,
-        max_steps=config.max_steps or -1,
-        lr_scheduler_type=settings.scheduler,
-        # transformers 5 reads a float in [0, 1) as a fraction of the steps (its warmup_ratio is gone)
-        warmup_steps=config.warmup_ratio,
-        weight_decay=settings.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        optim=config.optimizer,
-        bf16=config.precision == "bf16",
-        fp16=config.precision == "fp16",
-        use_cpu=trains_on_cpu_only(config.precision),
-        gradient_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=1,
-        report_to=[],
-        beta=method.beta,
-        loss_type=["sigmoid"],
-        max_length=config.max_length,
-        dataloader_num_workers=config.dataloader_num_workers,
-    )
-
-
-def launched_processes() -> int:
-    """How many processes were started together (``accelerate launch`` sets ``WORLD_SIZE``)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def trains_on_cpu_only(precision: str) -> bool:
-    """Whether the Trainer must be told the CPU is meant (``use_cpu``) on a machine with no GPU:
-    Transformers refuses bf16 there otherwise, and processes started together (DDP over gloo)
-    only form one job when accelerate knows they run on the CPU.
-
-    (A GPU without bf16 still gets Transformers' own error.)
-    """
-    import torch
-    from transformers.utils import is_torch_bf16_gpu_available
-
-    if torch.cuda.is_available():
-        return False
-    return launched_processes() > 1 or (precision == "bf16" and not is_torch_bf16_gpu_available())
-
-
-def _callbacks(prepared: PreparedRun) -> list:
-    callbacks = []
-    if prepared.settings.config.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-        from transformers.integrations import TensorBoardCallback
-
-        callbacks.append(
-            TensorBoardCallback(SummaryWriter(log_dir=str(prepared.directory.tensorboard)))
-        )
-    if os.environ.get(KILL_ENV):
-        callbacks.append(_kill_at_step_callback(int(os.environ[KILL_ENV])))
-    return callbacks
-
-
-def _kill_at_step_callback(step: int):
-    from transformers import TrainerCallback
-
-    class KillAtStep(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == step:
-                sys.stdout.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return KillAtStep()
-
-
 def step_metrics(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The per-step training logs (the Trainer's final summary left out)."""
     return [entry for entry in log_history if "loss" in entry and "step" in entry]
-
-
-def _similarity_record(prepared: PreparedRun, scorer) -> dict[str, Any]:
-    if not prepared.method.uses_similarity:
-        return {"source": "unused"}
-    if prepared.method.uses_judge:
-        return {"source": "the exact judge's verdicts in the data (oracle)"}
-    return {
-        "source": "computed" if scorer is not None else "data",
-        "scored_pairs": len(scorer) if scorer is not None else 0,
-    }

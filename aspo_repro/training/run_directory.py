@@ -1,4 +1,5 @@
-"""A training run's output directory: who owns it, where to resume, how outputs are published.
+"""A training run's output directory: who owns it (its run key and, while a process trains into
+it, its lock), where to resume, how outputs are published.
 
 The layout::
 
@@ -110,12 +111,22 @@ class RunDirectory:
         entries = sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
         return [name for name in entries if name not in KNOWN_ENTRIES and not name.startswith(".")]
 
-    def claim(self, identity: dict[str, Any]) -> None:
-        """Mark the directory as this run's: drop what a killed run left half-written, write the
-        run key beside the checkpoints."""
-        storage.remove_temporaries(self.path)
-        storage.atomic_write_json(self.checkpoints / RUN_KEY, {"run_key": self.run_key, **identity})
-        last_complete_checkpoint(self.checkpoints, remove_incomplete=True)
+    def claim(self, identity: dict[str, Any]):
+        """Mark the directory as this run's: take its lock, drop what a killed run left
+        half-written, write the run key beside the checkpoints.
+
+        Returns the lock, to hold while training and ``release()`` after (it also goes with the
+        process): a second process claiming the directory meanwhile gets a UserError.
+        """
+        lock = storage.hold_lock(storage.lock_path(self.path), f"the training run {self.path}")
+        try:
+            storage.remove_temporaries(self.path)
+            storage.atomic_write_json(self.checkpoints / RUN_KEY, {"run_key": self.run_key, **identity})
+            last_complete_checkpoint(self.checkpoints, remove_incomplete=True)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
 
     def resume_point(self) -> Path | None:
         """The newest complete checkpoint, or None to start from step 0."""
@@ -150,6 +161,15 @@ def _describe(record: dict[str, Any]) -> str:
         return str(value.get("name", "?")) if isinstance(value, dict) else "?"
 
     return f"method {name('method')}, model {name('model')}"
+
+
+def record_of_merged_model(model_dir: Path, log: Callable[[str], None] = print) -> dict[str, Any] | None:
+    """The run.json of the run whose merged model ``model_dir`` is (its ``merged/``); None for any other
+    directory, or a run without one (a damaged one is reported)."""
+    model_dir = Path(model_dir)
+    if model_dir.name != MERGED:
+        return None
+    return read_record(model_dir.parent / RUN_JSON, "training run record", log)
 
 
 def last_complete_checkpoint(directory: Path, remove_incomplete: bool = False) -> Path | None:

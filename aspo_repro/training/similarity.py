@@ -4,13 +4,19 @@ A scorer is any callable ``score(images, texts) -> similarities`` over paired li
 signature of ``aspo_repro.clip_scorer.ClipScorer.score``); by default the project's CLIP scorer
 (the paper's CLIP, or the open_clip directory named by the ``clip`` setting).
 :class:`CachedScorer` wraps one so that each (image, text) pair is scored once per run, keyed by
-the image's content hash.
+the image's content hash. :func:`similarity_scorer` chooses a run's scorer (or none, when the data
+holds every similarity it needs).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aspo_repro.methods import Method
+from aspo_repro.training.config import TrainConfig
 
 Scorer = Callable[[Sequence, Sequence[str]], Sequence[float]]
 
@@ -52,3 +58,35 @@ def default_scorer(clip: str | None = None) -> Scorer:
     from aspo_repro.clip_scorer import ClipScorer
 
     return (ClipScorer.from_pretrained() if clip is None else ClipScorer.from_dir(clip)).score
+
+
+def similarity_scorer(method: Method, config: TrainConfig, preferences, scorer: Scorer | None):
+    """A cached scorer when some similarity must be computed; None when the data holds them all.
+
+    Similarities computed here come from the CLIP the data was scored with (its manifest), unless
+    the ``clip`` setting names another, so that on-the-fly and stored similarities agree.
+    ``scorer`` is the caller's (the project's CLIP scorer when None).
+    """
+    if not method.uses_similarity or method.uses_judge:  # the judge's verdicts are in the data
+        return None
+    if method.unit.stored_in_data and preferences.has_similarity and config.similarity_source == "data":
+        return None
+    return CachedScorer(scorer or default_scorer(config.clip or data_clip(preferences.manifest)))
+
+
+def data_clip(manifest: dict[str, Any] | None) -> str | None:
+    """The open_clip directory the preference data was scored with, if it names one that exists."""
+    clip = ((manifest or {}).get("clip") or {}).get("clip")
+    return clip if isinstance(clip, str) and Path(clip).is_dir() else None
+
+
+def similarity_record(method: Method, scorer: CachedScorer | None) -> dict[str, Any]:
+    """Where a run's similarities came from (run.json), given the scorer it used."""
+    if not method.uses_similarity:
+        return {"source": "unused"}
+    if method.uses_judge:
+        return {"source": "the exact judge's verdicts in the data (oracle)"}
+    return {
+        "source": "computed" if scorer is not None else "data",
+        "scored_pairs": len(scorer) if scorer is not None else 0,
+    }

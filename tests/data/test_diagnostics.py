@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from aspo_repro.cli import main
-from aspo_repro.data.diagnostics import ChosenSentence, auc, diagnose, gradient_scales
+from aspo_repro.data.diagnostics import (
+    ChosenSentence,
+    _clamped_share,
+    auc,
+    diagnose,
+    gradient_scales,
+    weight_label,
+    weighted_methods,
+)
 from aspo_repro.errors import UserError
 from aspo_repro.miniworld import grammar, lexicon
 from aspo_repro.segmentation import sentence_spans
@@ -120,6 +128,23 @@ def test_c_keeps_an_answer_scale_at_equal_rewards_within_its_clamp():
     assert sum(s * 4 for s in scales) == pytest.approx(8)  # c (1 + w) redistributes, its sum is DPO's
     heavy = [ChosenSentence(1, 4, 0.0, {"aspo-s": 1.0}, False), ChosenSentence(1, 4, 0.0, {"aspo-s": 1.0}, False)]
     assert gradient_scales(heavy, "aspo-s") == [pytest.approx(1.0), pytest.approx(1.0)]  # c clamped at 0.5
+
+
+def test_c_is_the_losss_normaliser_unclamped_below_its_range():
+    """c = sum n_i / sum (1 + w_i) n_i is 1/2 when every weight is 1: at the clamp, not below it."""
+    heavy = [ChosenSentence(0, 4, 0.0, {"aspo-s": 1.0}, False), ChosenSentence(0, 3, 0.0, {"aspo-s": 1.0}, False)]
+    light = [ChosenSentence(1, 4, 0.0, {"aspo-s": 0.0}, False), ChosenSentence(1, 3, 0.0, {"aspo-s": 0.5}, True)]
+    assert _clamped_share(heavy + light, "aspo-s") == 0.0
+    assert gradient_scales(light, "aspo-s") == [pytest.approx(7 / 8.5), pytest.approx(7 / 8.5 * 1.5)]
+
+
+def test_the_weights_measured_are_the_registrys_sentence_methods_in_table_5s_order(monkeypatch):
+    from aspo_repro import methods
+
+    assert [(m.name, weight_label(m)) for m in weighted_methods()] == [("aspo-s", "S"), ("aspo-p", "P"), ("aspo", "S+P")]
+    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))
+    methods.register(methods.Method("aspo-s-unnormalised", "aspo", "for this test", alpha=1.0, norm="none"))
+    assert [m.name for m in weighted_methods()] == ["aspo-s", "aspo-s-unnormalised", "aspo-p", "aspo"]
 
 
 def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_world, capsys, monkeypatch):

@@ -1,7 +1,7 @@
 """Every lmms-eval adapter the project evaluates with returns the model's own continuation, for the
 prompt the model is trained with.
 
-The adapters the paper profile picks (``runner.PAPER_ADAPTERS``: ``llava_hf``,
+The adapters the paper profile picks (``lmms_model.PAPER_ADAPTERS``: ``llava_hf``,
 ``instructblip_new_tokens``) and the project's ``aspo_hf`` answer lmms-eval requests of each kind of
 task (a short answer with lmms-eval's ``until``, a multiple choice, a long description, beam search
 as SHR uses) on the rehearsal's stand-ins of LLaVA-1.5 and InstructBLIP (random weights: what is
@@ -26,8 +26,9 @@ from PIL import Image
 
 from aspo_repro.evaluation import instructblip_adapter
 from aspo_repro.evaluation.adapter import cut_at_stops
+from aspo_repro.evaluation.lmms_model import build_model, default_adapter, loaded_dtype
 from aspo_repro.evaluation.protocols import DEFAULT_PROTOCOL, get_protocol
-from aspo_repro.evaluation.runner import EvalSettings, build_model, default_adapter, loaded_dtype
+from aspo_repro.evaluation.settings import EvalSettings
 from aspo_repro.models.prompting import chat_prompt
 from aspo_repro.rehearsal import checkpoints
 from aspo_repro.training.formatting import PairFormatter

@@ -65,7 +65,7 @@ def test_a_benchmark_is_stated_once_and_read_everywhere():
 
 def test_a_new_benchmark_is_one_registry_entry(monkeypatch):
     from aspo_repro.results import BenchmarkScore, EvalResult, RunKey, check_benchmark
-    from aspo_repro.tables.specs import _column, benchmark_label
+    from aspo_repro.tables.specs import benchmark_column, benchmark_label
 
     count = benchmarks.Benchmark("mini_count", "mini", "mini-Count", ("mini_count",), "exact_match", 100.0,
                                  "mini-Count: how many objects", analogue_of="gqa", own_task=True,
@@ -74,7 +74,7 @@ def test_a_new_benchmark_is_one_registry_entry(monkeypatch):
     assert check_benchmark("mini", "mini_count") == "mini_count"
     assert benchmarks.select("mini_count") == (count,)
     assert benchmark_label("mini_count") == "mini-Count"
-    assert _column("mini_count", "mini").published == "gqa"
+    assert benchmark_column("mini_count", "mini").published == "gqa"
     EvalResult(RunKey("mini", "mini-llava-s", "base"), {"mini_count": BenchmarkScore(50.0)})
 
 

@@ -1,4 +1,4 @@
-"""Per-item contributions of lmms-eval's paper tasks (normalise.item_ratios, metrics.ITEM_RATIOS,
+"""Per-item contributions of lmms-eval's paper tasks (normalise.item_ratios, metrics.METRICS,
 verdicts): on logged samples in lmms-eval's own format, the items' ratio of sums is the score
 lmms-eval's own aggregation reports.
 
@@ -22,7 +22,7 @@ import pytest
 
 from aspo_repro.evaluation import verdicts
 from aspo_repro.evaluation.benchmarks import REGISTRY, benchmark_names
-from aspo_repro.evaluation.metrics import CIRCULAR_HIT, ITEM_RATIOS, ratio_of_sums
+from aspo_repro.evaluation.metrics import CIRCULAR_HIT, METRICS, ratio_of_sums
 from aspo_repro.evaluation.normalise import item_ratios, normalise
 
 LOGGED = json.loads((Path(__file__).parent / "data" / "lmms_eval_samples.json").read_text())
@@ -54,7 +54,7 @@ def items_score(benchmark: str, raw: dict) -> float:
 
 def test_every_paper_benchmark_scored_here_has_an_item_rule():
     scored = [REGISTRY[name] for name in benchmark_names("paper") if not REGISTRY[name].submission]
-    assert [b.name for b in scored if b.item_rule not in ITEM_RATIOS] == []
+    assert [b.name for b in scored if b.item_rule not in METRICS] == []
 
 
 @pytest.mark.parametrize("name", ["pope", "gqa", "sqa_img", "seed_image", "mmbench_dev", "mmbench_cn", "mmvet"])

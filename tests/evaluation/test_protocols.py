@@ -17,8 +17,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from aspo_repro.errors import UserError
-from aspo_repro.evaluation import protocols, runner
+from aspo_repro.evaluation import judging, lmms_model, protocols, runner, task_inputs
 from aspo_repro.evaluation.benchmarks import get_benchmark
+from aspo_repro.evaluation.settings import EvalSettings
 from aspo_repro.rehearsal import benchmark_data as bd
 from aspo_repro.rehearsal import checkpoints
 
@@ -76,16 +77,16 @@ def dataset_dir(tmp_path_factory):
     return root
 
 
-def settings(dataset_dir, protocol: str, **more) -> runner.EvalSettings:
-    return runner.EvalSettings(benchmarks="paper", dataset_dir=dataset_dir, protocol=protocol, **more)
+def settings(dataset_dir, protocol: str, **more) -> EvalSettings:
+    return EvalSettings(benchmarks="paper", dataset_dir=dataset_dir, protocol=protocol, **more)
 
 
-def loaded(evaluation: runner.EvalSettings, name: str) -> list:
+def loaded(evaluation: EvalSettings, name: str) -> list:
     """The benchmark's lmms-eval tasks as the runner loads them (overrides, judge pins, decoding)."""
     benchmark = get_benchmark(name)
-    configs = runner.protocol_task_configs(evaluation, benchmark,
-                                           runner.task_configs(benchmark, None, evaluation.dataset_dir))
-    with runner.judge_environment(evaluation, benchmark):
+    configs = task_inputs.protocol_task_configs(evaluation, benchmark,
+                                           task_inputs.task_configs(benchmark, None, evaluation.dataset_dir))
+    with judging.judge_environment(evaluation, benchmark):
         tasks = runner.load_tasks(benchmark, configs, runner.task_manager("paper"))
     evaluation.protocol.adjust_generation(tasks)
     return tasks
@@ -148,9 +149,9 @@ def test_judged_tasks_ask_for_the_paper_judges_under_llava(dataset_dir):
 
 def test_unknown_protocols_and_judged_benchmarks_are_refused_by_name():
     with pytest.raises(UserError, match="unknown evaluation protocol 'llava2'.*llava, lmms-eval"):
-        runner.EvalSettings(benchmarks="paper", protocol="llava2")
+        EvalSettings(benchmarks="paper", protocol="llava2")
     with pytest.raises(UserError, match="judge_models: 'gqa'"):
-        runner.EvalSettings(benchmarks="paper", judge_models={"gqa": "gpt-4"})
+        EvalSettings(benchmarks="paper", judge_models={"gqa": "gpt-4"})
 
 
 def test_the_pad_to_square_processor_pads_with_the_mean_colour():
@@ -187,7 +188,7 @@ def prompt_and_pixels(model_dir, protocol: str):
     from lmms_eval.api.instance import Instance
     from lmms_eval.api.task import ConfigurableMessagesTask
 
-    adapter = runner.build_model(runner.EvalSettings(model_dir=model_dir, benchmarks="paper", batch_size=1,
+    adapter = lmms_model.build_model(EvalSettings(model_dir=model_dir, benchmarks="paper", batch_size=1,
                                                      device="cpu", protocol=protocol), "llava_hf")
     recorder = Recording(adapter._image_processor)
     adapter._image_processor = recorder

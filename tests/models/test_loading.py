@@ -27,7 +27,7 @@ def test_the_registry_pairs_each_paper_model_with_a_mini_analogue():
         assert spec.training.batch_size == paper.training.batch_size
     sweep = load_spec("lr-sweep", "mini")  # the rates are the sweep's rule's choices (docs/miniworld.md)
     assert set(sweep.models) == set(mini)
-    assert all(spec.training.learning_rate in sweep.values for spec in mini.values())
+    assert all(spec.training.learning_rate in sweep.file.values for spec in mini.values())
 
 
 def test_unknown_names_list_the_known_ones():

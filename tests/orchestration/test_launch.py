@@ -18,7 +18,6 @@ from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, prepare, run, submit
 from aspo_repro.orchestration.guard import exclusive_work_dir
 from aspo_repro.orchestration.launch import (
-    FAIL_ENV,
     StepRecords,
     StepRequest,
     step_state,
@@ -27,6 +26,7 @@ from aspo_repro.orchestration.launch import (
 )
 from aspo_repro.orchestration.slurm import Launcher, build_jobs, sbatch_script
 from aspo_repro.orchestration.stages import Invocation, Stages, Workspace
+from aspo_repro.orchestration.step_kinds import EVALUATE
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_PROFILE = """\
@@ -111,7 +111,7 @@ def test_the_paper_profiles_jobs_ask_for_gpus_and_wait_for_their_inputs(tmp_path
     assert f"afterok:{ids[('train', 'llava-1.5-7b', 'aspo', 0)]}" in evaluation
     assert "dependency" not in sbatch_script(jobs[("evaluate", "llava-1.5-7b", "base", 0)], records.log_dir(), ids)
     render = sbatch_script(jobs[RENDER], records.log_dir(), ids).replace("'", "")
-    evaluations = [ids[step.key] for step in plan.of_kind("evaluate")]
+    evaluations = [ids[step.key] for step in plan.of_kind(EVALUATE)]
     assert f"--dependency=afterany:{':'.join(evaluations)}" in render  # the table renders whatever exists
     assert "gpus" not in render
 
@@ -196,19 +196,19 @@ def test_two_reproduce_commands_on_one_work_directory_do_not_collide(sequential)
 
 
 @pytest.mark.slow
-def test_slurm_semantics_on_the_local_executor(tiny, sequential, monkeypatch):
+def test_slurm_semantics_on_the_local_executor(tiny, sequential, failing_step):
     """Every step a job that waits for its inputs; a failure blocks only what depends on it;
     submitting again submits only that; the results are the sequential run's, exactly."""
     reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=tiny / "jobs" / "results",
                            tables_dir=tiny / "jobs" / "tables", work_dir=tiny / "jobs" / "work")
-    monkeypatch.setenv(FAIL_ENV, "train dpo on mini-llava-s (seed 0)")
+    failing_step("train dpo on mini-llava-s (seed 0)")
     quiet = lambda message: None  # noqa: E731
     first = submit(reproduction, seeds=None, command="test", cluster="local", log=quiet)
     assert len(first) == 8
     states = wait_until_finished(reproduction.plan, reproduction.stages, timeout_s=900)
     assert states.pop(DPO) == "failed" and states.pop(DPO_EVAL) == "blocked"
     assert set(states.values()) == {"done"}  # ASPO, the base model and the table went on
-    monkeypatch.delenv(FAIL_ENV)
+    failing_step(None)
     launcher = Launcher(reproduction.plan, reproduction.stages, "local", log=quiet)
     again = launcher.submit(Invocation(command="test"))
     assert set(again) == {DPO, DPO_EVAL, RENDER}

@@ -8,6 +8,7 @@ from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, profile_names
 from aspo_repro.orchestration.runner import BLOCKED, DONE, FAILED, RAN, describe_plan, execute
 from aspo_repro.orchestration.stages import Invocation, Workspace
+from aspo_repro.orchestration.step_kinds import EVALUATE, PREFS, STEP_KINDS, TRAIN, WORLD
 from aspo_repro.results import RunKey
 
 
@@ -25,8 +26,8 @@ def test_table1_plan_orders_every_stage_after_what_it_needs():
     for position, step in enumerate(plan.steps):
         for need in step.needs:
             assert keys.index(need) < position
-    assert len(plan.of_kind("prefs")) == 3  # one per base model, shared by its methods
-    assert len(plan.of_kind("train")) == 6  # dpo and aspo on three models
+    assert len(plan.of_kind(PREFS)) == 3  # one per base model, shared by its methods
+    assert len(plan.of_kind(TRAIN)) == 6  # dpo and aspo on three models
     assert {(r.model, r.method) for r in plan.runs} == {
         (m, x) for m in ("mini-instructblip", "mini-llava-s", "mini-llava-m") for x in ("base", "dpo", "aspo")
     }
@@ -52,15 +53,15 @@ def test_the_mini_profile_trains_three_seeds_unless_asked_otherwise(tmp_path):
 
 def test_paper_profile_needs_no_world():
     plan = plan_tables(["1"], load_profile("paper"))
-    assert not plan.of_kind("world")
+    assert not plan.of_kind(WORLD)
     assert {r.model for r in plan.runs} == {"instructblip-13b", "llava-1.5-7b", "llava-1.5-13b"}
 
 
 def test_figure3_reuses_table5_runs_and_adds_the_sweep():
     plan = plan_tables(["5", "figure3"], load_profile("mini"), models=["mini-llava-s"])
-    trained = {step.run.method for step in plan.of_kind("train")}
+    trained = {step.run.method for step in plan.of_kind(TRAIN)}
     assert {"aspo-s", "aspo-p", "aspo", "aspo[alpha=0.25]", "aspo[alpha=0.75]"} <= trained
-    assert len(plan.of_kind("train")) == len(trained)  # each run once, even when two tables need it
+    assert len(plan.of_kind(TRAIN)) == len(trained)  # each run once, even when two tables need it
 
 
 class FakeStages:
@@ -73,11 +74,14 @@ class FakeStages:
     def is_done(self, step):
         return step.key in self.done
 
+    def training_processes(self, run, gpus, accelerate_config=None):
+        return 1
+
     def execute(self, step, context):
         if step.key in self.fail:
             raise RuntimeError("boom")
         self.ran.append(step.key)
-        if step.kind not in ("world", "render"):  # as the real stages: these always run (cheap when warm)
+        if not step.kind.always_runs:  # as the real stages: the world and the tables always run
             self.done.add(step.key)
 
 
@@ -122,7 +126,7 @@ def test_run_key_paths_keep_variants_apart(tmp_path):
 def test_a_result_made_from_a_rebuilt_step_is_made_again(tmp_path):
     """An evaluation whose training run is redone now is redone too, even if a result exists."""
     plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"])
-    evaluations = {step.key for step in plan.of_kind("evaluate")}
+    evaluations = {step.key for step in plan.of_kind(EVALUATE)}
     stages = FakeStages(tmp_path, done=evaluations | {("prefs", "mini-llava-s")})
     execute(plan, stages, Invocation(), log=lambda message: None)
     assert ("evaluate", "mini-llava-s", "base", 0) not in stages.ran  # nothing it needs was rebuilt
@@ -130,9 +134,13 @@ def test_a_result_made_from_a_rebuilt_step_is_made_again(tmp_path):
             ("train", "mini-llava-s", "aspo", 0), ("evaluate", "mini-llava-s", "aspo", 0)} <= set(stages.ran)
 
 
-def test_every_step_kind_has_an_action(tmp_path):
-    from aspo_repro.orchestration.plan import STEP_KINDS
-    from aspo_repro.orchestration.stages import Stages
+def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run(tmp_path):
+    from aspo_repro.orchestration.runner import estimate_seconds
 
-    stages = Stages(Workspace(load_profile("mini-smoke"), tmp_path, tmp_path, tmp_path))
-    assert tuple(stages._actions()) == STEP_KINDS
+    stages = FakeStages(tmp_path)
+    profile = stages.ws.profile
+    plan = plan_tables(["5"], profile, models=["mini-llava-s"])
+    todo, seconds = estimate_seconds(plan, stages)
+    by_kind = {kind: len(plan.of_kind(STEP_KINDS[kind])) for kind in STEP_KINDS}
+    assert todo == len(plan.steps)
+    assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) > 0

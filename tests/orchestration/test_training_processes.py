@@ -4,6 +4,7 @@ cannot divide refused before anything starts."""
 
 import dataclasses
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,17 +41,21 @@ def training_step(plan, key=LLAVA_ASPO):
 
 
 def local_training(monkeypatch, stages, step) -> dict:
-    """What the local runner does with ``step``: the processes it launches, or the run it trains in this one."""
+    """What the sequential runner does with ``step``: the processes it launches, or the run it trains
+    in this one; a step it refuses raises its UserError."""
     import aspo_repro.orchestration.launch as launch
     import aspo_repro.training as training
+    from aspo_repro.orchestration import runner
 
     seen = {}
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(launch, "run_under_accelerate",
-                        lambda stages, step, invocation, config, processes, log: seen.update(
-                            processes=processes, config=config.name))
+                        lambda stages, step, invocation, processes, log: seen.update(
+                            processes=processes.count, config=Path(processes.accelerate_config).name))
     monkeypatch.setattr(training, "train", lambda *args, **kwargs: seen.update(processes=1, config=None))
-    stages._train(step, Invocation())
+    monkeypatch.setattr(stages, "training_asked", lambda run: {})
+    outcome = runner._run_step(step, stages, Invocation())
+    if outcome.status == runner.FAILED:
+        raise UserError(outcome.error)
     return seen
 
 
@@ -122,7 +127,7 @@ def test_a_mini_run_asked_before_accumulation_was_derived_is_still_done(tmp_path
     reproduction = prepare(["1"], "mini-smoke", results_root=tmp_path / "r", work_dir=tmp_path / "w",
                            models=["mini-llava-s"], log=lambda *a: None)
     stages = reproduction.stages
-    step = next(step for step in reproduction.plan.steps if step.kind == "train")
+    step = next(step for step in reproduction.plan.steps if step.kind.spans_processes)
     asked = stages.training_asked(step.run)
     assert "gradient_accumulation_steps" not in asked["config"]
     asked["config"]["gradient_accumulation_steps"] = recorded_accumulation

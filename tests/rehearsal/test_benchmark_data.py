@@ -15,7 +15,11 @@ import os
 import pytest
 from PIL import Image, ImageDraw
 
+from aspo_repro.evaluation.local_datasets import dataset_of_task, task_dataset_overrides
+from aspo_repro.evaluation.metrics import ROTATION_OFFSET
 from aspo_repro.rehearsal import benchmark_data as bd
+from aspo_repro.rehearsal.hub_schemas import POPE_CATEGORIES, SCHEMAS
+from aspo_repro.rehearsal.hub_writer import STAMP
 
 ROWS = 6
 TASKS = ("pope_random", "pope_pop", "pope_adv", "gqa", "scienceqa_img", "seedbench",
@@ -66,7 +70,7 @@ def manager():
 def tasks(manager, dirs):
     from lmms_eval.tasks import get_task_dict
 
-    return get_task_dict(bd.task_dataset_overrides(dirs, TASKS), manager)
+    return get_task_dict(task_dataset_overrides(dirs, TASKS), manager)
 
 
 @pytest.fixture
@@ -116,7 +120,7 @@ def test_images_are_stored_as_the_hub_stores_them(dirs, images):
     seed = datasets.load_dataset(str(dirs["lmms-lab-encoder/SEED-Bench"]), split="test")
     assert [image.size for image in seed[1]["image"]] == [images[1].size]  # a list of images
     default = datasets.load_dataset(str(dirs["lmms-lab-encoder/POPE"]), split="test")  # the default config
-    assert sorted(set(default["category"])) == list(bd.POPE_CATEGORIES) and len(default) == 3 * ROWS
+    assert sorted(set(default["category"])) == list(POPE_CATEGORIES) and len(default) == 3 * ROWS
 
 
 def test_a_second_call_keeps_complete_datasets_and_other_arguments_rewrite(tmp_path, images):
@@ -131,26 +135,15 @@ def test_a_second_call_keeps_complete_datasets_and_other_arguments_rewrite(tmp_p
     assert parquet.read_bytes() != before
     again = bd.write_benchmark_datasets(tmp_path / "elsewhere", images, rows=2, seed=1)
     assert (again["lmms-lab-encoder/MMVet"] / "data" / "test-00000-of-00001.parquet").read_bytes() == before
-    assert not [p for p in tmp_path.rglob(".*") if p.name != bd.STAMP]  # no temporaries left
-
-
-def test_overrides_point_each_task_at_its_copy_and_refuse_unknown_layouts(dirs, tmp_path):
-    [pope, gqa] = bd.task_dataset_overrides(dirs, ["pope_adv", "gqa"])
-    assert pope == {"task": "pope_adv", "dataset_path": str(dirs["lmms-lab-encoder/POPE"].resolve())}
-    assert gqa["dataset_path"] == str(dirs["lmms-lab-encoder/GQA"].resolve())
-    assert "lmms_eval.tasks.gqa.utils.gqa_process_docs" in repr(gqa["process_docs"])
-    with pytest.raises(KeyError, match="no stand-in dataset"):
-        bd.task_dataset_overrides(dirs, ["mme"])
-    with pytest.raises(ValueError, match="must end in"):
-        bd.task_dataset_overrides({**dirs, "lmms-lab-encoder/GQA": tmp_path / "gqa"}, ["gqa"])
+    assert not [p for p in tmp_path.rglob(".*") if p.name != STAMP]  # no temporaries left
 
 
 def test_lmms_eval_yamls_name_these_hub_ids_configs_and_splits(manager):
     for task in TASKS:
         config = manager._get_config(task)  # the YAML with its include templates resolved
-        dataset = bd.dataset_of_task(task)
-        assert config["dataset_path"] == dataset.hub_id, task
-        [named] = [c for c in dataset.configs if c.name == config.get("dataset_name", "default")]
+        hub_id = dataset_of_task(task).hub_id
+        assert config["dataset_path"] == hub_id, task
+        [named] = [c for c in SCHEMAS[hub_id] if c.name == config.get("dataset_name", "default")]
         assert config["test_split"] in named.splits, task
 
 
@@ -160,7 +153,7 @@ def test_lmms_eval_yamls_name_these_hub_ids_configs_and_splits(manager):
 def test_each_task_loads_its_rows_shows_images_and_prompts(tasks, images, name):
     task = tasks[name]
     docs = list(task.test_docs())
-    questions = {doc["index"] % bd.MMBENCH_ROTATION for doc in docs} if name.startswith("mmbench") else docs
+    questions = {doc["index"] % ROTATION_OFFSET for doc in docs} if name.startswith("mmbench") else docs
     assert len(questions) == ROWS
     sizes = {image.size for image in images}
     for doc in docs:
@@ -220,10 +213,10 @@ def test_seedbench_scores_image_questions(tasks):
 def test_mmbench_dev_is_circular_accuracy_by_rule_when_answers_are_letters(tasks, tmp_path, no_judge, name):
     task = tasks[name]
     docs = list(task.test_docs())
-    questions = {doc["index"] % bd.MMBENCH_ROTATION for doc in docs}
+    questions = {doc["index"] % ROTATION_OFFSET for doc in docs}
     assert len(questions) == ROWS and len(docs) > ROWS  # every question with its rotations
     answers = [doc["answer"] for doc in docs]
-    wrong_rotation = next(i for i, doc in enumerate(docs) if doc["index"] >= bd.MMBENCH_ROTATION)
+    wrong_rotation = next(i for i, doc in enumerate(docs) if doc["index"] >= ROTATION_OFFSET)
     answers[wrong_rotation] = next(c for c in "ABCD" if c != answers[wrong_rotation] and docs[wrong_rotation][c])
     args = argparse.Namespace(output_path=str(tmp_path))
     assert score(task, docs, answers, "gpt_eval_score", args=args) == pytest.approx(100 * (ROWS - 1) / ROWS)
@@ -280,7 +273,7 @@ def test_simple_evaluate_runs_pope_gqa_and_scienceqa_on_the_copies(manager, dirs
     from aspo_repro.evaluation.runner import PAPER_SCORING_THREADS
 
     names = ["pope_random", "pope_pop", "pope_adv", "gqa", "scienceqa_img"]
-    loaded = get_task_dict(bd.task_dataset_overrides(dirs, names), manager)
+    loaded = get_task_dict(task_dataset_overrides(dirs, names), manager)
     limit = 4
     gqa_docs = list(loaded["gqa"].test_docs())[:limit]
     gqa_answer = gqa_docs[0]["answer"]

@@ -18,15 +18,10 @@ import urllib.request
 
 import pytest
 
-from aspo_repro.evaluation import shr
-from aspo_repro.rehearsal.judge_server import (
-    DEFAULT_API_KEY,
-    JUDGES,
-    JudgeServer,
-    judge_kind,
-    mmbench_options,
-    reply_for,
-)
+from aspo_repro.evaluation import judging, shr
+from aspo_repro.evaluation.benchmarks import REGISTRY
+from aspo_repro.rehearsal.judge_replies import JUDGES, judge_kind, mmbench_options, reply_for
+from aspo_repro.rehearsal.judge_server import DEFAULT_API_KEY, JudgeServer
 
 SHR_DOC = {"id": "42", "regions": "[0.1, 0.2, 0.5, 0.6]: a grey cat\n[0.0, 0.6, 1.0, 1.0]: a red mat\n",
            "factual": "A cat sits on a mat.\n"}
@@ -63,8 +58,8 @@ def _post(url: str, body: bytes, key: str | None = DEFAULT_API_KEY) -> tuple[int
 def test_environment_points_every_client_at_the_server(server):
     env = server.environment()
     assert server.base_url == f"http://127.0.0.1:{server.port}/v1"
-    assert env["OPENAI_BASE_URL"] == server.base_url  # openai SDK, SHR judge
-    assert env["OPENAI_API_URL"] == f"{server.base_url}/chat/completions"  # lmms-eval (MMBench: full endpoint)
+    assert env["OPENAI_BASE_URL"] == server.base_url  # openai SDK, SHR judge; lmms-eval's through evaluation.judging
+    assert "OPENAI_API_URL" not in env  # named as a real server is: by its base URL
     assert env["OPENAI_API_KEY"] == server.api_key
     assert env["MODEL_VERSION"] == env["ASPO_SHR_JUDGE_MODEL"] == server.model == "rehearsal-judge"
     assert env["API_TYPE"] == "openai"
@@ -82,6 +77,28 @@ def test_openai_sdk_round_trip(judge_env):
     assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
     assert [model.id for model in client.models.list()] == [judge_env.model]
     assert [(r.kind, r.model, r.prompt) for r in judge_env.requests] == [("general", "gpt-4", "Hello?")]
+
+
+def test_only_the_paths_a_real_openai_compatible_server_answers_are_served(server):
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    assert _post(server.chat_completions_url, body)[0] == 200
+    assert server.chat_completions_url == f"{server.base_url}/chat/completions"
+    for path in ("/v1/chat/completions/chat/completions", "/v1/v1/chat/completions", "/chat/completions",
+                 "/v1/chat/completions/", "/api/v1/chat/completions"):
+        status, reply = _post(server.url + path, body)
+        assert (status, reply["error"]["code"]) == (404, "unknown_url"), path
+    assert [r.path for r in server.requests] == ["/v1/chat/completions"]  # a 404 is never judged
+
+    def get(path):
+        request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {server.api_key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert [get(p) for p in ("/v1/models", f"/v1/models/{server.model}", "/health")] == [200, 200, 200]
+    assert [get(p) for p in ("/models", "/v1/health", "/v1/v1/models", "/v1/models/other")] == [404] * 4
 
 
 def test_concurrent_requests_are_all_answered_and_logged(server):
@@ -165,10 +182,12 @@ def test_command_line_server_prints_its_environment_and_serves():
     process = subprocess.Popen([sys.executable, "-m", "aspo_repro.rehearsal.judge_server", "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines = [process.stdout.readline() for _ in range(9)]
+        with JudgeServer(port=0) as probe:
+            exported = len(probe.environment())
+        lines = [process.stdout.readline() for _ in range(1 + exported)]  # a heading, then the exports
         env = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines if line.startswith("export "))
         assert env["ASPO_SHR_JUDGE_MODEL"] == "rehearsal-judge"
-        status, body = _post(env["OPENAI_API_URL"], json.dumps(
+        status, body = _post(env["OPENAI_BASE_URL"] + "/chat/completions", json.dumps(
             {"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode(), key=env["OPENAI_API_KEY"])
         assert status == 200 and body["model"] == "rehearsal-judge"
     finally:
@@ -181,9 +200,15 @@ def test_command_line_server_prints_its_environment_and_serves():
 LMMS_SCRIPT = textwrap.dedent('''
     import importlib, json, os, sys
 
+    # each client is built in the environment the evaluation gives its benchmark (evaluation.judging)
+    judged_as = json.loads(sys.argv[2])
+    os.environ.update(judged_as["mmvet"])
     import lmms_eval.tasks.mmvet.utils as mmvet
+    os.environ.update(judged_as["mmbench_dev"])
     import lmms_eval.tasks.mmbench.en_utils as mmbench_en
+    os.environ.update(judged_as["mmbench_cn"])
     import lmms_eval.tasks.mmbench.cn_utils as mmbench_cn
+    os.environ.update(judged_as["llava_wild"])
     llava = importlib.import_module("lmms_eval.tasks.llava-in-the-wild.utils")
     out = {"captured": {"mmvet": mmvet.server.base_url, "mmbench_en": mmbench_en.mmbench_evaluator.API_URL,
                         "mmbench_cn": mmbench_cn.mmbench_evaluator.API_URL}}
@@ -226,7 +251,8 @@ LMMS_SCRIPT = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def lmms_run(tmp_path_factory):
-    """lmms-eval's own judge code, in a fresh process with the server's environment."""
+    """lmms-eval's own judge code, in a fresh process with the server's environment and, for each
+    judged benchmark, what the evaluation sets for its judge client."""
     pytest.importorskip("lmms_eval")
     work = tmp_path_factory.mktemp("lmms_judges")  # cwd: no stray .env for lmms-eval's dotenv to load
     script, result = work / "judges.py", work / "result.json"
@@ -234,7 +260,11 @@ def lmms_run(tmp_path_factory):
     with JudgeServer(port=0) as server:
         env = {**os.environ, **server.environment(), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1"}
-        done = subprocess.run([sys.executable, str(script), str(result)], cwd=work, env=env,
+        env.pop("OPENAI_API_URL", None)
+        with judging.environment("OPENAI_BASE_URL", server.base_url):
+            judged_as = {name: judging.lmms_judge_environment(REGISTRY[name], None)
+                         for name in ("mmvet", "mmbench_dev", "mmbench_cn", "llava_wild")}
+        done = subprocess.run([sys.executable, str(script), str(result), json.dumps(judged_as)], cwd=work, env=env,
                               capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr[-4000:]
         yield server, json.loads(result.read_text(encoding="utf-8"))
@@ -243,10 +273,10 @@ def lmms_run(tmp_path_factory):
 def test_lmms_eval_clients_capture_the_server_address(lmms_run):
     server, out = lmms_run
     # llm_judge's provider (mmvet, llava) takes OPENAI_API_URL as the SDK's base URL, MMBench as the endpoint
-    assert set(out["captured"].values()) == {server.chat_completions_url}
-    paths = {r.kind: r.path for r in server.requests}
-    assert paths == {"llava_w": "/v1/chat/completions/chat/completions",
-                     "mmvet": "/v1/chat/completions/chat/completions", "mmbench": "/v1/chat/completions"}
+    assert out["captured"] == {"mmvet": server.base_url, "llava": server.base_url,
+                               "mmbench_en": server.chat_completions_url, "mmbench_cn": server.chat_completions_url}
+    assert {(r.kind, r.path) for r in server.requests} == {
+        ("llava_w", "/v1/chat/completions"), ("mmvet", "/v1/chat/completions"), ("mmbench", "/v1/chat/completions")}
     assert all(r.status == 200 and r.model == server.model for r in server.requests)
 
 

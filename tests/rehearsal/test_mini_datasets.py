@@ -9,8 +9,9 @@ import json
 import pytest
 from PIL import Image
 
+from aspo_repro.evaluation.metrics import ROTATION_OFFSET
 from aspo_repro.rehearsal import mini_datasets as md
-from aspo_repro.rehearsal.benchmark_data import LETTERS
+from aspo_repro.rehearsal.hub_schemas import LETTERS
 
 SCENES = [
     {"id": "bench-00000", "objects": [{"shape": "circle", "colour": "red", "size": "large", "row": 0, "column": 0},
@@ -153,7 +154,7 @@ def test_mmbench_rows_are_every_rotation_of_each_question_with_its_right_letter(
     rows = _load(written, "lmms-lab-encoder/MMBench", language, "dev")
     assert len(rows) == sum(len(q["options"]) for q in questions.mmb)
     for row in rows:
-        number, rotation = row["index"] % md.MMBENCH_ROTATION, row["index"] // md.MMBENCH_ROTATION
+        number, rotation = row["index"] % ROTATION_OFFSET, row["index"] // ROTATION_OFFSET
         mini = questions.mmb[number]
         assert row["source"] == mini["id"] and row["hint"] is None
         assert [row[c] for c in LETTERS] == mini["options"][rotation:] + mini["options"][:rotation]

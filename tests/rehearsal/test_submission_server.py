@@ -9,7 +9,8 @@ import pytest
 
 from aspo_repro.errors import UserError
 from aspo_repro.evaluation.benchmarks import REGISTRY
-from aspo_repro.rehearsal.benchmark_data import MMBENCH_ROTATION, answer_key_path
+from aspo_repro.evaluation.metrics import ROTATION_OFFSET
+from aspo_repro.rehearsal.answer_keys import answer_key_path
 from aspo_repro.rehearsal.submission_server import SubmissionServerStandin
 
 MMB_TEST = REGISTRY["mmbench_test"]
@@ -27,7 +28,7 @@ def submission(path, predictions):
 
 @pytest.fixture
 def server(tmp_path):
-    key = {"0": "A", str(MMBENCH_ROTATION): "B", "1": "B", str(1 + MMBENCH_ROTATION): "A"}
+    key = {"0": "A", str(ROTATION_OFFSET): "B", "1": "B", str(1 + ROTATION_OFFSET): "A"}
     path = answer_key_path(tmp_path, "mmbench_en_test")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(key))
@@ -35,10 +36,10 @@ def server(tmp_path):
 
 
 def test_a_question_counts_only_when_every_rotation_is_right(server, tmp_path):
-    all_right = submission(tmp_path / "right.xlsx", {0: "A", MMBENCH_ROTATION: "B", 1: "B", 1 + MMBENCH_ROTATION: "A"})
+    all_right = submission(tmp_path / "right.xlsx", {0: "A", ROTATION_OFFSET: "B", 1: "B", 1 + ROTATION_OFFSET: "A"})
     assert server.score(MMB_TEST, all_right) == (100.0, 2)
     one_rotation_wrong = submission(tmp_path / "half.xlsx",
-                                    {0: "A", MMBENCH_ROTATION: "B", 1: "B", 1 + MMBENCH_ROTATION: "B"})
+                                    {0: "A", ROTATION_OFFSET: "B", 1: "B", 1 + ROTATION_OFFSET: "B"})
     assert server.score(MMB_TEST, one_rotation_wrong) == (50.0, 2)
     assert "circular accuracy" in server.name(MMB_TEST)
 

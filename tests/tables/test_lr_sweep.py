@@ -7,7 +7,7 @@ from aspo_repro.results import BenchmarkScore, EvalResult, RunKey
 from aspo_repro.tables import render_table
 from aspo_repro.tables.specs import load_spec
 
-RATES = load_spec("lr-sweep", "mini").values
+RATES = load_spec("lr-sweep", "mini").file.values
 
 
 def held_out(drift: float) -> dict:
@@ -22,7 +22,7 @@ def save(root, model, method, shr, drift=None):
 
 def test_the_sweep_needs_every_method_at_every_rate_and_each_base():
     spec = load_spec("lr-sweep", "mini")
-    assert spec.values[0] == 1e-05 and 5e-05 in spec.values and spec.series == ("dpo", "aspo")
+    assert spec.file.values[0] == 1e-05 and 5e-05 in spec.file.values and spec.file.series == ("dpo", "aspo")
     runs = spec.runs_needed(models=["mini-llava-s"])
     assert runs[0].method == "base" and len(runs) == 1 + 2 * len(RATES)
     assert "dpo[learning_rate=5e-05]" in {run.method for run in runs}

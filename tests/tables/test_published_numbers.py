@@ -6,9 +6,12 @@ import pandas as pd
 import pytest
 
 from aspo_repro.errors import UserError
+from aspo_repro.methods import method_names
+from aspo_repro.results import BASE_METHOD
 from aspo_repro.tables.published import (
     COLUMNS,
     METHODS,
+    OWN_METHODS,
     PUBLISHED_BENCHMARKS,
     PUBLISHED_CSV,
     RowKey,
@@ -132,6 +135,11 @@ def test_keys_are_the_documented_ones(published):
     assert set(published["benchmark"]) == set(PUBLISHED_BENCHMARKS)
     assert set(published["method"]) == set(METHODS)
     assert set(published["level"]) == {"", "response", "sentence", "token"}
+
+
+def test_the_papers_own_methods_are_registered_methods():
+    """A published row of the paper's own is compared with the runs of the registry method of its name."""
+    assert [m for m in OWN_METHODS if m != BASE_METHOD and m not in method_names()] == []
 
 
 @pytest.mark.skipif(not SHARED_PAPER.exists(), reason="the shared paper text is not beside this checkout")

@@ -1,7 +1,13 @@
 import pandas as pd
 import pytest
 
-from aspo_repro.tables.audit import audit, audit_averages, format_audit
+from aspo_repro.tables.audit import (
+    AverageFinding,
+    CrossTableFinding,
+    audit,
+    audit_averages,
+    format_audit,
+)
 from aspo_repro.tables.published import RowKey, load_published
 
 
@@ -15,10 +21,10 @@ def row(benchmark, value, table="1", method="base"):
 
 def test_the_paper_disagrees_with_itself_in_exactly_these_cells():
     findings = audit(load_published())
-    assert [(f.kind, f.row, f.benchmark) for f in findings] == [
-        ("avg", RowKey("5", "llava-1.5-7b", "base"), "avg"),
-        ("cross_table", RowKey("1", "llava-1.5-7b", "base"), "seed_image"),
-        ("cross_table", RowKey("1", "llava-1.5-7b", "base"), "shr"),
+    assert [(type(f), f.row, f.benchmark) for f in findings] == [
+        (AverageFinding, RowKey("5", "llava-1.5-7b", "base"), "avg"),
+        (CrossTableFinding, RowKey("1", "llava-1.5-7b", "base"), "seed_image"),
+        (CrossTableFinding, RowKey("1", "llava-1.5-7b", "base"), "shr"),
     ]
     avg, seed, shr = findings
     # Table 5's base row: (30.5+64.3+66.4+58.3+66.1+63.4+66.8+62.0+85.9) / 9 = 563.7 / 9
@@ -49,7 +55,7 @@ def test_rows_without_a_published_average_are_not_audited():
 def test_cross_table_check_treats_a_missing_level_as_the_methods_own():
     same = frame([("1", "m", "dpo", "", "pope", 80.0), ("6", "m", "dpo", "response", "pope", 80.5)])
     (finding,) = audit(same)
-    assert finding.kind == "cross_table" and finding.other == RowKey("6", "m", "dpo", "response")
+    assert isinstance(finding, CrossTableFinding) and finding.other == RowKey("6", "m", "dpo", "response")
     other_level = frame([("1", "m", "aspo", "", "pope", 80.0), ("6", "m", "aspo", "token", "pope", 70.0)])
     assert audit(other_level) == []
 

@@ -5,8 +5,9 @@ import pytest
 from aspo_repro.errors import UserError
 from aspo_repro.results import RunKey
 from aspo_repro.tables import load_published, load_spec, runs_needed, table_names
+from aspo_repro.tables.catalog import SPEC_DIR
 from aspo_repro.tables.published import published_row
-from aspo_repro.tables.specs import SPEC_DIR, TableSpec
+from aspo_repro.tables.specs import TableSpec
 
 MINI_MODELS = ["mini-instructblip", "mini-llava-s", "mini-llava-m"]
 
@@ -73,8 +74,8 @@ def test_mini_columns_are_the_analogues():
         ("mini_pope", "pope"), ("mini_shr", "shr"), ("mini_shr_correct", None), ("mini_shr_hallucinated", None),
         ("mini_gqa", "gqa"), ("mini_mmb", "mmbench_dev"),
     ]
-    assert spec.model_analogues == {
-        "mini-instructblip": "instructblip-13b", "mini-llava-s": "llava-1.5-7b", "mini-llava-m": "llava-1.5-13b",
+    assert spec.analogue_labels == {
+        "mini-InstructBLIP": "InstructBLIP-13B", "mini-LLaVA-S": "LLaVA-1.5-7B", "mini-LLaVA-M": "LLaVA-1.5-13B",
     }
 
 
@@ -126,3 +127,13 @@ def test_a_table_is_its_file(tmp_path):
     assert spec.rows[0].model_label == "mini-LLaVA-S" and spec.analogue_labels == {"mini-LLaVA-S": "LLaVA-1.5-7B"}
     assert [column.label for column in spec.columns] == ["mini-POPE", "mini-SHR↓", "correct/img", "halluc./img↓",
                                                          "mini-GQA", "mini-MMB"]
+
+
+def test_a_fault_in_a_sweep_file_names_the_file_once(tmp_path):
+    shutil.copytree(SPEC_DIR, tmp_path, dirs_exist_ok=True)
+    sweep = tmp_path / "lr_sweep.yaml"
+    sweep.write_text(sweep.read_text().replace("models: [mini-llava-s,", "models: [llava-1.5-7b,"))
+    with pytest.raises(UserError) as error:
+        load_spec("lr-sweep", "mini", spec_dir=tmp_path)
+    assert str(error.value) == (f"{sweep}: model 'llava-1.5-7b' is a paper-profile model; the mini profile's models "
+                                "are mini-llava-s, mini-llava-m, mini-instructblip")

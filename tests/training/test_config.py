@@ -170,8 +170,14 @@ def test_model_directory_family_comes_from_its_config(llava_dir, instructblip_di
         resolve_model(str(tmp_path))
 
 
+def test_a_model_directory_trains_with_the_mini_recipe_of_its_family(llava_dir, instructblip_dir):
+    for directory, mini_model in ((llava_dir, "mini-llava-s"), (instructblip_dir, "mini-instructblip")):
+        choice = resolve_model(str(directory))
+        assert (choice.lora, choice.training) == (get_model_spec(mini_model).lora, get_model_spec(mini_model).training)
+
+
 def test_on_the_fly_similarity_uses_the_clip_the_data_was_scored_with(tmp_path):
-    from aspo_repro.training.run import data_clip
+    from aspo_repro.training.similarity import data_clip
 
     assert data_clip({"clip": {"clip": str(tmp_path), "device": "cpu"}}) == str(tmp_path)
     assert data_clip({"clip": {"clip": "ViT-L-14-336/openai"}}) is None  # not a directory: the paper's CLIP

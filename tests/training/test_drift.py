@@ -42,7 +42,7 @@ def test_training_measures_its_drift_on_pairs_it_never_saw(tmp_path, llava_dir):
         low, high = held[key]["ci95"]
         assert low <= held[key]["mean"] <= high
     # the evaluation carries the training's own record into the result
-    from aspo_repro.evaluation.runner import training_summary
+    from aspo_repro.evaluation.record import training_summary
 
     summary_ = training_summary(tmp_path / "run" / "merged")
     assert summary_["held_out"] == held and summary_["method"] == "dpo" and summary_["learning_rate"] == 5e-3

@@ -12,6 +12,7 @@ from train_helpers import FAST
 from aspo_repro.orchestration import prepare
 from aspo_repro.orchestration.plan import Step
 from aspo_repro.orchestration.stages import Invocation
+from aspo_repro.orchestration.step_kinds import TRAIN
 from aspo_repro.results import RunKey
 
 
@@ -36,9 +37,9 @@ def test_aspo_with_norm_none_trains_through_the_train_step(tmp_path, llava_dir, 
     run = RunKey("mini", "mini-llava-s", "aspo[norm=none]")
     shutil.copytree(prefs_dir, stages.ws.prefs_dir(run.model))
 
-    stages.execute(Step("train", ("train", run), run=run), Invocation())
+    stages.execute(Step(TRAIN, ("train", run), run=run), Invocation())
 
-    step = Step("train", ("train", run), run=run)
+    step = Step(TRAIN, ("train", run), run=run)
     assert stages.is_done(step)
     record = json.loads((stages.ws.train_dir(run) / "run.json").read_text())
     assert record["status"] == "complete" and record["steps"] == 2
@@ -64,7 +65,7 @@ def test_a_finished_run_asked_otherwise_is_not_reused(tmp_path, llava_dir, prefs
         return stages
 
     run = RunKey("mini", "mini-llava-s", "dpo")
-    step = Step("train", ("train", run), run=run)
+    step = Step(TRAIN, ("train", run), run=run)
     first = stages_with(2)
     shutil.copytree(prefs_dir, first.ws.prefs_dir(run.model))
     first.execute(step, Invocation())

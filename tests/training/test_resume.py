@@ -1,9 +1,13 @@
-"""Kill a training process after a checkpoint, start it again: same adapter as an uninterrupted run."""
+"""Kill a training process after a checkpoint, start it again: same adapter as an uninterrupted run.
+
+The kill is the tests' Trainer-callback plugin (``fault_injection/kill_at_step.py``), armed in
+the killed process's environment only."""
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from train_helpers import FAST
@@ -12,10 +16,11 @@ from aspo_repro.cli import main
 from aspo_repro.training import load_train_config, train
 
 STEPS = 4
+KILL_PLUGIN = Path(__file__).resolve().parent / "fault_injection"
 
 
-def cli(model_dir, prefs_dir, out, config_path, env_extra=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
+def cli(model_dir, prefs_dir, out, config_path, environ=os.environ):
+    env = {**environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable,
         "-m",
@@ -43,12 +48,15 @@ def adapter_tensors(out):
     return load_file(out / "adapter" / "adapter_model.safetensors")
 
 
-def test_kill_and_resume_gives_the_uninterrupted_adapter(tmp_path, llava_dir, prefs_dir, capsys):
+def test_kill_and_resume_gives_the_uninterrupted_adapter(tmp_path, llava_dir, prefs_dir, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(KILL_PLUGIN)  # the kill plugin, also found (unarmed) by the run in this process
+    from kill_at_step import armed_environment
+
     config_path = tmp_path / "resume.yaml"
     config_path.write_text(yaml.safe_dump({**FAST, "save_steps": 2}))
     killed_out = tmp_path / "killed"
 
-    killed = cli(llava_dir, prefs_dir, killed_out, config_path, {"ASPO_REPRO_KILL_AT_STEP": "3"})
+    killed = cli(llava_dir, prefs_dir, killed_out, config_path, armed_environment(3))
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert (killed_out / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
     assert not (killed_out / "run.json").exists() and not (killed_out / "adapter").exists()

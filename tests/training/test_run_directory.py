@@ -75,11 +75,10 @@ def test_outputs_are_published_by_rename(tmp_path):
     directory.remove_checkpoints(keep=True)
 
 
-def test_processes_that_do_not_form_one_job_are_refused(monkeypatch):
-    """accelerate falls back to one process each when its config asks for devices the machine lacks."""
-    from aspo_repro.training.run import check_processes_form_one_job
-
-    check_processes_form_one_job("fp32")  # one process, as launched
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(UserError, match="started as 2 processes, but they do not form one training job"):
-        check_processes_form_one_job("fp32")
+def test_a_claimed_directory_is_refused_to_a_second_claim_until_released(tmp_path):
+    directory = RunDirectory(tmp_path / "out", "key-a")
+    lock = directory.claim({})
+    with pytest.raises(UserError, match="another process is writing the training run .*out"):
+        RunDirectory(directory.path, "key-a").claim({})
+    lock.release()
+    directory.claim({}).release()

@@ -1,0 +1,69 @@
+"""ASPO's named choices (``docs/aspo-math.md``): how the normaliser c of Eq. 12 is formed
+(``norm``) and whose log-probs give the perplexity weight (``ppl_source``).
+
+Each is a registry, name -> function: ``aspo_repro.methods`` refuses an option that is not one of
+its names, and ``aspo_repro.losses.aspo`` calls the function the name maps to. A new choice is one
+entry here. torch is imported inside the functions so that the method registry, which reads only the
+names, stays free of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from aspo_repro.losses.common import ResponseLogps
+
+C_RANGE = (0.5, 1.0)  # the range c has whenever the sentence rewards share a sign
+C_EPSILON = 1e-8
+
+# Every normaliser maps (B, K) unit rewards, weighted unit rewards (1 + w_i) r_i, scales 1 + w_i and
+# the mask of real units to c per row, (B,).
+Normaliser = Callable[["Tensor", "Tensor", "Tensor", "Tensor", bool], "Tensor"]
+
+
+def reward_ratio(rewards: Tensor, weighted_rewards: Tensor, scale: Tensor, unit_mask: Tensor,
+                 clamp_c: bool = True) -> Tensor:
+    """c = R_c / R*_c; 1 where |R*_c| < eps (a fresh adapter: every r_i = 0), clamped to ``C_RANGE``."""
+    import torch
+
+    reward = rewards.sum(-1)
+    weighted = weighted_rewards.sum(-1)
+    c = torch.where(weighted.abs() >= C_EPSILON, reward / weighted, 1.0)
+    if clamp_c:
+        c = c.clamp(*C_RANGE)
+    return c
+
+
+def weight_mean(rewards: Tensor, weighted_rewards: Tensor, scale: Tensor, unit_mask: Tensor,
+                clamp_c: bool = True) -> Tensor:
+    """c = K / sum_i (1 + w_i)."""
+    import torch
+
+    units = unit_mask.sum(-1).float()
+    total = torch.where(unit_mask, scale, torch.zeros_like(scale)).sum(-1)
+    return torch.where(total > 0, units / total.clamp(min=1e-12), torch.ones_like(total))
+
+
+def no_normaliser(rewards: Tensor, weighted_rewards: Tensor, scale: Tensor, unit_mask: Tensor,
+                  clamp_c: bool = True) -> Tensor:
+    """c = 1."""
+    import torch
+
+    return torch.ones(rewards.shape[0], device=rewards.device)
+
+
+NORMALISERS: dict[str, Normaliser] = {
+    "reward_ratio": reward_ratio,
+    "weight_mean": weight_mean,
+    "none": no_normaliser,
+}
+
+# Whose per-token log-probs of the chosen response the perplexity weight is computed from.
+PERPLEXITY_SOURCES: dict[str, Callable[[ResponseLogps], Tensor]] = {
+    "policy": lambda chosen: chosen.policy,
+    "reference": lambda chosen: chosen.reference,
+}

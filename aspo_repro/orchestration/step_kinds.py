@@ -1,0 +1,195 @@
+"""The kinds of plan step, each a small object that says what it does and answers for itself.
+
+A kind is luigi's ``Task`` shape: how a step of it is labelled, whether its output is there
+(``is_done``), how it runs (``run``), and what the launchers must know of it (whether it waits on
+failed inputs, whether it may span several processes, whether the memory plan sizes it). Every
+launcher (the sequential runner, ``--jobs N``, Slurm) and the plan ask the kind; nothing outside
+this module compares a kind's name.
+
+    world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
+
+Each stage reuses finished work and resumes interrupted work through the library it calls
+(``build_world``'s cache, the preference pipeline's shards, the trainer's checkpoints, the
+evaluation's atomic result file); a kind only maps its steps onto those calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, ClassVar
+
+from aspo_repro.files import read_record
+from aspo_repro.repository import in_repository
+from aspo_repro.results import result_exists
+from aspo_repro.storage import atomic_write_json
+
+if TYPE_CHECKING:
+    from aspo_repro.models.registry import ModelSpec
+    from aspo_repro.orchestration.memory import Hardware, StepPlan
+    from aspo_repro.orchestration.plan import Step
+    from aspo_repro.orchestration.profiles import Profile
+    from aspo_repro.orchestration.stages import Invocation, Stages
+
+
+class StepKind:
+    """What every kind answers; the defaults are those of a step with an output of its own."""
+
+    name: ClassVar[str]
+    # Runs even when a step it needs failed (a table renders whatever exists; Slurm's afterany).
+    runs_after_failed_needs: ClassVar[bool] = False
+    # Has no output that says it is done: always run (a cache hit when nothing changed).
+    always_runs: ClassVar[bool] = False
+    # Running it again makes what is made from it stale (the world is content-addressed: it does not).
+    remakes_dependents: ClassVar[bool] = True
+    # May run in several processes under ``accelerate launch`` (one per GPU).
+    spans_processes: ClassVar[bool] = False
+
+    def label(self, step: Step) -> str:
+        raise NotImplementedError
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        return False
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        raise NotImplementedError
+
+    def plan_memory(self, model: str, config: dict, spec: ModelSpec, profile: Profile, hardware: Hardware
+                    ) -> StepPlan | None:
+        """Its peak GPU memory for ``model`` (``config``: its checkpoint's) on ``hardware``; None: not on GPUs."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<step kind {self.name}>"
+
+
+class World(StepKind):
+    name = "world"
+    always_runs = True
+    remakes_dependents = False
+
+    def label(self, step: Step) -> str:
+        return "build the world (the mini world, or the rehearsal's stand-ins)"
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        profile = stages.ws.profile
+        if profile.standins is not None:
+            from aspo_repro.rehearsal.build import build_standins
+
+            build_standins(profile, log=stages.log)
+        else:
+            stages.world()
+
+
+class Prefs(StepKind):
+    name = "prefs"
+
+    def label(self, step: Step) -> str:
+        return f"preference data of {step.model}"
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        ws = stages.ws
+        built = read_record(ws.prefs_dir(step.model) / "manifest.json", "preference manifest", stages.warn_once)
+        return built is not None and (not ws.profile.needs_world or read_record(
+            ws.diagnosis_path(step.model), "preference diagnosis", stages.warn_once) is not None)
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.data.pipeline import build_preferences
+        ws = stages.ws
+        profile = ws.profile
+        world = profile.world_settings
+        build_preferences(dataclasses.replace(
+            profile.prefs, model=step.model, out=ws.prefs_dir(step.model), clip=clip_setting(profile.prefs.clip),
+            world_seed=world.seed, world_size=world.size, world_replicate=world.replicate, cache_dir=ws.cache_dir,
+            hub_cache=profile.hub_cache,
+        ))
+        if profile.needs_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
+            from aspo_repro.data.diagnostics import diagnose
+
+            atomic_write_json(ws.diagnosis_path(step.model), diagnose(ws.prefs_dir(step.model), stages.world()))
+
+    def plan_memory(self, model, config, spec, profile, hardware):
+        from aspo_repro.orchestration.memory import plan_preference_generation
+
+        return plan_preference_generation(model, config, profile, hardware)
+
+
+def clip_setting(clip: str | None) -> str | None:
+    """A profile's CLIP: a directory (relative to the repository) when one exists there, else
+    open_clip's ``ARCH/PRETRAINED`` as written."""
+    return str(in_repository(clip)) if clip and in_repository(clip).is_dir() else clip
+
+
+class Train(StepKind):
+    name = "train"
+    spans_processes = True
+
+    def label(self, step: Step) -> str:
+        return f"train {step.run.method} on {step.run.model} (seed {step.run.seed})"
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        return stages.training_is_done(step.run)
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        """Train in this process: one rank of an ``accelerate launch`` the launcher started, or the only one."""
+        stages.train(step.run)
+
+    def plan_memory(self, model, config, spec, profile, hardware):
+        from aspo_repro.orchestration.memory import plan_train
+
+        return plan_train(model, config, spec, profile, hardware)
+
+
+class Evaluate(StepKind):
+    name = "evaluate"
+
+    def label(self, step: Step) -> str:
+        return f"evaluate {step.run.label()}"
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        return result_exists(stages.ws.results_root, step.run, stages.warn_once)
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.evaluation.runner import evaluate
+        from aspo_repro.rehearsal.servers import standin_servers
+
+        ws, run = stages.ws, step.run
+        world = stages.world() if ws.profile.needs_world else None
+        settings = dataclasses.replace(
+            ws.profile.evaluate, model_dir=stages.model_dir(run), out=ws.eval_path(run), run=run,
+            benchmark_dir=world.benchmark_dir if world else None,
+        )
+        with standin_servers(ws.profile.standins, settings, stages.log):
+            evaluate(settings)
+
+    def plan_memory(self, model, config, spec, profile, hardware):
+        from aspo_repro.orchestration.memory import plan_evaluation
+
+        return plan_evaluation(model, config, profile, hardware)
+
+
+class Render(StepKind):
+    name = "render"
+    runs_after_failed_needs = True
+    always_runs = True
+
+    def label(self, step: Step) -> str:
+        return f"render {step.key[1]}"
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.tables import render_table
+
+        profile = stages.ws.profile
+        render_table(step.key[1], profile.results_profile, stages.ws.results_root, stages.ws.tables_dir,
+                     seeds=invocation.seeds, command=invocation.command, warning=profile.table_warning)
+
+
+WORLD, PREFS, TRAIN, EVALUATE, RENDER = World(), Prefs(), Train(), Evaluate(), Render()
+STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, PREFS, TRAIN, EVALUATE, RENDER)}
+
+
+def get_step_kind(name: str) -> StepKind:
+    from aspo_repro.errors import unknown_name
+
+    if name not in STEP_KINDS:
+        raise unknown_name("step kind", name, list(STEP_KINDS))
+    return STEP_KINDS[name]

@@ -1,0 +1,42 @@
+"""Model families: every registered model names one, and each family's answers match the models
+and processors built for it."""
+
+import pytest
+
+from aspo_repro.errors import UserError
+from aspo_repro.models import all_models
+from aspo_repro.models.builders import TINY_SIZES, build_model_and_processor
+from aspo_repro.models.families import FAMILIES, FAMILY_REGISTRY, family_of_model_type, get_family
+from aspo_repro.rehearsal.checkpoints import PAPER_CONFIG_DIR
+
+
+def test_every_model_names_a_registered_family():
+    assert {spec.family_spec.name for spec in all_models()} == set(FAMILIES)
+
+
+def test_an_unknown_family_is_a_user_error_listing_the_families():
+    with pytest.raises(UserError, match="unknown model family 'bert'; known model families: instructblip, llava"):
+        get_family("bert")
+    with pytest.raises(UserError, match="unknown model family"):
+        build_model_and_processor("bert")
+
+
+def test_a_family_is_found_by_its_checkpoints_model_type():
+    for family in FAMILY_REGISTRY.values():
+        assert family_of_model_type(family.model_type) is family
+    assert family_of_model_type("bert") is None
+
+
+@pytest.mark.parametrize("family", FAMILY_REGISTRY.values(), ids=FAMILIES)
+def test_a_built_model_answers_as_its_family_says(family):
+    model, processor = build_model_and_processor(family.name, TINY_SIZES[family.name])
+    assert family_of_model_type(model.config.model_type) is family
+    assert ("<image>" in processor.tokenizer.chat_template) == family.image_in_prompt
+    assert hasattr(processor, "qformer_tokenizer") == family.has_qformer
+
+
+def test_every_paper_model_config_is_of_a_registered_family():
+    import json
+
+    for path in sorted(PAPER_CONFIG_DIR.glob("*.json")):
+        assert family_of_model_type(json.loads(path.read_text())["model_type"]) is not None, path.name

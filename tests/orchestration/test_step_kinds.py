@@ -1,0 +1,38 @@
+"""Step kinds answer for themselves: the registry, and no comparison of a kind's name elsewhere."""
+
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "aspo_repro"
+KIND_NAMES = "world|prefs|train|evaluate|render"
+# a step kind's name compared, or used to pick steps: kind == "train", step.kind.name != 'render',
+# kind in ("world", "render"), of_kind("evaluate")
+NAME_COMPARISON = re.compile(rf"""(\bkind(\.name)?\s*(==|!=|\bin\b|\bnot in\b)\s*[(\[]?\s*["']({KIND_NAMES})["'])"""
+                             rf"""|(of_kind\(\s*["']({KIND_NAMES})["'])""")
+
+
+def test_every_step_kind_answers_for_itself():
+    """Each kind in the registry under its own name, with a label and an action of its own."""
+    from aspo_repro.orchestration.step_kinds import STEP_KINDS, StepKind
+
+    assert list(STEP_KINDS) == ["world", "prefs", "train", "evaluate", "render"]
+    for name, kind in STEP_KINDS.items():
+        assert kind.name == name
+        assert type(kind).run is not StepKind.run and type(kind).label is not StepKind.label, name
+    assert [kind.name for kind in STEP_KINDS.values() if kind.runs_after_failed_needs] == ["render"]
+    assert [kind.name for kind in STEP_KINDS.values() if kind.spans_processes] == ["train"]
+    assert [kind.name for kind in STEP_KINDS.values() if not kind.remakes_dependents] == ["world"]
+
+
+def test_no_module_compares_a_step_kinds_name():
+    found = [f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}"
+             for path in sorted(PACKAGE.rglob("*.py")) if path.name != "step_kinds.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if NAME_COMPARISON.search(line)]
+    assert found == []
+
+
+def test_the_pattern_finds_a_comparison():
+    for line in ('if step.kind == "train":', "kind in ('world', 'render')", 'plan.of_kind("evaluate")',
+                 'step.kind.name != "render"'):
+        assert NAME_COMPARISON.search(line), line
+    assert not NAME_COMPARISON.search('if claim.kind == "count":')
