@@ -8,6 +8,7 @@ complete. A crash therefore leaves either the old result, or nothing, never a pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -138,11 +139,11 @@ def try_lock(path: str | os.PathLike):
 
     ``release()`` it, or let the process end: the lock goes with the process, however it ends.
     """
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
+    lock = _lock_class()(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -152,11 +153,19 @@ def try_lock(path: str | os.PathLike):
 
 def wait_for_lock(path: str | os.PathLike):
     """The exclusive lock on ``path``, taken when its holder lets go."""
-    from filelock import FileLock
-
-    lock = FileLock(str(path))
+    lock = _lock_class()(str(path))
     lock.acquire()
     return lock
+
+
+@functools.cache
+def _lock_class():
+    """filelock's lock of this platform, as a class of its own: lmms-eval's evaluator makes every
+    ``filelock.FileLock(path)`` of the process one shared, re-entrant instance, so that after an
+    evaluation a second claim of a run directory in the same process would be let through."""
+    from filelock import FileLock
+
+    return type("ExclusiveFileLock", (FileLock,), {})
 
 
 @contextlib.contextmanager

@@ -65,3 +65,23 @@ def test_a_held_lock_is_refused_naming_what_it_guards(tmp_path):
         holder.kill()
         holder.wait()
     hold_lock(path, "the run").release()  # free once its holder is gone
+
+
+def test_a_held_lock_is_not_taken_again_in_the_same_process_after_an_evaluation():
+    """lmms-eval's evaluator patches filelock so that ``FileLock(path)`` is one re-entrant instance per
+    path in the process; the project's locks must still exclude a second holder."""
+    import lmms_eval.evaluator
+
+    from aspo_repro.storage import try_lock
+
+    lmms_eval.evaluator._enable_reentrant_filelocks()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        first = try_lock(f"{directory}/.x.lock")
+        assert first is not None
+        assert try_lock(f"{directory}/.x.lock") is None
+        first.release()
+        again = try_lock(f"{directory}/.x.lock")
+        assert again is not None
+        again.release()

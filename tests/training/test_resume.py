@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from train_helpers import FAST
 
@@ -48,6 +49,7 @@ def adapter_tensors(out):
     return load_file(out / "adapter" / "adapter_model.safetensors")
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_the_uninterrupted_adapter(tmp_path, llava_dir, prefs_dir, capsys, monkeypatch):
     monkeypatch.syspath_prepend(KILL_PLUGIN)  # the kill plugin, also found (unarmed) by the run in this process
     from kill_at_step import armed_environment
