@@ -38,15 +38,20 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
     return versions
 
 
+REFERENCE_PATHSPECS = (":(top,exclude)results", ":(top,exclude)tables")
+
+
 def git_revision(path: str | os.PathLike | None = None) -> str | None:
-    """The checkout's commit, with ``-dirty`` when it has uncommitted changes; None outside git."""
+    """The checkout's commit, with ``-dirty`` when it has uncommitted changes (other than to the
+    generated references, ``results/`` and ``tables/``); None outside git."""
     cwd = Path(path) if path else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
+        # generated outputs (the committed references) do not make the code another revision
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *REFERENCE_PATHSPECS],
             cwd=cwd, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

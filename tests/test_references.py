@@ -31,3 +31,26 @@ def test_the_result_store_refuses_before_writing(monkeypatch):
     with pytest.raises(UserError, match="committed reference"):
         result.save(path)
     assert not path.parent.exists()
+
+
+def test_regenerating_the_references_does_not_make_the_checkout_dirty(tmp_path):
+    """Rendering several tables in one command writes the first before the next: a change under
+    results/ or tables/ must not turn the revision the next one records into ``-dirty``."""
+    import subprocess
+
+    from aspo_repro.provenance import git_revision
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("code.py", "results/r.json", "tables/t.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "c")
+    (tmp_path / "results" / "r.json").write_text("2\n")
+    (tmp_path / "tables" / "t.md").write_text("2\n")
+    assert not git_revision(tmp_path).endswith("-dirty")
+    (tmp_path / "code.py").write_text("2\n")
+    assert git_revision(tmp_path).endswith("-dirty")
