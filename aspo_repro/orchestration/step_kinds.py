@@ -15,6 +15,7 @@ evaluation's atomic result file); a kind only maps its steps onto those calls.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from aspo_repro.orchestration.stages import Invocation, Stages
 
 
-class StepKind:
+class StepKind(abc.ABC):
     """What every kind answers; the defaults are those of a step with an output of its own."""
 
     name: ClassVar[str]
@@ -44,14 +45,16 @@ class StepKind:
     # May run in several processes under ``accelerate launch`` (one per GPU).
     spans_processes: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def label(self, step: Step) -> str:
-        raise NotImplementedError
+        """The step as the plan and the logs name it."""
 
     def is_done(self, stages: Stages, step: Step) -> bool:
         return False
 
+    @abc.abstractmethod
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
-        raise NotImplementedError
+        """Do the step in this process (one rank of a launch that spans processes)."""
 
     def plan_memory(self, model: str, config: dict, spec: ModelSpec, profile: Profile, hardware: Hardware
                     ) -> StepPlan | None:

@@ -9,6 +9,7 @@ Two checks over the published numbers:
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ ROUNDING_TOLERANCE = 0.005 + 1e-9
 
 
 @dataclass(frozen=True)
-class AuditFinding:
+class AuditFinding(abc.ABC):
     """A published number that disagrees with what the paper's other numbers imply."""
 
     row: RowKey
@@ -38,8 +39,9 @@ class AuditFinding:
     def difference(self) -> float:
         return self.published - self.expected
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The finding in one line, as ``tables --audit`` prints it."""
 
 
 @dataclass(frozen=True)
