@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 
-import pandas as pd
 import pytest
 
 from aspo_repro.errors import UserError
@@ -20,17 +19,11 @@ from aspo_repro.rehearsal.answer_keys import answer_key_path
 from aspo_repro.rehearsal.servers import standin_servers
 from aspo_repro.results import EvalResult, RunKey
 
+from .test_submission_server import submission
+
 MMB_TEST = REGISTRY["mmbench_test"]
 AWAITING = "scored by the MMBench server: submit the file"
 
-
-def submission(path, predictions):
-    """An lmms-eval MMBench submission file: one row per rotation, options A-D."""
-    rows = [{"index": index, "question": "What is shown?", "answer": None, "prediction": prediction,
-             "hint": None, "source": "MMBench", "split": "test", "category": "image_scene",
-             "L2-category": "coarse_perception", "A": "a cat", "B": "a dog", "C": "nan", "D": "nan", "E": "nan"}
-            for index, prediction in predictions.items()]
-    pd.DataFrame(rows).to_excel(path, index=False)
 
 
 def test_the_rehearsal_profile_asks_for_both_stand_ins_and_its_evaluation_knows_none():
