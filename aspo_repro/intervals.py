@@ -14,8 +14,8 @@ uncertain, and the interval carries both:
 
 The two are independent, so their half-widths add in quadrature. A difference between two
 settings (a method against its base model, ASPO against DPO) is treated the same way: seeds
-paired by index when both sides have the same seeds (a seed fixes the adapter's initialisation
-and the data order for every method), items paired through the shared draws. A difference is
+paired by seed id (a seed fixes the adapter's initialisation and the data order for every
+method), items paired through the shared draws. A difference is
 significant when its interval excludes 0. A paper-profile cell comes from one training seed per
 run (MMBench, MM-Vet, LLaVA-W and the rest keep their items too), so its interval has the item part only.
 """
@@ -124,12 +124,16 @@ def estimate(values: Sequence[float], draws: Sequence[np.ndarray | None] = ()) -
 
 
 def difference(values_a: Sequence[float], values_b: Sequence[float],
-               draws_a: Sequence[np.ndarray | None] = (), draws_b: Sequence[np.ndarray | None] = ()) -> Interval:
-    """``mean(a) - mean(b)`` with its interval. Seeds are paired by position when both sides have as
-    many; one value on a side (a base model, which no seed trains) is a constant; otherwise the
-    sides' seed spreads are combined unpaired."""
+               draws_a: Sequence[np.ndarray | None] = (), draws_b: Sequence[np.ndarray | None] = (),
+               seeds_a: Sequence[int] = (), seeds_b: Sequence[int] = ()) -> Interval:
+    """``mean(a) - mean(b)`` with its interval. With several seeds on both sides, seeds are paired by
+    id (``seeds_a``, ``seeds_b``: only the seeds both sides have count; without ids, by position when
+    both sides have as many); one value on a side (a base model, which no seed trains) is a constant;
+    otherwise the sides' seed spreads are combined unpaired."""
     if not values_a or not values_b:
         raise ValueError("a difference needs values on both sides")
+    if len(values_a) > 1 and len(values_b) > 1 and seeds_a and seeds_b:
+        values_a, draws_a, values_b, draws_b = _common_seeds(values_a, draws_a, seeds_a, values_b, draws_b, seeds_b)
     mean = float(np.mean(values_a) - np.mean(values_b))
     if len(values_a) == len(values_b) and len(values_a) > 1:
         seed_half = _seed_half([a - b for a, b in zip(values_a, values_b)])
@@ -141,6 +145,20 @@ def difference(values_a: Sequence[float], values_b: Sequence[float],
     a, b = average_draws(list(draws_a)), average_draws(list(draws_b))
     item_half = _item_half(a - b) if a is not None and b is not None else None
     return _combine(mean, min(len(values_a), len(values_b)), seed_half, item_half)
+
+
+def _common_seeds(values_a, draws_a, seeds_a, values_b, draws_b, seeds_b):
+    """Both sides restricted to the seed ids they share, in the same order."""
+    if len(set(seeds_a)) != len(seeds_a) or len(set(seeds_b)) != len(seeds_b):
+        raise ValueError("seed ids must be unique on each side")
+    common = sorted(set(seeds_a) & set(seeds_b))
+    if len(common) < 2:
+        return values_a, draws_a, values_b, draws_b  # nothing to pair: combined unpaired
+    def pick(sequence, seeds):
+        at = {seed: i for i, seed in enumerate(seeds)}
+        return [sequence[at[seed]] for seed in common] if sequence else sequence
+
+    return pick(values_a, seeds_a), pick(draws_a, seeds_a), pick(values_b, seeds_b), pick(draws_b, seeds_b)
 
 
 def average_draws(draws: Sequence[np.ndarray | None]) -> np.ndarray | None:

@@ -3,26 +3,31 @@
 The mini models are trained from scratch, so another kind of CPU (other float kernels) gives other
 base models and other scores from the same seed (``docs/miniworld.md``, "Same seed, same CPU"). A
 reference is therefore not one number per score but a distribution: the reference directory holds
-one results root per *world replicate* (``world0/``, ``world1/`` ...: the same world built with its
+one results root per *world replicate* (``world1/``, ``world2/`` ...: the same world built with its
 base models' initial weights perturbed by float-rounding-sized noise, ``WorldSettings.replicate``,
-which is what another CPU does to them), each with several training seeds.
+which is what another CPU does to them), each with several training seeds. The candidate's own
+world is not among them (CI's candidate is replicate 0; docs/regression.md).
 
-Three kinds of quantity are checked, per (model, method, benchmark):
+Checked quantities, per (model, method, benchmark):
 
 - ``score``: the benchmark score;
 - ``Δ base``: the score minus the same world's base model's (the method's effect);
-- ``Δ vs M``: the score minus method M's on the same world and seed (``versus:`` in the
-  regression file: ASPO against DPO), where a broken loss shows first: ASPO with a normaliser that
-  keeps its gradient *is* DPO, so its difference to DPO becomes exactly 0.
+- ``Δ vs M``: the score minus method M's on the same world and the same seed id, on the same items.
 
-For each, the reference's values over its R worlds and S seeds split their spread, as a one-way
-analysis of variance does, into a part between worlds (sigma_w^2: what another machine changes) and a
-part between seeds (sigma_s^2). The candidate's mean over its m seeds, made on one machine, passes
-when it lies within ``t * sqrt(sigma_w^2 (1 + 1/R) + sigma_s^2 (1/m + 1/(R S)))`` of the reference
-mean: the band of a new machine's mean, with ``t`` the two-sided quantile at the family-wise level of
-the regression file (Bonferroni over every check of one comparison, with the reference's R S - 1
-degrees of freedom), never narrower than the benchmark's floor (one flipped answer). The report is a
-readable diff.
+The **primary** checks (``primary:`` in configs/regression.yaml, declared before any fault was
+injected) decide: ASPO's variants and the oracle against DPO, and DPO against its base model, in
+the quantities where ASPO's mechanism shows. Every other quantity is a **secondary** check,
+reported, never failing.
+
+A check's band: the reference's values over its R worlds split, as a one-way analysis of variance
+does, into mean squares between worlds (MSB, R - 1 degrees of freedom) and within them (MSW,
+N - R). The candidate's mean over m seeds, from a world of its own, differs from the reference mean by
+``sigma_w^2 (1 + sum n_i^2 / N^2) + sigma_s^2 (1/m + 1/N)`` in variance, which is ``a MSB + b MSW``
+with the ANOVA's estimates of the two components; its degrees of freedom are Satterthwaite's (so a
+reference of few worlds gives a wide band, as it must). The band is ``t * sqrt(a MSB + b MSW)``,
+``t`` the two-sided quantile at the false-alarm rate of the family split over its checks (Bonferroni),
+never narrower than the benchmark's floor (one flipped answer). The minimum detectable effect
+(``mde``) is the shift of the candidate's mean that a check catches with the declared power.
 """
 
 from __future__ import annotations
@@ -42,34 +47,126 @@ SETTINGS_FILE = REPO_ROOT / "configs" / "regression.yaml"
 WORLD_PREFIX = "world"
 SCORE, BASE_DELTA = "score", "Δ base"
 
-Values = dict[tuple[str, str, int], dict[str, float]]  # (model, method, seed) -> {benchmark: value}
+Key = tuple[str, str, str, str]  # (model, method, benchmark, kind)
+Values = dict[tuple[str, str, int], dict[str, "Scored"]]  # (model, method, seed) -> {benchmark: score}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One benchmark score of one run, with the item count per task (what pairs it with another run's)."""
+
+    value: float
+    items: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class PrimaryCheck:
+    """``method`` against ``versus`` (a method, or ``base``) on ``benchmarks``: differences that decide."""
+
+    method: str
+    versus: str
+    benchmarks: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return BASE_DELTA if self.versus == BASE_METHOD else versus_kind(self.versus)
+
+
+def versus_kind(method: str) -> str:
+    return f"Δ vs {method}"
 
 
 @dataclass(frozen=True)
 class RegressionFile:
     """``configs/regression.yaml``."""
 
-    confidence: float = 0.95  # family-wise: the chance that an unchanged candidate passes every check
+    false_alarm_rate: float = 0.05  # the chance that an unchanged candidate fails a primary check
+    power: float = 0.8  # at which the minimum detectable effect is reported
+    primary: tuple[PrimaryCheck, ...] = ()
     floor: dict[str, float] = field(default_factory=lambda: {"default": 0.5})  # least band half-width
-    versus: dict[str, str] = field(default_factory=dict)  # method -> the method its difference is checked against
+    secondary_rate: float = 0.05  # per secondary check, for its (reported) band
 
     def __post_init__(self) -> None:
-        if not 0 < self.confidence < 1:
-            raise UserError(f"confidence must lie in (0, 1); got {self.confidence}")
+        for name in ("false_alarm_rate", "power", "secondary_rate"):
+            if not 0 < getattr(self, name) < 1:
+                raise UserError(f"{name} must lie in (0, 1); got {getattr(self, name)}")
         known = ["default", *(name for names in BENCHMARKS.values() for name in names)]
         for name, value in self.floor.items():
             if name not in known:
                 raise UserError(f"unknown benchmark {name!r} under floor; allowed: {', '.join(known)}")
             if value < 0:
                 raise UserError(f"the floor of {name} must be a non-negative number of points, got {value}")
+        object.__setattr__(self, "primary", tuple(_primary(entry) for entry in self.primary))
+        for check in self.primary:
+            unknown = [b for b in check.benchmarks if b not in known]
+            if unknown:
+                raise UserError(f"unknown benchmark {unknown[0]!r} in the primary check of {check.method}")
 
     def floor_of(self, benchmark: str) -> float:
         return self.floor.get(benchmark, self.floor.get("default", 0.0))
+
+    @property
+    def versus(self) -> dict[str, str]:
+        """method -> the method its difference is taken against (the primary checks' pairs)."""
+        return {c.method: c.versus for c in self.primary if c.versus != BASE_METHOD}
+
+    def primary_keys(self, models: Iterable[str]) -> set[Key]:
+        return {(model, c.method, benchmark, c.kind) for model in models for c in self.primary
+                for benchmark in c.benchmarks}
+
+
+def _primary(entry) -> PrimaryCheck:
+    if isinstance(entry, PrimaryCheck):
+        return entry
+    if not isinstance(entry, dict):
+        raise UserError(f"a primary check is a mapping of method, versus and benchmarks; got {entry!r}")
+    check = dataclass_from_mapping(PrimaryCheck, entry, "primary check")
+    return PrimaryCheck(check.method, check.versus, tuple(check.benchmarks))
 
 
 def load_settings(path: str | Path | None = None) -> RegressionFile:
     path = Path(path or SETTINGS_FILE)
     return dataclass_from_mapping(RegressionFile, read_yaml_mapping(path, "regression file"), f"regression file {path}")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The reference's one-way analysis of variance over its worlds, for a candidate of ``seeds`` seeds."""
+
+    variance: float  # of the candidate's mean minus the reference mean
+    df: float  # Satterthwaite's degrees of freedom of that variance
+
+    def quantile(self, two_sided_rate: float) -> float:
+        from scipy.stats import norm, t
+
+        upper = 1 - two_sided_rate / 2
+        return float(t.ppf(upper, self.df)) if math.isfinite(self.df) else float(norm.ppf(upper))
+
+
+def spread(reference: list[tuple[float, ...]], seeds: int) -> Spread | None:
+    """How a new world's mean over ``seeds`` seeds varies around the reference mean (module docstring);
+    None when the reference has a single value."""
+    worlds = [w for w in reference if w]
+    sizes = [len(w) for w in worlds]
+    total, count = sum(sizes), len(worlds)
+    if total < 2:
+        return None
+    grand = statistics.fmean(v for w in worlds for v in w)
+    within_df = total - count
+    msw = sum((v - statistics.fmean(w)) ** 2 for w in worlds for v in w) / within_df if within_df else None
+    if count < 2:  # one world: no machine-to-machine variation to measure; seeds only
+        return Spread(msw * (1 / seeds + 1 / total), within_df)
+    msb = sum(n * (statistics.fmean(w) - grand) ** 2 for n, w in zip(sizes, worlds)) / (count - 1)
+    if msw is None:  # one seed per world: every difference is between worlds
+        return Spread(msb * (1 + 1 / count), count - 1)
+    n0 = (total - sum(n * n for n in sizes) / total) / (count - 1)
+    a = (1 + sum(n * n for n in sizes) / total**2) / n0
+    b = max(0.0, 1 / seeds + 1 / total - a)  # below 0 only when the candidate has more seeds than a world
+    terms = ((a * msb, count - 1), (b * msw, within_df))
+    variance = sum(term for term, _ in terms)
+    if variance == 0:
+        return Spread(0.0, math.inf)
+    return Spread(variance, variance**2 / sum(term**2 / df for term, df in terms if term))
 
 
 @dataclass(frozen=True)
@@ -81,6 +178,8 @@ class Check:
     reference: tuple[tuple[float, ...], ...]  # per world of the reference, its values over seeds
     candidate: tuple[float, ...]  # over the candidate's seeds
     band: float  # the half-width the candidate's mean may lie from the reference mean
+    mde: float  # the least shift of the candidate's mean caught with the settings' power
+    primary: bool
 
     @property
     def reference_values(self) -> list[float]:
@@ -109,6 +208,23 @@ class Check:
         return self.delta is not None and abs(self.delta) <= self.band
 
 
+@dataclass(frozen=True)
+class Comparison:
+    checks: list[Check]
+
+    @property
+    def primary(self) -> list[Check]:
+        return [c for c in self.checks if c.primary]
+
+    @property
+    def secondary(self) -> list[Check]:
+        return [c for c in self.checks if not c.primary]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.primary)
+
+
 def reference_roots(reference: str | Path) -> list[Path]:
     """The results roots of a reference: its ``world*`` subdirectories, else the directory itself."""
     root = Path(reference)
@@ -116,97 +232,113 @@ def reference_roots(reference: str | Path) -> list[Path]:
     return worlds or [root]
 
 
-def read_values(root: str | Path, profile: str) -> Values:
+def read_values(root: str | Path, profile: str, seeds: frozenset[int] | None = None) -> Values:
+    """Every score under ``root`` (only runs of ``seeds`` when given; a base model is kept whatever its seed)."""
     frame = collect(root, profile)
     values: Values = {}
-    for row in frame.itertuples(index=False):
-        values.setdefault((row.model, row.method, int(row.seed)), {})[row.benchmark] = float(row.value)
+    items = frame["items"] if "items" in frame.columns else [None] * len(frame)
+    for row, kept in zip(frame.itertuples(index=False), items):
+        if seeds is not None and row.method != BASE_METHOD and int(row.seed) not in seeds:
+            continue
+        counts = tuple(sorted((task, len(pairs)) for task, pairs in kept.items())) if isinstance(kept, dict) else ()
+        values.setdefault((row.model, row.method, int(row.seed)), {})[row.benchmark] = Scored(float(row.value), counts)
     return values
 
 
-def quantities(values: Values, versus: dict[str, str]) -> dict[tuple[str, str, str, str], list[float]]:
-    """Every checked quantity of one world: (model, method, benchmark, kind) -> its values over seeds."""
-    found: dict[tuple[str, str, str, str], list[float]] = {}
+def paired(a: Scored, b: Scored, what: str) -> float:
+    """``a - b``, refused when the two runs were scored on different items."""
+    if a.items and b.items and a.items != b.items:
+        raise UserError(f"{what}: the two runs were scored on different items ({dict(a.items)} against "
+                        f"{dict(b.items)}): a difference needs the same benchmark limit")
+    return a.value - b.value
+
+
+def quantities(values: Values, versus: dict[str, str]) -> dict[Key, list[float]]:
+    """Every checked quantity of one world: (model, method, benchmark, kind) -> its values over seeds.
+    Differences pair runs by seed id (``versus``: the other method's run of the same seed) and by item."""
+    found: dict[Key, list[float]] = {}
     base = {model: scores for (model, method, _), scores in values.items() if method == BASE_METHOD}
     for (model, method, seed), scores in sorted(values.items()):
-        for benchmark, value in scores.items():
-            found.setdefault((model, method, benchmark, SCORE), []).append(value)
+        for benchmark, scored in scores.items():
+            found.setdefault((model, method, benchmark, SCORE), []).append(scored.value)
             if method == BASE_METHOD:
                 continue
+            label = f"{model} {method} seed {seed} {benchmark}"
             if benchmark in base.get(model, {}):
-                found.setdefault((model, method, benchmark, BASE_DELTA), []).append(value - base[model][benchmark])
+                found.setdefault((model, method, benchmark, BASE_DELTA), []).append(
+                    paired(scored, base[model][benchmark], f"{label} against base"))
             other = values.get((model, versus.get(method, ""), seed), {})
             if benchmark in other:
-                found.setdefault((model, method, benchmark, f"Δ vs {versus[method]}"), []).append(value - other[benchmark])
+                found.setdefault((model, method, benchmark, versus_kind(versus[method])), []).append(
+                    paired(scored, other[benchmark], f"{label} against {versus[method]}"))
     return found
 
 
 def compare(reference: str | Path, candidate: str | Path, profile: str,
-            settings: RegressionFile | None = None) -> list[Check]:
+            settings: RegressionFile | None = None, seeds: set[int] | None = None,
+            reference_worlds: list[Path] | None = None) -> Comparison:
+    """The candidate's checks against the reference (``reference_worlds``: these results roots instead
+    of ``reference``'s world directories; ``seeds``: only these seeds of the candidate)."""
     settings = settings or load_settings()
-    worlds = [read_values(root, profile) for root in reference_roots(reference)]
+    worlds = [read_values(root, profile) for root in (reference_worlds or reference_roots(reference))]
     if not any(worlds):
         raise UserError(f"no reference results for profile {profile!r} under {reference}")
-    by_world: dict[tuple[str, str, str, str], list[tuple[float, ...]]] = {}
+    by_world: dict[Key, list[tuple[float, ...]]] = {}
     for world in worlds:
         for key, values in quantities(world, settings.versus).items():
             by_world.setdefault(key, []).append(tuple(values))
-    measured = quantities(read_values(candidate, profile), settings.versus) if Path(candidate).is_dir() else {}
-    checks = len(by_world)
-    found = []
-    for key, reference in sorted(by_world.items()):
-        candidate_values = tuple(measured.get(key, ()))
-        found.append(Check(*key, tuple(reference), candidate_values,
-                           band(reference, len(candidate_values) or 1, settings.confidence, checks,
-                                settings.floor_of(key[2]))))
-    return found
+    measured = (quantities(read_values(candidate, profile, frozenset(seeds) if seeds else None), settings.versus)
+                if Path(candidate).is_dir() else {})
+    primary_keys = settings.primary_keys({key[0] for key in by_world})
+    missing = sorted(primary_keys - set(by_world))
+    if missing:
+        raise UserError(f"the reference has no values for the primary check {' '.join(missing[0])}")
+    checks = [
+        _check(key, reference, tuple(measured.get(key, ())), settings, key in primary_keys, len(primary_keys))
+        for key, reference in sorted(by_world.items())
+    ]
+    return Comparison(checks)
 
 
-def band(reference: list[tuple[float, ...]], seeds: int, confidence: float, checks: int, floor: float) -> float:
-    """How far a new machine's mean over ``seeds`` seeds may lie from the reference mean (module docstring)."""
-    values = [value for world in reference for value in world]
-    if len(values) < 2:
-        return floor
-    from scipy.stats import t
-
-    between, within = variance_components(reference)
-    spread = between * (1 + 1 / len(reference)) + within * (1 / seeds + 1 / len(values))
-    quantile = float(t.ppf(1 - (1 - confidence) / (2 * checks), len(values) - 1))
-    return max(floor, quantile * math.sqrt(spread))
-
-
-def variance_components(reference: list[tuple[float, ...]]) -> tuple[float, float]:
-    """(sigma_w^2, sigma_s^2): the variance between worlds and between seeds within a world (one-way
-    ANOVA; sigma_w^2 is 0 when the worlds differ no more than their seeds explain). With one seed per
-    world every difference counts as between worlds; with one world, as between seeds."""
-    values = [value for world in reference for value in world]
-    several = [world for world in reference if len(world) > 1]
-    if not several:
-        return statistics.variance(values), 0.0
-    within = sum(statistics.variance(w) * (len(w) - 1) for w in several) / sum(len(w) - 1 for w in several)
-    if len(reference) < 2:
-        return 0.0, within
-    means = [statistics.fmean(world) for world in reference]
-    per_world = len(values) / len(reference)
-    return max(0.0, statistics.variance(means) - within / per_world), within
+def _check(key: Key, reference: list[tuple[float, ...]], candidate: tuple[float, ...], settings: RegressionFile,
+           primary: bool, family: int) -> Check:
+    rate = settings.false_alarm_rate / family if primary else settings.secondary_rate
+    floor = settings.floor_of(key[2])
+    found = spread(reference, len(candidate) or 1)
+    if found is None:
+        return Check(*key, tuple(reference), candidate, floor, floor, primary)
+    error = math.sqrt(found.variance)
+    critical = found.quantile(rate)
+    power = found.quantile(2 * (1 - settings.power))  # one-sided quantile of the power
+    return Check(*key, tuple(reference), candidate, max(floor, critical * error),
+                 max(floor, (critical + power) * error), primary)
 
 
-def format_report(checks: Iterable[Check]) -> str:
-    checks = list(checks)
-    header = (f"{'':2}{'model':<18}{'method':<16}{'benchmark':<22}{'quantity':<12}{'reference':>16}"
-              f"{'candidate':>11}{'delta':>8}{'band':>7}")
+def format_report(comparison: Comparison) -> str:
+    lines = ["primary checks (they decide; a family false-alarm rate, docs/regression.md):",
+             *_table(comparison.primary),
+             "", "secondary checks (reported, not failing; ✗: outside its own band):", *_table(comparison.secondary)]
+    failures = [c for c in comparison.primary if not c.ok]
+    outside = [c for c in comparison.secondary if not c.ok]
+    lines.append(f"{len(comparison.primary) - len(failures)} of {len(comparison.primary)} primary checks within "
+                 "what the reference's worlds and seeds allow" + (f"; {len(failures)} outside or missing"
+                                                                  if failures else "")
+                 + f"; {len(outside)} of {len(comparison.secondary)} secondary checks outside their bands")
+    return "\n".join(lines)
+
+
+def _table(checks: list[Check]) -> list[str]:
+    header = (f"{'':2}{'model':<18}{'method':<14}{'benchmark':<22}{'quantity':<12}{'reference':>17}"
+              f"{'candidate':>11}{'delta':>8}{'band':>7}{'mde':>7}")
     lines = [header]
     for c in checks:
         mark = "  " if c.ok else "✗ "
         reference = f"{c.reference_mean:.2f}±{c.reference_sd:.2f} n={len(c.reference_values)}"
         candidate = "missing" if c.candidate_mean is None else f"{c.candidate_mean:.2f}"
         delta = "" if c.delta is None else f"{c.delta:+.2f}"
-        lines.append(f"{mark}{c.model:<18}{c.method:<16}{c.benchmark:<22}{c.kind:<12}{reference:>16}"
-                     f"{candidate:>11}{delta:>8}{c.band:>7.2f}")
-    failures = [c for c in checks if not c.ok]
-    lines.append(f"{len(checks) - len(failures)} of {len(checks)} checks within what the reference's worlds and "
-                 "seeds allow" + (f"; {len(failures)} outside or missing" if failures else ""))
-    return "\n".join(lines)
+        lines.append(f"{mark}{c.model:<18}{c.method:<14}{c.benchmark:<22}{c.kind:<12}{reference:>17}"
+                     f"{candidate:>11}{delta:>8}{c.band:>7.2f}{c.mde:>7.2f}")
+    return lines
 
 
 CPU_FIELDS = ("cpu", "torch_cpu_capability")

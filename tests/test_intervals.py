@@ -69,3 +69,15 @@ def test_a_difference_against_a_base_model_uses_the_method_seeds_spread():
     against_base = difference([70.0, 72.0, 74.0], [60.0])
     assert against_base.mean == pytest.approx(12.0)
     assert against_base.seed_half == pytest.approx(estimate([70.0, 72.0, 74.0]).seed_half)
+
+
+def test_seeds_are_paired_by_id_not_by_position():
+    """ASPO on seeds 0, 1, 2 against DPO on seeds 1, 2, 3: only seeds 1 and 2 pair, each ASPO run 1 above
+    its own seed's DPO run (by position the differences would be 1 - 4, 3 - 1, 5 - 3)."""
+    aspo = [1.0, 3.0, 5.0]  # seeds 0, 1, 2
+    dpo = [2.0, 4.0, 9.0]  # seeds 1, 2, 3
+    by_id = difference(aspo, dpo, seeds_a=[0, 1, 2], seeds_b=[1, 2, 3])
+    assert by_id.mean == pytest.approx(1.0) and by_id.n == 2
+    assert by_id.seed_half == pytest.approx(0.0)
+    by_position = difference(aspo, dpo)
+    assert by_position.seed_half > 1

@@ -44,7 +44,7 @@ def sweep_rows(spec: FigureSpec, results: pd.DataFrame, seeds: int | None) -> li
     rows = []
     for point in spec.file.points:
         shr, shr_draws, others, others_draws = [], [], [], []
-        for run in scores.seeds(section.model, point.method):
+        for _, run in scores.seeds(section.model, point.method):
             if section.shr in run:
                 shr.append(run[section.shr].value)
                 shr_draws.append(run[section.shr].draws)

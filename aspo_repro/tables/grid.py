@@ -84,25 +84,28 @@ class RunScores:
     def keys(self) -> list[tuple[str, str, int]]:
         return sorted(self.runs)
 
-    def seeds(self, model: str, method: str) -> list[dict[str, RunScore]]:
-        return [scores for (m, method_, _), scores in sorted(self.runs.items()) if m == model and method_ == method]
+    def seeds(self, model: str, method: str) -> list[tuple[int, dict[str, RunScore]]]:
+        return [(seed, scores) for (m, method_, seed), scores in sorted(self.runs.items())
+                if m == model and method_ == method]
 
     def per_seed(self, model: str, method: str, column: Column,
-                 spec: TableSpec | None = None) -> tuple[list[float], list[np.ndarray | None]]:
-        """The column's value on each seed of (model, method), and each seed's resampled values;
-        the Avg column is the mean of the table's in-average columns, on seeds that have them all."""
-        values, draws = [], []
-        for scores in self.seeds(model, method):
+                 spec: TableSpec | None = None) -> tuple[list[float], list[np.ndarray | None], list[int]]:
+        """The column's value on each seed of (model, method), each seed's resampled values and the
+        seed ids; the Avg column is the mean of the table's in-average columns, on seeds that have them all."""
+        values, draws, seed_ids = [], [], []
+        for seed, scores in self.seeds(model, method):
             if not column.is_average:
                 if column.benchmark in scores:
                     values.append(scores[column.benchmark].value)
                     draws.append(scores[column.benchmark].draws)
+                    seed_ids.append(seed)
                 continue
             wanted = [c.benchmark for c in spec.columns if in_average(c.benchmark)]
             if wanted and all(b in scores for b in wanted):
                 values.append(float(np.mean([scores[b].value for b in wanted])))
                 draws.append(average_draws([scores[b].draws for b in wanted]))
-        return values, draws
+                seed_ids.append(seed)
+        return values, draws, seed_ids
 
 
 def run_scores(results: pd.DataFrame, seeds: int | None) -> RunScores:
@@ -161,22 +164,22 @@ def build_cell(
 ) -> Cell:
     paper = published_row(published, row.published).get(column.published) if column.published and row.published else None
     decimals = 2 if column.is_average else 1
-    values, draws = scores.per_seed(row.model, row.method, column, spec) if row.runnable else ([], [])
+    values, draws, seed_ids = scores.per_seed(row.model, row.method, column, spec) if row.runnable else ([], [], [])
     reproduced = estimate(values, draws) if values else None
     expected = None if row.is_base else seeds  # the base model is evaluated once, whatever the seeds
     markers = notes.markers(row.published, column.published)
     if spec.compares_with_published:
         change = None
         if reproduced is not None and not row.is_base:
-            change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws)
+            change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws, seed_ids)
         return Cell(reproduced, paper, decimals, change, expected_n=expected, footnotes=markers)
     paper_base = published_row(published, row.published_base).get(column.published) if column.published else None
     markers += notes.markers(row.published_base, column.published)
     change = versus = None
     if reproduced is not None and not row.is_base:
-        change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws)
+        change = compared(scores, row.model, BASE_METHOD, column, spec, values, draws, seed_ids)
         if row.versus:
-            versus = compared(scores, row.model, row.versus, column, spec, values, draws)
+            versus = compared(scores, row.model, row.versus, column, spec, values, draws, seed_ids)
     published_change = None
     if paper is not None and paper_base is not None and row.published != row.published_base:
         published_change = paper - paper_base
@@ -187,12 +190,13 @@ def build_cell(
 
 
 def compared(scores: RunScores, model: str, method: str, column: Column, spec: TableSpec,
-             values: list[float], draws: list) -> Interval | None:
-    """The row's values minus those of ``method`` on the same model, with the difference's interval."""
-    other_values, other_draws = scores.per_seed(model, method, column, spec)
+             values: list[float], draws: list, seed_ids: list[int]) -> Interval | None:
+    """The row's values minus those of ``method`` on the same model, with the difference's interval
+    (seeds paired by id)."""
+    other_values, other_draws, other_seeds = scores.per_seed(model, method, column, spec)
     if not other_values:
         return None
-    return difference(values, other_values, draws, other_draws)
+    return difference(values, other_values, draws, other_draws, seed_ids, other_seeds)
 
 
 def run_inventory(spec: TableSpec, scores: RunScores, seeds: int | None) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ARROW = "data-00000-of-00001.arrow"
-SMOKE_RESULTS = Path(__file__).resolve().parents[2] / "results" / "smoke" / "world0"  # committed, real eval.json files
+SMOKE_RESULTS = Path(__file__).resolve().parents[2] / "results" / "smoke" / "world1"  # committed, real eval.json files
 
 
 @dataclass

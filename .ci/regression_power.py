@@ -1,0 +1,216 @@
+"""What the regression check catches and how often it cries wolf (docs/regression.md).
+
+Two measurements, one command each:
+
+    # the detection matrix: each injected fault (tests/mutants/mutants.py) applied to a reproduction of
+    # the candidate (its other runs reused), compared with the reference; Markdown to --out
+    python .ci/regression_power.py matrix --candidate RESULTS --work WORK [--mutants a,b] [--methods m,n] \\
+        [--out FILE] [--require-caught]
+
+    # the false-alarm rate of unchanged candidates: every world replicate in turn held out of the
+    # reference (--held-out adds replicates outside it) and compared on every choice of 3 of its seeds
+    python .ci/regression_power.py false-alarms --reference results/smoke [--held-out ROOT ...] [--out FILE]
+
+    # both, as docs/regression.md reports them (RESULTS, WORK: CI's candidate, world replicate 0)
+    python .ci/regression_power.py all --candidate RESULTS --work WORK --out docs/regression-power.md
+
+The candidate is a mini-smoke reproduction of Table 5 on mini-LLaVA-S made on a world replicate that
+is not in the reference (CI's: replicate 0). ``--methods`` reruns only those of a mutant's methods
+(CI's cut); ``--require-caught`` exits 1 when a mutant passes every primary check or the unchanged
+candidate fails one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MUTANTS_DIR = REPO / "tests" / "mutants"
+sys.path.insert(0, str(MUTANTS_DIR))
+from mutants import MUTANT_ENV, MUTANTS  # noqa: E402
+
+from aspo_repro import regression  # noqa: E402
+from aspo_repro.regression import Comparison, compare, load_settings, reference_roots  # noqa: E402
+from aspo_repro.results import collect  # noqa: E402
+
+MODEL, PROFILE, RESULTS_PROFILE = "mini-llava-s", "mini-smoke", "mini"
+CANDIDATE_SEEDS = 3
+regression.read_values = functools.lru_cache(maxsize=None)(regression.read_values)  # hundreds of comparisons
+
+
+def mutate(name: str, candidate: Path, work: Path, methods: set[str] | None, scratch: Path) -> tuple[Path, float]:
+    """A copy of the candidate with the mutant's methods rerun under the mutant; its results root and
+    the minutes it took."""
+    mutant = MUTANTS[name]
+    results, runs = scratch / name / "results", scratch / name / "work"
+    shutil.copytree(candidate, results)
+    shutil.copytree(work, runs, ignore=shutil.ignore_patterns("reproduce.lock*", "reproduce.jsonl"))
+    for method in mutant.retrains:
+        if methods is None or method in methods:
+            shutil.rmtree(results / RESULTS_PROFILE / MODEL / method, ignore_errors=True)
+            shutil.rmtree(runs / MODEL / method, ignore_errors=True)
+    for cache in runs.glob("*/reference-logps"):  # a data mutant changes the reference's inputs
+        shutil.rmtree(cache)
+    env = {**os.environ, MUTANT_ENV: name,
+           "PYTHONPATH": os.pathsep.join([str(MUTANTS_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "-m", "aspo_repro", "reproduce", "--table", "5", "--profile", PROFILE, "--models", MODEL,
+         "--seeds", str(CANDIDATE_SEEDS), "--results", str(results), "--tables-dir", str(scratch / name / "tables"),
+         "--work-dir", str(runs)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the reproduction under mutant {name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return results, (time.time() - started) / 60
+
+
+def changed_runs(candidate: Path, mutated: Path) -> int:
+    """How many of the candidate's scores the mutant changed (0: it never reached what it patches)."""
+    index = ["model", "method", "seed", "benchmark"]
+    before = collect(candidate, RESULTS_PROFILE).set_index(index)["value"]
+    after = collect(mutated, RESULTS_PROFILE).set_index(index)["value"]
+    return int((after.reindex(before.index) != before).sum())
+
+
+def seeds_of(root: Path) -> list[int]:
+    frame = collect(root, RESULTS_PROFILE)
+    return sorted(int(s) for s in frame[frame.method != "base"].seed.unique())
+
+
+def check_cells(comparison: Comparison) -> dict[str, tuple[float | None, float, float]]:
+    """Each primary check's (delta, band, mde), keyed by its label."""
+    return {label(c): (c.delta, c.band, c.mde) for c in comparison.primary}
+
+
+def label(check) -> str:
+    return f"{check.method} {check.kind} {check.benchmark}"
+
+
+def matrix(args) -> tuple[str, bool]:
+    settings = load_settings()
+    candidate, work = Path(args.candidate), Path(args.work)
+    names = args.mutants.split(",") if args.mutants else list(MUTANTS)
+    unknown = [n for n in names if n not in MUTANTS]
+    if unknown:
+        raise SystemExit(f"unknown mutant {unknown[0]!r}; known: {', '.join(MUTANTS)}")
+    methods = set(args.methods.split(",")) if args.methods else None
+    seeds = set(range(CANDIDATE_SEEDS))
+    unchanged = compare(args.reference, candidate, RESULTS_PROFILE, settings, seeds)
+    columns = {"unchanged": unchanged}
+    notes, minutes = {}, {}
+    scratch = Path(tempfile.mkdtemp(prefix="mutants-"))
+    for name in names:
+        print(f"[mutant] {name}: {MUTANTS[name].description}", flush=True)
+        mutated, minutes[name] = mutate(name, candidate, work, methods, scratch)
+        columns[name] = compare(args.reference, mutated, RESULTS_PROFILE, settings, seeds)
+        notes[name] = changed_runs(candidate, mutated)
+        print(f"[mutant] {name}: {'caught' if not columns[name].passed else 'NOT caught'} "
+              f"({minutes[name]:.1f} min, {notes[name]} scores changed)", flush=True)
+    ok = unchanged.passed and all(not columns[n].passed for n in names)
+    return render_matrix(columns, notes, minutes, methods), ok
+
+
+def render_matrix(columns: dict[str, Comparison], changed: dict[str, int], minutes: dict[str, float],
+                  methods: set[str] | None) -> str:
+    cells = {name: check_cells(c) for name, c in columns.items()}
+    rows = list(cells["unchanged"])
+    head = ["primary check", "band", "mde", *columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        _, band, mde = cells["unchanged"][row]
+        values = [_cell(*cells[name][row]) for name in columns]
+        lines.append(f"| {row} | ±{band:.2f} | {mde:.2f} | " + " | ".join(values) + " |")
+    verdicts = ["**caught**" if not c.passed else "passes" for c in columns.values()]
+    verdicts[0] = "passes (as it must)" if columns["unchanged"].passed else "**false alarm**"
+    lines.append("| verdict | | | " + " | ".join(verdicts) + " |")
+    summary = ["", "| mutant | part | what it breaks | methods rerun | scores changed | primary checks outside | minutes |",
+               "|---|---|---|---|---|---|---|"]
+    for name, comparison in columns.items():
+        if name == "unchanged":
+            continue
+        mutant = MUTANTS[name]
+        rerun = [m for m in mutant.retrains if methods is None or m in methods]
+        outside = sum(not c.ok for c in comparison.primary)
+        summary.append(f"| {name} | {mutant.part} | {mutant.description} | {', '.join(rerun)} | {changed[name]} | "
+                       f"{outside} of {len(comparison.primary)} | {minutes[name]:.1f} |")
+    return "\n".join(["Cells: the candidate's mean minus the reference mean; ✗ outside the band.", "", *lines, *summary])
+
+
+def _cell(delta: float | None, band: float, mde: float) -> str:
+    if delta is None:
+        return "missing ✗"
+    return f"{delta:+.2f}" + (" ✗" if abs(delta) > band else "")
+
+
+def false_alarms(args) -> tuple[str, bool]:
+    """Leave one world out: each world (with ``--held-out`` roots) compared, on every choice of 3 of its
+    seeds, with a reference of all the others."""
+    settings = load_settings()
+    worlds = [*reference_roots(args.reference), *(Path(p) for p in args.held_out or [])]
+    lines = ["| held-out world | reference worlds | seed sets | false alarms | checks that failed |", "|---|---|---|---|---|"]
+    trials = failures = 0
+    for held_out in worlds:
+        others = [w for w in worlds if w != held_out]
+        failed_checks: dict[str, int] = {}
+        combos = list(itertools.combinations(seeds_of(held_out), CANDIDATE_SEEDS))
+        alarms = 0
+        for combo in combos:
+            comparison = compare(args.reference, held_out, RESULTS_PROFILE, settings, set(combo), others)
+            bad = [label(c) for c in comparison.primary if not c.ok]
+            alarms += bool(bad)
+            for name in bad:
+                failed_checks[name] = failed_checks.get(name, 0) + 1
+        trials += len(combos)
+        failures += alarms
+        described = ", ".join(f"{k} ({v})" for k, v in sorted(failed_checks.items())) or "none"
+        lines.append(f"| {held_out.name} ({held_out}) | {len(others)} | {len(combos)} | {alarms} | {described} |")
+    rate = failures / trials if trials else 0.0
+    lines += ["", f"False-alarm rate: {failures} of {trials} unchanged candidates ({rate:.1%}) failed a primary "
+                  f"check; declared family rate {settings.false_alarm_rate:.0%}. Seed sets of one world share it, "
+                  f"so the {trials} trials are {len(worlds)} independent draws of a world, not {trials}."]
+    return "\n".join(lines), rate <= settings.false_alarm_rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["matrix", "false-alarms", "all"])
+    parser.add_argument("--reference", default=str(REPO / "results" / "smoke"))
+    parser.add_argument("--candidate", help="results root of the unchanged candidate (matrix)")
+    parser.add_argument("--work", help="its work directory (matrix)")
+    parser.add_argument("--mutants", help="comma-separated mutants (default: all)")
+    parser.add_argument("--methods", help="rerun only these of each mutant's methods (default: all it changes)")
+    parser.add_argument("--held-out", nargs="*", help="results roots of world replicates outside the reference")
+    parser.add_argument("--out", help="write the Markdown report here")
+    parser.add_argument("--require-caught", action="store_true",
+                        help="exit 1 unless every mutant is caught and the unchanged candidate passes")
+    args = parser.parse_args(argv)
+    if args.what in ("matrix", "all") and not (args.candidate and args.work):
+        parser.error("matrix needs --candidate and --work")
+    sections, ok = [], True
+    if args.what in ("false-alarms", "all"):
+        held_out = args.held_out or ([args.candidate] if args.candidate else [])
+        args.held_out = held_out
+        text, _ = false_alarms(args)
+        sections += ["## False alarms of unchanged candidates", "", text, ""]
+    if args.what in ("matrix", "all"):
+        text, ok = matrix(args)
+        sections += ["## Detection matrix", "", text, ""]
+    report = "\n".join(sections)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+    print(json.dumps({"all_caught_and_no_false_alarm": ok}))
+    return 1 if args.require_caught and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
