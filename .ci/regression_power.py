@@ -64,12 +64,15 @@ def mutate(name: str, candidate: Path, work: Path, methods: set[str] | None, scr
     env = {**os.environ, MUTANT_ENV: name,
            "PYTHONPATH": os.pathsep.join([str(MUTANTS_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     started = time.time()
-    done = subprocess.run(
-        [sys.executable, "-m", "aspo_repro", "reproduce", "--table", "5", "--profile", PROFILE, "--models", MODEL,
-         "--seeds", str(CANDIDATE_SEEDS), "--results", str(results), "--tables-dir", str(scratch / name / "tables"),
-         "--work-dir", str(runs)], env=env, capture_output=True, text=True)
+    log = scratch / name / "reproduce.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "aspo_repro", "reproduce", "--table", "5", "--profile", PROFILE, "--models", MODEL,
+             "--seeds", str(CANDIDATE_SEEDS), "--results", str(results), "--tables-dir", str(scratch / name / "tables"),
+             "--work-dir", str(runs)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     if done.returncode:
-        raise SystemExit(f"the reproduction under mutant {name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        raise SystemExit(f"the reproduction under mutant {name} failed (exit {done.returncode}); its log: {log}\n"
+                         + log.read_text()[-3000:])
     return results, (time.time() - started) / 60
 
 
