@@ -16,7 +16,8 @@ Two measurements, one command each:
 
 The candidate is a mini-smoke reproduction of Table 5 on mini-LLaVA-S made on a world replicate that
 is not in the reference (CI's: replicate 0). ``--methods`` reruns only those of a mutant's methods
-(CI's cut); ``--require-caught`` exits 1 when a mutant passes every primary check or the unchanged
+(CI's cut); ``--scratch DIR`` keeps the mutants' reproductions, so a rerun resumes them and only
+compares again; ``--require-caught`` exits 1 when a mutant passes every primary check or the unchanged
 candidate fails one.
 """
 
@@ -45,6 +46,7 @@ from aspo_repro.results import collect  # noqa: E402
 
 MODEL, PROFILE, RESULTS_PROFILE = "mini-llava-s", "mini-smoke", "mini"
 CANDIDATE_SEEDS = 3
+PREPARED = "prepared.json"  # a mutant's scratch copy is complete
 regression.read_values = functools.lru_cache(maxsize=None)(regression.read_values)  # hundreds of comparisons
 
 
@@ -53,14 +55,19 @@ def mutate(name: str, candidate: Path, work: Path, methods: set[str] | None, scr
     the minutes it took."""
     mutant = MUTANTS[name]
     results, runs = scratch / name / "results", scratch / name / "work"
-    shutil.copytree(candidate, results)
-    shutil.copytree(work, runs, ignore=shutil.ignore_patterns("reproduce.lock*", "reproduce.jsonl"))
-    for method in mutant.retrains:
-        if methods is None or method in methods:
-            shutil.rmtree(results / RESULTS_PROFILE / MODEL / method, ignore_errors=True)
-            shutil.rmtree(runs / MODEL / method, ignore_errors=True)
-    for cache in runs.glob("*/reference-logps"):  # a data mutant changes the reference's inputs
-        shutil.rmtree(cache)
+    wanted = {"methods": sorted(methods) if methods else "all"}
+    prepared = scratch / name / PREPARED
+    if not prepared.exists() or json.loads(prepared.read_text()) != wanted:  # else the reproduction resumes
+        shutil.rmtree(scratch / name, ignore_errors=True)
+        shutil.copytree(candidate, results)
+        shutil.copytree(work, runs, ignore=shutil.ignore_patterns("reproduce.lock*", "reproduce.jsonl"))
+        for method in mutant.retrains:
+            if methods is None or method in methods:
+                shutil.rmtree(results / RESULTS_PROFILE / MODEL / method, ignore_errors=True)
+                shutil.rmtree(runs / MODEL / method, ignore_errors=True)
+        for cache in runs.glob("*/reference-logps"):  # a data mutant changes the reference's inputs
+            shutil.rmtree(cache)
+        prepared.write_text(json.dumps(wanted))
     env = {**os.environ, MUTANT_ENV: name,
            "PYTHONPATH": os.pathsep.join([str(MUTANTS_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     started = time.time()
@@ -110,7 +117,7 @@ def matrix(args) -> tuple[str, bool]:
     unchanged = compare(args.reference, candidate, RESULTS_PROFILE, settings, seeds)
     columns = {"unchanged": unchanged}
     notes, minutes = {}, {}
-    scratch = Path(tempfile.mkdtemp(prefix="mutants-"))
+    scratch = Path(args.scratch) if args.scratch else Path(tempfile.mkdtemp(prefix="mutants-"))
     for name in names:
         print(f"[mutant] {name}: {MUTANTS[name].description}", flush=True)
         mutated, minutes[name] = mutate(name, candidate, work, methods, scratch)
@@ -192,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", help="comma-separated mutants (default: all)")
     parser.add_argument("--methods", help="rerun only these of each mutant's methods (default: all it changes)")
     parser.add_argument("--held-out", nargs="*", help="results roots of world replicates outside the reference")
+    parser.add_argument("--scratch", help="keep the mutants' reproductions here; a rerun resumes and reuses them")
     parser.add_argument("--out", help="write the Markdown report here")
     parser.add_argument("--require-caught", action="store_true",
                         help="exit 1 unless every mutant is caught and the unchanged candidate passes")
