@@ -122,7 +122,7 @@ class Method:
     loss: str
     description: str
     granularity: str | None = None  # None: its loss kind's
-    alpha: float | None = None
+    alpha: float | None = None  # None: AspoOptions' for a loss that takes alpha; a loss that takes none keeps None
     norm: str = AspoOptions.norm
     ppl_source: str = AspoOptions.ppl_source
     clamp_c: bool = AspoOptions.clamp_c
@@ -136,6 +136,8 @@ class Method:
         _check(self.loss, LOSSES, "loss")
         if self.granularity is None:
             object.__setattr__(self, "granularity", self.kind.granularity)
+        if self.alpha is None and self.takes("alpha"):
+            object.__setattr__(self, "alpha", AspoOptions.alpha)
         validate(self)
 
     @property
@@ -218,8 +220,6 @@ def validate(method: Method) -> None:
     _check(method.ppl_source, PPL_SOURCES, "ppl_source")
     _check(method.scorer, SCORERS, "scorer")
     if method.takes("alpha"):
-        if method.alpha is None:
-            raise UserError(f"method {method.name!r}: an ASPO method needs alpha in [0, 1]")
         _ = method.aspo_options  # validates the options together
     elif method.alpha is not None:
         raise UserError(f"method {method.name!r}: alpha applies to ASPO methods only")
@@ -259,9 +259,9 @@ def all_methods() -> list[Method]:
 
 
 register(Method("dpo", "dpo", "Direct Preference Optimization: one sigmoid loss on the response-level implicit reward margin (Eq. 5, 11)."))
-register(Method("aspo", "aspo", "ASPO-S+P: sentence rewards reweighted by CLIP similarity and perplexity, alpha 0.5 (Eq. 10-13).", alpha=0.5))
+register(Method("aspo", "aspo", "ASPO-S+P: sentence rewards reweighted by CLIP similarity and perplexity, alpha 0.5 (Eq. 10-13)."))
 register(Method("aspo-s", "aspo", "ASPO-S: sentence weights from image-text similarity only (Table 5).", alpha=1.0))
 register(Method("aspo-p", "aspo", "ASPO-P: sentence weights from perplexity only (Table 5).", alpha=0.0))
-register(Method("aspo-response", "aspo", "Granularity ablation: each chosen response is one unit, weights min-max normalised across the micro-batch (Table 6).", granularity="response", alpha=0.5))
-register(Method("aspo-token", "aspo", "Granularity ablation: each chosen token is a unit, perplexity 1/p (Table 6).", granularity="token", alpha=0.5))
+register(Method("aspo-response", "aspo", "Granularity ablation: each chosen response is one unit, weights min-max normalised across the micro-batch (Table 6).", granularity="response"))
+register(Method("aspo-token", "aspo", "Granularity ablation: each chosen token is a unit, perplexity 1/p (Table 6).", granularity="token"))
 register(Method("aspo-oracle", "aspo", "Upper bound (mini profile only): ASPO-S with the exact judge's verdicts as sentence weights, 1 correct, 0 hallucinated.", alpha=1.0, scorer="judge"))

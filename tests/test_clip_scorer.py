@@ -7,28 +7,23 @@ from PIL import Image
 
 from aspo_repro.clip_scorer import ClipScorer, image_digest
 from aspo_repro.errors import UserError
-from aspo_repro.miniworld import build_world, grammar
+from aspo_repro.miniworld import grammar
 from aspo_repro.miniworld.render import render_scene
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return build_world(seed=0, cache_dir=tmp_path_factory.getbasetemp() / "aspo-cache", size="tiny", progress=False)
-
-
-def _pairs(world):
-    scenes = world.scenes("bench")[:3]
+def _pairs(tiny_world):
+    scenes = tiny_world.scenes("bench")[:3]
     images = [render_scene(scene) for scene in scenes]
     sentences = [grammar.object_sentence(scene.objects[0]) for scene in scenes]
     return images, sentences
 
 
-def test_scores_are_the_cosine_similarities_of_the_open_clip_embeddings(world, tmp_path):
-    images, sentences = _pairs(world)
-    scorer = ClipScorer.from_dir(world.clip_dir, cache_dir=tmp_path, batch_size=2)
+def test_scores_are_the_cosine_similarities_of_the_open_clip_embeddings(tiny_world, tmp_path):
+    images, sentences = _pairs(tiny_world)
+    scorer = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path, batch_size=2)
     scores = scorer.score(images, sentences)
-    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{world.clip_dir}")
-    tokenizer = open_clip.get_tokenizer(f"local-dir:{world.clip_dir}")
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{tiny_world.clip_dir}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{tiny_world.clip_dir}")
     with torch.no_grad():
         image_features = model.encode_image(torch.stack([preprocess(im) for im in images]), normalize=True)
         text_features = model.encode_text(tokenizer(sentences), normalize=True)
@@ -37,18 +32,18 @@ def test_scores_are_the_cosine_similarities_of_the_open_clip_embeddings(world, t
     assert torch.all(scores.abs() <= 1.0001)
 
 
-def test_a_second_scorer_reads_the_disk_cache(world, tmp_path, monkeypatch):
-    images, sentences = _pairs(world)
-    first = ClipScorer.from_dir(world.clip_dir, cache_dir=tmp_path).score(images, sentences)
-    again = ClipScorer.from_dir(world.clip_dir, cache_dir=tmp_path)
+def test_a_second_scorer_reads_the_disk_cache(tiny_world, tmp_path, monkeypatch):
+    images, sentences = _pairs(tiny_world)
+    first = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path).score(images, sentences)
+    again = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path)
     monkeypatch.setattr(again, "_compute", lambda *a, **k: pytest.fail("recomputed a cached score"))
     assert torch.equal(again.score(images, sentences), first)
     assert torch.equal(again.score(images[::-1], sentences[::-1]), first.flip(0))
 
 
-def test_only_new_pairs_are_computed(world, tmp_path):
-    images, sentences = _pairs(world)
-    scorer = ClipScorer.from_dir(world.clip_dir, cache_dir=tmp_path)
+def test_only_new_pairs_are_computed(tiny_world, tmp_path):
+    images, sentences = _pairs(tiny_world)
+    scorer = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path)
     scorer.score(images[:2], sentences[:2])
     calls = []
     original = scorer._compute
@@ -58,16 +53,16 @@ def test_only_new_pairs_are_computed(world, tmp_path):
     assert scores.shape == (3,)
 
 
-def test_paths_and_images_hash_alike(world, tmp_path):
-    image, _ = _pairs(world)
+def test_paths_and_images_hash_alike(tiny_world, tmp_path):
+    image, _ = _pairs(tiny_world)
     path = tmp_path / "a.png"
     image[0].save(path)
     assert image_digest(path) == image_digest(image[0]) == image_digest(image[0].convert("RGBA"))
     assert image_digest(image[0]) != image_digest(image[1])
 
 
-def test_bad_input_is_a_user_error(world, tmp_path):
-    scorer = ClipScorer.from_dir(world.clip_dir, use_disk_cache=False)
+def test_bad_input_is_a_user_error(tiny_world, tmp_path):
+    scorer = ClipScorer.from_dir(tiny_world.clip_dir, use_disk_cache=False)
     with pytest.raises(UserError, match="one sentence per image"):
         scorer.score([Image.new("RGB", (48, 48))], ["a", "b"])
     with pytest.raises(UserError, match="does not exist"):

@@ -95,10 +95,12 @@ def test_a_new_loss_family_is_one_kind_and_one_function(monkeypatch):
     assert format_table([method]).splitlines()[1].split()[:5] == ["ipo", "ipo", "response", "-", "-"]
 
 
-def test_a_method_that_names_no_granularity_has_its_loss_kinds():
-    plain = Method("aspo-default-test", "aspo", "for this test", alpha=0.5)
+def test_a_method_that_names_no_granularity_or_alpha_has_its_loss_kinds():
+    plain = Method("aspo-default-test", "aspo", "for this test")
     assert plain.granularity == "sentence" and plain.aspo_options == methods.AspoOptions()
+    assert plain.alpha == methods.AspoOptions.alpha  # ASPO's defaults are stated once, in AspoOptions
     assert get_method("dpo").granularity == "response"  # recorded in every DPO run's identity (run.json)
+    assert get_method("dpo").alpha is None  # a loss that takes no alpha gets none
 
 
 def test_an_option_no_method_takes_is_refused_with_the_allowed_ones():

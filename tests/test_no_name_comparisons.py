@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import aspo_repro
+from aspo_repro.models.families import FAMILY_REGISTRY
 
 PACKAGE = Path(aspo_repro.__file__).parent
 KIND = r"[\w.]*(?:family|profile|model_type)"  # a checkpoint's model_type names its family
@@ -21,6 +22,11 @@ FAMILY_OR_PROFILE_COMPARISON = re.compile(
 )
 # The modules that define the names: the only places they may be compared.
 REGISTRIES = {"profile_kinds.py", "models/families.py"}
+# A table keyed by a family's name or its checkpoints' model_type ({"llava": ...}), or a collection
+# of such names (pad_to_square=("llava",)): a fact about the family stated away from it.
+FAMILY_NAMES = sorted({name for family in FAMILY_REGISTRY.values() for name in (family.name, family.model_type)})
+QUOTED_FAMILY = rf"[\"'](?:{'|'.join(map(re.escape, FAMILY_NAMES))})[\"']"
+FAMILY_TABLE = re.compile(rf"{QUOTED_FAMILY}\s*:|(?:[=:]|\bin)\s*[(\[{{]\s*{QUOTED_FAMILY}\s*[,)\]}}]")
 
 
 def comparisons(pattern: re.Pattern, exempt: set[str]) -> list[str]:
@@ -46,3 +52,19 @@ def test_the_pattern_finds_the_comparisons_it_is_meant_to():
 def test_no_family_or_profile_name_is_compared_outside_its_registry():
     found = comparisons(FAMILY_OR_PROFILE_COMPARISON, REGISTRIES)
     assert not found, "ask the family or profile kind instead:\n" + "\n".join(found)
+
+
+def test_the_table_pattern_finds_tables_keyed_by_a_family():
+    caught = ['PAPER_ADAPTERS = {"llava": "llava_hf", "instructblip": "instructblip_new_tokens"}',
+              "COUNTERS = {'instructblip': instructblip_parameters}", 'pad_to_square=("llava",)',
+              'if name in ["llava", "instructblip"]:']
+    passed = ['"mini-llava-s", "llava", "mini", "mini-llava-s",', 'name="llava",', '{"llava-1.5-7b": 1}',
+              'TINY_SIZES = {LLAVA.name: TINY_LLAVA}']
+    assert all(FAMILY_TABLE.search(line) for line in caught)
+    assert not any(FAMILY_TABLE.search(line) for line in passed)
+
+
+def test_no_table_is_keyed_by_a_family_outside_its_registry():
+    """Ask the family (``family.count_parameters(config)``, ``family.lmms_adapter``) instead."""
+    found = comparisons(FAMILY_TABLE, {"models/families.py"})
+    assert not found, "ask the model family instead:\n" + "\n".join(found)

@@ -11,6 +11,7 @@ from aspo_repro.results import (
     collect,
     higher_is_better,
     method_from_slug,
+    method_options,
     method_slug,
     resolve_method,
 )
@@ -36,6 +37,18 @@ def test_method_slug_round_trips(name):
     slug = method_slug(name)
     assert "[" not in slug and "]" not in slug and "," not in slug and "/" not in slug
     assert method_from_slug(slug) == name
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("aspo", ("aspo", {})),
+    ("aspo[alpha=0.25]", ("aspo", {"alpha": 0.25})),
+    ("aspo[norm=none]", ("aspo", {"norm": "none"})),
+    ("aspo[alpha=1,norm=weight_mean]", ("aspo", {"alpha": 1.0, "norm": "weight_mean"})),
+])
+def test_method_options_are_typed(name, expected):
+    """A method name's options are typed as ``get_method`` takes them (``aspo[norm=none]``); that they
+    reach a real training through the train step: tests/training/test_reproduce_train_step.py."""
+    assert method_options(name) == expected
 
 
 def test_resolve_method_reads_variant_names():

@@ -14,24 +14,26 @@ from aspo_repro.errors import UserError
 from aspo_repro.evaluation.protocols import EvalProtocol
 from aspo_repro.evaluation.settings import EvalSettings
 from aspo_repro.files import read_json_object
+from aspo_repro.models.families import FAMILY_REGISTRY, family_of_model_type
 from aspo_repro.models.loading import precision_dtype
 from aspo_repro.profile_kinds import get_profile_kind
 
 MINI_ADAPTER = "aspo_hf"
-# lmms-eval's adapters for the paper's checkpoints, by the checkpoint's config model_type
-# (InstructBLIP's answers without its prompt: evaluation/instructblip_adapter.py).
-PAPER_ADAPTERS = {"llava": "llava_hf", "instructblip": "instructblip_new_tokens"}
+# lmms-eval's adapters for the paper's checkpoints, by the checkpoint's config model_type: each
+# family's ``lmms_adapter``, gathered here for .ci/check_rehearsal.py.
+PAPER_ADAPTERS = {family.model_type: family.lmms_adapter for family in FAMILY_REGISTRY.values()}
 
 
 def default_adapter(model_dir: Path, profile: str) -> str:
-    """The adapter a checkpoint of ``profile`` is evaluated with when none is named."""
+    """The adapter a checkpoint of ``profile`` is evaluated with when none is named: its family's."""
     if get_profile_kind(profile).evaluated_by_own_adapter:
         return MINI_ADAPTER
     model_type = read_json_object(model_dir / "config.json", "model config").get("model_type")
-    if model_type not in PAPER_ADAPTERS:
+    family = family_of_model_type(model_type)
+    if family is None:
         raise UserError(f"no lmms-eval adapter known for model_type {model_type!r}; known: "
                         f"{', '.join(PAPER_ADAPTERS)} (or name one with --adapter)")
-    return PAPER_ADAPTERS[model_type]
+    return family.lmms_adapter
 
 
 def build_model(settings: EvalSettings, name: str):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aspo_repro.errors import unknown_name
+from aspo_repro.models.families import family_of_model_type
 
 # llava/conversation.py, conv_vicuna_v1 (SeparatorStyle.TWO, sep " ", sep2 "</s>"): every LLaVA-1.5
 # evaluation script's conversation, and SeVa's for its preference data and training.
@@ -100,10 +101,11 @@ def llava_mmbench_cn_doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs:
 class EvalProtocol:
     name: str
     description: str
-    # by checkpoint model_type: the chat template its prompts are built with (None: the checkpoint's own)
-    conversations: Mapping[str, str] = field(default_factory=dict)
-    # checkpoint model_types whose images are padded to a square with the mean colour (else centre-cropped)
-    pad_to_square: tuple[str, ...] = ()
+    # The chat template prompts are built with, for a checkpoint of a family the protocol presents
+    # (``ModelFamily.presented_by_protocol``); None: the checkpoint's own.
+    conversation: str | None = None
+    # Whether such a checkpoint's images are padded to a square with the mean colour (else centre-cropped).
+    pads_images_to_square: bool = False
     # by lmms-eval task: keys merged into its task config when it is loaded (lmms-eval's own mechanism)
     task_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # by lmms-eval task: decoding settings merged into its generation_kwargs after loading
@@ -112,10 +114,11 @@ class EvalProtocol:
     judge_models: Mapping[str, str] = field(default_factory=dict)
 
     def chat_template(self, model_type: str | None) -> str | None:
-        return self.conversations.get(model_type)
+        """The chat template a checkpoint of config ``model_type`` is prompted with (None: its own)."""
+        return self.conversation if _presents(model_type) else None
 
     def pads_to_square(self, model_type: str | None) -> bool:
-        return model_type in self.pad_to_square
+        return self.pads_images_to_square and _presents(model_type)
 
     def task_config(self, config: str | dict[str, Any]) -> str | dict[str, Any]:
         """``config`` (a task name or a task-config dict) with this protocol's overrides for its task."""
@@ -152,6 +155,12 @@ class EvalProtocol:
         return processor
 
 
+def _presents(model_type: str | None) -> bool:
+    """Whether a protocol's conversation and image preprocessing apply to a ``model_type`` checkpoint."""
+    family = family_of_model_type(model_type)
+    return family is not None and family.presented_by_protocol
+
+
 def padded_image_processor(image_processor):
     """``image_processor``'s settings in a LlavaImageProcessor that pads to a square first."""
     from transformers import LlavaImageProcessor
@@ -171,8 +180,8 @@ LLAVA = EvalProtocol(
     name="llava",
     description="LLaVA-1.5's own evaluation: the vicuna_v1 conversation with its system prompt, images padded "
                 "to a square, its prompts, greedy decoding, eval_pope.py's answer reading, the paper's judges",
-    conversations={"llava": VICUNA_V1_TEMPLATE},
-    pad_to_square=("llava",),
+    conversation=VICUNA_V1_TEMPLATE,
+    pads_images_to_square=True,
     task_overrides={
         **{task: {"process_results": llava_pope_process_results} for task in ("pope_random", "pope_pop", "pope_adv")},
         "mmbench_en_dev": {"doc_to_text": llava_mmbench_en_doc_to_text},

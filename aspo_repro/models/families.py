@@ -1,16 +1,20 @@
-"""The model families, LLaVA and InstructBLIP: what each means for the code that builds, formats
-and trains their models.
+"""The model families, LLaVA and InstructBLIP: what each means for the code that builds, formats,
+trains, sizes and evaluates their models.
 
-Code asks a family (``spec.family_spec.packs_pairs``, ``get_family(name).image_in_prompt``) instead
-of comparing its name. The mini world's builders read it (it is one of ``miniworld/build.py``'s
-``CODE_MODULES``), so it holds nothing else.
+Code asks a family (``spec.family_spec.packs_pairs``, ``get_family(name).image_in_prompt``,
+``family_of_model_type(config["model_type"]).count_parameters(config)``) instead of comparing its
+name or keeping a table keyed by it. The mini world's builders read this module (it is one of
+``miniworld/build.py``'s ``CODE_MODULES``): a change here changes the world's key, so the world is
+rebuilt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aspo_repro.errors import unknown_name
+from aspo_repro.models.parameter_counts import instructblip_parameters, llava_parameters
 
 
 @dataclass(frozen=True)
@@ -28,12 +32,23 @@ class ModelFamily:
     # generate() runs the language model under that model's own generation config, which must be
     # given the checkpoint's (end token, length) in place of the defaults.
     language_model_generates: bool
+    # A checkpoint's parameters by part (vision, connector, language) from its config.json (the memory plan).
+    count_parameters: Callable[[dict], dict[str, int]]
+    # The lmms-eval adapter its paper checkpoints are evaluated with (evaluation/lmms_model.py).
+    lmms_adapter: str
+    # An evaluation protocol's conversation and image preprocessing apply to its checkpoints
+    # (docs/protocol.md); InstructBLIP is prompted with the instruction alone, its images resized whole.
+    presented_by_protocol: bool
 
 
 LLAVA = ModelFamily("llava", model_type="llava", image_in_prompt=True, has_qformer=False, packs_pairs=True,
-                    language_model_generates=False)
+                    language_model_generates=False, count_parameters=llava_parameters, lmms_adapter="llava_hf",
+                    presented_by_protocol=True)
+# instructblip_new_tokens: lmms-eval's instructblip answering with the new tokens only
+# (evaluation/instructblip_adapter.py, docs/upstream/lmms-eval-instructblip.md)
 INSTRUCTBLIP = ModelFamily("instructblip", model_type="instructblip", image_in_prompt=False, has_qformer=True,
-                           packs_pairs=False, language_model_generates=True)
+                           packs_pairs=False, language_model_generates=True, count_parameters=instructblip_parameters,
+                           lmms_adapter="instructblip_new_tokens", presented_by_protocol=False)
 FAMILY_REGISTRY: dict[str, ModelFamily] = {family.name: family for family in (LLAVA, INSTRUCTBLIP)}
 FAMILIES = tuple(FAMILY_REGISTRY)
 

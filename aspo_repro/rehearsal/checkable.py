@@ -2,8 +2,8 @@
 checked against the project's own exact evaluation of the same models on the same questions.
 
 The paper rehearsal's stand-ins have random weights, so any text passes. Here the paper path
-(``runner.evaluate`` with the paper benchmarks, lmms-eval's own adapters chosen by
-``PAPER_ADAPTERS`` and its own task code, SHR through the project's judge client) runs on the
+(``runner.evaluate`` with the paper benchmarks, lmms-eval's own adapters, each family's
+``lmms_adapter``, and its own task code, SHR through the project's judge client) runs on the
 mini world's base models, saved as the paper checkpoints' hub snapshots and resolved as the paper
 profile resolves them (``models.loading.HubCache``), on hub datasets written from the mini world's
 questions (``mini_datasets``), with a judge server answering by the mini world's exact rules

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aspo_repro.errors import UserError
 from aspo_repro.methods import GRANULARITIES
+from aspo_repro.profile_kinds import published_profile
 from aspo_repro.results import BASE_METHOD, PAPER_BENCHMARKS
-from aspo_repro.tables.catalog import REPO_ROOT, table_names
+from aspo_repro.tables.catalog import REPO_ROOT, entries, table_names
+from aspo_repro.tables.table_file import read_table_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,14 +29,6 @@ COLUMNS = ("table", "model", "method", "level", "benchmark", "value")
 KEY_COLUMNS = COLUMNS[:-1]
 AVERAGE = "avg"  # the paper's Avg column: a published number, not a benchmark that is run
 PUBLISHED_BENCHMARKS = (*PAPER_BENCHMARKS, AVERAGE)
-# The paper's own rows: its base models and its methods, each named as the method registry names it.
-OWN_METHODS = (BASE_METHOD, "dpo", "aspo", "aspo-s", "aspo-p")
-# Table 2's rows from other papers, as slugs of their row labels.
-BASELINE_METHODS = (
-    "vlfeedback", "human-prefer", "povid", "sima", "ha-dpo", "rlhf-v", "rlaif-v",
-    "clip-dpo", "csr-iter-1", "csr-iter-3", "fisao",
-)
-METHODS = (*OWN_METHODS, *BASELINE_METHODS)
 LEVELS = ("", *GRANULARITIES)  # none, or the granularity of the reward (Tables 2 and 6)
 _SLUG = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 
@@ -46,6 +41,17 @@ class RowKey:
     model: str
     method: str
     level: str = ""
+
+
+@cache
+def published_methods() -> tuple[str, ...]:
+    """The methods a published row may name: the base models' (every row's change is measured
+    against its base), and those whose published rows a table or figure file reads on the paper's
+    profile: the paper's own, named as the method registry names them, and Table 2's rows of other
+    papers (``published_only``), as slugs of their row labels. The files state these rows once."""
+    profile = published_profile().name
+    read = (method for entry in entries() for method in read_table_file(entry.path).published_methods(profile))
+    return tuple(dict.fromkeys((BASE_METHOD, *read)))
 
 
 def load_published(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -70,7 +76,7 @@ def schema_problems(frame: pd.DataFrame) -> list[str]:
     """Every way ``frame`` (read as strings) breaks the schema; empty when it is valid."""
     if tuple(frame.columns) != COLUMNS:
         return [f"columns must be {','.join(COLUMNS)}; got {','.join(map(str, frame.columns))}"]
-    allowed = {"table": table_names(), "method": METHODS, "level": LEVELS, "benchmark": PUBLISHED_BENCHMARKS}
+    allowed = {"table": table_names(), "method": published_methods(), "level": LEVELS, "benchmark": PUBLISHED_BENCHMARKS}
     problems = []
     for index, row in frame.iterrows():
         line = f"line {index + 2}"

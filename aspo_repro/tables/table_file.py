@@ -101,6 +101,11 @@ class TableFile(_ProfileSections):
             return ()
         return self.published_only.rows
 
+    def published_methods(self, profile: str) -> tuple[str, ...]:
+        """The methods of the published rows this table reads on ``profile`` (the paper's), besides the base rows."""
+        return (*(entry.published_method or entry.method for entry in self.rows_on(profile)),
+                *(entry.method for entry in self.published_rows_on(profile)))
+
 
 # ---------------------------------------------------------------- a figure of points (Figure 3)
 @dataclass(frozen=True)
@@ -144,6 +149,13 @@ class FigureFile(_ProfileSections):
     def stem(self) -> str:
         return self.figure
 
+    def published_methods(self, profile: str) -> tuple[str, ...]:
+        """The methods of the published points drawn on ``profile`` (where it names a published model)."""
+        section = self.profiles.get(profile)
+        if section is None or not section.published_model:
+            return ()
+        return tuple(point.method for point in self.published_points)
+
 
 # ---------------------------------------------------------------- a sweep of a training option
 @dataclass(frozen=True)
@@ -186,6 +198,10 @@ class SweepFile(_ProfileSections):
     @property
     def stem(self) -> str:
         return self.figure
+
+    def published_methods(self, profile: str) -> tuple[str, ...]:
+        """A sweep of this project's own reads no published rows."""
+        return ()
 
 
 TableFileKind = TableFile | FigureFile | SweepFile

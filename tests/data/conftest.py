@@ -8,6 +8,15 @@ import pytest
 from prefs_helpers import fake_scorer, load_tiny
 
 
+@pytest.fixture(scope="module")
+def tiny_world():
+    """The test-sized world in the default cache: the one a ``PrefsConfig(world_size="tiny")`` run
+    resolves, so the tests see the pipeline's own world (not the session's, tests/conftest.py)."""
+    from aspo_repro.miniworld import build_world
+
+    return build_world(size="tiny", progress=False)
+
+
 @pytest.fixture(scope="session")
 def tiny_llava_dir(tmp_path_factory) -> Path:
     from aspo_repro.models.builders import build_random_checkpoint

@@ -31,13 +31,6 @@ from prefdata import image, save_prefs  # noqa: E402
 PAIRS = 6
 
 
-@pytest.fixture(scope="module")
-def tiny_world():
-    from aspo_repro.miniworld import build_world
-
-    return build_world(size="tiny", progress=False)
-
-
 def absent(scene):
     """An object the scene does not hold: a shape none of its objects has."""
     shape = next(s for s in lexicon.SHAPES if s not in {o.shape for o in scene.objects})

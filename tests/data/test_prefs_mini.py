@@ -15,13 +15,6 @@ from aspo_repro.miniworld.scene import Scene, WorldObject
 
 
 @pytest.fixture(scope="module")
-def tiny_world():
-    from aspo_repro.miniworld import build_world
-
-    return build_world(size="tiny", progress=False)
-
-
-@pytest.fixture(scope="module")
 def mini_run(tmp_path_factory, tiny_world, tiny_llava_dir):
     config = PrefsConfig(model=str(tiny_llava_dir), instructions="mini", world_size="tiny", device="cpu",
                          out=tmp_path_factory.mktemp("mini") / "prefs", max_new_tokens=12, batch_size=4,

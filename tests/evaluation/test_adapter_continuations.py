@@ -1,7 +1,7 @@
 """Every lmms-eval adapter the project evaluates with returns the model's own continuation, for the
 prompt the model is trained with.
 
-The adapters the paper profile picks (``lmms_model.PAPER_ADAPTERS``: ``llava_hf``,
+The adapters the paper profile picks (each family's ``lmms_adapter``: ``llava_hf``,
 ``instructblip_new_tokens``) and the project's ``aspo_hf`` answer lmms-eval requests of each kind of
 task (a short answer with lmms-eval's ``until``, a multiple choice, a long description, beam search
 as SHR uses) on the rehearsal's stand-ins of LLaVA-1.5 and InstructBLIP (random weights: what is

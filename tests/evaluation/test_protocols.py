@@ -240,3 +240,14 @@ def test_generation_and_training_prompt_as_the_evaluation_does(llava_dir):
     pair = PairFormatter.for_processor(processor, "llava").format(QUESTION, "Yes.", "No.")
     assert pair.prompt == processor.tokenizer.bos_token + evaluated
     assert pair.chosen == " Yes." + processor.tokenizer.eos_token  # conv_vicuna_v1's answer turn
+
+
+def test_a_protocol_presents_the_checkpoints_of_the_families_it_applies_to():
+    """LLaVA-1.5's conversation and padding apply to LLaVA checkpoints; InstructBLIP keeps its own
+    presentation under every protocol, and so does a checkpoint of no registered family."""
+    llava, lmms_eval = protocols.get_protocol("llava"), protocols.get_protocol("lmms-eval")
+    assert llava.chat_template("llava") == protocols.VICUNA_V1_TEMPLATE and llava.pads_to_square("llava")
+    for model_type in ("instructblip", "qwen2_vl", None):
+        assert llava.chat_template(model_type) is None and not llava.pads_to_square(model_type)
+    for model_type in ("llava", "instructblip"):
+        assert lmms_eval.chat_template(model_type) is None and not lmms_eval.pads_to_square(model_type)

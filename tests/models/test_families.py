@@ -40,3 +40,20 @@ def test_every_paper_model_config_is_of_a_registered_family():
 
     for path in sorted(PAPER_CONFIG_DIR.glob("*.json")):
         assert family_of_model_type(json.loads(path.read_text())["model_type"]) is not None, path.name
+
+
+def test_each_family_counts_its_paper_checkpoints_parameters():
+    """The memory plan asks a checkpoint's family to count its parameters from its config.json."""
+    import json
+
+    for path in sorted(PAPER_CONFIG_DIR.glob("*.json")):
+        config = json.loads(path.read_text())
+        counts = family_of_model_type(config["model_type"]).count_parameters(config)
+        assert set(counts) == {"vision", "connector", "language"} and min(counts.values()) > 0, path.name
+
+
+def test_each_family_names_the_lmms_eval_adapter_of_its_paper_checkpoints():
+    from aspo_repro.evaluation.instructblip_adapter import MODEL_ID
+
+    assert {family.name: family.lmms_adapter for family in FAMILY_REGISTRY.values()} == {
+        "llava": "llava_hf", "instructblip": MODEL_ID}

@@ -95,22 +95,21 @@ def test_bad_input_lists_what_is_known(call, message):
     assert message in str(error.value)
 
 
-def test_a_broken_spec_file_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize(("written", "instead", "profile", "message"), [
+    ("mini_gqa, mini_mmb]", "mini_vqa, mini_mmb]", "mini", r"table5.yaml: unknown mini-profile benchmark 'mini_vqa'"),
+    ("method: aspo-s,", "method: aspo-x,", "paper", "unknown method 'aspo-x'"),
+    ("average: true", "averge: true", "paper", r"table5.yaml: unknown key\(s\) averge; allowed: .*average"),
+    ("models: [mini-llava-s]", "models: [llava-1.5-7b]", "mini",
+     "model 'llava-1.5-7b' is a paper-profile model; the mini profile's models are"),
+])
+def test_a_broken_spec_file_is_a_clear_error(tmp_path, written, instead, profile, message):
     shutil.copytree(SPEC_DIR, tmp_path, dirs_exist_ok=True)
     spec = tmp_path / "table5.yaml"
     original = spec.read_text()
-    spec.write_text(original.replace("mini_gqa, mini_mmb]", "mini_vqa, mini_mmb]"))
-    with pytest.raises(UserError, match=r"table5.yaml: unknown mini-profile benchmark 'mini_vqa'"):
-        load_spec(5, "mini", spec_dir=tmp_path)
-    spec.write_text(original.replace("method: aspo-s,", "method: aspo-x,"))
-    with pytest.raises(UserError, match="unknown method 'aspo-x'"):
-        load_spec(5, "paper", spec_dir=tmp_path)
-    spec.write_text(original.replace("average: true", "averge: true"))
-    with pytest.raises(UserError, match=r"table5.yaml: unknown key\(s\) averge; allowed: .*average"):
-        load_spec(5, "paper", spec_dir=tmp_path)
-    spec.write_text(original.replace("models: [mini-llava-s]", "models: [llava-1.5-7b]"))
-    with pytest.raises(UserError, match="model 'llava-1.5-7b' is a paper-profile model; the mini profile's models are"):
-        load_spec(5, "mini", spec_dir=tmp_path)
+    assert written in original
+    spec.write_text(original.replace(written, instead))
+    with pytest.raises(UserError, match=message):
+        load_spec(5, profile, spec_dir=tmp_path)
 
 
 def test_a_table_is_its_file(tmp_path):
