@@ -55,19 +55,20 @@ def mutate(name: str, candidate: Path, work: Path, methods: set[str] | None, scr
     the minutes it took."""
     mutant = MUTANTS[name]
     results, runs = scratch / name / "results", scratch / name / "work"
-    wanted = {"methods": sorted(methods) if methods else "all"}
+    rerun = [m for m in mutant.retrains if methods is None or m in methods]
     prepared = scratch / name / PREPARED
-    if not prepared.exists() or json.loads(prepared.read_text()) != wanted:  # else the reproduction resumes
+    done = json.loads(prepared.read_text())["rerun"] if prepared.exists() else None
+    if done is None or not set(done) <= set(rerun):  # a fresh copy of the candidate
         shutil.rmtree(scratch / name, ignore_errors=True)
         shutil.copytree(candidate, results)
         shutil.copytree(work, runs, ignore=shutil.ignore_patterns("reproduce.lock*", "reproduce.jsonl"))
-        for method in mutant.retrains:
-            if methods is None or method in methods:
-                shutil.rmtree(results / RESULTS_PROFILE / MODEL / method, ignore_errors=True)
-                shutil.rmtree(runs / MODEL / method, ignore_errors=True)
         for cache in runs.glob("*/reference-logps"):  # a data mutant changes the reference's inputs
             shutil.rmtree(cache)
-        prepared.write_text(json.dumps(wanted))
+        done = []
+    for method in set(rerun) - set(done):  # else the reproduction resumes what is already mutated
+        shutil.rmtree(results / RESULTS_PROFILE / MODEL / method, ignore_errors=True)
+        shutil.rmtree(runs / MODEL / method, ignore_errors=True)
+    prepared.write_text(json.dumps({"rerun": sorted(rerun)}))
     env = {**os.environ, MUTANT_ENV: name,
            "PYTHONPATH": os.pathsep.join([str(MUTANTS_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     started = time.time()

@@ -20,7 +20,8 @@ BETA = 0.1
 
 
 @pytest.fixture
-def mutant():
+def mutant(monkeypatch):
+    """Applies mutants; restores before ``monkeypatch`` undoes its own patches (it is set up first)."""
     applied = []
 
     def apply(name):
