@@ -191,6 +191,23 @@ def false_alarms(args) -> tuple[str, bool]:
     return "\n".join(lines), rate <= settings.false_alarm_rate
 
 
+def detectable(args) -> str:
+    """Each primary check's band and minimum detectable effect beside the effects it guards: the
+    smoke reference's mean, and the same difference in the mini profile's own tables (results/mini)."""
+    settings = load_settings()
+    candidate = Path(args.candidate)
+    comparison = compare(args.reference, candidate, RESULTS_PROFILE, settings, set(range(CANDIDATE_SEEDS)))
+    mini = regression.quantities(regression.read_values(REPO / "results", RESULTS_PROFILE), settings.versus)
+    lines = ["| primary check | smoke effect (reference mean ± sd) | band | mde (80% power) | mini tables' effect |",
+             "|---|---|---|---|---|"]
+    for check in comparison.primary:
+        values = mini.get((check.model, check.method, check.benchmark, check.kind), [])
+        mini_effect = f"{sum(values) / len(values):+.2f} (n={len(values)})" if values else "not in results/mini"
+        lines.append(f"| {label(check)} | {check.reference_mean:+.2f} ± {check.reference_sd:.2f} | ±{check.band:.2f} | "
+                     f"{check.mde:.2f} | {mini_effect} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["matrix", "false-alarms", "all"])
@@ -216,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("matrix", "all"):
         text, ok = matrix(args)
         sections += ["## Detection matrix", "", text, ""]
+        sections += ["## Minimum detectable effects", "", detectable(args), ""]
     report = "\n".join(sections)
     print(report)
     if args.out:
