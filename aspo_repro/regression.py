@@ -24,7 +24,9 @@ does, into mean squares between worlds (MSB, R - 1 degrees of freedom) and withi
 N - R). The candidate's mean over m seeds, from a world of its own, differs from the reference mean by
 ``sigma_w^2 (1 + sum n_i^2 / N^2) + sigma_s^2 (1/m + 1/N)`` in variance, which is ``a MSB + b MSW``
 with the ANOVA's estimates of the two components; its degrees of freedom are Satterthwaite's (so a
-reference of few worlds gives a wide band, as it must). The band is ``t * sqrt(a MSB + b MSW)``,
+reference of few worlds gives a wide band, as it must). Where the worlds lie closer together than
+their seeds allow (MSB < MSW, a negative estimate of sigma_w^2), the variance is never taken below
+the seeds' own, ``MSW (1/m + 1/N)``, with the seeds' degrees of freedom. The band is ``t * sqrt(a MSB + b MSW)``,
 ``t`` the two-sided quantile at the false-alarm rate of the family split over its checks (Bonferroni),
 never narrower than the benchmark's floor (one flipped answer). The minimum detectable effect
 (``mde``) is the shift of the candidate's mean that a check catches with the declared power.
@@ -164,8 +166,11 @@ def spread(reference: list[tuple[float, ...]], seeds: int) -> Spread | None:
     b = max(0.0, 1 / seeds + 1 / total - a)  # below 0 only when the candidate has more seeds than a world
     terms = ((a * msb, count - 1), (b * msw, within_df))
     variance = sum(term for term, _ in terms)
+    seeds_only = msw * (1 / seeds + 1 / total)
     if variance == 0:
         return Spread(0.0, math.inf)
+    if variance < seeds_only:  # worlds closer than their seeds allow (MSB < MSW): sigma_w^2 is not negative
+        return Spread(seeds_only, within_df)
     return Spread(variance, variance**2 / sum(term**2 / df for term, df in terms if term))
 
 

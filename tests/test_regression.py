@@ -166,3 +166,12 @@ def test_results_of_another_cpu_are_named_in_a_note(tmp_path):
     assert machine_note(tmp_path / "ref", tmp_path / "unknown", "mini") is None
     note = machine_note(tmp_path / "ref", tmp_path / "other", "mini")
     assert "AMD EPYC 9B14 (25/17) AVX512" in note and "Intel(R) Xeon(R) Processor (6/207) AVX512" in note
+
+
+def test_worlds_closer_than_their_seeds_never_make_the_band_narrower_than_the_seeds_allow():
+    """Four worlds with the same mean (MSB = 0 < MSW): a candidate of 5 seeds still varies by the seeds'
+    variance over 5, not by the (too small) combination a MSB + b MSW."""
+    worlds = [(1.0, 2.0, 3.0, 1.0, 2.0, 3.0)] * 4
+    found = spread(worlds, seeds=5)
+    msw = 0.8
+    assert found.variance == pytest.approx(msw * (1 / 5 + 1 / 24)) and found.df == 20
