@@ -127,11 +127,10 @@ def matrix(args) -> tuple[str, bool]:
         print(f"[mutant] {name}: {'caught' if not columns[name].passed else 'NOT caught'} "
               f"({minutes[name]:.1f} min, {notes[name]} scores changed)", flush=True)
     ok = unchanged.passed and all(not columns[n].passed for n in names)
-    return render_matrix(columns, notes, minutes, methods), ok
+    return render_matrix(columns, notes, methods), ok
 
 
-def render_matrix(columns: dict[str, Comparison], changed: dict[str, int], minutes: dict[str, float],
-                  methods: set[str] | None) -> str:
+def render_matrix(columns: dict[str, Comparison], changed: dict[str, int], methods: set[str] | None) -> str:
     cells = {name: check_cells(c) for name, c in columns.items()}
     rows = list(cells["unchanged"])
     head = ["primary check", "band", "mde", *columns]
@@ -143,8 +142,8 @@ def render_matrix(columns: dict[str, Comparison], changed: dict[str, int], minut
     verdicts = ["**caught**" if not c.passed else "passes" for c in columns.values()]
     verdicts[0] = "passes (as it must)" if columns["unchanged"].passed else "**false alarm**"
     lines.append("| verdict | | | " + " | ".join(verdicts) + " |")
-    summary = ["", "| mutant | part | what it breaks | methods rerun | scores changed | primary checks outside | minutes |",
-               "|---|---|---|---|---|---|---|"]
+    summary = ["", "| mutant | part | what it breaks | methods rerun | scores changed | primary checks outside |",
+               "|---|---|---|---|---|---|"]
     for name, comparison in columns.items():
         if name == "unchanged":
             continue
@@ -152,7 +151,7 @@ def render_matrix(columns: dict[str, Comparison], changed: dict[str, int], minut
         rerun = [m for m in mutant.retrains if methods is None or m in methods]
         outside = sum(not c.ok for c in comparison.primary)
         summary.append(f"| {name} | {mutant.part} | {mutant.description} | {', '.join(rerun)} | {changed[name]} | "
-                       f"{outside} of {len(comparison.primary)} | {minutes[name]:.1f} |")
+                       f"{outside} of {len(comparison.primary)} |")
     return "\n".join(["Cells: the candidate's mean minus the reference mean; ✗ outside the band.", "", *lines, *summary])
 
 
