@@ -63,19 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-memory-gb", type=float, help="memory of each GPU in GiB (default: what torch reports)")
 
 
-def expand_tables(requested: list[str]) -> list[str]:
-    from aspo_repro.tables import paper_names
-
-    tables: list[str] = []
-    for item in requested:
-        for name in item.split(","):
-            tables.extend(paper_names() if name.strip().lower() == "all" else [name.strip()])
-    return list(dict.fromkeys(tables))
-
-
 def run(args: argparse.Namespace) -> int:
     from aspo_repro.errors import UserError
     from aspo_repro.orchestration import prepare
+    from aspo_repro.tables import requested_names
 
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be a positive integer; got {args.seeds}")
@@ -84,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     launcher = LAUNCHERS[args.launcher]
     launcher.check(args)
     reproduction = prepare(
-        expand_tables(args.table), args.profile, models=args.models, seeds=args.seeds,
+        requested_names(args.table), args.profile, models=args.models, seeds=args.seeds,
         results_root=args.results, tables_dir=args.tables_dir, work_dir=args.work_dir, cache_dir=args.cache_dir,
     )
     command = "python -m aspo_repro " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -22,7 +22,7 @@ Runs without results show as missing. --audit lists where the paper disagrees wi
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from aspo_repro.tables import choices_help
 
-    parser.add_argument("--table", help=choices_help())
+    parser.add_argument("--table", action="append", help=f"{choices_help()} (repeatable)")
     parser.add_argument("--profile", default="mini", help="mini (default) or paper")
     parser.add_argument("--results", default="results", help="results root (default: results)")
     parser.add_argument("--out", help="output directory (default: tables/<profile>)")
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         choices_help,
         format_audit,
         load_published,
-        paper_names,
         render_table,
+        requested_names,
     )
 
     if args.audit:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.table:
         raise UserError(f"name a table with --table ({choices_help()}) or ask for --audit")
     check_profile(args.profile)
-    tables = paper_names() if args.table == "all" else (canonical_table(args.table),)
+    tables = [canonical_table(name) for name in requested_names(args.table)]
     out_dir = Path(args.out) if args.out else Path("tables") / args.profile
     for table in tables:
         command = f"python -m aspo_repro tables --table {table} --profile {args.profile}"

@@ -12,7 +12,13 @@ import os
 from pathlib import Path
 
 from aspo_repro.tables.audit import AuditFinding, audit, format_audit
-from aspo_repro.tables.catalog import choices_help, known_names, paper_names, table_names
+from aspo_repro.tables.catalog import (
+    choices_help,
+    known_names,
+    paper_names,
+    requested_names,
+    table_names,
+)
 from aspo_repro.tables.published import RowKey, load_published
 from aspo_repro.tables.specs import (
     FigureSpec,
@@ -79,6 +85,7 @@ __all__ = [
     "format_audit",
     "known_names",
     "paper_names",
+    "requested_names",
     "load_published",
     "load_spec",
     "render_table",

@@ -70,6 +70,15 @@ def paper_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
     return tuple(e.name for e in entries(spec_dir) if e.in_paper)
 
 
+def requested_names(requested: list[str], spec_dir: str | os.PathLike | None = None) -> list[str]:
+    """The tables ``--table`` flags name (repeatable, comma-separated, ``all`` for the paper's), in order, once each."""
+    tables: list[str] = []
+    for item in requested:
+        for name in item.split(","):
+            tables.extend(paper_names(spec_dir) if name.strip().lower() == "all" else [name.strip()])
+    return list(dict.fromkeys(tables))
+
+
 def choices_help(spec_dir: str | os.PathLike | None = None) -> str:
     """``1, 2, 5, 6, figure3, lr-sweep, or all`` (the paper's): what ``--table`` takes."""
     return f"{', '.join(known_names(spec_dir))}, or all (the paper's: {', '.join(paper_names(spec_dir))})"

@@ -12,6 +12,12 @@ def test_tables_renders_into_the_output_directory(tmp_path, capsys):
     assert "| mini-LLaVA-S | base | 50.0 (paper base 85.9) |" in (tmp_path / "out" / "table5.md").read_text()
 
 
+def test_repeated_tables_are_each_rendered(tmp_path):
+    """``--table 1 --table 5`` renders both (it once rendered only the last), as ``reproduce`` takes them."""
+    assert main(["tables", "--table", "1", "--table", "5,1", "--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["table1.md", "table1.tex", "table5.md", "table5.tex"]
+
+
 def test_tables_all_renders_every_table_and_the_figure(tmp_path):
     assert main(["tables", "--table", "all", "--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
