@@ -59,6 +59,7 @@ class Scored:
 
     value: float
     items: tuple[tuple[str, int], ...] = ()
+    path: str = ""  # the eval.json it was read from
 
 
 @dataclass(frozen=True)
@@ -246,15 +247,16 @@ def read_values(root: str | Path, profile: str, seeds: frozenset[int] | None = N
         if seeds is not None and row.method != BASE_METHOD and int(row.seed) not in seeds:
             continue
         counts = tuple(sorted((task, len(pairs)) for task, pairs in kept.items())) if isinstance(kept, dict) else ()
-        values.setdefault((row.model, row.method, int(row.seed)), {})[row.benchmark] = Scored(float(row.value), counts)
+        values.setdefault((row.model, row.method, int(row.seed)), {})[row.benchmark] = Scored(
+            float(row.value), counts, str(getattr(row, "path", "")))
     return values
 
 
 def paired(a: Scored, b: Scored, what: str) -> float:
     """``a - b``, refused when the two runs were scored on different items."""
     if a.items and b.items and a.items != b.items:
-        raise UserError(f"{what}: the two runs were scored on different items ({dict(a.items)} against "
-                        f"{dict(b.items)}): a difference needs the same benchmark limit")
+        raise UserError(f"{a.path} and {b.path} ({what}): the two runs were scored on different items "
+                        f"({dict(a.items)} against {dict(b.items)}): a difference needs the same benchmark limit")
     return a.value - b.value
 
 
