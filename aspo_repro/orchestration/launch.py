@@ -55,6 +55,9 @@ class StepRequest:
     invocation: Invocation
     threads: int | None = None  # torch threads of a CPU worker (its share of the cores)
     force: bool = False  # run even if its output exists: a step it is made from was rebuilt
+    # the scheduler starts the job once its needs' jobs have ended (Slurm's dependencies): a need
+    # not done by then has failed, whatever its record says (a job killed on another node writes none)
+    needs_ended: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -193,7 +196,7 @@ def needs_of(plan: Plan, step: Step) -> tuple[Step, ...]:
 
 def make_request(
     stages: Stages, plan: Plan | None, step: Step, invocation: Invocation, threads: int | None = None,
-    force: bool = False, needs: tuple[Step, ...] | None = None,
+    force: bool = False, needs: tuple[Step, ...] | None = None, needs_ended: bool = False,
 ) -> StepRequest:
     """The request of ``step``; it waits for ``needs`` (by default the plan's steps it needs)."""
     ws = stages.ws
@@ -209,6 +212,7 @@ def make_request(
         invocation=invocation,
         threads=threads,
         force=force,
+        needs_ended=needs_ended,
     )
 
 
@@ -247,8 +251,10 @@ def worker_command(request_path: Path, processes: Processes = Processes()) -> li
 
     worker = ["-m", "aspo_repro.orchestration.worker", str(request_path)]
     if processes.count > 1:
+        # port 0: a free one, so that two jobs that share a node do not both take accelerate's 29500
         return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                str(Profile.path(processes.accelerate_config)), "--num_processes", str(processes.count), *worker]
+                str(Profile.path(processes.accelerate_config)), "--num_processes", str(processes.count),
+                "--main_process_port", "0", *worker]
     return [sys.executable, "-u", *worker]
 
 
@@ -274,28 +280,65 @@ def run_under_accelerate(stages: Stages, step: Step, invocation: Invocation, pro
                            f"the end of {log_path}:\n{tail}")
 
 
+class JobCommand:
+    """What a job runs (pickled by submitit): the worker's command, its output streamed into the
+    job's log as it comes (submitit's CommandFunction holds it in memory until the command ends,
+    so a killed job would leave none)."""
+
+    def __init__(self, command: list[str]):
+        self.command = command
+
+    def __call__(self) -> None:
+        import subprocess
+        import sys
+
+        last = ""
+        with subprocess.Popen(self.command, stderr=subprocess.PIPE, text=True, errors="replace",
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+            for line in process.stderr:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+                last = line.strip() or last
+        if process.returncode != 0:  # its last word ends the error (submitit reports that line)
+            raise RuntimeError(f"the step's worker exited with {process.returncode} (its output is in this "
+                               f"job's log):\n{last}")
+
+    def checkpoint(self, *args, **kwargs) -> None:
+        """submitit's answer to Slurm's warning (USR2, 90 s before the time limit): no requeue, the
+        job ends. submitit takes a warning that comes early for a preemption and requeues: a job
+        whose time limit was cut would run again and be warned again, for ever. The next submit
+        runs the step again (a training run from its last checkpoint)."""
+        import sys
+
+        print("the job's time limit is near: it ends here, submit again to run the step on", file=sys.stderr)
+
+
 def submit_local(records: StepRecords, command: list[str], timeout_min: int, gpu: int | None = None):
     """Run ``command`` as a job of submitit's local executor (logs in ``records.log_dir()``),
     seeing only GPU ``gpu`` when one is given; the job."""
     from submitit import LocalExecutor
-    from submitit.helpers import CommandFunction
 
     executor = LocalExecutor(folder=records.log_dir())
     parameters: dict[str, Any] = {"timeout_min": timeout_min}
     if gpu is not None:
         parameters.update(gpus_per_node=1, visible_gpus=(gpu,))
     executor.update_parameters(**parameters)
-    return executor.submit(CommandFunction(command, verbose=False))
+    return executor.submit(JobCommand(command))
 
 
 # ---------------------------------------------------------------- status
-def describe_states(plan: Plan, states: dict[tuple, str], records: StepRecords, tail_lines: int = 5) -> str:
+def describe_states(plan: Plan, states: dict[tuple, str], records: StepRecords, tail_lines: int = 5,
+                    job_state: Callable[[dict], str | None] | None = None) -> str:
+    """One line per step: its state, and its job with (``job_state``) what the scheduler says of it."""
     lines = []
     for index, step in enumerate(plan.steps, 1):
         state = states[step.key]
         record = records.read(step) or {}
         submission = records.submission(step) or {}
-        job = f" (job {submission['job_id']})" if submission.get("job_id") and state != "done" else ""
+        job = ""
+        if submission.get("job_id") and state != "done":
+            said = job_state(submission) if job_state else None
+            job = f" (job {submission['job_id']}{': ' + said if said else ''})"
         lines.append(f"  {index:>3}. [{state:>7}] {step.label()}{job}")
         if state == "failed":
             lines.extend(f"         | {line}" for line in failure_lines(record, submission, tail_lines))

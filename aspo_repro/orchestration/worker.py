@@ -80,7 +80,9 @@ def wait_for_needs(request: StepRequest, stages: Stages, records: StepRecords) -
             status = record.get("status")
             if status == "done":
                 continue
-            if status in (None, "queued"):  # its job has not started (the scheduler starts it)
+            if request.needs_ended:  # the scheduler started this job after the need's job ended
+                failed = need.label()
+            elif status in (None, "queued"):  # its job has not started (the scheduler starts it)
                 pending.append(need)
             elif status in ("waiting", "running") and process_alive(record.get("job_pid"), record.get("host")):
                 pending.append(need)
