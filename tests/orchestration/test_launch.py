@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from launch_helpers import DPO, DPO_EVAL, RENDER, TINY_PLAN
 
 from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, prepare, run, submit
@@ -29,18 +30,8 @@ from aspo_repro.orchestration.stages import Invocation, Stages, Workspace
 from aspo_repro.orchestration.step_kinds import EVALUATE
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_PROFILE = """\
-description: Table 1's plan on the mini world with tiny budgets (the launcher tests).
-results_profile: mini
-world: {seed: 0, size: full}
-prefs: {instructions: mini, limit: 32, noise_step: 500, max_new_tokens: 96, batch_size: 32}
-train: {config: cpu, seed: 42, overrides: {max_steps: 2}}
-evaluate: {benchmarks: mini, limit: 6, batch_size: 32}
-estimates: {world: 20, prefs: 10, train: 10, evaluate: 10, render: 1}
-"""
-DPO = ("train", "mini-llava-s", "dpo", 0)
-DPO_EVAL = ("evaluate", "mini-llava-s", "dpo", 0)
-RENDER = ("render", "1")
+DESCRIPTION = "Table 1's plan on the mini world with tiny budgets (the launcher tests)."
+TINY_PROFILE = f"description: {DESCRIPTION}\n{TINY_PLAN}"
 
 
 # ---------------------------------------------------------------- what is submitted

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from launch_helpers import DPO, DPO_EVAL, RENDER, TINY_PLAN
 
 from aspo_repro.orchestration import prepare, run, submit
 from aspo_repro.orchestration.launch import LIVE, StepRecords, process_alive
@@ -33,14 +34,8 @@ def _no_slurm_reason() -> str | None:
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_no_slurm_reason() is not None, reason=str(_no_slurm_reason()))]
 
-TINY_PROFILE = """\
-description: Table 1's plan on the mini world with tiny budgets, one core per Slurm job (the cluster tests).
-results_profile: mini
-world: {seed: 0, size: full}
-prefs: {instructions: mini, limit: 32, noise_step: 500, max_new_tokens: 96, batch_size: 32}
-train: {config: cpu, seed: 42, overrides: {max_steps: 2}}
-evaluate: {benchmarks: mini, limit: 6, batch_size: 32}
-estimates: {world: 20, prefs: 10, train: 10, evaluate: 10, render: 1}
+DESCRIPTION = "Table 1's plan on the mini world with tiny budgets, one core per Slurm job (the cluster tests)."
+TINY_PROFILE = f"description: {DESCRIPTION}\n{TINY_PLAN}" + """\
 launch:
   slurm:
     steps:
@@ -50,9 +45,6 @@ launch:
       evaluate: {cpus: 1, mem_gb: 3, time_min: 10}
       render: {cpus: 1, mem_gb: 2, time_min: 10}
 """
-DPO = ("train", "mini-llava-s", "dpo", 0)
-DPO_EVAL = ("evaluate", "mini-llava-s", "dpo", 0)
-RENDER = ("render", "1")
 QUIET = lambda message: None  # noqa: E731
 
 

@@ -1,0 +1,13 @@
+"""What the launcher tests share: Table 1's plan on the mini world with tiny budgets, and its step keys."""
+
+TINY_PLAN = """\
+results_profile: mini
+world: {seed: 0, size: full}
+prefs: {instructions: mini, limit: 32, noise_step: 500, max_new_tokens: 96, batch_size: 32}
+train: {config: cpu, seed: 42, overrides: {max_steps: 2}}
+evaluate: {benchmarks: mini, limit: 6, batch_size: 32}
+estimates: {world: 20, prefs: 10, train: 10, evaluate: 10, render: 1}
+"""
+DPO = ("train", "mini-llava-s", "dpo", 0)
+DPO_EVAL = ("evaluate", "mini-llava-s", "dpo", 0)
+RENDER = ("render", "1")
