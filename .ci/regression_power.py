@@ -8,8 +8,10 @@ Two measurements, one command each:
         [--out FILE] [--require-caught]
 
     # the false-alarm rate of unchanged candidates: every world replicate in turn held out of the
-    # reference (--held-out adds replicates outside it) and compared on every choice of 3 of its seeds
+    # reference (--held-out adds replicates outside it) and compared on every choice of 3 of its seeds;
+    # --fresh: replicates made after the checks were declared, each against the reference alone
     python .ci/regression_power.py false-alarms --reference results/smoke [--held-out ROOT ...] [--out FILE]
+    python .ci/regression_power.py false-alarms --reference results/smoke --fresh ROOT [ROOT ...]
 
     # both, as docs/regression.md reports them (RESULTS, WORK: CI's candidate, world replicate 0)
     python .ci/regression_power.py all --candidate RESULTS --work WORK --out docs/regression-power.md
@@ -162,14 +164,20 @@ def _cell(delta: float | None, band: float, mde: float) -> str:
 
 
 def false_alarms(args) -> tuple[str, bool]:
-    """Leave one world out: each world (with ``--held-out`` roots) compared, on every choice of 3 of its
-    seeds, with a reference of all the others."""
+    """Unchanged candidates, each world compared on every choice of 3 of its seeds. Leave one world out
+    (the default): every reference world and every ``--held-out`` root in turn, against all the others.
+    ``--fresh``: each root against the reference alone (worlds that did not exist when the checks were
+    declared)."""
     settings = load_settings()
-    worlds = [*reference_roots(args.reference), *(Path(p) for p in args.held_out or [])]
+    reference = reference_roots(args.reference)
+    if args.fresh:
+        trials_of = [(Path(p), reference) for p in args.fresh]
+    else:
+        worlds = [*reference, *(Path(p) for p in args.held_out or [])]
+        trials_of = [(world, [w for w in worlds if w != world]) for world in worlds]
     lines = ["| held-out world | reference worlds | seed sets | false alarms | checks that failed |", "|---|---|---|---|---|"]
-    trials = failures = 0
-    for held_out in worlds:
-        others = [w for w in worlds if w != held_out]
+    trials = failures = worlds_alarmed = 0
+    for held_out, others in trials_of:
         failed_checks: dict[str, int] = {}
         combos = list(itertools.combinations(seeds_of(held_out), CANDIDATE_SEEDS))
         alarms = 0
@@ -181,12 +189,15 @@ def false_alarms(args) -> tuple[str, bool]:
                 failed_checks[name] = failed_checks.get(name, 0) + 1
         trials += len(combos)
         failures += alarms
+        worlds_alarmed += bool(alarms)
         described = ", ".join(f"{k} ({v})" for k, v in sorted(failed_checks.items())) or "none"
-        lines.append(f"| {held_out.name} ({held_out}) | {len(others)} | {len(combos)} | {alarms} | {described} |")
+        names = ", ".join(w.name for w in others)
+        lines.append(f"| {held_out.name} ({held_out}) | {names} | {len(combos)} | {alarms} | {described} |")
     rate = failures / trials if trials else 0.0
     lines += ["", f"False-alarm rate: {failures} of {trials} unchanged candidates ({rate:.1%}) failed a primary "
                   f"check; declared family rate {settings.false_alarm_rate:.0%}. Seed sets of one world share it, "
-                  f"so the {trials} trials are {len(worlds)} independent draws of a world, not {trials}."]
+                  f"so the {trials} trials are {len(trials_of)} independent draws of a world, not {trials} "
+                  f"({worlds_alarmed} of them had a false alarm in some seed set)."]
     return "\n".join(lines), rate <= settings.false_alarm_rate
 
 
@@ -216,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", help="comma-separated mutants (default: all)")
     parser.add_argument("--methods", help="rerun only these of each mutant's methods (default: all it changes)")
     parser.add_argument("--held-out", nargs="*", help="results roots of world replicates outside the reference")
+    parser.add_argument("--fresh", nargs="*",
+                        help="false-alarms: compare these world replicates with the reference alone (no leave-one-out)")
     parser.add_argument("--scratch", help="keep the mutants' reproductions here; a rerun resumes and reuses them")
     parser.add_argument("--out", help="write the Markdown report here")
     parser.add_argument("--require-caught", action="store_true",
