@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "aspo_repro.cli.reproduce_cmd",
     "aspo_repro.cli.submissions_cmd",
     "aspo_repro.cli.regress_cmd",
+    "aspo_repro.cli.report_cmd",
 )
 
 EPILOG = """\

@@ -9,7 +9,9 @@ The entry points for other modules:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aspo_repro.tables.audit import AuditFinding, audit, format_audit
 from aspo_repro.tables.catalog import (
@@ -28,6 +30,12 @@ from aspo_repro.tables.specs import (
     load_spec,
     runs_needed,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aspo_repro.tables.grid import Grid
+    from aspo_repro.tables.render import Context
 
 
 def render_table(
@@ -48,38 +56,81 @@ def render_table(
     of the K each cell has. Runs without results show as missing; returns the paths written.
     """
     from aspo_repro.references import check_reference_write
-    from aspo_repro.results import collect
-    from aspo_repro.tables.diagnosis import load_diagnoses
-    from aspo_repro.tables.figure import write_figure
-    from aspo_repro.tables.grid import build_grid
-    from aspo_repro.tables.render import make_context, write_table
-    from aspo_repro.tables.specs import seed_range
 
     spec = load_spec(table, profile)
     if seeds is not None:
+        from aspo_repro.tables.specs import seed_range
+
         seed_range(seeds)
     check_reference_write(out_dir)
-    published = load_published(published_path)
-    results = collect(results_root, profile)
-    command = command or f"python -m aspo_repro tables --table {spec.table} --profile {profile}"
-    context = make_context(command, results_root, results, warning)
-    if isinstance(spec, SweepSpec):
-        from aspo_repro.tables.sweep import write_sweep
+    inputs = rendering_inputs(spec, results_root, seeds, published_path=published_path, command=command,
+                              warning=warning)
+    if isinstance(spec, (SweepSpec, FigureSpec)):
+        from aspo_repro.tables.figure import save_figure
 
-        return write_sweep(spec, results_root, context, out_dir, seeds)
-    if isinstance(spec, FigureSpec):
-        return write_figure(spec, results, published, context, out_dir, seeds)
-    grid = build_grid(spec, results, published, audit(published), seeds)
-    grid.diagnoses = load_diagnoses(results_root, profile, spec.models)
-    return write_table(grid, context, out_dir)
+        figure, markdown = build_figure(inputs)
+        return save_figure(figure, markdown, Path(out_dir) / spec.name, inputs.context)
+    from aspo_repro.tables.render import write_table
+
+    return write_table(build_table_grid(inputs), inputs.context, out_dir)
+
+
+@dataclass
+class RenderingInputs:
+    """What a table or figure is rendered from, in every format (Markdown, LaTeX, the HTML report)."""
+
+    spec: TableSpec | FigureSpec | SweepSpec
+    results_root: Path
+    results: pd.DataFrame
+    published: pd.DataFrame
+    context: Context
+    seeds: int | None = None
+
+
+def rendering_inputs(
+    spec: TableSpec | FigureSpec | SweepSpec, results_root: str | os.PathLike, seeds: int | None = None, *,
+    published_path: str | os.PathLike | None = None, command: str | None = None, warning: str = "",
+) -> RenderingInputs:
+    from aspo_repro.results import collect
+    from aspo_repro.tables.render import make_context
+
+    published = load_published(published_path)
+    results = collect(results_root, spec.profile)
+    command = command or f"python -m aspo_repro tables --table {spec.table} --profile {spec.profile}"
+    context = make_context(command, results_root, results, warning)
+    return RenderingInputs(spec, Path(results_root), results, published, context, seeds)
+
+
+def build_table_grid(inputs: RenderingInputs) -> Grid:
+    """A table's cells, footnotes and (mini) preference-data diagnoses: what every format shows."""
+    from aspo_repro.tables.diagnosis import load_diagnoses
+    from aspo_repro.tables.grid import build_grid
+
+    grid = build_grid(inputs.spec, inputs.results, inputs.published, audit(inputs.published), inputs.seeds)
+    grid.diagnoses = load_diagnoses(inputs.results_root, inputs.spec.profile, inputs.spec.models)
+    return grid
+
+
+def build_figure(inputs: RenderingInputs):
+    """A figure spec's matplotlib figure and the Markdown table of its plotted numbers."""
+    if isinstance(inputs.spec, SweepSpec):
+        from aspo_repro.tables.sweep import sweep_figure
+
+        return sweep_figure(inputs.spec, inputs.results_root, inputs.context, inputs.seeds)
+    from aspo_repro.tables.figure import alpha_figure
+
+    return alpha_figure(inputs.spec, inputs.results, inputs.published, inputs.context, inputs.seeds)
 
 
 __all__ = [
     "AuditFinding",
     "FigureSpec",
+    "RenderingInputs",
     "RowKey",
     "TableSpec",
     "audit",
+    "build_figure",
+    "build_table_grid",
     "canonical_table",
     "choices_help",
     "format_audit",
@@ -89,6 +140,7 @@ __all__ = [
     "load_published",
     "load_spec",
     "render_table",
+    "rendering_inputs",
     "runs_needed",
     "table_names",
 ]

@@ -135,17 +135,23 @@ def to_markdown(spec: FigureSpec, rows: list[SweepRow], paper: list[PublishedPoi
     return "\n".join(lines)
 
 
-def write_figure(
-    spec: FigureSpec, results: pd.DataFrame, published: pd.DataFrame, context: Context,
-    out_dir: str | os.PathLike, seeds: int | None = None,
-) -> list[Path]:
+def alpha_figure(spec: FigureSpec, results: pd.DataFrame, published: pd.DataFrame, context: Context,
+                 seeds: int | None = None):
+    """The figure (matplotlib) and the Markdown table of its plotted numbers."""
     section = spec.section
     rows = sweep_rows(spec, results, seeds)
     paper = published_points(spec, published)
     sweep_methods = {point.method for point in spec.file.points}
     used = sum(1 for (model, method, _) in run_scores(results, seeds).keys() if model == section.model and method in sweep_methods)
-    figure = plot(spec, rows, paper, context.provenance_line(used))
-    return save_figure(figure, to_markdown(spec, rows, paper, context, used), Path(out_dir) / spec.name, context)
+    return plot(spec, rows, paper, context.provenance_line(used)), to_markdown(spec, rows, paper, context, used)
+
+
+def write_figure(
+    spec: FigureSpec, results: pd.DataFrame, published: pd.DataFrame, context: Context,
+    out_dir: str | os.PathLike, seeds: int | None = None,
+) -> list[Path]:
+    figure, markdown = alpha_figure(spec, results, published, context, seeds)
+    return save_figure(figure, markdown, Path(out_dir) / spec.name, context)
 
 
 def save_figure(figure, markdown: str, stem: Path, context: Context) -> list[Path]:

@@ -186,9 +186,14 @@ def to_markdown(spec: SweepSpec, points: list[Point], base: dict, context: Conte
     return "\n".join(lines)
 
 
-def write_sweep(spec: SweepSpec, results_root, context: Context, out_dir: str | os.PathLike,
-                seeds: int | None = None) -> list[Path]:
+def sweep_figure(spec: SweepSpec, results_root, context: Context, seeds: int | None = None):
+    """The figure (matplotlib) and the Markdown table of every plotted number."""
     points, base = sweep_points(spec, results_root, seeds)
     used = sum(1 for run in spec.runs_needed(seeds=seeds or 1) if run.eval_path(results_root).is_file())
-    figure = plot(spec, points, base, context.provenance_line(used))
-    return save_figure(figure, to_markdown(spec, points, base, context, used), Path(out_dir) / spec.name, context)
+    return plot(spec, points, base, context.provenance_line(used)), to_markdown(spec, points, base, context, used)
+
+
+def write_sweep(spec: SweepSpec, results_root, context: Context, out_dir: str | os.PathLike,
+                seeds: int | None = None) -> list[Path]:
+    figure, markdown = sweep_figure(spec, results_root, context, seeds)
+    return save_figure(figure, markdown, Path(out_dir) / spec.name, context)
