@@ -1,5 +1,6 @@
 """ASPO's named choices (``docs/aspo-math.md``): how the normaliser c of Eq. 12 is formed
-(``norm``) and whose log-probs give the perplexity weight (``ppl_source``).
+(``norm``), whose log-probs give the perplexity weight (``ppl_source``) and what scores a sentence
+for the similarity weight (``scorer``: ``SCORER_KINDS``, asked by ``training/similarity.py``).
 
 Each is a registry, name -> function: ``aspo_repro.methods`` refuses an option that is not one of
 its names, and ``aspo_repro.losses.aspo`` calls the function the name maps to. A new choice is one
@@ -10,7 +11,9 @@ names, stays free of it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -67,3 +70,29 @@ PERPLEXITY_SOURCES: dict[str, Callable[[ResponseLogps], Tensor]] = {
     "policy": lambda chosen: chosen.policy,
     "reference": lambda chosen: chosen.reference,
 }
+
+
+@dataclass(frozen=True)
+class ScorerKind:
+    """What scores a sentence against its image for the similarity weight (the ``scorer`` option)."""
+
+    name: str
+    description: str
+    # The checkpoint that scores every chosen sentence again, from the mini world the data was made in;
+    # None: the similarities the data holds (or, for the judge, its verdicts).
+    checkpoint: Callable[[Any], Path] | None = None
+
+
+def _caption_scorer(world) -> Path:
+    from aspo_repro.miniworld.caption_clip import ensure_caption_scorer
+
+    return ensure_caption_scorer(world)
+
+
+SCORER_KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
+    ScorerKind("clip", "the CLIP the data was scored with: the paper's; in the mini world its judge-trained "
+                       "scorer (World.clip_dir)"),
+    ScorerKind("judge", "the mini world's exact verdicts, 1 correct, 0 hallucinated (aspo-oracle)"),
+    ScorerKind("captions", "the mini world's caption scorer, trained as CLIP is trained, never on a verdict "
+                           "(docs/scorer.md)", checkpoint=_caption_scorer),
+)}

@@ -13,6 +13,8 @@ The options follow ``docs/aspo-math.md``:
 - scorer: what scores a sentence against its image for the similarity weight: ``clip`` (the paper's)
   or ``judge``, the mini world's exact verdicts (1 correct, 0 hallucinated or unjudgeable), which
   only mini preference data holds: ``aspo-oracle``, the upper bound of sentence-level weighting.
+  ``captions`` (mini only): the world's caption scorer, trained as CLIP is trained, which scores
+  every chosen sentence again (``aspo_choices.SCORER_KINDS``, docs/scorer.md).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from aspo_repro.aspo_choices import NORMALISERS, PERPLEXITY_SOURCES
+from aspo_repro.aspo_choices import NORMALISERS, PERPLEXITY_SOURCES, SCORER_KINDS
 from aspo_repro.errors import UserError, unknown_name
 
 NORMS = tuple(NORMALISERS)
 PPL_SOURCES = tuple(PERPLEXITY_SOURCES)
-SCORERS = ("clip", "judge")
+SCORERS = tuple(SCORER_KINDS)
 ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c", "scorer")
 COMMON_OPTIONS = ("beta", "learning_rate")  # read by every method, whatever its loss
 
@@ -190,6 +192,11 @@ class Method:
         """Whether the similarity weight comes from the mini world's exact verdicts (the oracle)."""
         options = self.aspo_options
         return options is not None and options.uses_similarity and options.scorer == "judge"
+
+    @property
+    def recomputes_similarity(self) -> bool:
+        """Whether its scorer scores every chosen sentence again (``scorer=captions``), whatever the data holds."""
+        return self.uses_similarity and SCORER_KINDS[self.scorer].checkpoint is not None
 
     def with_options(self, **options: object) -> Method:
         """A copy with some options changed, validated; ``name`` records the change."""

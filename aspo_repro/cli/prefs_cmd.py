@@ -80,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     diagnose.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     diagnose.add_argument("--no-perplexity", action="store_true",
                           help="skip the weights that need the base model's log-probs (ASPO-P, ASPO-S+P)")
+    diagnose.add_argument("--clip", help="score the chosen sentences with this CLIP (an open_clip directory, e.g. "
+                          "a caption scorer: docs/scorer.md) instead of the similarities the data holds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,7 +136,14 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from aspo_repro.data.diagnostics import diagnose, format_diagnosis
     from aspo_repro.storage import atomic_write_json
 
-    report = diagnose(args.directory, seed=args.seed, perplexity=not args.no_perplexity)
+    scorer = None
+    if args.clip:
+        from aspo_repro.data.backends import clip_scorer
+        from aspo_repro.devices import resolve_device
+
+        scorer = clip_scorer(args.clip, resolve_device("auto")).score
+    report = diagnose(args.directory, seed=args.seed, perplexity=not args.no_perplexity, scorer=scorer,
+                      scorer_name=args.clip)
     print(format_diagnosis(report))
     if args.out:
         atomic_write_json(args.out, report)

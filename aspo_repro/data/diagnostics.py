@@ -62,10 +62,12 @@ class ChosenSentence:
     hallucinated: bool
 
 
-def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bool = True) -> dict[str, Any]:
+def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bool = True,
+             scorer=None, scorer_name: str | None = None) -> dict[str, Any]:
     """The diagnosis of the mini preference dataset in ``directory`` (its world built or reused
     from the settings its manifest records, unless ``world`` is given). ``perplexity``: also the
-    weights that need the base model's log-probs (P^, S+P)."""
+    weights that need the base model's log-probs (P^, S+P). ``scorer`` (``score(images, sentences)``,
+    named ``scorer_name``): the chosen sentences' similarities from it, not the data's."""
     from aspo_repro.errors import UserError
     from aspo_repro.training.preferences import open_preferences
 
@@ -77,6 +79,8 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
     world = world or _world(world_settings)
     scene_of = _scene_lookup(world)
     rows = opened.dataset.remove_columns([c for c in ("images",) if c in opened.dataset.column_names]).to_list()
+    if scorer is not None:
+        rescore_chosen(opened.dataset, rows, scorer)
     nll = sentence_nlls(opened, world) if perplexity else [None] * len(rows)
     sentences, sides = [], {"chosen": [], "rejected": []}
     for index, row in enumerate(rows):
@@ -96,7 +100,21 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
         "confounds": confounds(sides["chosen"], sides["rejected"]),
         "weights": weight_diagnosis(sentences, seed=seed),
         "provenance": provenance(),
+        **({"similarity": scorer_name or "a scorer given to diagnose"} if scorer is not None else {}),
     }
+
+
+def rescore_chosen(dataset, rows: list[dict[str, Any]], scorer) -> None:
+    """Replace each row's chosen-sentence similarities by ``scorer``'s, on the row's image."""
+    images, sentences = [], []
+    for index, row in enumerate(rows):
+        spans = row.get("chosen_sentence_spans") or []
+        image = dataset[index]["images"][0].convert("RGB") if spans else None
+        images += [image] * len(spans)
+        sentences += [row["chosen"][start:end] for start, end in spans]
+    values = iter(float(v) for v in scorer(images, sentences)) if sentences else iter(())
+    for row in rows:
+        row["chosen_sentence_similarity"] = [next(values) for _ in row.get("chosen_sentence_spans") or []]
 
 
 def _world(settings: dict[str, Any]):

@@ -336,7 +336,8 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
         granularity=method.unit.name if method.uses_units else None,
         needs_similarity=method.uses_similarity,
         scorer=cached,
-        use_data_similarity=config.similarity_source == "data" or method.uses_judge,
+        use_data_similarity=(config.similarity_source == "data" and not method.recomputes_similarity)
+        or method.uses_judge,
         pack_pairs=packed,
     )
     trainer = PreferenceTrainer(

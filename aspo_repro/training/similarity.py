@@ -69,9 +69,26 @@ def similarity_scorer(method: Method, config: TrainConfig, preferences, scorer: 
     """
     if not method.uses_similarity or method.uses_judge:  # the judge's verdicts are in the data
         return None
+    if method.recomputes_similarity:
+        return CachedScorer(scorer or default_scorer(str(own_checkpoint(method, preferences.manifest))))
     if method.unit.stored_in_data and preferences.has_similarity and config.similarity_source == "data":
         return None
     return CachedScorer(scorer or default_scorer(config.clip or data_clip(preferences.manifest)))
+
+
+def own_checkpoint(method: Method, manifest: dict[str, Any] | None) -> Path:
+    """The checkpoint of a scorer that scores every sentence again (``scorer=captions``), from the mini
+    world the preference data was made in (its manifest's settings), trained there on first use."""
+    from aspo_repro.aspo_choices import SCORER_KINDS
+    from aspo_repro.errors import UserError
+    from aspo_repro.miniworld import obtain_world
+
+    world = ((manifest or {}).get("settings") or {}).get("world")
+    if not world:
+        raise UserError(f"scorer={method.scorer} is trained in the mini world: it needs mini preference data, "
+                        "whose manifest names its world")
+    built = obtain_world(seed=world["seed"], size=world["size"], replicate=world.get("replicate", 0))
+    return SCORER_KINDS[method.scorer].checkpoint(built)
 
 
 def data_clip(manifest: dict[str, Any] | None) -> str | None:
@@ -86,7 +103,8 @@ def similarity_record(method: Method, scorer: CachedScorer | None) -> dict[str, 
         return {"source": "unused"}
     if method.uses_judge:
         return {"source": "the exact judge's verdicts in the data (oracle)"}
-    return {
+    record = {
         "source": "computed" if scorer is not None else "data",
         "scored_pairs": len(scorer) if scorer is not None else 0,
     }
+    return {**record, "scorer": method.scorer} if method.recomputes_similarity else record

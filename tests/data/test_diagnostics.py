@@ -81,6 +81,26 @@ def test_weights_that_follow_the_truth_have_auc_one_and_the_reverse_zero(tmp_pat
     assert weight["gradient_scale"]["correct"] > 1.0 > weight["gradient_scale"]["hallucinated"]
 
 
+def test_a_given_scorer_replaces_the_similarities_the_data_holds(tmp_path, tiny_world):
+    from aspo_repro.data.diagnostics import _scene_lookup
+
+    directory = write_pairs(tmp_path / "prefs", tiny_world, 0.1, 0.9)  # the data's similarities: reversed
+    scene_of = _scene_lookup(tiny_world)
+    false = {grammar.object_sentence(absent(scene_of(str(r["id"]))))
+             for r in json.loads(Path(tiny_world.instructions_json).read_text())}
+    calls = []
+
+    def truthful(images, sentences):  # the hallucinated sentences write_pairs puts in the chosen answers: 0
+        calls.append(len(images))
+        return [0.0 if text in false else 1.0 for text in sentences]
+
+    report = diagnose(directory, world=tiny_world, perplexity=False, scorer=truthful, scorer_name="truthful")
+    assert calls == [4 * PAIRS] and report["similarity"] == "truthful"
+    assert report["weights"]["aspo-s"]["auc_within_answer"]["value"] == 1.0
+    stored = diagnose(directory, world=tiny_world, perplexity=False)
+    assert stored["weights"]["aspo-s"]["auc_within_answer"]["value"] == 0.0 and "similarity" not in stored
+
+
 def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world):
     from aspo_repro.data.diagnostics import sentence_nlls
     from aspo_repro.training.preferences import open_preferences
@@ -148,6 +168,13 @@ def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_
     assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "d.json"), "--no-perplexity"]) == 0
     assert "aspo-s" in capsys.readouterr().out
     assert json.loads((tmp_path / "d.json").read_text())["pairs"] == PAIRS
+    clip = str(tiny_world.clip_stage_dir("clip"))  # another CLIP than the one the data holds similarities of
+    assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "c.json"), "--no-perplexity",
+                 "--clip", clip]) == 0
+    rescored = json.loads((tmp_path / "c.json").read_text())
+    assert rescored["similarity"] == clip
+    assert rescored["weights"]["aspo-s"]["auc"] != {"value": 1.0, "ci95": [1.0, 1.0]}  # no longer the data's
+    assert main(["prefs", "diagnose", str(directory), "--no-perplexity", "--clip", "no-such-clip"]) == 2
     (directory / "manifest.json").write_text(json.dumps({"settings": {"world": None}}))
     with pytest.raises(UserError, match="only mini preference data has the ground truth"):
         diagnose(directory)

@@ -1,0 +1,46 @@
+"""Where a run's similarities come from: the data's, or a scorer that scores every sentence again (captions)."""
+
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image
+
+from aspo_repro.errors import UserError
+from aspo_repro.methods import get_method
+from aspo_repro.miniworld import caption_clip
+from aspo_repro.miniworld.caption_clip import CaptionClipConfig
+from aspo_repro.training.config import TrainConfig
+from aspo_repro.training.similarity import CachedScorer, similarity_record, similarity_scorer
+
+TINY = CaptionClipConfig(steps=2, batch_size=8, warmup_steps=1)
+MINI = {"settings": {"world": {"seed": 0, "size": "tiny"}}}
+
+
+def prefs(manifest):
+    return SimpleNamespace(manifest=manifest, has_similarity=True)
+
+
+def test_only_a_caption_scored_similarity_weight_rescores_what_the_data_holds():
+    assert get_method("aspo-s", scorer="captions").recomputes_similarity
+    assert get_method("aspo", scorer="captions").recomputes_similarity
+    for name in ("aspo-s", "aspo", "aspo-p", "aspo-oracle", "dpo"):
+        assert not get_method(name).recomputes_similarity
+    assert not get_method("aspo-p", scorer="captions").recomputes_similarity  # alpha 0: no similarity
+    assert similarity_scorer(get_method("aspo-s"), TrainConfig(), prefs(MINI), None) is None  # the data's
+
+
+def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
+    import aspo_repro.miniworld as miniworld
+
+    asked = []
+    monkeypatch.setattr(miniworld, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
+    real = caption_clip.ensure_caption_scorer
+    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: real(world, TINY, progress=False))
+    method = get_method("aspo-s", scorer="captions")
+    scorer = similarity_scorer(method, TrainConfig(), prefs(MINI), None)
+    assert isinstance(scorer, CachedScorer) and asked == [{"seed": 0, "size": "tiny", "replicate": 0}]
+    values = scorer(Image.new("RGB", (48, 48)), ["A red circle is in the center.", "There is one object in the image."])
+    assert len(values) == 2 and values[0] != values[1]
+    assert similarity_record(method, scorer) == {"source": "computed", "scored_pairs": 2, "scorer": "captions"}
+    with pytest.raises(UserError, match="needs mini preference data"):
+        similarity_scorer(method, TrainConfig(), prefs({"settings": {}}), None)
