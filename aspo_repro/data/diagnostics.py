@@ -76,8 +76,8 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
     if world is None and not world_settings:
         raise UserError(f"{directory} was not built from the mini world: only mini preference data has the "
                         "ground truth a diagnosis needs")
-    world = world or _world(world_settings)
-    scene_of = _scene_lookup(world)
+    world = world or world_from_settings(world_settings)
+    scene_of = scene_lookup(world)
     rows = opened.dataset.remove_columns([c for c in ("images",) if c in opened.dataset.column_names]).to_list()
     if scorer is not None:
         rescore_chosen(opened.dataset, rows, scorer)
@@ -117,14 +117,14 @@ def rescore_chosen(dataset, rows: list[dict[str, Any]], scorer) -> None:
         row["chosen_sentence_similarity"] = [next(values) for _ in row.get("chosen_sentence_spans") or []]
 
 
-def _world(settings: dict[str, Any]):
+def world_from_settings(settings: dict[str, Any]):
     from aspo_repro.miniworld import obtain_world
 
     return obtain_world(seed=settings["seed"], size=settings["size"], progress=False,
                         replicate=settings.get("replicate", 0))
 
 
-def _scene_lookup(world):
+def scene_lookup(world):
     """The scene of an instruction id, through the world's instruction records and their images."""
     from aspo_repro.data.backends import world_scenes
 

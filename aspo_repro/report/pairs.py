@@ -117,17 +117,17 @@ def mini_world(settings: dict[str, Any]):
     world_settings = settings.get("world")
     if not world_settings:
         return None
-    from aspo_repro.data.diagnostics import _world
+    from aspo_repro.data.diagnostics import world_from_settings
 
-    return _world(world_settings)
+    return world_from_settings(world_settings)
 
 
 def scene_lookup(world):
     if world is None:
         return None
-    from aspo_repro.data.diagnostics import _scene_lookup
+    from aspo_repro.data.diagnostics import scene_lookup
 
-    return _scene_lookup(world)
+    return scene_lookup(world)
 
 
 def sentence_nlls(opened, world, count: int) -> list[list[float] | None]:

@@ -39,8 +39,8 @@ def by_form(prefs: str, world, scorer) -> dict:
     from aspo_repro.training.preferences import open_preferences
 
     opened = open_preferences(prefs)
-    world = world or diagnostics._world(opened.manifest["settings"]["world"])
-    scene_of = diagnostics._scene_lookup(world)
+    world = world or diagnostics.world_from_settings(opened.manifest["settings"]["world"])
+    scene_of = diagnostics.scene_lookup(world)
     rows = opened.dataset.remove_columns(["images"]).to_list()
     diagnostics.rescore_chosen(opened.dataset, rows, scorer)
     forms: dict[str, list] = {}

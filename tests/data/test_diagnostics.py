@@ -40,9 +40,9 @@ def absent(scene):
 def write_pairs(directory: Path, world, correct_similarity: float, hallucinated_similarity: float) -> Path:
     """Chosen: two true object sentences and one false; rejected: one true and two false (and a count claim
     one higher). Similarities set per class."""
-    from aspo_repro.data.diagnostics import _scene_lookup
+    from aspo_repro.data.diagnostics import scene_lookup
 
-    scene_of = _scene_lookup(world)
+    scene_of = scene_lookup(world)
     records = [r for r in json.loads(Path(world.instructions_json).read_text())
                if len(scene_of(str(r["id"])).objects) + 1 < len(lexicon.NUMBER_WORDS)][:PAIRS]
     rng = random.Random(0)
@@ -82,10 +82,10 @@ def test_weights_that_follow_the_truth_have_auc_one_and_the_reverse_zero(tmp_pat
 
 
 def test_a_given_scorer_replaces_the_similarities_the_data_holds(tmp_path, tiny_world):
-    from aspo_repro.data.diagnostics import _scene_lookup
+    from aspo_repro.data.diagnostics import scene_lookup
 
     directory = write_pairs(tmp_path / "prefs", tiny_world, 0.1, 0.9)  # the data's similarities: reversed
-    scene_of = _scene_lookup(tiny_world)
+    scene_of = scene_lookup(tiny_world)
     false = {grammar.object_sentence(absent(scene_of(str(r["id"]))))
              for r in json.loads(Path(tiny_world.instructions_json).read_text())}
     calls = []
@@ -164,7 +164,7 @@ def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_
     import aspo_repro.data.diagnostics as diagnostics
 
     directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
-    monkeypatch.setattr(diagnostics, "_world", lambda settings: tiny_world)
+    monkeypatch.setattr(diagnostics, "world_from_settings", lambda settings: tiny_world)
     assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "d.json"), "--no-perplexity"]) == 0
     assert "aspo-s" in capsys.readouterr().out
     assert json.loads((tmp_path / "d.json").read_text())["pairs"] == PAIRS
