@@ -11,7 +11,7 @@ Two measurements, one command each:
     # reference (--held-out adds replicates outside it) and compared on every choice of 3 of its seeds;
     # --fresh: replicates made after the checks were declared, each against the reference alone
     python .ci/regression_power.py false-alarms --reference results/smoke [--held-out ROOT ...] [--out FILE]
-    python .ci/regression_power.py false-alarms --reference results/smoke --fresh ROOT [ROOT ...]
+    python .ci/regression_power.py false-alarms --reference results/smoke --fresh ROOT [ROOT ...] [--fresh-against w1,w2]
 
     # both, as docs/regression.md reports them (RESULTS, WORK: CI's candidate, world replicate 0)
     python .ci/regression_power.py all --candidate RESULTS --work WORK --out docs/regression-power.md
@@ -132,7 +132,7 @@ def matrix(args) -> tuple[str, bool]:
         columns[name] = compare(args.reference, mutated, RESULTS_PROFILE, settings, seeds)
         notes[name] = changed_runs(candidate, mutated)
         print(f"[mutant] {name}: {'caught' if not columns[name].passed else 'NOT caught'} "
-              f"({minutes[name]:.1f} min, {notes[name]} scores changed)", flush=True)
+              f"({minutes[name] or 0:.1f} min, {notes[name]} scores changed)", flush=True)
     ok = unchanged.passed and all(not columns[n].passed for n in names)
     return render_matrix(columns, notes, methods), ok
 
@@ -176,7 +176,8 @@ def false_alarms(args) -> tuple[str, bool]:
     settings = load_settings()
     reference = reference_roots(args.reference)
     if args.fresh:
-        trials_of = [(Path(p), reference) for p in args.fresh]
+        against = [w for w in reference if not args.fresh_against or w.name in args.fresh_against.split(",")]
+        trials_of = [(Path(p), against) for p in args.fresh]
     else:
         worlds = [*reference, *(Path(p) for p in args.held_out or [])]
         trials_of = [(world, [w for w in worlds if w != world]) for world in worlds]
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out", nargs="*", help="results roots of world replicates outside the reference")
     parser.add_argument("--fresh", nargs="*",
                         help="false-alarms: compare these world replicates with the reference alone (no leave-one-out)")
+    parser.add_argument("--fresh-against", help="with --fresh: only these of the reference's worlds (e.g. world1,world2)")
     parser.add_argument("--scratch", help="keep the mutants' reproductions here; a rerun resumes and reuses them")
     parser.add_argument("--out", help="write the Markdown report here")
     parser.add_argument("--require-caught", action="store_true",
