@@ -6,7 +6,6 @@ On the paper profile the three alphas that Table 5 reports (0, 0.5, 1) are drawn
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,14 +143,6 @@ def alpha_figure(spec: FigureSpec, results: pd.DataFrame, published: pd.DataFram
     sweep_methods = {point.method for point in spec.file.points}
     used = sum(1 for (model, method, _) in run_scores(results, seeds).keys() if model == section.model and method in sweep_methods)
     return plot(spec, rows, paper, context.provenance_line(used)), to_markdown(spec, rows, paper, context, used)
-
-
-def write_figure(
-    spec: FigureSpec, results: pd.DataFrame, published: pd.DataFrame, context: Context,
-    out_dir: str | os.PathLike, seeds: int | None = None,
-) -> list[Path]:
-    figure, markdown = alpha_figure(spec, results, published, context, seeds)
-    return save_figure(figure, markdown, Path(out_dir) / spec.name, context)
 
 
 def save_figure(figure, markdown: str, stem: Path, context: Context) -> list[Path]:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from aspo_repro.intervals import Interval, estimate
 from aspo_repro.results import BASE_METHOD, EvalResult, RunKey
-from aspo_repro.tables.figure import save_figure
 from aspo_repro.tables.grid import MISSING, RunScore
 from aspo_repro.tables.render import Context, interval_text
 from aspo_repro.tables.specs import HELD_OUT_DRIFT, SweepSpec, plain_label
@@ -191,9 +189,3 @@ def sweep_figure(spec: SweepSpec, results_root, context: Context, seeds: int | N
     points, base = sweep_points(spec, results_root, seeds)
     used = sum(1 for run in spec.runs_needed(seeds=seeds or 1) if run.eval_path(results_root).is_file())
     return plot(spec, points, base, context.provenance_line(used)), to_markdown(spec, points, base, context, used)
-
-
-def write_sweep(spec: SweepSpec, results_root, context: Context, out_dir: str | os.PathLike,
-                seeds: int | None = None) -> list[Path]:
-    figure, markdown = sweep_figure(spec, results_root, context, seeds)
-    return save_figure(figure, markdown, Path(out_dir) / spec.name, context)
