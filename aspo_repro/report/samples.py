@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aspo_repro.report.sources import Sources
+
+if TYPE_CHECKING:
+    from aspo_repro.results import EvalResult
 
 ITEMS_PER_TASK = 12
 
@@ -28,19 +31,17 @@ class SideBySide:
 
 def collect_samples(sources: Sources, items_per_task: int = ITEMS_PER_TASK) -> tuple[list[SideBySide], list[str]]:
     """Every (model, benchmark) with logged answers of at least two runs; and the runs without raw outputs."""
-    from aspo_repro.results import EvalResult
-
     views, without = [], []
     for model_dir in sorted((sources.results_root / sources.results_profile).glob("*")):
         runs = first_seed_runs(model_dir)
         if not runs:
             continue
         logged = {}
-        for method, path in runs.items():
+        for method, (path, result) in runs.items():
             raw = path.parent / f"{path.stem}.lmms_eval"
             files = sorted(raw.glob("*.json")) if raw.is_dir() else []
             if not files:
-                without.append(EvalResult.load(path).run.label())
+                without.append(result.run.label())
             logged[method] = {f.stem: f for f in files}
         for benchmark in sorted({b for files in logged.values() for b in files}):
             having = {m: files[benchmark] for m, files in logged.items() if benchmark in files}
@@ -49,16 +50,17 @@ def collect_samples(sources: Sources, items_per_task: int = ITEMS_PER_TASK) -> t
     return views, without
 
 
-def first_seed_runs(model_dir: Path) -> dict[str, Path]:
-    """method -> its eval.json of the lowest seed, base first, then in the method registry's order."""
+def first_seed_runs(model_dir: Path) -> dict[str, tuple[Path, EvalResult]]:
+    """method -> its eval.json of the lowest seed and the result read from it, base first, then in the
+    method registry's order."""
     from aspo_repro.methods import all_methods
     from aspo_repro.results import EvalResult
 
     found, bases = {}, set()
     for path in sorted(model_dir.glob("*/seed*/eval.json"), key=lambda p: p.parent.name[4:].zfill(6)):
-        run = EvalResult.load(path).run
-        found.setdefault(run.method, path)
-        bases |= {run.method} if run.is_base else set()
+        result = EvalResult.load(path)
+        found.setdefault(result.run.method, (path, result))
+        bases |= {result.run.method} if result.run.is_base else set()
     registered = [method.name for method in all_methods()]
 
     def order(method: str) -> tuple:
@@ -67,16 +69,16 @@ def first_seed_runs(model_dir: Path) -> dict[str, Path]:
     return {method: found[method] for method in sorted(found, key=order)}
 
 
-def side_by_side(model: str, benchmark: str, files: dict[str, Path], runs: dict[str, Path], per_task: int) -> SideBySide:
+def side_by_side(model: str, benchmark: str, files: dict[str, Path], runs: dict[str, tuple[Path, EvalResult]],
+                 per_task: int) -> SideBySide:
     from aspo_repro.evaluation.benchmarks import REGISTRY
     from aspo_repro.files import read_record
-    from aspo_repro.results import EvalResult
 
     label = REGISTRY[benchmark].label if benchmark in REGISTRY else benchmark
     view = SideBySide(model, benchmark, label, list(files), {}, [])
     by_item: dict[tuple[str, Any], dict[str, Any]] = {}
     for method, path in files.items():
-        result = EvalResult.load(runs[method])
+        _, result = runs[method]
         view.runs[method] = result.run.label()
         output = (read_record(path, "raw lmms-eval output") or {}).get("output") or {}
         image_root = (result.provenance or {}).get("benchmark_dir")
