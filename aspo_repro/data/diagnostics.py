@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from aspo_repro.methods import Method, all_methods
+from aspo_repro.miniworld.obtain import recorded_world
 
 BOOTSTRAP_SAMPLES = 1000
 
@@ -76,7 +77,7 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
     if world is None and not world_settings:
         raise UserError(f"{directory} was not built from the mini world: only mini preference data has the "
                         "ground truth a diagnosis needs")
-    world = world or world_from_settings(world_settings)
+    world = world or recorded_world(world_settings)
     scene_of = scene_lookup(world)
     rows = opened.dataset.remove_columns([c for c in ("images",) if c in opened.dataset.column_names]).to_list()
     if scorer is not None:
@@ -115,13 +116,6 @@ def rescore_chosen(dataset, rows: list[dict[str, Any]], scorer) -> None:
     values = iter(float(v) for v in scorer(images, sentences)) if sentences else iter(())
     for row in rows:
         row["chosen_sentence_similarity"] = [next(values) for _ in row.get("chosen_sentence_spans") or []]
-
-
-def world_from_settings(settings: dict[str, Any]):
-    from aspo_repro.miniworld import obtain_world
-
-    return obtain_world(seed=settings["seed"], size=settings["size"], progress=False,
-                        replicate=settings.get("replicate", 0))
 
 
 def scene_lookup(world):

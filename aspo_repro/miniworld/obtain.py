@@ -27,6 +27,13 @@ def obtain_world(seed: int = 0, cache_dir: str | Path | None = None, size: str =
     return build_world(seed, cache_dir, size, progress=progress, replicate=replicate)
 
 
+def recorded_world(settings: dict, progress: bool = False):
+    """The world a record names (``{seed, size, replicate}``: a preference manifest's ``settings.world``),
+    reused from the default cache or built after saying so."""
+    return obtain_world(seed=settings["seed"], size=settings["size"], progress=progress,
+                        replicate=settings.get("replicate", 0))
+
+
 def build_announcement(world, to_build: list[str]) -> str:
     minutes = max(1, round(COLD_BUILD_SECONDS.get(world.size, 60) / 60))
     return (f"building the mini world (seed {world.seed}, size {world.size}; {len(to_build)} stage(s) to build: "

@@ -117,9 +117,9 @@ def mini_world(settings: dict[str, Any]):
     world_settings = settings.get("world")
     if not world_settings:
         return None
-    from aspo_repro.data.diagnostics import world_from_settings
+    from aspo_repro.miniworld.obtain import recorded_world
 
-    return world_from_settings(world_settings)
+    return recorded_world(world_settings)
 
 
 def scene_lookup(world):

@@ -81,14 +81,13 @@ def own_checkpoint(method: Method, manifest: dict[str, Any] | None) -> Path:
     world the preference data was made in (its manifest's settings), trained there on first use."""
     from aspo_repro.aspo_choices import SCORER_KINDS
     from aspo_repro.errors import UserError
-    from aspo_repro.miniworld import obtain_world
+    from aspo_repro.miniworld.obtain import recorded_world
 
     world = ((manifest or {}).get("settings") or {}).get("world")
     if not world:
         raise UserError(f"scorer={method.scorer} is trained in the mini world: it needs mini preference data, "
                         "whose manifest names its world")
-    built = obtain_world(seed=world["seed"], size=world["size"], replicate=world.get("replicate", 0))
-    return SCORER_KINDS[method.scorer].checkpoint(built)
+    return SCORER_KINDS[method.scorer].checkpoint(recorded_world(world, progress=True))
 
 
 def data_clip(manifest: dict[str, Any] | None) -> str | None:

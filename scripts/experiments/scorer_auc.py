@@ -21,6 +21,7 @@ from aspo_repro.data.diagnostics import diagnose
 from aspo_repro.miniworld.build import World
 from aspo_repro.miniworld.config import world_config
 from aspo_repro.miniworld.grammar import parse_sentence
+from aspo_repro.miniworld.obtain import recorded_world
 from aspo_repro.storage import atomic_write_json
 
 
@@ -39,7 +40,7 @@ def by_form(prefs: str, world, scorer) -> dict:
     from aspo_repro.training.preferences import open_preferences
 
     opened = open_preferences(prefs)
-    world = world or diagnostics.world_from_settings(opened.manifest["settings"]["world"])
+    world = world or recorded_world(opened.manifest["settings"]["world"])
     scene_of = diagnostics.scene_lookup(world)
     rows = opened.dataset.remove_columns(["images"]).to_list()
     diagnostics.rescore_chosen(opened.dataset, rows, scorer)

@@ -164,7 +164,7 @@ def test_the_command_prints_and_writes_it_and_refuses_paper_data(tmp_path, tiny_
     import aspo_repro.data.diagnostics as diagnostics
 
     directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
-    monkeypatch.setattr(diagnostics, "world_from_settings", lambda settings: tiny_world)
+    monkeypatch.setattr(diagnostics, "recorded_world", lambda settings: tiny_world)
     assert main(["prefs", "diagnose", str(directory), "--out", str(tmp_path / "d.json"), "--no-perplexity"]) == 0
     assert "aspo-s" in capsys.readouterr().out
     assert json.loads((tmp_path / "d.json").read_text())["pairs"] == PAIRS

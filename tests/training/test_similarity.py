@@ -30,15 +30,15 @@ def test_only_a_caption_scored_similarity_weight_rescores_what_the_data_holds():
 
 
 def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
-    import aspo_repro.miniworld as miniworld
+    from aspo_repro.miniworld import obtain
 
     asked = []
-    monkeypatch.setattr(miniworld, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
+    monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
     real = caption_clip.ensure_caption_scorer
     monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: real(world, TINY, progress=False))
     method = get_method("aspo-s", scorer="captions")
     scorer = similarity_scorer(method, TrainConfig(), prefs(MINI), None)
-    assert isinstance(scorer, CachedScorer) and asked == [{"seed": 0, "size": "tiny", "replicate": 0}]
+    assert isinstance(scorer, CachedScorer) and asked == [{"seed": 0, "size": "tiny", "replicate": 0, "progress": True}]
     values = scorer(Image.new("RGB", (48, 48)), ["A red circle is in the center.", "There is one object in the image."])
     assert len(values) == 2 and values[0] != values[1]
     assert similarity_record(method, scorer) == {"source": "computed", "scored_pairs": 2, "scorer": "captions"}
