@@ -114,7 +114,7 @@ def label(check) -> str:
 
 
 def matrix(args) -> tuple[str, bool]:
-    settings = load_settings()
+    settings = load_settings(args.settings)
     candidate, work = Path(args.candidate), Path(args.work)
     names = args.mutants.split(",") if args.mutants else list(MUTANTS)
     unknown = [n for n in names if n not in MUTANTS]
@@ -173,7 +173,7 @@ def false_alarms(args) -> tuple[str, bool]:
     (the default): every reference world and every ``--held-out`` root in turn, against all the others.
     ``--fresh``: each root against the reference alone (worlds that did not exist when the checks were
     declared)."""
-    settings = load_settings()
+    settings = load_settings(args.settings)
     reference = reference_roots(args.reference)
     if args.fresh:
         against = [w for w in reference if not args.fresh_against or w.name in args.fresh_against.split(",")]
@@ -209,18 +209,23 @@ def false_alarms(args) -> tuple[str, bool]:
 
 def detectable(args) -> str:
     """Each primary check's band and minimum detectable effect beside the effects it guards: the
-    smoke reference's mean, and the same difference in the mini profile's own tables (results/mini)."""
-    settings = load_settings()
+    smoke reference's mean, and the same difference in the mini profile's own tables (results/mini).
+    A check of a method's own score guards its change over base: that change is shown beside it."""
+    settings = load_settings(args.settings)
     candidate = Path(args.candidate)
     comparison = compare(args.reference, candidate, RESULTS_PROFILE, settings, set(range(CANDIDATE_SEEDS)))
+    smoke = {(c.model, c.method, c.benchmark, c.kind): c for c in comparison.checks}
     mini = regression.quantities(regression.read_values(REPO / "results", RESULTS_PROFILE), settings.versus)
     lines = ["| primary check | smoke effect (reference mean ± sd) | band | mde (80% power) | mini tables' effect |",
              "|---|---|---|---|---|"]
     for check in comparison.primary:
-        values = mini.get((check.model, check.method, check.benchmark, check.kind), [])
+        kind = regression.BASE_DELTA if check.kind == regression.SCORE else check.kind
+        effect = smoke[(check.model, check.method, check.benchmark, kind)]
+        values = mini.get((check.model, check.method, check.benchmark, kind), [])
         mini_effect = f"{sum(values) / len(values):+.2f} (n={len(values)})" if values else "not in results/mini"
-        lines.append(f"| {label(check)} | {check.reference_mean:+.2f} ± {check.reference_sd:.2f} | ±{check.band:.2f} | "
-                     f"{check.mde:.2f} | {mini_effect} |")
+        guarded = "" if kind == check.kind else f" (its {kind})"
+        lines.append(f"| {label(check)} | {effect.reference_mean:+.2f} ± {effect.reference_sd:.2f}{guarded} | "
+                     f"±{check.band:.2f} | {check.mde:.2f} | {mini_effect}{guarded} |")
     return "\n".join(lines)
 
 
@@ -237,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="false-alarms: compare these world replicates with the reference alone (no leave-one-out)")
     parser.add_argument("--fresh-against", help="with --fresh: only these of the reference's worlds (e.g. world1,world2)")
     parser.add_argument("--scratch", help="keep the mutants' reproductions here; a rerun resumes and reuses them")
+    parser.add_argument("--settings", help="a regression YAML file (default configs/regression.yaml)")
     parser.add_argument("--out", help="write the Markdown report here")
     parser.add_argument("--require-caught", action="store_true",
                         help="exit 1 unless every mutant is caught, the unchanged candidate passes and (false-alarms) "

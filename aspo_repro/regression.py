@@ -48,6 +48,7 @@ from aspo_repro.results import BASE_METHOD, BENCHMARKS, EvalResult, collect, fin
 SETTINGS_FILE = REPO_ROOT / "configs" / "regression.yaml"
 WORLD_PREFIX = "world"
 SCORE, BASE_DELTA = "score", "Δ base"
+NO_VERSUS = "none"  # a primary check of the method's own score, against nothing
 
 Key = tuple[str, str, str, str]  # (model, method, benchmark, kind)
 Values = dict[tuple[str, str, int], dict[str, "Scored"]]  # (model, method, seed) -> {benchmark: score}
@@ -64,7 +65,8 @@ class Scored:
 
 @dataclass(frozen=True)
 class PrimaryCheck:
-    """``method`` against ``versus`` (a method, or ``base``) on ``benchmarks``: differences that decide."""
+    """``method`` against ``versus`` (a method, ``base``, or ``none``: its own score) on ``benchmarks``: the
+    quantities that decide."""
 
     method: str
     versus: str
@@ -72,6 +74,8 @@ class PrimaryCheck:
 
     @property
     def kind(self) -> str:
+        if self.versus == NO_VERSUS:
+            return SCORE
         return BASE_DELTA if self.versus == BASE_METHOD else versus_kind(self.versus)
 
 
@@ -111,7 +115,7 @@ class RegressionFile:
     @property
     def versus(self) -> dict[str, str]:
         """method -> the method its difference is taken against (the primary checks' pairs)."""
-        return {c.method: c.versus for c in self.primary if c.versus != BASE_METHOD}
+        return {c.method: c.versus for c in self.primary if c.versus not in (BASE_METHOD, NO_VERSUS)}
 
     def primary_keys(self, models: Iterable[str]) -> set[Key]:
         return {(model, c.method, benchmark, c.kind) for model in models for c in self.primary

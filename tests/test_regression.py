@@ -135,8 +135,25 @@ def test_the_minimum_detectable_effect_lies_beyond_the_band(reference, tmp_path)
 def test_the_committed_settings_declare_one_correct_sentence_check_per_method():
     settings = load_settings()
     pairs = {(c.method, c.versus) for c in settings.primary}
-    assert pairs == {("aspo", "dpo"), ("aspo-s", "dpo"), ("aspo-p", "dpo"), ("aspo-oracle", "dpo"), ("dpo", "base")}
+    assert pairs == {("aspo", "dpo"), ("aspo-s", "dpo"), ("aspo-p", "dpo"), ("aspo-oracle", "dpo"), ("dpo", "none")}
     assert all(c.benchmarks == ("mini_shr_correct",) for c in settings.primary)
+
+
+def test_a_check_against_none_decides_on_the_method_s_own_score(reference, tmp_path):
+    """DPO checked on its level: a world whose base model sits far from the reference's moves DPO's change
+    over base (a secondary check now) but not DPO's score; a DPO that stopped moving fails."""
+    settings = RegressionFile(false_alarm_rate=0.05, floor={"default": 0.5},
+                              primary=(PrimaryCheck("dpo", "none", ("mini_shr",)),))
+    world(tmp_path / "ref2" / "world1", 50.0, [-5.0, -4.0, -6.0], [0, 0, 0])
+    world(tmp_path / "ref2" / "world2", 51.0, [-5.5, -4.5, -5.0], [0, 0, 0])
+    world(tmp_path / "ref2" / "world3", 49.0, [-4.0, -5.0, -4.5], [0, 0, 0])
+    world(tmp_path / "odd-base", 60.0, [-15.0, -15.5, -14.5], [0, 0, 0])  # DPO lands where it always does
+    comparison = compare(tmp_path / "ref2", tmp_path / "odd-base", "mini", settings)
+    assert [(c.method, c.kind) for c in comparison.primary] == [("dpo", "score")]
+    assert comparison.passed, format_report(comparison)
+    assert any(not c.ok for c in comparison.secondary if c.kind == "Δ base")
+    world(tmp_path / "inert", 50.0, [0.0, 0.0, 0.0], [0, 0, 0])  # DPO no longer moves off its base
+    assert not compare(tmp_path / "ref2", tmp_path / "inert", "mini", settings).passed
 
 
 def test_a_primary_check_on_an_unknown_benchmark_is_one_line(tmp_path):
