@@ -15,6 +15,9 @@ The options follow ``docs/aspo-math.md``:
   only mini preference data holds: ``aspo-oracle``, the upper bound of sentence-level weighting.
   ``captions`` (mini only): the world's caption scorer, trained as CLIP is trained, which scores
   every chosen sentence again (``aspo_choices.SCORER_KINDS``, docs/scorer.md).
+- verdict_flip (with ``scorer=judge`` only): the share of the judge's verdicts flipped before they
+  become weights, the same sentences at every seed, so that the weights' within-answer AUC is about
+  1 - verdict_flip: the noisy oracles of the weight-quality figure (docs/miniworld.md).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from aspo_repro.errors import UserError, unknown_name
 NORMS = tuple(NORMALISERS)
 PPL_SOURCES = tuple(PERPLEXITY_SOURCES)
 SCORERS = tuple(SCORER_KINDS)
-ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c", "scorer")
+ASPO_OPTIONS = ("granularity", "alpha", "norm", "ppl_source", "clamp_c", "scorer", "verdict_flip")
 COMMON_OPTIONS = ("beta", "learning_rate")  # read by every method, whatever its loss
 
 
@@ -90,6 +93,7 @@ class AspoOptions:
     ppl_source: str = "policy"
     clamp_c: bool = True
     scorer: str = "clip"
+    verdict_flip: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.granularity, tuple(GRANULARITIES), "granularity")
@@ -98,11 +102,10 @@ class AspoOptions:
         _check(self.scorer, SCORERS, "scorer")
         if self.scorer == "judge" and (self.granularity != "sentence" or self.alpha != 1):
             raise UserError("the judge scores sentences: scorer=judge needs granularity sentence and alpha 1")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
-            raise UserError(f"alpha must be a number in [0, 1]; got {self.alpha!r}")
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise UserError(f"alpha must lie in [0, 1]; got {self.alpha}")
-        object.__setattr__(self, "alpha", float(self.alpha))
+        object.__setattr__(self, "alpha", _share(self.alpha, "alpha"))
+        object.__setattr__(self, "verdict_flip", _share(self.verdict_flip, "verdict_flip"))
+        if self.verdict_flip and self.scorer != "judge":
+            raise UserError("verdict_flip flips the judge's verdicts: it needs scorer=judge")
 
     @property
     def unit(self) -> Granularity:
@@ -129,6 +132,7 @@ class Method:
     ppl_source: str = AspoOptions.ppl_source
     clamp_c: bool = AspoOptions.clamp_c
     scorer: str = AspoOptions.scorer
+    verdict_flip: float = AspoOptions.verdict_flip
     beta: float = 0.1
     # The run's learning rate when the method name sets one (``dpo[learning_rate=2e-05]``, the
     # learning-rate sweep); None: the training config's, else the model registry's.
@@ -209,11 +213,25 @@ class Method:
         changed = {k: v for k, v in options.items() if getattr(self, k) != v}
         if not changed:
             return self
+        unread = [k for k in changed if not self.takes(k)]
+        if unread:
+            raise UserError(f"method {self.name!r} does not read {', '.join(sorted(unread))} "
+                            f"(its {self.loss} loss reads {', '.join(self.kind.options) or 'no option'} besides "
+                            f"{', '.join(COMMON_OPTIONS)})")
         suffix = ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
         return dataclasses.replace(self, name=f"{self.name}[{suffix}]", **changed)
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
+
+
+def _share(value: object, what: str) -> float:
+    """A number in [0, 1], as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{what} must be a number in [0, 1]; got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise UserError(f"{what} must lie in [0, 1]; got {value}")
+    return float(value)
 
 
 def _check(value: object, allowed: tuple[str, ...], what: str) -> None:

@@ -36,7 +36,7 @@ def test_overrides_make_a_named_variant():
     variant = get_method("aspo", alpha=0.25)
     assert variant.alpha == 0.25 and variant.name == "aspo[alpha=0.25]"
     assert get_method("aspo", alpha=0.5) is get_method("aspo")  # no change, no new name
-    with pytest.raises(UserError, match="ASPO methods only"):
+    with pytest.raises(UserError, match="method 'dpo' does not read alpha"):
         get_method("dpo", alpha=0.5)
     with pytest.raises(UserError, match="norm must be one of"):
         get_method("aspo", norm="softmax")
@@ -117,3 +117,21 @@ def test_the_judge_scores_sentences_only_and_the_learning_rate_is_an_option_of_e
     assert swept.name == "dpo[learning_rate=5e-05]" and swept.learning_rate == 5e-05 and swept.takes("learning_rate")
     with pytest.raises(UserError, match="learning_rate must be a positive number"):
         get_method("dpo", learning_rate=-1.0)
+
+
+def test_verdict_flip_is_a_share_of_the_judges_verdicts_only():
+    from aspo_repro.results import resolve_method
+
+    method = get_method("aspo-oracle", verdict_flip=0.3)
+    assert method.name == "aspo-oracle[verdict_flip=0.3]" and method.verdict_flip == 0.3
+    assert resolve_method("aspo-oracle[verdict_flip=0.3]") == method
+    with pytest.raises(UserError, match="verdict_flip flips the judge's verdicts: it needs scorer=judge"):
+        get_method("aspo-s", verdict_flip=0.3)
+    with pytest.raises(UserError, match=r"verdict_flip must lie in \[0, 1\]"):
+        get_method("aspo-oracle", verdict_flip=1.5)
+
+
+def test_an_option_the_method_does_not_read_is_refused_by_name():
+    with pytest.raises(UserError, match="method 'dpo' does not read norm"):
+        get_method("dpo", norm="none")
+    assert get_method("dpo", learning_rate=2e-5).name == "dpo[learning_rate=2e-05]"

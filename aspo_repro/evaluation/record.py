@@ -61,7 +61,8 @@ def eval_result(settings: EvalSettings, progress: Progress, missing: dict[str, s
 
 def training_summary(model_dir: Path) -> dict[str, Any] | None:
     """What the training run that made ``model_dir`` (its ``merged/`` output) recorded about itself:
-    settings and the drift on its held-out pairs (``training/drift.py``); None for a base model."""
+    settings, the drift on its held-out pairs (``training/drift.py``) and where its similarity weights
+    came from, with their AUC against the exact judge where it was measured; None for a base model."""
     from aspo_repro.training.run_directory import record_of_merged_model
 
     record = record_of_merged_model(model_dir, warn)
@@ -76,4 +77,5 @@ def training_summary(model_dir: Path) -> dict[str, Any] | None:
         "steps": record.get("steps"),
         "trained_pairs": (record.get("data") or {}).get("trained_pairs"),
         "held_out": record.get("held_out"),
+        "similarity": record.get("similarity"),
     }

@@ -88,6 +88,11 @@ class UnitCollator(DataCollatorForVisionPreference):
             output["ref_token_logps"] = reference_token_logps(output, examples)
         return output
 
+    def unit_similarities(self, example: dict[str, Any]) -> list[float]:
+        """The similarity of each unit of one formatted example's chosen response, as a batch gives it
+        to the loss (a granularity whose units the data holds: sentences)."""
+        return self._similarity([self._chosen_text(example)], [[]])[0].tolist()
+
     def _chosen_text(self, example: dict[str, Any]) -> ChosenText:
         if any(key not in example for key in UNIT_COLUMNS):
             raise ValueError(

@@ -16,6 +16,7 @@ the collator can map each completion token to a sentence of the response.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,14 +134,14 @@ def image_token_expansion(processor, prompt_text: str, image) -> int:
 
 def format_preferences(
     preferences: PreferenceSet, processor, family: str, max_length: int, on_overlong: str,
-    judge_scores: bool = False,
+    judge_scores: bool = False, verdict_flip: float = 0.0,
 ):
     """The kept rows in TRL's format, with unit columns; pairs over ``max_length`` handled by policy.
 
     Returns the dataset (columns ``id``, ``images`` and :data:`FORMATTED_COLUMNS`) and records
     skipped overlong pairs in ``preferences.skipped``. With ``judge_scores`` (``aspo-oracle``) each
     sentence's score is the exact judge's verdict, 1 correct and 0 otherwise, instead of its CLIP
-    similarity.
+    similarity; ``verdict_flip`` of them flipped (:func:`verdict_weights`).
     """
     dataset = preferences.dataset
     scores = VERDICT_COLUMN if judge_scores else SIMILARITY_COLUMN
@@ -152,7 +153,7 @@ def format_preferences(
     ).to_list()
     if judge_scores:
         for row in text:
-            row[SIMILARITY_COLUMN] = [1.0 if v == CORRECT else 0.0 for v in row.pop(VERDICT_COLUMN)]
+            row[SIMILARITY_COLUMN] = verdict_weights(row["id"], row.pop(VERDICT_COLUMN), verdict_flip)
     formatter = PairFormatter.for_processor(processor, family)
     pairs = [formatter.format(row["prompt"], row["chosen"], row["rejected"]) for row in text]
     lengths = _pair_lengths(processor, pairs, dataset[0]["images"][0])
@@ -175,6 +176,22 @@ def format_preferences(
     for name in FORMATTED_COLUMNS:
         kept = kept.add_column(name, columns[name])
     return kept
+
+
+def verdict_weights(pair_id, verdicts: list[int], flip: float = 0.0) -> list[float]:
+    """The judge's verdicts as weights, 1 correct and 0 otherwise, with a share ``flip`` of them flipped.
+
+    Whether a sentence flips is decided by a hash of its pair id and position, not by a seed: every
+    training seed sees the same weights, and a sentence flipped at one share is flipped at every larger
+    one. A flipped weight ranks a correct sentence below a hallucinated one, so the within-answer AUC
+    of the weights is 1 - flip in expectation.
+    """
+    weights = [1.0 if verdict == CORRECT else 0.0 for verdict in verdicts]
+    return [1.0 - w if _uniform(f"{pair_id}:{index}") < flip else w for index, w in enumerate(weights)]
+
+
+def _uniform(key: str) -> float:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
 
 
 def _pair_lengths(processor, pairs: list[FormattedPair], first_image) -> list[int]:

@@ -153,6 +153,7 @@ class PreferenceRecipe:
         self.scorer_used = None  # the cached scorer the collator used, None when the data had all
         self.resume_from: Path | None = None
         self.held_out = None  # the formatted pairs kept out of training (TrainConfig.held_out)
+        self.trained_pairs = None  # the formatted pairs trained on
         self._lock = None  # the run directory's lock, held by the main process while it trains
 
     def setup(self) -> None:
@@ -170,6 +171,7 @@ class PreferenceRecipe:
         self.trainer, self.scorer_used = build_trainer(
             prepared, model, self.processor, dataset, self.scorer, log=self.log
         )
+        self.trained_pairs = dataset
         self.resume_from = self._claim_directory()
         if self.resume_from is not None:
             self.log(f"resuming from {self.resume_from.name}")
@@ -248,6 +250,16 @@ class PreferenceRecipe:
         directory.remove_checkpoints(keep=prepared.settings.config.keep_checkpoints)
         return record
 
+    def _similarity_auc(self) -> dict[str, Any] | None:
+        """How well the similarity weights ranked the trained chosen sentences against the exact judge,
+        when they are the run's whole weights and the data holds the judge's verdicts."""
+        from aspo_repro.training.similarity import similarity_auc, weighs_by_similarity_alone
+
+        preferences = self.prepared.preferences
+        if not weighs_by_similarity_alone(self.prepared.method, preferences):
+            return None
+        return similarity_auc(self.trainer.data_collator, self.trained_pairs, preferences)
+
     def release(self) -> None:
         """Let go of the run directory (after the outputs, or when the run failed)."""
         if self._lock is not None:
@@ -276,7 +288,7 @@ class PreferenceRecipe:
                 "skipped": preferences.skipped.summary(),
             },
             "held_out": held_out,
-            "similarity": similarity_record(prepared.method, self.scorer_used),
+            "similarity": similarity_record(prepared.method, self.scorer_used, self._similarity_auc()),
             "reference_logps": trainer.reference_pass.as_dict() if trainer.reference_pass else None,
             "steps": trainer.state.global_step,
             "batch": prepared.settings.batch.as_dict(),
@@ -303,6 +315,7 @@ def formatted_dataset(prepared: PreparedRun, processor):
         config.max_length,
         config.on_overlong,
         judge_scores=prepared.method.uses_judge,
+        verdict_flip=prepared.method.verdict_flip,
     )
 
 

@@ -96,14 +96,43 @@ def data_clip(manifest: dict[str, Any] | None) -> str | None:
     return clip if isinstance(clip, str) and Path(clip).is_dir() else None
 
 
-def similarity_record(method: Method, scorer: CachedScorer | None) -> dict[str, Any]:
-    """Where a run's similarities came from (run.json), given the scorer it used."""
+def similarity_record(method: Method, scorer: CachedScorer | None, auc: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+    """Where a run's similarities came from (run.json), given the scorer it used, and how well they
+    ranked its chosen sentences against the exact judge (``auc``, :func:`similarity_auc`)."""
     if not method.uses_similarity:
         return {"source": "unused"}
     if method.uses_judge:
-        return {"source": "the exact judge's verdicts in the data (oracle)"}
-    record = {
-        "source": "computed" if scorer is not None else "data",
-        "scored_pairs": len(scorer) if scorer is not None else 0,
-    }
-    return {**record, "scorer": method.scorer} if method.recomputes_similarity else record
+        record = {"source": "the exact judge's verdicts in the data (oracle)", "verdict_flip": method.verdict_flip}
+    else:
+        record = {
+            "source": "computed" if scorer is not None else "data",
+            "scored_pairs": len(scorer) if scorer is not None else 0,
+        }
+        if method.recomputes_similarity:
+            record["scorer"] = method.scorer
+    return {**record, "auc_within_answers": auc} if auc is not None else record
+
+
+def weighs_by_similarity_alone(method: Method, preferences) -> bool:
+    """Whether a run's unit weights are its similarities alone (alpha 1) on units the exact judge
+    has a verdict for (sentences of mini data): then their AUC against the judge is the weights'."""
+    return (method.uses_similarity and not method.uses_perplexity and method.unit.stored_in_data
+            and preferences.has_verdicts)
+
+
+def similarity_auc(collator, dataset, preferences) -> dict[str, Any]:
+    """The within-answer AUC (``data.diagnostics.within_answer_auc``) of the similarities the
+    collator gives the loss for each chosen sentence of ``dataset`` (formatted pairs), against the
+    judge's verdicts in the preference data; unjudgeable sentences left out."""
+    from aspo_repro.data.diagnostics import ChosenSentence, within_answer_auc
+    from aspo_repro.training.preferences import HALLUCINATED, UNJUDGED, VERDICT_COLUMN
+
+    verdicts = dict(zip(preferences.dataset["id"], preferences.dataset[VERDICT_COLUMN]))
+    sentences = []
+    for index, example in enumerate(dataset):
+        scores = collator.unit_similarities(example)
+        for score, verdict in zip(scores, verdicts[example["id"]], strict=True):
+            if verdict != UNJUDGED:
+                sentences.append(ChosenSentence(index, 0, score, {}, verdict == HALLUCINATED))
+    return within_answer_auc(sentences, lambda sentence: sentence.similarity)

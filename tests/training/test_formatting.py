@@ -164,3 +164,19 @@ def test_the_completion_ends_with_the_answers_last_token_then_eos(model, family)
         answer_ids = tokenizer(answer, add_special_tokens=False).input_ids
         assert ids.count(tokenizer.eos_token_id) == 1 and ids[-1] == tokenizer.eos_token_id
         assert ids[-2] == answer_ids[-1] and tokenizer.decode(ids[-2:-1]).strip() != ""
+
+
+def test_a_noisy_oracle_flips_the_same_share_of_verdicts_at_every_call():
+    """verdict_weights: flip 0 is the judge, 1 its inverse; a share p flips about p of the sentences, the
+    same ones each time (every seed trains on the same weights), and a larger share flips a superset."""
+    from aspo_repro.training.formatting import verdict_weights
+
+    verdicts = [1, 0, -1, 1, 0, 1]
+    assert verdict_weights("pair-0", verdicts) == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    assert verdict_weights("pair-0", verdicts, 1.0) == [0.0, 1.0, 1.0, 0.0, 1.0, 0.0]
+    exact = [w for i in range(2000) for w in verdict_weights(i, verdicts)]
+    flipped = {p: [w for i in range(2000) for w in verdict_weights(i, verdicts, p)] for p in (0.15, 0.3)}
+    changed = {p: {k for k, (a, b) in enumerate(zip(exact, ws)) if a != b} for p, ws in flipped.items()}
+    assert abs(len(changed[0.3]) / len(exact) - 0.3) < 0.02 and abs(len(changed[0.15]) / len(exact) - 0.15) < 0.02
+    assert changed[0.15] < changed[0.3]
+    assert verdict_weights(7, verdicts, 0.3) == verdict_weights(7, verdicts, 0.3)

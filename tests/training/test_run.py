@@ -148,6 +148,20 @@ def test_missing_similarities_are_scored_and_recorded(tmp_path, llava_dir):
     )
     assert outcome.record["similarity"]["source"] == "computed"
     assert outcome.record["similarity"]["scored_pairs"] == sum(calls) > 0
+    # the test data's verdicts are its fake similarity above one half: the scores rank them perfectly
+    assert outcome.record["similarity"]["auc_within_answers"]["value"] == 1.0
+
+
+def test_a_noisy_oracle_records_the_auc_of_the_weights_it_trained_with(tmp_path, llava_dir):
+    """Every verdict flipped: the weights rank each answer's correct sentences below its hallucinated ones."""
+    from prefdata import make_rows, save_prefs
+
+    prefs = save_prefs(tmp_path / "prefs", make_rows(6, sentences=(3, 5)))
+    outcome = train("aspo-oracle", str(llava_dir), prefs, tmp_path / "run",
+                    TrainConfig(**FAST, max_steps=1, method_options={"verdict_flip": 1.0}), log=lambda _: None)
+    similarity = outcome.record["similarity"]
+    assert similarity["verdict_flip"] == 1.0
+    assert similarity["auc_within_answers"]["value"] == 0.0 and similarity["auc_within_answers"]["answers"] > 0
 
 
 def test_a_run_stopped_while_writing_outputs_completes_on_rerun(tmp_path, llava_dir, prefs_dir):

@@ -44,3 +44,24 @@ def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
     assert similarity_record(method, scorer) == {"source": "computed", "scored_pairs": 2, "scorer": "captions"}
     with pytest.raises(UserError, match="needs mini preference data"):
         similarity_scorer(method, TrainConfig(), prefs({"settings": {}}), None)
+
+
+def test_the_auc_of_noisy_verdicts_is_one_minus_the_flipped_share():
+    """similarity_auc ranks each answer's sentences by what the collator hands the loss: the judge's
+    verdicts with a share p flipped give a within-answer AUC near 1 - p (unjudgeable sentences left out)."""
+    import random
+    from types import SimpleNamespace
+
+    from aspo_repro.training.formatting import verdict_weights
+    from aspo_repro.training.similarity import similarity_auc
+
+    rng = random.Random(0)
+    verdicts = {f"pair-{i}": [rng.choice([1, 1, 0, -1]) for _ in range(rng.randint(2, 6))] for i in range(600)}
+    preferences = SimpleNamespace(dataset={"id": list(verdicts), "chosen_sentence_verdict": list(verdicts.values())})
+    formatted = [{"id": key} for key in verdicts]
+    for flip in (0.0, 0.3, 0.5, 1.0):
+        collator = SimpleNamespace(unit_similarities=lambda example, p=flip: verdict_weights(
+            example["id"], verdicts[example["id"]], p))
+        auc = similarity_auc(collator, formatted, preferences)
+        assert abs(auc["value"] - (1 - flip)) < 0.05, (flip, auc)
+        assert auc["ci95"][0] <= auc["value"] <= auc["ci95"][1]
