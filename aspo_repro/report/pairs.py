@@ -9,6 +9,7 @@ seed applied to the image at its own size (the model saw it at its processor's s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -131,13 +132,10 @@ def scene_lookup(world):
 
 
 def sentence_nlls(opened, world, count: int) -> list[list[float] | None]:
+    """The base model's mean NLL of each chosen sentence of the first ``count`` pairs (the diagnosis's)."""
     from aspo_repro.data.diagnostics import sentence_nlls as diagnosed_nlls
 
-    class FirstPairs:  # the diagnosis reads ``opened.dataset`` and ``opened.manifest``
-        dataset = opened.dataset.select(range(count))
-        manifest = opened.manifest
-
-    return diagnosed_nlls(FirstPairs, world)
+    return diagnosed_nlls(dataclasses.replace(opened, dataset=opened.dataset.select(range(count))), world)
 
 
 def noise_seed_of(settings: dict[str, Any], pair_id: str) -> int | None:
