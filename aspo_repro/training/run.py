@@ -115,6 +115,10 @@ def prepare_run(
         "config": {k: v for k, v in settings.as_dict().items() if k not in OUTCOME_NEUTRAL},
         "data_fingerprint": fingerprint,
     }
+    if chosen_method.recomputes_similarity:  # a retrained scorer gives other weights: not the same run
+        from aspo_repro.training import similarity
+
+        identity["scorer_fingerprint"] = sha256_tree(similarity.own_checkpoint(chosen_method, preferences.manifest))
     return PreparedRun(
         chosen_method,
         choice,

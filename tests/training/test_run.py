@@ -183,3 +183,22 @@ def test_a_run_stopped_while_writing_outputs_completes_on_rerun(tmp_path, llava_
     assert again.record["steps"] == 2 and (out / "merged" / "config.json").is_file()
     rebuilt = load_file(out / "adapter" / "adapter_model.safetensors")
     assert all(torch.equal(adapter[name], rebuilt[name]) for name in adapter)
+
+
+def test_a_run_scored_by_its_own_scorer_is_another_run_when_the_scorer_is_retrained(tmp_path, llava_dir, prefs_dir,
+                                                                                     monkeypatch):
+    """scorer=captions rescores every sentence with a checkpoint trained beside the world: a retrained
+    checkpoint (other weights) must not resume or reuse a run made with the old one."""
+    from aspo_repro.training import prepare_run, similarity
+
+    checkpoint = tmp_path / "scorer"
+    checkpoint.mkdir()
+    (checkpoint / "weights.safetensors").write_bytes(b"first")
+    monkeypatch.setattr(similarity, "own_checkpoint", lambda method, manifest: checkpoint)
+    config = TrainConfig(**FAST, method_options={"scorer": "captions"})
+    first = prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key
+    assert first == prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key
+    (checkpoint / "weights.safetensors").write_bytes(b"retrained")
+    assert prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key != first
+    unscored = prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", TrainConfig(**FAST))
+    assert "scorer_fingerprint" not in unscored.identity
