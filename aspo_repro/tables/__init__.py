@@ -26,6 +26,7 @@ from aspo_repro.tables.specs import (
     FigureSpec,
     SweepSpec,
     TableSpec,
+    WeightQualitySpec,
     canonical_table,
     load_spec,
     runs_needed,
@@ -51,9 +52,9 @@ def render_table(
 ) -> list[Path]:
     """Render ``table`` (one of ``known_names()``) from the results under ``results_root`` into ``out_dir``.
 
-    Tables become ``table<N>.md`` and ``table<N>.tex``; Figure 3 becomes ``figure3.png``, ``.pdf``
-    and ``.md``. ``seeds=None`` uses every seed found; ``seeds=K`` seeds 0..K-1 and shows how many
-    of the K each cell has. Runs without results show as missing; returns the paths written.
+    Tables become ``table<N>.md`` and ``table<N>.tex``; a figure (``figure3``, ``lr-sweep``,
+    ``weight-quality``) becomes its ``.png``, ``.pdf`` and ``.md``. ``seeds=None`` uses every seed
+    found; ``seeds=K`` seeds 0..K-1 and shows how many of the K each cell has. Runs without results show as missing; returns the paths written.
     """
     from aspo_repro.references import check_reference_write
 
@@ -65,7 +66,7 @@ def render_table(
     check_reference_write(out_dir)
     inputs = rendering_inputs(spec, results_root, seeds, published_path=published_path, command=command,
                               warning=warning)
-    if isinstance(spec, (SweepSpec, FigureSpec)):
+    if isinstance(spec, (SweepSpec, FigureSpec, WeightQualitySpec)):
         from aspo_repro.tables.figure import save_figure
 
         figure, markdown = build_figure(inputs)
@@ -79,7 +80,7 @@ def render_table(
 class RenderingInputs:
     """What a table or figure is rendered from, in every format (Markdown, LaTeX, the HTML report)."""
 
-    spec: TableSpec | FigureSpec | SweepSpec
+    spec: TableSpec | FigureSpec | SweepSpec | WeightQualitySpec
     results_root: Path
     results: pd.DataFrame
     published: pd.DataFrame
@@ -88,7 +89,7 @@ class RenderingInputs:
 
 
 def rendering_inputs(
-    spec: TableSpec | FigureSpec | SweepSpec, results_root: str | os.PathLike, seeds: int | None = None, *,
+    spec: TableSpec | FigureSpec | SweepSpec | WeightQualitySpec, results_root: str | os.PathLike, seeds: int | None = None, *,
     published_path: str | os.PathLike | None = None, command: str | None = None, warning: str = "",
 ) -> RenderingInputs:
     from aspo_repro.results import collect
@@ -117,6 +118,10 @@ def build_figure(inputs: RenderingInputs):
         from aspo_repro.tables.sweep import sweep_figure
 
         return sweep_figure(inputs.spec, inputs.results_root, inputs.context, inputs.seeds)
+    if isinstance(inputs.spec, WeightQualitySpec):
+        from aspo_repro.tables.weight_quality import weight_quality_figure
+
+        return weight_quality_figure(inputs.spec, inputs.results, inputs.results_root, inputs.context, inputs.seeds)
     from aspo_repro.tables.figure import alpha_figure
 
     return alpha_figure(inputs.spec, inputs.results, inputs.published, inputs.context, inputs.seeds)
@@ -128,6 +133,7 @@ __all__ = [
     "RenderingInputs",
     "RowKey",
     "TableSpec",
+    "WeightQualitySpec",
     "audit",
     "build_figure",
     "build_table_grid",

@@ -80,7 +80,7 @@ def requested_names(requested: list[str], spec_dir: str | os.PathLike | None = N
 
 
 def choices_help(spec_dir: str | os.PathLike | None = None) -> str:
-    """``1, 2, 5, 6, figure3, lr-sweep, or all`` (the paper's): what ``--table`` takes."""
+    """``1, 2, 5, 6, figure3, lr-sweep, weight-quality, or all`` (the paper's): what ``--table`` takes."""
     return f"{', '.join(known_names(spec_dir))}, or all (the paper's: {', '.join(paper_names(spec_dir))})"
 
 

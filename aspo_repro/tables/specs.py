@@ -46,6 +46,8 @@ from aspo_repro.tables.table_file import (
     TableFile,
     TableFileKind,
     TableSection,
+    WeightQualityFile,
+    WeightQualitySection,
     read_table_file,
 )
 
@@ -125,7 +127,7 @@ class FileSpec:
         return self.file.title
 
     @property
-    def section(self) -> TableSection | FigureSection | SweepSection:
+    def section(self) -> TableSection | FigureSection | SweepSection | WeightQualitySection:
         """What the file shows on this spec's profile."""
         return self.file.section(self.profile)
 
@@ -206,7 +208,27 @@ class SweepSpec(FileSpec):
         return _dedupe(runs)
 
 
-Spec = TableSpec | FigureSpec | SweepSpec
+@dataclass(frozen=True)
+class WeightQualitySpec(FileSpec):
+    file: WeightQualityFile
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.section.model,)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The method every row is compared with, then the rows' methods."""
+        return (self.file.versus, *(row.method for row in self.file.rows))
+
+    def runs_needed(self, models: list[str] | None = None, seeds: int = 1) -> list[RunKey]:
+        if not select_models(self, models):
+            return []
+        return _dedupe(RunKey(self.profile, self.section.model, method, seed)
+                       for method in self.methods for seed in method_seeds(method, seeds))
+
+
+Spec = TableSpec | FigureSpec | SweepSpec | WeightQualitySpec
 
 
 def method_seeds(method: str, seeds: int) -> range:
@@ -376,4 +398,18 @@ def _sweep_spec(file: SweepFile, profile: str) -> SweepSpec:
     return SweepSpec(file, profile)
 
 
-_SPEC_BUILDERS = {TableFile: _table_spec, FigureFile: _figure_spec, SweepFile: _sweep_spec}
+def _weight_quality_spec(file: WeightQualityFile, profile: str) -> WeightQualitySpec:
+    _model(file.section(profile).model, profile)
+    for panel in file.panels:
+        check_benchmark(profile, panel)
+    methods = [file.versus, *(row.method for row in file.rows)]
+    for method in methods:
+        resolve_method(method)  # an unknown or non-canonical method fails here, at load time
+    repeated = sorted({method for method in methods if methods.count(method) > 1})
+    if repeated:
+        raise UserError(f"method(s) {', '.join(repeated)} named more than once (as a row or as `versus`)")
+    return WeightQualitySpec(file, profile)
+
+
+_SPEC_BUILDERS = {TableFile: _table_spec, FigureFile: _figure_spec, SweepFile: _sweep_spec,
+                  WeightQualityFile: _weight_quality_spec}

@@ -1,7 +1,9 @@
 """A file of ``configs/tables/``: its schema and its one reader.
 
 A file holds one table (``table: "1"``, ``TableFile``), one figure of points (``figure: figure3``,
-``FigureFile``) or one sweep of a training option (``figure:`` with ``option:``, ``SweepFile``).
+``FigureFile``), one sweep of a training option (``figure:`` with ``option:``, ``SweepFile``) or one
+figure of weight quality against a difference to another method (``figure:`` with ``versus:``,
+``WeightQualityFile``).
 It is read here, once, into these typed dataclasses (``files.dataclass_from_mapping``: an unknown
 key is refused by name); ``catalog`` lists the files and ``specs`` answers the rest of the code's
 questions from them. What a file does not state comes from the registries (a model's label, a
@@ -13,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from aspo_repro.errors import UserError
+from aspo_repro.errors import UserError, unknown_name
 
 
 class _ProfileSections:
@@ -204,7 +206,71 @@ class SweepFile(_ProfileSections):
         return ()
 
 
-TableFileKind = TableFile | FigureFile | SweepFile
+# ---------------------------------------------------------------- weight quality against a difference (issue 31)
+@dataclass(frozen=True)
+class Role:
+    """What a row of a weight-quality figure is."""
+
+    name: str
+    joined: bool  # drawn as one line through the other rows of its role (the family), else a labelled point
+    description: str
+
+
+ROLES = {role.name: role for role in (
+    Role("family", True, "weights of controlled quality, drawn as one line"),
+    Role("marker", False, "weights the project has, placed where their quality puts them"),
+)}
+
+
+@dataclass(frozen=True)
+class WeightRowEntry:
+    method: str
+    label: str
+    role: str  # one of ``ROLES``
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise unknown_name("row role", self.role, ROLES)
+
+    @property
+    def kind(self) -> Role:
+        return ROLES[self.role]
+
+
+@dataclass(frozen=True)
+class WeightQualitySection:
+    model: str
+
+
+@dataclass(frozen=True)
+class WeightQualityFile(_ProfileSections):
+    """Rows of sentence weights of measured quality (within-answer AUC) against each row's difference to
+    ``versus`` on each panel benchmark, paired by seed (``tables/weight_quality.py``)."""
+
+    figure: str
+    title: str
+    versus: str  # the method every row is compared with, seed by seed
+    panels: tuple[str, ...]  # benchmarks of the profile
+    rows: tuple[WeightRowEntry, ...]
+    profiles: dict[str, WeightQualitySection]
+    in_paper: bool = False
+
+    is_figure = True
+
+    @property
+    def key(self) -> str:
+        return self.figure
+
+    @property
+    def stem(self) -> str:
+        return self.figure
+
+    def published_methods(self, profile: str) -> tuple[str, ...]:
+        """A study of this project's own reads no published rows."""
+        return ()
+
+
+TableFileKind = TableFile | FigureFile | SweepFile | WeightQualityFile
 
 
 def read_table_file(path: str | os.PathLike) -> TableFileKind:
@@ -218,5 +284,5 @@ def read_table_file(path: str | os.PathLike) -> TableFileKind:
     if kinds[0] == "table":
         schema = TableFile
     else:
-        schema = SweepFile if "option" in data else FigureFile
+        schema = SweepFile if "option" in data else WeightQualityFile if "versus" in data else FigureFile
     return dataclass_from_mapping(schema, data, str(path))

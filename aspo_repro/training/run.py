@@ -116,9 +116,9 @@ def prepare_run(
         "data_fingerprint": fingerprint,
     }
     if chosen_method.recomputes_similarity:  # a retrained scorer gives other weights: not the same run
-        from aspo_repro.training import similarity
+        from aspo_repro.training.similarity import own_checkpoint
 
-        identity["scorer_fingerprint"] = sha256_tree(similarity.own_checkpoint(chosen_method, preferences.manifest))
+        identity["scorer_fingerprint"] = sha256_tree(own_checkpoint(chosen_method, preferences.manifest))
     return PreparedRun(
         chosen_method,
         choice,

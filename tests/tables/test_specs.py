@@ -119,7 +119,7 @@ def test_a_table_is_its_file(tmp_path):
     (tmp_path / "table7.yaml").write_text(text.replace('published_table: "5"', 'published_table: "5"\nbase_table: "5"'))
     from aspo_repro.tables import catalog
 
-    assert catalog.known_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3", "lr-sweep")
+    assert catalog.known_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3", "lr-sweep", "weight-quality")
     assert catalog.paper_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3")
     assert catalog.find("table7", tmp_path).name == "7" and catalog.find("fig3", tmp_path).name == "figure3"
     spec = load_spec("7", "mini", spec_dir=tmp_path)
