@@ -14,6 +14,17 @@ Checked quantities, per (model, method, benchmark):
 - ``Δ base``: the score minus the same world's base model's (the method's effect);
 - ``Δ vs M``: the score minus method M's on the same world and the same seed id, on the same items.
 
+**Same world first.** World replicates differ far more than their seeds (docs/regression.md: fresh
+replicates 8-10 moved every primary check by several seed deviations), so a band that must cover a
+new world is too wide to guard anything. A world is recognised by its base model's answers: when the
+candidate's base model scores every benchmark item as one reference world's does (its *signature*),
+the candidate was made on the machine kind that made that world, and each check compares it with
+that world's own seeds (the candidate's seed ids left out, so a run is never in its own reference),
+with the seed spread pooled over every reference world: ``MSW (1/m + 1/n_w)`` on MSW's degrees of
+freedom. Otherwise (another CPU, or a change to the base models or to how they are evaluated) the
+check is the cross-world one below, and the report says so; ``regress --require-same-world`` fails
+then instead.
+
 The **primary** checks (``primary:`` in configs/regression.yaml, declared before any fault was
 injected) decide: ASPO's variants and the oracle against DPO, and DPO against its base model, in
 the quantities where ASPO's mechanism shows. Every other quantity is a **secondary** check,
@@ -44,6 +55,7 @@ from aspo_repro.errors import UserError
 from aspo_repro.files import dataclass_from_mapping, read_yaml_mapping
 from aspo_repro.repository import REPO_ROOT
 from aspo_repro.results import BASE_METHOD, BENCHMARKS, EvalResult, collect, find_result_files
+from aspo_repro.storage import stable_hash
 
 SETTINGS_FILE = REPO_ROOT / "configs" / "regression.yaml"
 WORLD_PREFIX = "world"
@@ -179,6 +191,18 @@ def spread(reference: list[tuple[float, ...]], seeds: int) -> Spread | None:
     return Spread(variance, variance**2 / sum(term**2 / df for term, df in terms if term))
 
 
+def same_world_spread(reference: list[tuple[float, ...]], world: int, seeds: int) -> Spread | None:
+    """How the candidate's mean over ``seeds`` seeds varies around reference world ``world``'s mean when
+    both come from that world: seeds only, their variance pooled over every reference world."""
+    own = reference[world] if world < len(reference) else ()
+    spreads = [w for w in reference if len(w) > 1]
+    within_df = sum(len(w) - 1 for w in spreads)
+    if not own or not within_df:
+        return None
+    msw = sum((v - statistics.fmean(w)) ** 2 for w in spreads for v in w) / within_df
+    return Spread(msw * (1 / seeds + 1 / len(own)), within_df)
+
+
 @dataclass(frozen=True)
 class Check:
     model: str
@@ -191,8 +215,12 @@ class Check:
     mde: float  # the least shift of the candidate's mean caught with the settings' power
     primary: bool
 
+    same_world: int | None = None  # the index of the reference world it is compared within; None: across worlds
+
     @property
     def reference_values(self) -> list[float]:
+        if self.same_world is not None:
+            return list(self.reference[self.same_world])
         return [value for world in self.reference for value in world]
 
     @property
@@ -221,6 +249,7 @@ class Check:
 @dataclass(frozen=True)
 class Comparison:
     checks: list[Check]
+    same_world: str | None = None  # the reference world whose signature the candidate's base model has
 
     @property
     def primary(self) -> list[Check]:
@@ -254,6 +283,28 @@ def read_values(root: str | Path, profile: str, seeds: frozenset[int] | None = N
         values.setdefault((row.model, row.method, int(row.seed)), {})[row.benchmark] = Scored(
             float(row.value), counts, str(getattr(row, "path", "")))
     return values
+
+
+def world_signatures(root: str | Path, profile: str) -> dict[str, str]:
+    """model -> a hash of its base model's every benchmark item score under ``root``: equal on the
+    same world made on the same kind of machine, different on any other world."""
+    found: dict[str, dict[str, object]] = {}
+    for path in find_result_files(root, profile):
+        result = EvalResult.load(path)
+        if result.run.method == BASE_METHOD:
+            found.setdefault(result.run.model, {}).update(
+                {name: [score.value, score.items] for name, score in result.scores.items()})
+    return {model: stable_hash(scores) for model, scores in found.items()}
+
+
+def matching_world(roots: list[Path], candidate: str | Path, profile: str) -> int | None:
+    """The index of the reference world whose base models answer exactly as the candidate's, if any."""
+    theirs = world_signatures(candidate, profile) if Path(candidate).is_dir() else {}
+    if not theirs:
+        return None
+    matches = [i for i, root in enumerate(roots)
+               if (ours := world_signatures(root, profile)) and all(ours.get(m) == s for m, s in theirs.items())]
+    return matches[0] if len(matches) == 1 else None
 
 
 def paired(a: Scored, b: Scored, what: str) -> float:
@@ -291,42 +342,58 @@ def compare(reference: str | Path, candidate: str | Path, profile: str,
     """The candidate's checks against the reference (``reference_worlds``: these results roots instead
     of ``reference``'s world directories; ``seeds``: only these seeds of the candidate)."""
     settings = settings or load_settings()
-    worlds = [read_values(root, profile) for root in (reference_worlds or reference_roots(reference))]
+    roots = reference_worlds or reference_roots(reference)
+    candidate_values = read_values(candidate, profile, frozenset(seeds) if seeds else None) \
+        if Path(candidate).is_dir() else {}
+    same = matching_world(roots, candidate, profile)
+    others = _other_seeds(roots[same], profile, candidate_values) if same is not None else frozenset()
+    if not others:  # the candidate's own world holds no seed of its own to compare with
+        same = None
+    worlds = [read_values(root, profile, others if i == same else None) for i, root in enumerate(roots)]
     if not any(worlds):
         raise UserError(f"no reference results for profile {profile!r} under {reference}")
     by_world: dict[Key, list[tuple[float, ...]]] = {}
-    for world in worlds:
+    for index, world in enumerate(worlds):
         for key, values in quantities(world, settings.versus).items():
-            by_world.setdefault(key, []).append(tuple(values))
-    measured = (quantities(read_values(candidate, profile, frozenset(seeds) if seeds else None), settings.versus)
-                if Path(candidate).is_dir() else {})
+            by_world.setdefault(key, [()] * len(worlds))[index] = tuple(values)
+    measured = quantities(candidate_values, settings.versus)
     primary_keys = settings.primary_keys({key[0] for key in by_world})
     missing = sorted(primary_keys - set(by_world))
     if missing:
         raise UserError(f"the reference has no values for the primary check {' '.join(missing[0])}")
     checks = [
-        _check(key, reference, tuple(measured.get(key, ())), settings, key in primary_keys, len(primary_keys))
+        _check(key, reference, tuple(measured.get(key, ())), settings, key in primary_keys, len(primary_keys), same)
         for key, reference in sorted(by_world.items())
     ]
-    return Comparison(checks)
+    return Comparison(checks, roots[same].name if same is not None else None)
+
+
+def _other_seeds(root: Path, profile: str, candidate: Values) -> frozenset[int]:
+    """The seeds of the reference world ``root`` that the candidate does not have."""
+    theirs = {seed for (_, method, seed) in candidate if method != BASE_METHOD}
+    return frozenset(seed for (_, method, seed) in read_values(root, profile) if seed not in theirs)
 
 
 def _check(key: Key, reference: list[tuple[float, ...]], candidate: tuple[float, ...], settings: RegressionFile,
-           primary: bool, family: int) -> Check:
+           primary: bool, family: int, same_world: int | None = None) -> Check:
     rate = settings.false_alarm_rate / family if primary else settings.secondary_rate
     floor = settings.floor_of(key[2])
-    found = spread(reference, len(candidate) or 1)
+    seeds = len(candidate) or 1
+    within = same_world is not None and bool(reference[same_world])
+    found = same_world_spread(reference, same_world, seeds) if within else spread(reference, seeds)
+    world = same_world if within else None
     if found is None:
-        return Check(*key, tuple(reference), candidate, floor, floor, primary)
+        return Check(*key, tuple(reference), candidate, floor, floor, primary, world)
     error = math.sqrt(found.variance)
     critical = found.quantile(rate)
     power = found.quantile(2 * (1 - settings.power))  # one-sided quantile of the power
     return Check(*key, tuple(reference), candidate, max(floor, critical * error),
-                 max(floor, (critical + power) * error), primary)
+                 max(floor, (critical + power) * error), primary, world)
 
 
 def format_report(comparison: Comparison) -> str:
-    lines = ["primary checks (they decide; a family false-alarm rate, docs/regression.md):",
+    lines = [comparison_mode(comparison), "",
+             "primary checks (they decide; a family false-alarm rate, docs/regression.md):",
              *_table(comparison.primary),
              "", "secondary checks (reported, not failing; ✗: outside its own band):", *_table(comparison.secondary)]
     failures = [c for c in comparison.primary if not c.ok]
@@ -336,6 +403,15 @@ def format_report(comparison: Comparison) -> str:
                                                                   if failures else "")
                  + f"; {len(outside)} of {len(comparison.secondary)} secondary checks outside their bands")
     return "\n".join(lines)
+
+
+def comparison_mode(comparison: Comparison) -> str:
+    if comparison.same_world is not None:
+        return (f"same world: the candidate's base models answer every item as reference {comparison.same_world}'s "
+                "do; each check against that world's other seeds (the seed spread pooled over every world)")
+    return ("across worlds: no reference world's base models answer as the candidate's (another kind of CPU, "
+            "or a change to the base models or their evaluation); each band must also cover a new world, "
+            "which makes it wide (docs/regression.md)")
 
 
 def _table(checks: list[Check]) -> list[str]:

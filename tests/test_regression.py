@@ -152,7 +152,7 @@ def test_a_check_against_none_decides_on_the_method_s_own_score(reference, tmp_p
     assert [(c.method, c.kind) for c in comparison.primary] == [("dpo", "score")]
     assert comparison.passed, format_report(comparison)
     assert any(not c.ok for c in comparison.secondary if c.kind == "Δ base")
-    world(tmp_path / "inert", 50.0, [0.0, 0.0, 0.0], [0, 0, 0])  # DPO no longer moves off its base
+    world(tmp_path / "inert", 50.5, [0.0, 0.0, 0.0], [0, 0, 0])  # DPO no longer moves off its base
     assert not compare(tmp_path / "ref2", tmp_path / "inert", "mini", settings).passed
 
 
@@ -191,3 +191,47 @@ def test_worlds_closer_than_their_seeds_never_make_the_band_narrower_than_the_se
     found = spread(worlds, seeds=5)
     msw = 0.8
     assert found.variance == pytest.approx(msw * (1 / 5 + 1 / 24)) and found.df == 20
+
+
+def test_a_candidate_of_a_reference_world_is_compared_within_it_against_its_other_seeds(reference, tmp_path):
+    """The candidate's base model answers as world2's: each check against world2's seeds that the
+    candidate does not have, the seed spread pooled over the four worlds; ASPO's gap to DPO 1.2 smaller
+    fails within the world."""
+    import shutil
+
+    shutil.copytree(reference / "world2", tmp_path / "same")
+    for path in (tmp_path / "same").rglob("seed3"):
+        shutil.rmtree(path)  # the candidate: seeds 0-2 of world2, a run never in its own reference
+    comparison = compare(reference, tmp_path / "same", "mini", SETTINGS)
+    assert comparison.same_world == "world2" and comparison.passed
+    aspo = next(c for c in comparison.primary if c.method == "aspo")
+    assert aspo.reference_values == [pytest.approx(-2.9)]  # world2's seed 3 only
+    assert "same world: the candidate's base models answer every item as reference world2's" in format_report(comparison)
+    world(tmp_path / "shifted", 54.0, [-4.5, -5.5, -5.0], [-1.9, -1.5, -1.7])  # world2's base, ASPO's gap 1.2 smaller
+    within = compare(reference, tmp_path / "shifted", "mini", SETTINGS)
+    assert within.same_world == "world2" and not within.passed
+    across = compare(reference, tmp_path / "shifted", "mini", SETTINGS, reference_worlds=[
+        reference / "world1", reference / "world3", reference / "world4"])
+    assert across.same_world is None
+
+
+def test_a_candidate_whose_world_holds_only_its_own_seeds_is_compared_across_worlds(reference, tmp_path):
+    import shutil
+
+    shutil.copytree(reference / "world3", tmp_path / "all-seeds")  # seeds 0-3: nothing of world3 left to compare with
+    assert compare(reference, tmp_path / "all-seeds", "mini", SETTINGS).same_world is None
+
+
+def test_a_candidate_of_another_world_is_compared_across_worlds_and_said_so(reference, tmp_path):
+    world(tmp_path / "other", 52.0, [-5.2, -4.8, -5.1], [-3.1, -2.9, -3.0])  # a base model no reference world has
+    comparison = compare(reference, tmp_path / "other", "mini", SETTINGS)
+    assert comparison.same_world is None and all(c.same_world is None for c in comparison.checks)
+    assert "across worlds: no reference world's base models answer as the candidate's" in format_report(comparison)
+
+
+def test_the_same_world_spread_is_the_pooled_seed_variance():
+    from aspo_repro.regression import same_world_spread
+
+    reference = [(1.0, 3.0), (10.0, 12.0, 14.0)]  # within-world squares 2 + 8 over 1 + 2 degrees of freedom
+    found = same_world_spread(reference, 1, seeds=2)
+    assert found.df == 3 and found.variance == pytest.approx(10 / 3 * (1 / 2 + 1 / 3))
