@@ -191,9 +191,13 @@ def test_the_difference_is_table_5s_vs_dpo_cell(tmp_path):
     assert shown == f"{table5.mean:+.2f} ± {table5.half_width:.2f}" + ("*" if table5.excludes_zero else "")
 
 
-def test_the_committed_results_render_with_the_missing_rows(tmp_path):
+def test_the_committed_results_place_each_noisy_oracle_at_one_minus_its_flip(tmp_path):
+    """The committed runs measured their own weights: a noisy oracle's AUC lies near 1 - verdict_flip."""
     from aspo_repro.repository import REPO_ROOT
 
     render_table("weight-quality", "mini", REPO_ROOT / "results", tmp_path)
     rows = rows_of((tmp_path / "weight-quality.md").read_text())
-    assert rows["aspo-oracle[verdict_flip=0.5]"][3] == "—" and rows["dpo"][3] == "n=3"
+    assert all(cells[3] == "n=3" for cells in rows.values())
+    for flip in (0.15, 0.3, 0.5, 0.7):
+        cells = rows[f"aspo-oracle[verdict_flip={flip}]"]
+        assert abs(float(cells[4].split()[0]) - (1 - flip)) < 0.05 and cells[5].startswith("training records")
