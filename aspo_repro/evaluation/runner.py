@@ -5,7 +5,8 @@ their data files by a task-config override) are loaded through a ``TaskManager``
 the project's task folder, and run by ``lmms_eval.evaluator.simple_evaluate`` with one model
 loaded once. lmms-eval's whole output is kept beside the result file
 (``<out stem>.lmms_eval/<benchmark>.json``) and doubles as a checkpoint: a benchmark whose raw
-output matches the model, data, limit and lmms-eval version is not run again. The normalised
+output matches the model, data, limit and lmms-eval version is not run again; its first answers are
+kept again in a small excerpt (``excerpt.py``), which the committed references keep. The normalised
 result (``aspo_repro.results.EvalResult``) is written last and atomically, so an interrupted
 evaluation leaves no result file.
 
@@ -27,6 +28,7 @@ from aspo_repro import storage
 from aspo_repro.errors import UserError
 from aspo_repro.evaluation import verdicts
 from aspo_repro.evaluation.benchmarks import Benchmark
+from aspo_repro.evaluation.excerpt import write_excerpt
 from aspo_repro.evaluation.judging import environment, judge_environment, shr_prompt
 from aspo_repro.evaluation.lmms_model import build_model, default_adapter, model_fingerprint
 from aspo_repro.evaluation.mini_tasks import BENCHMARK_DIR_ENV
@@ -160,6 +162,7 @@ def _run_all(settings: EvalSettings, benchmarks: list[Benchmark], model, adapter
             with judge_environment(settings, source):
                 if source.name not in raws:
                     raws[source.name] = run_benchmark(settings, source, model, manager, adapter_name)
+                    write_excerpt(settings.raw_dir, source.name, raws[source.name])
                 raw = raws[source.name]
                 progress.seconds[benchmark.name] = round(time.perf_counter() - tick, 2)
                 progress.outcomes[benchmark.name] = normalise(benchmark, raw)

@@ -1,8 +1,9 @@
 """Outputs side by side: base and trained models' answers to the same benchmark items, from what
 lmms-eval logged beside each ``eval.json`` (``<run>/eval.lmms_eval/<benchmark>.json``, its samples),
 with each sentence's verdict where the benchmark judges sentences (mini-SHR's exact judge) and the
-item's expected answer where it has one. Runs whose raw outputs are gone (the committed references
-keep ``eval.json`` only) are listed as such."""
+item's expected answer where it has one; where the whole raw output is gone, from its excerpt
+(``evaluation/excerpt.py``: the committed references keep the excerpt of each method's first seed).
+Runs with neither are listed as such."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aspo_repro.evaluation.excerpt import ITEMS_PER_TASK  # the excerpt keeps as many as are shown
 from aspo_repro.report.sources import Sources
 
 if TYPE_CHECKING:
     from aspo_repro.results import EvalResult
-
-ITEMS_PER_TASK = 12
 
 
 @dataclass
@@ -38,8 +38,7 @@ def collect_samples(sources: Sources, items_per_task: int = ITEMS_PER_TASK) -> t
             continue
         logged = {}
         for method, (path, result) in runs.items():
-            raw = path.parent / f"{path.stem}.lmms_eval"
-            files = sorted(raw.glob("*.json")) if raw.is_dir() else []
+            files = logged_outputs(path.parent / f"{path.stem}.lmms_eval")
             if not files:
                 without.append(result.run.label())
             logged[method] = {f.stem: f for f in files}
@@ -48,6 +47,18 @@ def collect_samples(sources: Sources, items_per_task: int = ITEMS_PER_TASK) -> t
             if len(having) >= 2:
                 views.append(side_by_side(model_dir.name, benchmark, having, runs, items_per_task))
     return views, without
+
+
+def logged_outputs(raw: Path) -> list[Path]:
+    """A run's lmms-eval outputs per benchmark: the whole raw output where it is kept, else its excerpt
+    (``evaluation/excerpt.py``: what the committed references keep)."""
+    from aspo_repro.evaluation.excerpt import excerpt_dir
+
+    for directory in (raw, excerpt_dir(raw)):
+        files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+        if files:
+            return files
+    return []
 
 
 def first_seed_runs(model_dir: Path) -> dict[str, tuple[Path, EvalResult]]:
@@ -81,7 +92,7 @@ def side_by_side(model: str, benchmark: str, files: dict[str, Path], runs: dict[
         _, result = runs[method]
         view.runs[method] = result.run.label()
         output = (read_record(path, "raw lmms-eval output") or {}).get("output") or {}
-        image_root = (result.provenance or {}).get("benchmark_dir")
+        image_root = local_benchmark_dir((result.provenance or {}).get("benchmark_dir"))
         for task, samples in sorted((output.get("samples") or {}).items()):
             for sample in samples[:per_task]:
                 key = (task, sample.get("doc_id"))
@@ -89,6 +100,20 @@ def side_by_side(model: str, benchmark: str, files: dict[str, Path], runs: dict[
                 item["answers"][method] = answer(sample)
     view.items = list(by_item.values())
     return view
+
+
+def local_benchmark_dir(recorded: str | None) -> str | None:
+    """Where a run's benchmark images lie here: the recorded directory, or, for a mini world's made on
+    another machine or checkout, the same world's directory in this machine's world cache."""
+    if not recorded or Path(recorded).is_dir():
+        return recorded
+    from aspo_repro.miniworld.cache import default_cache_dir
+
+    parts = Path(recorded).parts
+    if "worlds" not in parts:
+        return recorded
+    here = default_cache_dir().joinpath(*parts[parts.index("worlds"):])
+    return str(here) if here.is_dir() else recorded
 
 
 def new_item(task: str, sample: dict[str, Any], image_root: str | None, view: SideBySide) -> dict[str, Any]:

@@ -44,6 +44,11 @@ def test_a_perfect_answerer_scores_100_everywhere_and_0_shr(tmp_path, benchmark_
     assert saved.provenance["task_versions"]["mini_pope_random"] == 1.0
     raw = json.loads((tmp_path / "run" / "eval.lmms_eval" / "mini_mmb.json").read_text())
     assert len(raw["output"]["samples"]["mini_mmb"]) == 8  # 2 questions x 4 rotations
+    # and its excerpt, what the committed references keep of the answers (evaluation/excerpt.py)
+    shown = json.loads((tmp_path / "run" / "eval.lmms_eval.excerpt" / "mini_shr.json").read_text())
+    first = shown["output"]["samples"]["mini_shr"][0]
+    assert first["filtered_resps"] == shr_raw["output"]["samples"]["mini_shr"][0]["filtered_resps"]
+    assert first["shr"]["verdicts"] == shr_raw["output"]["samples"]["mini_shr"][0]["shr"]["verdicts"]
 
 
 def test_prompts_are_the_worlds_own(tmp_path, benchmark_dir):
