@@ -176,20 +176,8 @@ class SweepSection:
     models: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class SweepFile(_ProfileSections):
-    """A training setting swept over values, for several methods (``series``) and models: every
-    run is ``method[option=value]``; panels are benchmarks or ``held_out_drift`` (training/drift.py)."""
-
-    figure: str
-    title: str
-    option: str  # a method option every series takes (``learning_rate``)
-    values: tuple[float, ...]
-    series: tuple[str, ...]  # registered methods
-    panels: tuple[str, ...]  # benchmarks of the profile, or ``held_out_drift``
-    profiles: dict[str, SweepSection]
-    rule: SweepRule | None = None
-    in_paper: bool = False
+class _OwnFigure(_ProfileSections):
+    """A figure of this project's own (not the paper's): named by ``figure``, reading no published rows."""
 
     is_figure = True
 
@@ -202,8 +190,23 @@ class SweepFile(_ProfileSections):
         return self.figure
 
     def published_methods(self, profile: str) -> tuple[str, ...]:
-        """A sweep of this project's own reads no published rows."""
         return ()
+
+
+@dataclass(frozen=True)
+class SweepFile(_OwnFigure):
+    """A training setting swept over values, for several methods (``series``) and models: every
+    run is ``method[option=value]``; panels are benchmarks or ``held_out_drift`` (training/drift.py)."""
+
+    figure: str
+    title: str
+    option: str  # a method option every series takes (``learning_rate``)
+    values: tuple[float, ...]
+    series: tuple[str, ...]  # registered methods
+    panels: tuple[str, ...]  # benchmarks of the profile, or ``held_out_drift``
+    profiles: dict[str, SweepSection]
+    rule: SweepRule | None = None
+    in_paper: bool = False
 
 
 # ---------------------------------------------------------------- weight quality against a difference (issue 31)
@@ -243,7 +246,7 @@ class WeightQualitySection:
 
 
 @dataclass(frozen=True)
-class WeightQualityFile(_ProfileSections):
+class WeightQualityFile(_OwnFigure):
     """Rows of sentence weights of measured quality (within-answer AUC) against each row's difference to
     ``versus`` on each panel benchmark, paired by seed (``tables/weight_quality.py``)."""
 
@@ -254,20 +257,6 @@ class WeightQualityFile(_ProfileSections):
     rows: tuple[WeightRowEntry, ...]
     profiles: dict[str, WeightQualitySection]
     in_paper: bool = False
-
-    is_figure = True
-
-    @property
-    def key(self) -> str:
-        return self.figure
-
-    @property
-    def stem(self) -> str:
-        return self.figure
-
-    def published_methods(self, profile: str) -> tuple[str, ...]:
-        """A study of this project's own reads no published rows."""
-        return ()
 
 
 TableFileKind = TableFile | FigureFile | SweepFile | WeightQualityFile
