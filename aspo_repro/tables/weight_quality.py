@@ -207,8 +207,10 @@ def _draw(ax, panel: str, rows: list[WeightRow], joined: bool) -> None:
         return
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="s", color="tab:red", capsize=3, label="the project's weights")
     for k, (row, xi, yi) in enumerate(zip(rows, x, y)):  # labels staggered: the markers sit close together
-        ax.annotate(row.label, (xi, yi), textcoords="offset points", xytext=(-12, 14 - 10 * k), ha="right",
-                    fontsize=5, arrowprops={"arrowstyle": "-", "linewidth": 0.4, "color": "gray"})
+        right = xi < 0.65  # a label runs away from the nearer edge of the AUC axis, so it stays inside the panel
+        ax.annotate(row.label, (xi, yi), textcoords="offset points", xytext=(12 if right else -12, 14 - 10 * k),
+                    ha="left" if right else "right", fontsize=5,
+                    arrowprops={"arrowstyle": "-", "linewidth": 0.4, "color": "gray"})
 
 
 # ---------------------------------------------------------------- the Markdown table
