@@ -132,14 +132,8 @@ class FigureSection:
     published_model: str | None = None
 
 
-@dataclass(frozen=True)
-class FigureFile(_ProfileSections):
-    figure: str
-    title: str
-    points: tuple[SweepPoint, ...]
-    profiles: dict[str, FigureSection]
-    published_points: tuple[PublishedPointEntry, ...] = field(default_factory=tuple)
-    in_paper: bool = True
+class _Figure(_ProfileSections):
+    """A figure file: named, and its outputs stemmed, by ``figure``."""
 
     is_figure = True
 
@@ -150,6 +144,16 @@ class FigureFile(_ProfileSections):
     @property
     def stem(self) -> str:
         return self.figure
+
+
+@dataclass(frozen=True)
+class FigureFile(_Figure):
+    figure: str
+    title: str
+    points: tuple[SweepPoint, ...]
+    profiles: dict[str, FigureSection]
+    published_points: tuple[PublishedPointEntry, ...] = field(default_factory=tuple)
+    in_paper: bool = True
 
     def published_methods(self, profile: str) -> tuple[str, ...]:
         """The methods of the published points drawn on ``profile`` (where it names a published model)."""
@@ -176,18 +180,8 @@ class SweepSection:
     models: tuple[str, ...]
 
 
-class _OwnFigure(_ProfileSections):
-    """A figure of this project's own (not the paper's): named by ``figure``, reading no published rows."""
-
-    is_figure = True
-
-    @property
-    def key(self) -> str:
-        return self.figure
-
-    @property
-    def stem(self) -> str:
-        return self.figure
+class _OwnFigure(_Figure):
+    """A figure of this project's own (not the paper's), reading no published rows."""
 
     def published_methods(self, profile: str) -> tuple[str, ...]:
         return ()
