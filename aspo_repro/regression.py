@@ -345,11 +345,14 @@ def compare(reference: str | Path, candidate: str | Path, profile: str,
     roots = reference_worlds or reference_roots(reference)
     candidate_values = read_values(candidate, profile, frozenset(seeds) if seeds else None) \
         if Path(candidate).is_dir() else {}
+    worlds = [read_values(root, profile) for root in roots]
     same = matching_world(roots, candidate, profile)
-    others = _other_seeds(roots[same], profile, candidate_values) if same is not None else frozenset()
-    if not others:  # the candidate's own world holds no seed of its own to compare with
-        same = None
-    worlds = [read_values(root, profile, others if i == same else None) for i, root in enumerate(roots)]
+    if same is not None:
+        own = _without_seeds_of(worlds[same], candidate_values)
+        if any(method != BASE_METHOD for (_, method, _) in own):
+            worlds[same] = own
+        else:
+            same = None  # the candidate's own world holds no seed of its own to compare with
     if not any(worlds):
         raise UserError(f"no reference results for profile {profile!r} under {reference}")
     by_world: dict[Key, list[tuple[float, ...]]] = {}
@@ -368,10 +371,10 @@ def compare(reference: str | Path, candidate: str | Path, profile: str,
     return Comparison(checks, roots[same].name if same is not None else None)
 
 
-def _other_seeds(root: Path, profile: str, candidate: Values) -> frozenset[int]:
-    """The seeds of the reference world ``root`` that the candidate does not have."""
+def _without_seeds_of(world: Values, candidate: Values) -> Values:
+    """The reference world's runs of seeds the candidate does not have (its base model kept)."""
     theirs = {seed for (_, method, seed) in candidate if method != BASE_METHOD}
-    return frozenset(seed for (_, method, seed) in read_values(root, profile) if seed not in theirs)
+    return {key: scores for key, scores in world.items() if key[1] == BASE_METHOD or key[2] not in theirs}
 
 
 def _check(key: Key, reference: list[tuple[float, ...]], candidate: tuple[float, ...], settings: RegressionFile,
