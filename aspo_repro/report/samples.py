@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aspo_repro.evaluation.excerpt import ITEMS_PER_TASK  # the excerpt keeps as many as are shown
+from aspo_repro.evaluation.submissions import raw_output_dir
 from aspo_repro.report.sources import Sources
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def collect_samples(sources: Sources, items_per_task: int = ITEMS_PER_TASK) -> t
             continue
         logged = {}
         for method, (path, result) in runs.items():
-            files = logged_outputs(path.parent / f"{path.stem}.lmms_eval")
+            files = logged_outputs(raw_output_dir(path))
             if not files:
                 without.append(result.run.label())
             logged[method] = {f.stem: f for f in files}
