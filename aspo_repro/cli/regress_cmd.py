@@ -14,18 +14,24 @@ variant and the oracle against DPO, and DPO's own level, in correct sentences pe
 description) decide, at a family false-alarm rate; every other quantity is a secondary check,
 reported, never failing. The reference is a directory of world replicates (world0/, world1/ ...: the
 mini world with its initial weights perturbed as another CPU's float kernels perturb them), each with
-several training seeds. When one of them is the candidate's own world (its base models answer every
-item alike: the same machine kind), each check is made within it, against its other seeds; else the
-candidate's mean must lie within the band a new world's mean keeps, which is wide
-(docs/regression.md). Exit 1 when a primary check leaves its band or a result is missing.
+several training seeds. One of them must be the candidate's own world (its base models answer every
+item alike: the same world on the same machine kind); each check is then made within it, against
+its other seeds. The check keeps its false-alarm rate there only (docs/regression.md), so a
+candidate of no reference world fails, naming the command that makes this machine kind's reference;
+--across-worlds compares it across worlds instead, with bands wide enough to cover a new world and a
+false-alarm rate above the declared one (indicative, never CI's). Exit 1 when the candidate's world
+is not in the reference, a primary check leaves its band or a result is missing.
 
 CI's candidate is world replicate 0, seeds 0-2, against the reference's world0 (seeds 3-8):
 
   python -m aspo_repro reproduce --table 5 --profile mini-smoke --models mini-llava-s \\
       --results /tmp/smoke --tables-dir /tmp/smoke-tables --work-dir /tmp/smoke-work
-  python -m aspo_repro regress --reference results/smoke --candidate /tmp/smoke --require-same-world
+  python -m aspo_repro regress --reference results/smoke --candidate /tmp/smoke
 
-A reference of your own: .ci/make_smoke_references.sh OUT (one results root per world replicate)."""
+On another kind of machine, first make its own world 0 beside the others (about 35 minutes on 2
+cores), then compare as above:
+
+  bash .ci/make_smoke_references.sh results/smoke 0 9 KIND    # writes results/smoke/world0-KIND"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,20 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidate", required=True, help="results root of the fresh run")
     parser.add_argument("--profile", default="mini", help="results profile to compare (default mini)")
     parser.add_argument("--settings", help="a regression YAML file (default configs/regression.yaml)")
-    parser.add_argument("--require-same-world", action="store_true",
-                        help="fail unless one reference world's base models answer as the candidate's (CI: the "
-                             "machine kind that made the reference, where the check is sharp)")
+    parser.add_argument("--across-worlds", action="store_true",
+                        help="when no reference world is the candidate's, compare across worlds (wide bands, a "
+                             "false-alarm rate above the declared one: a look, not a decision) instead of failing")
 
 
 def run(args: argparse.Namespace) -> int:
-    from aspo_repro.regression import compare, format_report, load_settings, machine_note
+    from aspo_repro.regression import OTHER_WORLD, compare, format_report, load_settings, machine_note
 
     comparison = compare(args.reference, args.candidate, args.profile, load_settings(args.settings))
     print(format_report(comparison))
     note = machine_note(args.reference, args.candidate, args.profile)
     if note:
         print(note)
-    if args.require_same_world and comparison.same_world is None:
-        print("fail: --require-same-world, and no reference world's base models answer as the candidate's")
+    if comparison.same_world is None and not args.across_worlds:
+        print(OTHER_WORLD)
         return 1
     return 0 if comparison.passed else 1

@@ -138,7 +138,7 @@ def test_damaged_regression_files(smoke_results, tmp_path):
     for seed in range(CASES):
         path = _damaged_yaml(REPO / "configs" / "regression.yaml", tmp_path / f"{seed}.yaml", random.Random(f"tol-{seed}"))
         codes.append(check(run_main(["regress", "--reference", str(smoke_results), "--candidate", str(smoke_results),
-                                     "--settings", str(path)]), path, seed))
+                                     "--settings", str(path), "--across-worlds"]), path, seed))
     assert_damage_was_seen(codes, "regression file")
 
 
