@@ -91,8 +91,10 @@ def _caption_scorer(world) -> Path:
 
 SCORER_KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
     ScorerKind("clip", "the CLIP the data was scored with: the paper's; in the mini world its judge-trained "
-                       "scorer (World.clip_dir)"),
+                       "scorer (World.clip_dir: CLIP's loss told the exact judge's verdicts, hard negatives from "
+                       "the judge's error kinds)"),
     ScorerKind("judge", "the mini world's exact verdicts, 1 correct, 0 hallucinated (aspo-oracle)"),
-    ScorerKind("captions", "the mini world's caption scorer, trained as CLIP is trained, never on a verdict "
-                           "(docs/scorer.md)", checkpoint=_caption_scorer),
+    ScorerKind("captions", "the mini world's caption scorer, trained as CLIP is trained (CLIP's loss on the "
+                           "world's images and their own captions), never on a verdict (docs/scorer.md)",
+               checkpoint=_caption_scorer),
 )}

@@ -46,7 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aspo_repro.regression import OTHER_WORLD, compare, format_report, load_settings, machine_note
+    from aspo_repro.regression import (
+        OTHER_WORLD,
+        compare,
+        format_report,
+        load_settings,
+        machine_note,
+    )
 
     comparison = compare(args.reference, args.candidate, args.profile, load_settings(args.settings))
     print(format_report(comparison))

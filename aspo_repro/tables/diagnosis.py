@@ -4,17 +4,20 @@ Beside a mini table's scores, each model's preference data as ``prefs diagnose``
 the exact judge (``data/diagnostics.py``; the ``reproduce`` prefs step writes it beside the results):
 how much each side hallucinates, whether the rejected side is mostly longer or claims more objects,
 which side hallucinates more among pairs of equal length, and how well ASPO's weights (S, P, S+P) rank
-an answer's correct sentences above its hallucinated ones.
+an answer's correct sentences above its hallucinated ones; then, for each row that weights by a
+similarity, which scorer gave it and how that scorer was trained.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from aspo_repro.data.diagnostics import weight_label, weighted_methods
 from aspo_repro.files import read_record
 from aspo_repro.profile_kinds import get_profile_kind
-from aspo_repro.results import diagnosis_path
+from aspo_repro.results import RunKey, diagnosis_path, resolve_method
+from aspo_repro.tables.specs import TableRow
 
 
 def load_diagnoses(results_root: str | os.PathLike, profile: str, models: tuple[str, ...]) -> dict[str, dict]:
@@ -73,23 +76,61 @@ INTRO = ("Preference data (SeVa pairs) measured against the exact judge (`prefs 
          "gradient scale each class gets at equal rewards.")
 
 
-def diagnosis_markdown(diagnoses: dict[str, dict]) -> list[str]:
+SIMILARITY_HEADER = ["Model", "Row", "similarity: the scorer and how it was trained", "AUC S within answers"]
+SIMILARITY_INTRO = ("Which similarity each row weights its sentences by (ASPO-S's S, Eq. 6-7), and how well it "
+                    "ranks an answer's correct sentences above its hallucinated ones: from the row's own training "
+                    "runs (mean over seeds; the interval spans theirs), else the diagnosis above, else exact.")
+
+
+def similarity_rows(rows: Sequence[TableRow], results_root, profile: str, seeds: int | None,
+                    diagnoses: dict[str, dict]) -> list[list[str]]:
+    """A row per table row that weights by a similarity: its scorer (``SCORER_KINDS``) and S's AUC."""
+    from aspo_repro.aspo_choices import SCORER_KINDS
+    from aspo_repro.tables.weight_auc import constructed_auc, diagnosed_auc, recorded_auc
+
+    found = []
+    for row in rows:
+        method = resolve_method(row.method) if row.runnable else None
+        if method is None or not method.uses_similarity:
+            continue
+        auc = (recorded_auc(results_root, RunKey(profile, row.model, row.method), seeds)
+               or diagnosed_auc(diagnoses.get(row.model), method.with_options(alpha=1.0))
+               or constructed_auc(method))
+        found.append([row.model_label, row.label, SCORER_KINDS[method.scorer].description,
+                      auc.text() if auc else "—"])
+    return found
+
+
+def _markdown_table(header: list[str], rows: list[list[str]], numeric_from: int) -> list[str]:
+    align = ["---"] * numeric_from + ["---:"] * (len(header) - numeric_from)
+    return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |",
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def diagnosis_markdown(diagnoses: dict[str, dict], similarities: list[list[str]]) -> list[str]:
     if not diagnoses:
         return []
     header, rows = diagnosis_rows(diagnoses)
-    lines = ["## The preference data and ASPO's weights", "", INTRO, "",
-             "| " + " | ".join(header) + " |", "| --- | " + " | ".join("---:" for _ in header[1:]) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
+    lines = ["## The preference data and ASPO's weights", "", INTRO, "", *_markdown_table(header, rows, 1), ""]
+    if similarities:
+        lines += [SIMILARITY_INTRO, "", *_markdown_table(SIMILARITY_HEADER, similarities, 3), ""]
+    return lines
 
 
-def diagnosis_latex(diagnoses: dict[str, dict], escape) -> list[str]:
-    if not diagnoses:
-        return []
-    header, rows = diagnosis_rows(diagnoses)
-    lines = ["\\begin{table*}[t]", "\\centering", f"\\caption{{{escape(INTRO)}}}", "\\resizebox{\\textwidth}{!}{%",
-             f"\\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", "\\toprule",
+def _latex_table(caption: str, header: list[str], rows: list[list[str]], columns: str, escape) -> list[str]:
+    lines = ["\\begin{table*}[t]", "\\centering", f"\\caption{{{escape(caption)}}}", "\\resizebox{\\textwidth}{!}{%",
+             f"\\begin{{tabular}}{{{columns}}}", "\\toprule",
              " & ".join(escape(h) for h in header) + " \\\\", "\\midrule"]
     lines += [" & ".join(escape(cell) for cell in row) + " \\\\" for row in rows]
     return lines + ["\\bottomrule", "\\end{tabular}%", "}", "\\end{table*}", ""]
+
+
+def diagnosis_latex(diagnoses: dict[str, dict], similarities: list[list[str]], escape) -> list[str]:
+    if not diagnoses:
+        return []
+    header, rows = diagnosis_rows(diagnoses)
+    lines = _latex_table(INTRO, header, rows, f"l{'r' * (len(header) - 1)}", escape)
+    if similarities:
+        lines += _latex_table(SIMILARITY_INTRO, SIMILARITY_HEADER, similarities, "llp{9cm}r", escape)
+    return lines
 

@@ -52,6 +52,7 @@ class Grid:
     runs_used: list[str] = field(default_factory=list)
     runs_missing: list[str] = field(default_factory=list)
     diagnoses: dict[str, dict] = field(default_factory=dict)  # mini: each model's preference data, measured
+    similarities: list[list[str]] = field(default_factory=list)  # mini: each similarity row's scorer and its AUC
     mixed_precision: bool = False  # a row was evaluated in another dtype than its base (footnoted)
 
 

@@ -314,7 +314,7 @@ def to_markdown(grid: Grid, context: Context) -> str:
         lines += [f"Notes ({notes_about(grid)}):" if grid.mixed_precision else "Notes (the paper disagrees with itself):", ""]
         lines += [f"[{k}] {text}  " for k, text in enumerate(grid.footnotes, 1)]
         lines.append("")
-    lines += diagnosis_markdown(grid.diagnoses)
+    lines += diagnosis_markdown(grid.diagnoses, grid.similarities)
     lines += [runs_summary(grid), "", context.provenance_line(len(grid.runs_used)), ""]
     return "\n".join(lines)
 
@@ -368,7 +368,7 @@ def to_latex(grid: Grid, context: Context) -> str:
     notes += [tex_escape(text) for text in (context.evaluation,) if text]
     notes += [tex_escape(runs_summary(grid)), tex_escape(context.provenance_line(len(grid.runs_used)))]
     lines += ["\\par\\smallskip{\\footnotesize " + " \\\\\n".join(notes) + "}", "\\end{table*}", ""]
-    lines += diagnosis_latex(grid.diagnoses, tex_escape)
+    lines += diagnosis_latex(grid.diagnoses, grid.similarities, tex_escape)
     return "\n".join(lines)
 
 

@@ -333,7 +333,8 @@ def benchmark_column(name: str, profile: str) -> Column:
 
 def _run_row(entry: RowEntry, model, file: TableFile, entries: list[RowEntry], profile: str) -> TableRow:
     resolve_method(entry.method)  # an unknown or non-canonical method fails here, at load time
-    in_the_paper = entry.on(published_profile().name)  # else the paper has no such row
+    # a row of the paper's profile, or one that names the paper's row it stands for; else the paper has none
+    in_the_paper = entry.on(published_profile().name) or entry.published_method is not None
     published = (RowKey(file.paper_table, model.stands_for, entry.published_method or entry.method, entry.level)
                  if in_the_paper else None)
     versus = [other for other in entries if other.method == entry.versus]

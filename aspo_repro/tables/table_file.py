@@ -34,7 +34,7 @@ class RowEntry:
     label: str  # the method column
     method: str
     level: str = ""
-    published_method: str | None = None  # the paper's row, when named otherwise (Table 6)
+    published_method: str | None = None  # the paper's row it stands for, when named otherwise (Tables 1, 5, 6)
     versus: str | None = None  # another row's method this row's change is measured against (mini profile)
     profiles: tuple[str, ...] | None = None  # the profiles that have this row (default: every one)
 

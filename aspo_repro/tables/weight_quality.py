@@ -16,10 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aspo_repro.data.diagnostics import weight_label, weighted_methods
 from aspo_repro.evaluation.benchmarks import get_benchmark
 from aspo_repro.intervals import Interval
-from aspo_repro.methods import Method
 from aspo_repro.results import RunKey, resolve_method
 from aspo_repro.tables.grid import MISSING, RunScores, compared, run_scores
 from aspo_repro.tables.render import Context, difference_text, number
@@ -30,22 +28,8 @@ from aspo_repro.tables.specs import (
     plain_label,
     seed_range,
 )
-from aspo_repro.tables.sweep import seed_results
 from aspo_repro.tables.table_file import ROLES, Role
-
-
-@dataclass(frozen=True)
-class Auc:
-    """A within-answer AUC, its 95% interval (None: exact), and where it comes from."""
-
-    value: float
-    low: float | None
-    high: float | None
-    source: str
-
-    def text(self) -> str:
-        interval = f" [{self.low:.2f}, {self.high:.2f}]" if self.low is not None else ""
-        return f"{self.value:.2f}{interval}"
+from aspo_repro.tables.weight_auc import Auc, constructed_auc, diagnosed_auc, recorded_auc
 
 
 @dataclass(frozen=True)
@@ -65,58 +49,13 @@ class WeightRow:
 
 
 # ---------------------------------------------------------------- the AUC of a row's weights
-def recorded_auc(spec: WeightQualitySpec, results_root, method: str, seeds: int | None) -> Auc | None:
-    """The AUC the row's training runs measured on the weights they trained with (``run.json``'s
-    ``similarity.auc_within_answers``, copied into ``eval.json``): mean over seeds; the interval spans
-    the seeds' own (bootstrap over answers), from the lowest low to the highest high."""
-    found = seed_results(results_root, RunKey(spec.profile, spec.section.model, method), seeds)
-    records = [auc for auc in map(_training_auc, found) if auc is not None]
-    if not records:
-        return None
-    values = [record["value"] for record in records]
-    low, high = min(r["ci95"][0] for r in records), max(r["ci95"][1] for r in records)
-    answers = sorted({record.get("answers") for record in records if record.get("answers")})
-    within = f", {'/'.join(map(str, answers))} answers" if answers else ""
-    return Auc(float(np.mean(values)), low, high, f"training records (mean over {len(records)} seed(s){within})")
-
-
-def _training_auc(result) -> dict | None:
-    similarity = ((result.extra or {}).get("training") or {}).get("similarity") or {}
-    auc = similarity.get("auc_within_answers")
-    return auc if isinstance(auc, dict) and auc.get("value") is not None else None
-
-
-def diagnosed_auc(diagnosis: dict | None, method: Method) -> Auc | None:
-    """The preference diagnosis' AUC of the weights that carry ``method``'s label (S, P, S+P), when those
-    are the weights ``method`` trains with: the data's own similarities (no other scorer, no verdicts)."""
-    if diagnosis is None or method.uses_judge or method.recomputes_similarity:
-        return None
-    if method.uses_similarity and diagnosis.get("similarity"):
-        return None  # that diagnosis measured another scorer's similarities
-    label = weight_label(method)
-    for measured in weighted_methods():
-        if weight_label(measured) != label or measured.unit != method.unit:
-            continue
-        entry = ((diagnosis.get("weights") or {}).get(measured.name) or {}).get("auc_within_answer") or {}
-        if entry.get("value") is not None:
-            low, high = entry["ci95"]
-            return Auc(entry["value"], low, high, f"preference diagnosis ({label} weights, {entry.get('answers')} answers)")
-    return None
-
-
-def constructed_auc(method: Method) -> Auc | None:
-    """The judge's exact verdicts rank every correct sentence above every hallucinated one: AUC 1."""
-    options = method.aspo_options
-    if method.uses_judge and options is not None and not options.verdict_flip:
-        return Auc(1.0, None, None, "by construction (the judge's exact verdicts)")
-    return None
-
-
 def row_auc(spec: WeightQualitySpec, results_root, method_name: str, diagnosis: dict | None,
             seeds: int | None) -> tuple[Auc | None, str]:
     method = resolve_method(method_name)
-    for auc in (recorded_auc(spec, results_root, method_name, seeds), diagnosed_auc(diagnosis, method),
-                constructed_auc(method)):
+    # a run records its similarity's AUC; the weights' own only when they are the similarity alone
+    recorded = None if method.uses_perplexity else recorded_auc(
+        results_root, RunKey(spec.profile, spec.section.model, method_name), seeds)
+    for auc in (recorded, diagnosed_auc(diagnosis, method), constructed_auc(method)):
         if auc is not None:
             return auc, ""
     if method.uses_similarity and not method.uses_perplexity:

@@ -255,12 +255,12 @@ class PreferenceRecipe:
         return record
 
     def _similarity_auc(self) -> dict[str, Any] | None:
-        """How well the similarity weights ranked the trained chosen sentences against the exact judge,
-        when they are the run's whole weights and the data holds the judge's verdicts."""
-        from aspo_repro.training.similarity import similarity_auc, weighs_by_similarity_alone
+        """How well the similarities ranked the trained chosen sentences against the exact judge, when
+        the run weights by them and the data holds the judge's verdicts."""
+        from aspo_repro.training.similarity import similarity_auc, similarity_is_judgeable
 
         preferences = self.prepared.preferences
-        if not weighs_by_similarity_alone(self.prepared.method, preferences):
+        if not similarity_is_judgeable(self.prepared.method, preferences):
             return None
         return similarity_auc(self.trainer.data_collator, self.trained_pairs, preferences)
 

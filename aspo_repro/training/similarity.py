@@ -114,11 +114,10 @@ def similarity_record(method: Method, scorer: CachedScorer | None, auc: dict[str
     return {**record, "auc_within_answers": auc} if auc is not None else record
 
 
-def weighs_by_similarity_alone(method: Method, preferences) -> bool:
-    """Whether a run's unit weights are its similarities alone (alpha 1) on units the exact judge
-    has a verdict for (sentences of mini data): then their AUC against the judge is the weights'."""
-    return (method.uses_similarity and not method.uses_perplexity and method.unit.stored_in_data
-            and preferences.has_verdicts)
+def similarity_is_judgeable(method: Method, preferences) -> bool:
+    """Whether a run weights by similarities of units the exact judge has a verdict for (sentences of
+    mini data): then their AUC against the judge is measured (the weights' own when alpha is 1)."""
+    return method.uses_similarity and method.unit.stored_in_data and preferences.has_verdicts
 
 
 def similarity_auc(collator, dataset, preferences) -> dict[str, Any]:

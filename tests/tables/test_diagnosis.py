@@ -20,3 +20,28 @@ def test_a_column_per_measured_weight_and_the_mixed_weights_gradient_scale():
                           "c(1+w) correct / halluc. (S+P)"]
     assert rows == [["mini-llava-s", "3", "10.0% / 30.0%", "1 / 0 / 2", "—", "0.60 [0.50, 0.70]", "—",
                      "0.80 [0.70, 0.90]", "1.10 / 0.70"]]
+
+
+def test_each_similarity_row_names_its_scorer_and_the_auc_of_its_similarity(tmp_path):
+    """A CLIP-like row's S AUC comes from its runs' records, the data scorer's from the diagnosis (its
+    S-only weights, also for the S+P row), the oracle's is exact; a row without similarity is not listed."""
+    from aspo_repro.aspo_choices import SCORER_KINDS
+    from aspo_repro.results import BenchmarkScore, EvalResult, RunKey
+    from aspo_repro.tables.diagnosis import similarity_rows
+    from aspo_repro.tables.specs import TableRow
+
+    def row(label, method):
+        return TableRow("mini-LLaVA-S", label, "", None, None, model="mini-llava-s", method=method)
+
+    for seed, value in enumerate((0.48, 0.52)):
+        record = {"value": value, "ci95": [value - 0.03, value + 0.03], "answers": 200}
+        EvalResult(RunKey("mini", "mini-llava-s", "aspo-s[scorer=captions]", seed), {"mini_shr": BenchmarkScore(70.0)},
+                   extra={"training": {"similarity": {"auc_within_answers": record}}}).save_to(tmp_path)
+    rows = [row("+DPO", "dpo"), row("+ASPO-S, CLIP-like", "aspo-s[scorer=captions]"), row("+ASPO-P", "aspo-p"),
+            row("+ASPO-S+P", "aspo"), row("+oracle", "aspo-oracle")]
+    found = similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": REPORT})
+    assert found == [
+        ["mini-LLaVA-S", "+ASPO-S, CLIP-like", SCORER_KINDS["captions"].description, "0.50 [0.45, 0.55]"],
+        ["mini-LLaVA-S", "+ASPO-S+P", SCORER_KINDS["clip"].description, "0.60 [0.50, 0.70]"],
+        ["mini-LLaVA-S", "+oracle", SCORER_KINDS["judge"].description, "1.00"],
+    ]

@@ -12,14 +12,15 @@ from aspo_repro.tables.specs import TableSpec
 MINI_MODELS = ["mini-instructblip", "mini-llava-s", "mini-llava-m"]
 
 
-def test_table1_mini_needs_every_mini_model_with_base_dpo_and_aspo():
+def test_table1_mini_needs_every_mini_model_with_base_dpo_and_aspo_by_each_scorer():
     runs = runs_needed(1, "mini")
-    assert runs == [RunKey("mini", model, method, 0) for model in MINI_MODELS for method in ("base", "dpo", "aspo")]
+    assert runs == [RunKey("mini", model, method, 0) for model in MINI_MODELS
+                    for method in ("base", "dpo", "aspo[scorer=captions]", "aspo")]
 
 
 def test_seeds_multiply_the_trained_runs_and_start_at_zero():
     runs = runs_needed("1", "mini", seeds=3)
-    assert len(runs) == 3 * (1 + 2 * 3) and {run.seed for run in runs} == {0, 1, 2}
+    assert len(runs) == 3 * (1 + 3 * 3) and {run.seed for run in runs} == {0, 1, 2}
     # the base model is not trained: one evaluation serves every seed
     assert {run.seed for run in runs if run.method == "base"} == {0}
 
@@ -34,7 +35,9 @@ def test_each_table_needs_its_rows():
         return [run.method for run in runs_needed(table, profile)]
 
     assert methods(2, "paper") == ["base", "aspo"]
-    assert methods(5, "mini") == ["base", "dpo", "aspo-s", "aspo-p", "aspo", "aspo-oracle"]
+    assert methods(5, "paper") == ["base", "dpo", "aspo-s", "aspo-p", "aspo"]
+    assert methods(5, "mini") == ["base", "dpo", "aspo-s[scorer=captions]", "aspo-s", "aspo-p",
+                                  "aspo[scorer=captions]", "aspo", "aspo-oracle"]
     assert "aspo-oracle" not in methods(5, "paper")  # the exact judge exists in the mini world only
     assert methods(6, "paper") == ["dpo", "aspo-response", "aspo", "aspo-token"]
     # the mini profile reads every cell against its own base model, so Table 6 needs base too

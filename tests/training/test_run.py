@@ -152,6 +152,16 @@ def test_missing_similarities_are_scored_and_recorded(tmp_path, llava_dir):
     assert outcome.record["similarity"]["auc_within_answers"]["value"] == 1.0
 
 
+def test_a_run_mixing_similarity_and_perplexity_records_its_similarity_s_auc(tmp_path, llava_dir):
+    """ASPO-S+P weights by a mix; the similarity it mixes in is measured against the judge all the same."""
+    from prefdata import make_rows, save_prefs
+
+    prefs = save_prefs(tmp_path / "prefs", make_rows(6, sentences=(3, 5)))
+    outcome = train("aspo", str(llava_dir), prefs, tmp_path / "run", TrainConfig(**FAST, max_steps=1),
+                    log=lambda _: None)
+    assert outcome.record["similarity"]["auc_within_answers"]["value"] == 1.0
+
+
 def test_a_noisy_oracle_records_the_auc_of_the_weights_it_trained_with(tmp_path, llava_dir):
     """Every verdict flipped: the weights rank each answer's correct sentences below its hallucinated ones."""
     from prefdata import make_rows, save_prefs
