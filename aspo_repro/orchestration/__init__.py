@@ -21,7 +21,8 @@ def plan_tables(tables: list[str], profile: Profile, models: list[str] | None = 
     from aspo_repro.tables import canonical_table, runs_needed
 
     names = [canonical_table(table) for table in tables]
-    needed = {name: runs_needed(name, profile.results_profile, models=models, seeds=seeds) for name in names}
+    needed = {name: [run for run in runs_needed(name, profile.results_profile, models=models, seeds=seeds)
+                     if profile.runs(run)] for name in names}
     return build_plan(profile.name, needed, needs_world=profile.has_world_step)
 
 

@@ -21,6 +21,7 @@ from aspo_repro.files import SET_PER_JOB, dataclass_from_mapping, read_yaml_mapp
 from aspo_repro.repository import REPO_ROOT
 
 if TYPE_CHECKING:
+    from aspo_repro.results import RunKey
     from aspo_repro.training.config import TrainConfig
 
 # A Slurm job's time limit where a profile gives none: its step's estimate with this margin, at least this long.
@@ -209,15 +210,24 @@ class Profile:
     standins: StandinSettings | None = None
     table_warning: str = ""  # printed under every table's heading
     seeds: int = 1  # training seeds per run when `reproduce --seeds` is not given; tables average over them
+    # The methods this profile runs, when not every one its tables ask for (a fast subset: mini-smoke);
+    # a table's row of another method is rendered as not run. Empty: every one.
+    methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from aspo_repro.results import PROFILES
+        from aspo_repro.results import PROFILES, resolve_method
 
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise UserError(f"seeds must be a positive integer; got {self.seeds!r}")
+        for method in self.methods:
+            resolve_method(method)  # an unknown or non-canonical name fails here, at load time
         if self.results_profile not in PROFILES:
             raise UserError(f"results_profile must be one of {', '.join(PROFILES)} (the tables' columns and "
                             f"models); got {self.results_profile!r}")
+
+    def runs(self, run: RunKey) -> bool:
+        """Whether this profile runs ``run`` (its method is among ``methods``, or every method is)."""
+        return not self.methods or run.method in self.methods
 
     def estimate(self, kind: str, model: str | None) -> float:
         """The seconds a step of ``kind`` on ``model`` is expected to take (0 when not estimated)."""

@@ -7,6 +7,7 @@ prefs: {instructions: mini, limit: 32, noise_step: 500, max_new_tokens: 96, batc
 train: {config: cpu, seed: 42, overrides: {max_steps: 2}}
 evaluate: {benchmarks: mini, limit: 6, batch_size: 32}
 estimates: {world: 20, prefs: 10, train: 10, evaluate: 10, render: 1}
+methods: [base, dpo, aspo]
 """
 DPO = ("train", "mini-llava-s", "dpo", 0)
 DPO_EVAL = ("evaluate", "mini-llava-s", "dpo", 0)

@@ -61,3 +61,21 @@ def test_slurm_time_limits_come_from_each_models_estimate_with_a_margin():
     unestimated = SlurmSettings(steps={"train": StepResources(time_min=None)})
     with pytest.raises(UserError, match="time_min is not set and the profile has no estimate for train steps"):
         unestimated.time_limit_min("train", 0.0)
+
+
+def test_a_profile_s_methods_restrict_what_it_runs(tmp_path):
+    """mini-smoke runs the methods of its regression reference; a table row of another method is not run."""
+    import pytest
+
+    from aspo_repro.errors import UserError
+    from aspo_repro.orchestration import plan_tables
+
+    smoke = plan_tables(["5"], load_profile("mini-smoke"), models=["mini-llava-s"])
+    assert {run.method for run in smoke.runs} == {"base", "dpo", "aspo-s", "aspo-p", "aspo", "aspo-oracle"}
+    mini = plan_tables(["5"], load_profile("mini"), models=["mini-llava-s"])
+    assert {run.method for run in mini.runs} - {run.method for run in smoke.runs} == {
+        "aspo-s[scorer=captions]", "aspo[scorer=captions]"}
+    path = tmp_path / "bad.yaml"
+    path.write_text("results_profile: mini\nmethods: [dpo, aspo-x]\n")
+    with pytest.raises(UserError, match="aspo-x"):
+        load_profile(str(path))
