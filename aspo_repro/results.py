@@ -324,6 +324,16 @@ def result_exists(results_root: str | os.PathLike, run: RunKey, warn=None) -> bo
     return True
 
 
+def seed_results(results_root, run: RunKey, seeds: int | None) -> list[EvalResult]:
+    """The results of ``run``'s model and method over seeds 0..seeds-1 (every seed found when None)."""
+    found = []
+    for path in sorted(run.directory(results_root).parent.glob("seed*/eval.json")):
+        seed = path.parent.name[len("seed"):]
+        if seed.isdigit() and (seeds is None or int(seed) < seeds):
+            found.append(EvalResult.load(path))
+    return found
+
+
 def find_result_files(results_root: str | os.PathLike, profile: str) -> list[Path]:
     """Every ``eval.json`` of ``profile``, skipping hidden (temporary, half-built) directories."""
     root = Path(results_root) / check_profile(profile)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from aspo_repro.intervals import Interval, estimate
-from aspo_repro.results import BASE_METHOD, EvalResult, RunKey
+from aspo_repro.results import BASE_METHOD, EvalResult, RunKey, seed_results
 from aspo_repro.tables.grid import MISSING, RunScore
 from aspo_repro.tables.render import Context, interval_text
 from aspo_repro.tables.specs import HELD_OUT_DRIFT, SweepSpec, plain_label
@@ -36,16 +36,6 @@ def panel_label(panel: str) -> str:
 def load_run(results_root: str | os.PathLike, run: RunKey) -> EvalResult | None:
     path = run.eval_path(results_root)
     return EvalResult.load(path) if path.is_file() else None
-
-
-def seed_results(results_root, run: RunKey, seeds: int | None) -> list[EvalResult]:
-    """The results of ``run``'s model and method over seeds 0..seeds-1 (every seed found when None)."""
-    found = []
-    for path in sorted(run.directory(results_root).parent.glob("seed*/eval.json")):
-        seed = path.parent.name[len("seed"):]
-        if seed.isdigit() and (seeds is None or int(seed) < seeds):
-            found.append(EvalResult.load(path))
-    return found
 
 
 def _held_out(result: EvalResult) -> dict | None:

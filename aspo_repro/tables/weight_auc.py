@@ -15,8 +15,7 @@ import numpy as np
 
 from aspo_repro.data.diagnostics import weight_label, weighted_methods
 from aspo_repro.methods import Method
-from aspo_repro.results import RunKey
-from aspo_repro.tables.sweep import seed_results
+from aspo_repro.results import RunKey, seed_results
 
 
 @dataclass(frozen=True)
