@@ -22,8 +22,6 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from aspo_repro.miniworld import grammar, lexicon
 from aspo_repro.miniworld.config import VISION, ClipConfig
 from aspo_repro.miniworld.scene import Scene
@@ -154,36 +152,25 @@ def _fit(model, pixels, scenes: list[Scene], tokenize, config: CaptionClipConfig
          progress: bool) -> tuple[list[float], int]:
     """Training steps over batches of distinct scenes, each with a fresh caption (and its swap)."""
     import open_clip
-    import torch
-    from transformers import get_cosine_schedule_with_warmup
+
+    from aspo_repro.miniworld.clip_train import fit_steps
 
     rng = random.Random(f"aspo-caption-clip:{seed}")
     loss_fn = open_clip.ClipLoss()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-    schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
-    model.train()
-    order: list[int] = []
-    losses, negatives_used = [], 0
-    for _ in tqdm(range(config.steps), desc="train caption scorer", disable=not progress, leave=False):
-        if len(order) < config.batch_size:
-            order = list(range(len(scenes)))
-            rng.shuffle(order)
-        batch, order = order[: config.batch_size], order[config.batch_size:]
+    negatives_used = 0
+
+    def batch_loss(batch: list[int]):
+        nonlocal negatives_used
         captions = [caption(scenes[i], rng) for i in batch]
         negatives = [n for n in (swapped_caption(c, rng) for c in captions) if n is not None] \
             if config.hard_negatives else []
         negatives_used += len(negatives)
         out = model(pixels[batch], tokenize(captions + negatives))
         if negatives:
-            loss = negclip_loss(out["image_features"], out["text_features"], out["logit_scale"])
-        else:
-            loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(round(loss.item(), 5))
-    model.eval()
+            return negclip_loss(out["image_features"], out["text_features"], out["logit_scale"])
+        return loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+
+    losses = fit_steps(model, len(scenes), config, rng, batch_loss, "train caption scorer", progress)
     return losses, negatives_used
 
 

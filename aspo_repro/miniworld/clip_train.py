@@ -28,9 +28,10 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -155,30 +156,42 @@ def _fit(model, pixels, scenes: list[Scene], text: ClipText, tokens, config: Cli
          progress: bool, position: int = 0) -> list[float]:
     """Training steps; a batch holds distinct scenes, each with one of its (true, false) sentence pairs."""
     import open_clip
-    import torch
-    from transformers import get_cosine_schedule_with_warmup
 
     rng = random.Random(f"aspo-miniworld-clip:{seed}")
     contrastive = open_clip.ClipLoss()
+
+    def batch_loss(batch: list[int]):
+        picked = [pick_sentence(text, i, config, rng) for i in batch]
+        rows = [true for true, _ in picked] + [row for _, false in picked for row in false]
+        out = model(pixels[batch], tokens[rows])
+        if config.objective == "contrastive":
+            return contrastive(out["image_features"], out["text_features"], out["logit_scale"])
+        labels = judged_labels([scenes[i] for i in batch], [text.claims[r] for r in rows])
+        return judged_contrastive_loss(out["image_features"], out["text_features"], out["logit_scale"], labels)
+
+    desc = "train eva-clip" if config.no_ln_pre else "train clip"
+    return fit_steps(model, len(scenes), config, rng, batch_loss, desc, progress, position)
+
+
+def fit_steps(model, items: int, config, rng: random.Random, batch_loss: Callable[[list[int]], Any], desc: str,
+              progress: bool, position: int = 0) -> list[float]:
+    """The loop every CLIP of the world trains with: AdamW, warm-up then cosine decay over ``config.steps``,
+    each batch ``config.batch_size`` distinct items of ``items`` drawn by ``rng`` (reshuffled when too
+    few are left), ``batch_loss(batch)`` its loss; the losses, rounded."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
     model.train()
     order: list[int] = []
     losses = []
-    desc = "train eva-clip" if config.no_ln_pre else "train clip"
     for _ in tqdm(range(config.steps), desc=desc, disable=not progress, leave=False, position=position):
         if len(order) < config.batch_size:
-            order = list(range(len(scenes)))
+            order = list(range(items))
             rng.shuffle(order)
         batch, order = order[: config.batch_size], order[config.batch_size:]
-        picked = [pick_sentence(text, i, config, rng) for i in batch]
-        rows = [true for true, _ in picked] + [row for _, false in picked for row in false]
-        out = model(pixels[batch], tokens[rows])
-        if config.objective == "contrastive":
-            loss = contrastive(out["image_features"], out["text_features"], out["logit_scale"])
-        else:
-            labels = judged_labels([scenes[i] for i in batch], [text.claims[r] for r in rows])
-            loss = judged_contrastive_loss(out["image_features"], out["text_features"], out["logit_scale"], labels)
+        loss = batch_loss(batch)
         loss.backward()
         optimizer.step()
         schedule.step()
