@@ -96,8 +96,8 @@ def similarity_rows(rows: Sequence[TableRow], results_root, profile: str, seeds:
         auc = (recorded_auc(results_root, RunKey(profile, row.model, row.method), seeds)
                or diagnosed_auc(diagnoses.get(row.model), method.with_options(alpha=1.0))
                or constructed_auc(method))
-        found.append([row.model_label, row.label, SCORER_KINDS[method.scorer].description,
-                      auc.text() if auc else "—"])
+        label = f"{row.label} ({row.level} level)" if row.level else row.label  # Table 6's rows differ by level
+        found.append([row.model_label, label, SCORER_KINDS[method.scorer].description, auc.text() if auc else "—"])
     return found
 
 

@@ -38,10 +38,12 @@ def test_each_similarity_row_names_its_scorer_and_the_auc_of_its_similarity(tmp_
         EvalResult(RunKey("mini", "mini-llava-s", "aspo-s[scorer=captions]", seed), {"mini_shr": BenchmarkScore(70.0)},
                    extra={"training": {"similarity": {"auc_within_answers": record}}}).save_to(tmp_path)
     rows = [row("+DPO", "dpo"), row("+ASPO-S, CLIP-like", "aspo-s[scorer=captions]"), row("+ASPO-P", "aspo-p"),
-            row("+ASPO-S+P", "aspo"), row("+oracle", "aspo-oracle")]
+            row("+ASPO-S+P", "aspo"), row("+oracle", "aspo-oracle"),
+            TableRow("mini-LLaVA-S", "ASPO", "response", None, None, model="mini-llava-s", method="aspo-response")]
     found = similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": REPORT})
     assert found == [
         ["mini-LLaVA-S", "+ASPO-S, CLIP-like", SCORER_KINDS["captions"].description, "0.50 [0.45, 0.55]"],
         ["mini-LLaVA-S", "+ASPO-S+P", SCORER_KINDS["clip"].description, "0.60 [0.50, 0.70]"],
         ["mini-LLaVA-S", "+oracle", SCORER_KINDS["judge"].description, "1.00"],
+        ["mini-LLaVA-S", "ASPO (response level)", SCORER_KINDS["clip"].description, "—"],  # one unit per answer
     ]
