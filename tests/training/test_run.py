@@ -64,7 +64,9 @@ def test_run_json_records_what_ran(finished, model_dir, prefs_dir):
     assert record["data"]["fingerprint"] == sha256_tree(prefs_dir)
     assert record["data"]["rows"] == 8 and record["data"]["trained_pairs"] == 8
     assert record["data"]["manifest"] == {"source": "tests", "rows": 8}
-    assert record["similarity"] == {"source": "data", "scored_pairs": 0}
+    similarity = record["similarity"]
+    assert (similarity["source"], similarity["scored_pairs"]) == ("data", 0)
+    assert 0.0 <= similarity["auc_within_answers"]["value"] <= 1.0  # its S, though it weights by S and P
     assert record["steps"] == STEPS and record["resumed_from_step"] is None
     # trained in fp32 or not, the merge runs in fp32 and is saved in the base's dtype (fp32 here)
     assert record["merged"] == {"dtype": "float32", "base_dtype": "float32", "merged_in": "float32"}
