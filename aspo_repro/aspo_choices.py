@@ -78,15 +78,23 @@ class ScorerKind:
 
     name: str
     description: str
-    # The checkpoint that scores every chosen sentence again, from the mini world the data was made in;
-    # None: the similarities the data holds (or, for the judge, its verdicts).
+    # The checkpoint that scores every chosen sentence again, from the mini world the data was made in
+    # (trained there on first use); None: the similarities the data holds (or, for the judge, its verdicts).
     checkpoint: Callable[[Any], Path] | None = None
+    # Whether a world (built or not) has that checkpoint already, without making it.
+    built: Callable[[Any], bool] | None = None
 
 
 def _caption_scorer(world) -> Path:
     from aspo_repro.miniworld.caption_clip import ensure_caption_scorer
 
     return ensure_caption_scorer(world)
+
+
+def _caption_scorer_built(world) -> bool:
+    from aspo_repro.miniworld.caption_clip import caption_scorer_built
+
+    return caption_scorer_built(world)
 
 
 SCORER_KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
@@ -96,5 +104,5 @@ SCORER_KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
     ScorerKind("judge", "the mini world's exact verdicts, 1 correct, 0 hallucinated (aspo-oracle)"),
     ScorerKind("captions", "the mini world's caption scorer, trained as CLIP is trained (CLIP's loss on the "
                            "world's images and their own captions), never on a verdict (docs/scorer.md)",
-               checkpoint=_caption_scorer),
+               checkpoint=_caption_scorer, built=_caption_scorer_built),
 )}

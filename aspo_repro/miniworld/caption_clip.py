@@ -203,6 +203,16 @@ def scorer_inputs(world, config: CaptionClipConfig) -> dict:
             "code": sha256_file(Path(__file__))}
 
 
+def caption_scorer_built(world, config: CaptionClipConfig = CaptionClipConfig()) -> bool:
+    """Whether ``world`` (built or not) has the caption scorer of ``config``, complete and intact."""
+    from aspo_repro.miniworld import cache
+    from aspo_repro.storage import stable_hash
+
+    if not (world.data_dir / cache.MANIFEST).is_file():
+        return False
+    return cache.verify_stage(scorer_dir(world, config), stable_hash(scorer_inputs(world, config)))[0] is not None
+
+
 def ensure_caption_scorer(world, config: CaptionClipConfig = CaptionClipConfig(), progress: bool = True) -> Path:
     """The caption scorer's checkpoint directory for a built ``world``, trained on first use."""
     from aspo_repro.miniworld import cache

@@ -6,7 +6,8 @@ that the base model generated (the SeVa pipeline), in a world that the mini prof
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
 
-Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
+A method that scores every chosen sentence again with a scorer of the world (``scorer=captions``) also
+needs that scorer, trained once: world -> scorer(kind) -> train. Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
 whether it is already done are its kind's to say (``step_kinds``).
 """
 
@@ -14,8 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aspo_repro.orchestration.step_kinds import EVALUATE, PREFS, RENDER, TRAIN, WORLD, StepKind
-from aspo_repro.results import RunKey
+from aspo_repro.orchestration.step_kinds import (
+    EVALUATE,
+    PREFS,
+    RENDER,
+    SCORER,
+    TRAIN,
+    WORLD,
+    StepKind,
+)
+from aspo_repro.results import RunKey, resolve_method
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,10 @@ def prefs_key(model: str) -> tuple:
     return (PREFS.name, model)
 
 
+def scorer_key(kind: str) -> tuple:
+    return (SCORER.name, kind)
+
+
 def train_key(run: RunKey) -> tuple:
     return (TRAIN.name, run.model, run.method, run.seed)
 
@@ -88,10 +101,19 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool)
             needs = base_needs
             if not run.is_base:
                 plan.add(Step(PREFS, prefs_key(run.model), base_needs, model=run.model))
-                plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model),), run=run, model=run.model))
+                plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model), *_scorer_needs(plan, run, base_needs)),
+                              run=run, model=run.model))
                 needs = (train_key(run),)
             evaluations.append(plan.add(Step(EVALUATE, evaluate_key(run), needs, run=run, model=run.model)).key)
         renders.append(Step(RENDER, (RENDER.name, table), tuple(evaluations)))
     for render in renders:
         plan.add(render)
     return plan
+
+
+def _scorer_needs(plan: Plan, run: RunKey, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
+    """The scorer step a run's training needs (added to the plan once), if its method scores again."""
+    method = resolve_method(run.method)
+    if not method.recomputes_similarity:
+        return ()
+    return (plan.add(Step(SCORER, scorer_key(method.scorer), base_needs)).key,)

@@ -142,6 +142,7 @@ def _default_step_resources() -> dict[str, StepResources]:
     return {
         "world": StepResources(cpus=2, mem_gb=16, time_min=60),
         "prefs": StepResources(cpus=2, mem_gb=16, time_min=60),
+        "scorer": StepResources(cpus=1, mem_gb=8, time_min=60),  # the caption scorer trains on one thread
         "train": StepResources(cpus=2, mem_gb=16, time_min=60),
         "evaluate": StepResources(cpus=2, mem_gb=16, time_min=60),
         "render": StepResources(cpus=1, mem_gb=4, time_min=15),

@@ -7,6 +7,7 @@ launcher (the sequential runner, ``--jobs N``, Slurm) and the plan ask the kind;
 this module compares a kind's name.
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
+    world (mini) -> scorer(kind) -> train(model, method, seed)   (a method that scores its sentences again)
 
 Each stage reuses finished work and resumes interrupted work through the library it calls
 (``build_world``'s cache, the preference pipeline's shards, the trainer's checkpoints, the
@@ -122,6 +123,31 @@ def clip_setting(clip: str | None) -> str | None:
     return str(in_repository(clip)) if clip and in_repository(clip).is_dir() else clip
 
 
+class Scorer(StepKind):
+    """A scorer of the mini world that a method scores every chosen sentence with again (the caption
+    scorer of ``scorer=captions``): trained once, before the training steps that need it, so that its
+    time is planned and no two of them train it at once. Content-addressed, as the world."""
+
+    name = "scorer"
+    remakes_dependents = False
+
+    def label(self, step: Step) -> str:
+        return f"train the world's scorer of scorer={step.key[1]}"
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        from aspo_repro.aspo_choices import SCORER_KINDS
+        from aspo_repro.miniworld.build import locate_world
+
+        settings, ws = stages.ws.profile.world_settings, stages.ws
+        return SCORER_KINDS[step.key[1]].built(locate_world(settings.seed, ws.cache_dir, settings.size,
+                                                            settings.replicate))
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.aspo_choices import SCORER_KINDS
+
+        SCORER_KINDS[step.key[1]].checkpoint(stages.world())
+
+
 class Train(StepKind):
     name = "train"
     spans_processes = True
@@ -186,8 +212,8 @@ class Render(StepKind):
                      seeds=invocation.seeds, command=invocation.command, warning=profile.table_warning)
 
 
-WORLD, PREFS, TRAIN, EVALUATE, RENDER = World(), Prefs(), Train(), Evaluate(), Render()
-STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, PREFS, TRAIN, EVALUATE, RENDER)}
+WORLD, PREFS, SCORER, TRAIN, EVALUATE, RENDER = World(), Prefs(), Scorer(), Train(), Evaluate(), Render()
+STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, PREFS, SCORER, TRAIN, EVALUATE, RENDER)}
 
 
 def get_step_kind(name: str) -> StepKind:

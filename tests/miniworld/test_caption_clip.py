@@ -112,6 +112,7 @@ def test_the_cache_is_keyed_by_the_scorer_config_beside_an_unchanged_world(tiny_
     assert "miniworld/caption_clip.py" not in build.CODE_MODULES  # editing it never rebuilds a world
 
     directory = ensure_caption_scorer(tiny_world, TINY, progress=False)
+    assert caption_clip.caption_scorer_built(tiny_world, TINY) and not caption_clip.caption_scorer_built(tiny_world, other)
     assert tiny_world.root not in directory.parents and directory.parent.name == tiny_world.root.name
     assert world_key(tiny_world.config, tiny_world.seed) == key_before and stage_status(tiny_world) == status_before
 

@@ -145,3 +145,16 @@ def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run(tmp_path):
     by_kind = {kind: len(plan.of_kind(STEP_KINDS[kind])) for kind in STEP_KINDS}
     assert todo == len(plan.steps)
     assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) > 0
+
+
+def test_the_caption_scorer_is_trained_once_before_every_run_that_scores_with_it():
+    plan = plan_tables(["5"], load_profile("mini"), models=["mini-llava-s"])
+    scorers = [step for step in plan.steps if step.key == ("scorer", "captions")]
+    assert len(scorers) == 1 and scorers[0].needs == (("world",),)
+    keys = [step.key for step in plan.steps]
+    for step in plan.of_kind(TRAIN):
+        scores_again = step.run.method in ("aspo-s[scorer=captions]", "aspo[scorer=captions]")
+        assert (("scorer", "captions") in step.needs) == scores_again, step.key
+        assert not scores_again or keys.index(("scorer", "captions")) < keys.index(step.key)
+    smoke = plan_tables(["5"], load_profile("mini-smoke"), models=["mini-llava-s"])
+    assert all(step.key[0] != "scorer" for step in smoke.steps)  # its methods score with what the data holds
