@@ -123,15 +123,20 @@ def similarity_is_judgeable(method: Method, preferences) -> bool:
 def similarity_auc(collator, dataset, preferences) -> dict[str, Any]:
     """The within-answer AUC (``data.diagnostics.within_answer_auc``) of the similarities the
     collator gives the loss for each chosen sentence of ``dataset`` (formatted pairs), against the
-    judge's verdicts in the preference data; unjudgeable sentences left out."""
+    judge's verdicts in the preference data; unjudgeable sentences left out, and so is a pair whose
+    chosen answer has another number of sentences than its verdicts (it is not the answer judged: a
+    damaged or altered pair), counted as ``pairs_left_out``: a measurement never fails a finished run."""
     from aspo_repro.data.diagnostics import ChosenSentence, within_answer_auc
     from aspo_repro.training.preferences import HALLUCINATED, UNJUDGED, VERDICT_COLUMN
 
     verdicts = dict(zip(preferences.dataset["id"], preferences.dataset[VERDICT_COLUMN]))
-    sentences = []
+    sentences, left_out = [], 0
     for index, example in enumerate(dataset):
-        scores = collator.unit_similarities(example)
-        for score, verdict in zip(scores, verdicts[example["id"]], strict=True):
-            if verdict != UNJUDGED:
-                sentences.append(ChosenSentence(index, 0, score, {}, verdict == HALLUCINATED))
-    return within_answer_auc(sentences, lambda sentence: sentence.similarity)
+        scores, judged = collator.unit_similarities(example), verdicts[example["id"]]
+        if len(scores) != len(judged):
+            left_out += 1
+            continue
+        sentences += [ChosenSentence(index, 0, score, {}, verdict == HALLUCINATED)
+                      for score, verdict in zip(scores, judged) if verdict != UNJUDGED]
+    auc = within_answer_auc(sentences, lambda sentence: sentence.similarity)
+    return {**auc, "pairs_left_out": left_out} if left_out else auc

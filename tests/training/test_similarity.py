@@ -65,3 +65,20 @@ def test_the_auc_of_noisy_verdicts_is_one_minus_the_flipped_share():
         auc = similarity_auc(collator, formatted, preferences)
         assert abs(auc["value"] - (1 - flip)) < 0.05, (flip, auc)
         assert auc["ci95"][0] <= auc["value"] <= auc["ci95"][1]
+
+
+def test_a_pair_whose_chosen_answer_is_not_the_one_judged_is_left_out_of_the_auc_and_counted():
+    """Chosen and rejected swapped in a trained pair (a damaged pair; a regression mutant swaps a fifth):
+    the verdicts the data holds belong to the other answer. The measurement leaves the pair out and says
+    so instead of failing the finished run."""
+    from types import SimpleNamespace
+
+    from aspo_repro.training.preferences import CORRECT, HALLUCINATED, VERDICT_COLUMN
+    from aspo_repro.training.similarity import similarity_auc
+
+    data = {"id": ["a", "b"], VERDICT_COLUMN: [[CORRECT, HALLUCINATED], [CORRECT, HALLUCINATED]]}
+    preferences = SimpleNamespace(dataset=data)
+    trained = [{"id": "a", "scores": [0.9, 0.1]}, {"id": "b", "scores": [0.2, 0.8, 0.5]}]  # b: another answer
+    collator = SimpleNamespace(unit_similarities=lambda example: example["scores"])
+    auc = similarity_auc(collator, trained, preferences)
+    assert auc["value"] == 1.0 and auc["pairs_left_out"] == 1
