@@ -291,7 +291,7 @@ def world_signatures(root: str | Path, profile: str) -> dict[str, str]:
     """model -> a hash of its base model's every benchmark item score under ``root``: equal on the
     same world made on the same kind of machine, different on any other world."""
     found: dict[str, dict[str, object]] = {}
-    for path in find_result_files(root, profile):
+    for path in find_result_files(root, profile, method=BASE_METHOD):
         result = EvalResult.load(path)
         if result.run.method == BASE_METHOD:
             found.setdefault(result.run.model, {}).update(

@@ -13,6 +13,7 @@ Every score is on the paper's 0-100 scale; each benchmark's direction is the reg
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import re
@@ -334,10 +335,11 @@ def seed_results(results_root, run: RunKey, seeds: int | None) -> list[EvalResul
     return found
 
 
-def find_result_files(results_root: str | os.PathLike, profile: str) -> list[Path]:
-    """Every ``eval.json`` of ``profile``, skipping hidden (temporary, half-built) directories."""
+def find_result_files(results_root: str | os.PathLike, profile: str, method: str | None = None) -> list[Path]:
+    """Every ``eval.json`` of ``profile`` (of ``method``'s runs when named), skipping hidden
+    (temporary, half-built) directories."""
     root = Path(results_root) / check_profile(profile)
-    paths = root.glob(f"*/*/seed*/{EVAL_FILENAME}")
+    paths = root.glob(f"*/{glob.escape(method) if method else '*'}/seed*/{EVAL_FILENAME}")
     return sorted(p for p in paths if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 

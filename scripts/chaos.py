@@ -242,9 +242,32 @@ def wait_job_ended(job_id: str, timeout_s: float = 300) -> str:
     deadline = time.monotonic() + timeout_s
     while (state := job_state(job_id)).live:
         if time.monotonic() > deadline:
-            raise SystemExit(f"job {job_id} still live {timeout_s} s after it was killed")
+            raise SystemExit(f"job {job_id} still live ({state.describe()}) {timeout_s} s after it was killed\n"
+                             + why_live(job_id))
         time.sleep(1)
     return state.state
+
+
+def why_live(job_id: str) -> str:
+    """What Slurm and the machine say of a job that does not end: its record, the processes left,
+    the daemons' last log lines that name it."""
+    said = ["scontrol show job:", command_output(["scontrol", "show", "job", job_id]),
+            "processes of Slurm and of the jobs:"]
+    said += [line for line in command_output(["ps", "-eo", "pid,ppid,pgid,stat,etime,args", "--forest"]).splitlines()
+             if any(word in line for word in ("slurm", "srun", "python", "git"))]
+    config = command_output(["scontrol", "show", "config"])
+    for daemon in ("SlurmctldLogFile", "SlurmdLogFile"):
+        found = re.search(rf"^{daemon}\s*=\s*(\S+)", config, re.M)
+        if found and Path(found.group(1)).is_file():
+            lines = Path(found.group(1)).read_text(errors="replace").splitlines()
+            said += [f"{daemon}, its last lines naming job {job_id} or the node's state:"]
+            said += [line for line in lines if job_id in line or "node" in line.lower()][-25:]
+    return "\n".join(said)
+
+
+def command_output(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True)
+    return (done.stdout + done.stderr).strip()
 
 
 def live_jobs(chaos: Chaos, records) -> list[str]:
@@ -310,6 +333,25 @@ def compare(results: Path, reference: Path) -> list[str]:
     return problems
 
 
+def profile_with_methods(profile: str, methods: list[str], root: Path) -> Path:
+    """A copy of ``profile``'s file in ``root`` that runs only ``methods`` (all of them the profile's)."""
+    import yaml
+
+    from aspo_repro.orchestration.profiles import PROFILE_DIR
+
+    source = Path(profile) if Path(profile).suffix in (".yaml", ".yml") else PROFILE_DIR / f"{profile}.yaml"
+    data = yaml.safe_load(source.read_text())
+    unknown = sorted(set(methods) - set(data.get("methods", methods)))
+    if unknown:
+        raise SystemExit(f"--methods: {', '.join(unknown)} not among the profile's {data['methods']}")
+    data["methods"] = methods
+    data["description"] = f"{data['description']} (chaos: methods {', '.join(methods)} only)"
+    path = root / "chaos-profile.yaml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     global PROFILE, TABLE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -322,9 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slurmd-restart", action="store_true", help="slurm: also restart slurmd while a job runs")
     parser.add_argument("--profile", default=PROFILE, help="the plan's profile (default mini-smoke; a YAML file cuts it)")
     parser.add_argument("--table", default=TABLE, help="the plan's table (default 5)")
+    parser.add_argument("--methods", help="comma-separated: only these of the profile's methods (a shorter plan, "
+                                          "the same runs: e.g. base,dpo,aspo)")
     args = parser.parse_args(argv)
-    PROFILE, TABLE = str(args.profile), args.table
     root = args.root or Path(tempfile.mkdtemp(prefix=f"chaos-{args.launcher}-"))
+    PROFILE, TABLE = str(args.profile), args.table
+    if args.methods:
+        PROFILE = str(profile_with_methods(args.profile, args.methods.split(","), root))
     started = time.monotonic()
     reference = args.reference
     if reference is None:

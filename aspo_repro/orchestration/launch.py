@@ -280,6 +280,19 @@ def run_under_accelerate(stages: Stages, step: Step, invocation: Invocation, pro
                            f"the end of {log_path}:\n{tail}")
 
 
+DRAIN_S = 10  # how long a job relays its worker's output after the worker has ended
+
+
+def _relay(stream, last: list[str]) -> None:
+    """Copy ``stream`` into this process's standard error as it comes; ``last[0]``: its last line."""
+    import sys
+
+    for line in stream:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        last[0] = line.strip() or last[0]
+
+
 class JobCommand:
     """What a job runs (pickled by submitit): the worker's command, its output streamed into the
     job's log as it comes (submitit's CommandFunction holds it in memory until the command ends,
@@ -290,18 +303,20 @@ class JobCommand:
 
     def __call__(self) -> None:
         import subprocess
-        import sys
+        import threading
 
-        last = ""
-        with subprocess.Popen(self.command, stderr=subprocess.PIPE, text=True, errors="replace",
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
-            for line in process.stderr:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-                last = line.strip() or last
+        last = [""]
+        process = subprocess.Popen(self.command, stderr=subprocess.PIPE, text=True, errors="replace",
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        reader = threading.Thread(target=_relay, args=(process.stderr, last), daemon=True)
+        reader.start()
+        process.wait()
+        # The job ends with its worker: a process the worker started can hold the pipe open after a
+        # killed worker is gone, and reading to its end would keep the job alive as long as that one.
+        reader.join(timeout=DRAIN_S)
         if process.returncode != 0:  # its last word ends the error (submitit reports that line)
             raise RuntimeError(f"the step's worker exited with {process.returncode} (its output is in this "
-                               f"job's log):\n{last}")
+                               f"job's log):\n{last[0]}")
 
     def checkpoint(self, *args, **kwargs) -> None:
         """submitit's answer to Slurm's warning (USR2, 90 s before the time limit): no requeue, the

@@ -6,8 +6,10 @@ that the base model generated (the SeVa pipeline), in a world that the mini prof
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
 
-A method that scores every chosen sentence again with a scorer of the world (``scorer=captions``) also
-needs that scorer, trained once: world -> scorer(kind) -> train. Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
+A method that scores every chosen sentence again with a scorer of the world (``scorer=captions``)
+also needs that scorer, trained once: world -> scorer(kind) -> train.
+
+Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
 whether it is already done are its kind's to say (``step_kinds``).
 """
 

@@ -59,6 +59,7 @@ class PreparedRun:
     identity: dict[str, Any]
     preferences: Any
     data_fingerprint: str
+    scorer_checkpoint: Path | None = None  # the scorer a method that scores every sentence again uses
 
     @property
     def directory(self) -> RunDirectory:
@@ -103,7 +104,8 @@ def prepare_run(
     from aspo_repro.training.preferences import read_preferences
 
     preferences = read_preferences(prefs)  # before the model: a mini model may need its world built
-    choice = resolve_model(model, world=world() if callable(world) else world)
+    world = world() if callable(world) else world
+    choice = resolve_model(model, world=world)
     chosen_method = get_method(method, **{"beta": choice.training.beta, **config.method_options})
     settings = resolve(config.with_overrides(learning_rate=chosen_method.learning_rate), choice.training, choice.lora,
                        processes=launched_processes())
@@ -115,10 +117,12 @@ def prepare_run(
         "config": {k: v for k, v in settings.as_dict().items() if k not in OUTCOME_NEUTRAL},
         "data_fingerprint": fingerprint,
     }
+    scorer_checkpoint = None
     if chosen_method.recomputes_similarity:  # a retrained scorer gives other weights: not the same run
         from aspo_repro.training.similarity import own_checkpoint
 
-        identity["scorer_fingerprint"] = sha256_tree(own_checkpoint(chosen_method, preferences.manifest))
+        scorer_checkpoint = own_checkpoint(chosen_method, preferences.manifest, world)
+        identity["scorer_fingerprint"] = sha256_tree(scorer_checkpoint)
     return PreparedRun(
         chosen_method,
         choice,
@@ -128,6 +132,7 @@ def prepare_run(
         identity,
         preferences,
         fingerprint,
+        scorer_checkpoint,
     )
 
 
@@ -340,7 +345,7 @@ def build_trainer(prepared: PreparedRun, model, processor, dataset, scorer, log=
 
     method, settings, directory = prepared.method, prepared.settings, prepared.directory
     config = settings.config
-    cached = similarity_scorer(method, config, prepared.preferences, scorer)
+    cached = similarity_scorer(method, config, prepared.preferences, scorer, prepared.scorer_checkpoint)
     packed = shares_prompt(prepared, model)
     cache_identity = (
         reference_identity(model, dataset, config, prepared.data_fingerprint, packed)

@@ -60,34 +60,47 @@ def default_scorer(clip: str | None = None) -> Scorer:
     return (ClipScorer.from_pretrained() if clip is None else ClipScorer.from_dir(clip)).score
 
 
-def similarity_scorer(method: Method, config: TrainConfig, preferences, scorer: Scorer | None):
+def similarity_scorer(method: Method, config: TrainConfig, preferences, scorer: Scorer | None,
+                      checkpoint: Path | None = None):
     """A cached scorer when some similarity must be computed; None when the data holds them all.
 
     Similarities computed here come from the CLIP the data was scored with (its manifest), unless
-    the ``clip`` setting names another, so that on-the-fly and stored similarities agree.
+    the ``clip`` setting names another, so that on-the-fly and stored similarities agree; a method
+    that scores every sentence again uses its own scorer's ``checkpoint`` (:func:`own_checkpoint`).
     ``scorer`` is the caller's (the project's CLIP scorer when None).
     """
     if not method.uses_similarity or method.uses_judge:  # the judge's verdicts are in the data
         return None
     if method.recomputes_similarity:
-        return CachedScorer(scorer or default_scorer(str(own_checkpoint(method, preferences.manifest))))
+        return CachedScorer(scorer or default_scorer(str(checkpoint or own_checkpoint(method, preferences.manifest))))
     if method.unit.stored_in_data and preferences.has_similarity and config.similarity_source == "data":
         return None
     return CachedScorer(scorer or default_scorer(config.clip or data_clip(preferences.manifest)))
 
 
-def own_checkpoint(method: Method, manifest: dict[str, Any] | None) -> Path:
+def own_checkpoint(method: Method, manifest: dict[str, Any] | None, world=None) -> Path:
     """The checkpoint of a scorer that scores every sentence again (``scorer=captions``), from the mini
-    world the preference data was made in (its manifest's settings), trained there on first use."""
+    world the preference data was made in (its manifest's settings), trained there on first use:
+    ``world`` when it is that world (the built world the run is given, in whichever cache), else that
+    world from the default cache."""
     from aspo_repro.aspo_choices import SCORER_KINDS
     from aspo_repro.errors import UserError
     from aspo_repro.miniworld.obtain import recorded_world
 
-    world = ((manifest or {}).get("settings") or {}).get("world")
-    if not world:
+    settings = ((manifest or {}).get("settings") or {}).get("world")
+    if not settings:
         raise UserError(f"scorer={method.scorer} is trained in the mini world: it needs mini preference data, "
                         "whose manifest names its world")
-    return SCORER_KINDS[method.scorer].checkpoint(recorded_world(world, progress=True))
+    if world is None or not is_recorded_world(world, settings):
+        world = recorded_world(settings, progress=True)
+    return SCORER_KINDS[method.scorer].checkpoint(world)
+
+
+def is_recorded_world(world, settings: dict[str, Any]) -> bool:
+    """Whether ``world`` (where the run's model names resolve) is the mini world a manifest's
+    ``settings.world`` names."""
+    return tuple(getattr(world, name, None) for name in ("seed", "size", "replicate")) == (
+        settings["seed"], settings["size"], settings.get("replicate", 0))
 
 
 def data_clip(manifest: dict[str, Any] | None) -> str | None:

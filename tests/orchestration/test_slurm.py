@@ -89,6 +89,21 @@ def test_a_job_streams_its_worker_and_fails_with_its_last_word(capfd):
     JobCommand([sys.executable, "-c", "pass"])()
 
 
+def test_a_job_ends_with_its_worker_even_when_a_process_it_started_holds_its_output(monkeypatch):
+    """A worker killed while a process it started runs leaves that process holding the job's pipe:
+    the job must end with the worker, not wait for the pipe's end."""
+    import time
+
+    from aspo_repro.orchestration import launch
+
+    monkeypatch.setattr(launch, "DRAIN_S", 0.5)
+    orphan = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); sys.exit(9)"
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited with 9"):
+        JobCommand([sys.executable, "-c", orphan])()
+    assert time.monotonic() - started < 15
+
+
 def test_a_time_limit_warning_ends_the_job_rather_than_requeue_it(tmp_path):
     """submitit requeues a job warned (USR2) before it thinks the job's time is up unless its
     function has a checkpoint that says no (None): a job whose limit was cut would be requeued for ever."""

@@ -206,7 +206,7 @@ def test_a_run_scored_by_its_own_scorer_is_another_run_when_the_scorer_is_retrai
     checkpoint = tmp_path / "scorer"
     checkpoint.mkdir()
     (checkpoint / "weights.safetensors").write_bytes(b"first")
-    monkeypatch.setattr(similarity, "own_checkpoint", lambda method, manifest: checkpoint)
+    monkeypatch.setattr(similarity, "own_checkpoint", lambda method, manifest, world: checkpoint)
     config = TrainConfig(**FAST, method_options={"scorer": "captions"})
     first = prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key
     assert first == prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key

@@ -46,6 +46,23 @@ def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
         similarity_scorer(method, TrainConfig(), prefs({"settings": {}}), None)
 
 
+def test_the_caption_scorer_comes_from_the_world_the_run_is_given_when_it_is_the_datas(tiny_world, monkeypatch):
+    """Under --cache-dir the run's world lives outside the default cache: the scorer step trained the
+    scorer there, so training must take it there rather than build the world again in the default cache."""
+    from aspo_repro.miniworld import obtain
+    from aspo_repro.training.similarity import own_checkpoint
+
+    asked = []
+    monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
+    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: world.root / "scorer")
+    method = get_method("aspo-s", scorer="captions")
+    data_world = {"settings": {"world": {"seed": tiny_world.seed, "size": tiny_world.size}}}
+    assert own_checkpoint(method, data_world, tiny_world) == tiny_world.root / "scorer" and asked == []
+    other = {"settings": {"world": {"seed": tiny_world.seed + 1, "size": tiny_world.size}}}
+    assert own_checkpoint(method, other, tiny_world) == tiny_world.root / "scorer"  # obtained: the stand-in
+    assert asked == [{"seed": tiny_world.seed + 1, "size": tiny_world.size, "replicate": 0, "progress": True}]
+
+
 def test_the_auc_of_noisy_verdicts_is_one_minus_the_flipped_share():
     """similarity_auc ranks each answer's sentences by what the collator hands the loss: the judge's
     verdicts with a share p flipped give a within-answer AUC near 1 - p (unjudgeable sentences left out)."""
