@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
 def mini_world(args: argparse.Namespace, log):
     """A function building the mini world a mini model's name resolves in; None for other models."""
-    from aspo_repro.models import get_model_spec, model_names
+    from aspo_repro.models import get_model_spec, is_model_name
 
-    if args.model not in model_names() or not get_model_spec(args.model).profile_kind.builds_world:
+    if not is_model_name(args.model) or not get_model_spec(args.model).profile_kind.builds_world:
         return None
     from aspo_repro.miniworld import obtain_world
 

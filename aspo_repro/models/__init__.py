@@ -9,6 +9,7 @@ from aspo_repro.models.registry import (
     TrainingDefaults,
     all_models,
     get_model_spec,
+    is_model_name,
     model_names,
     register_model,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "TrainingDefaults",
     "all_models",
     "get_model_spec",
+    "is_model_name",
     "load_model_and_processor",
     "model_names",
     "register_model",

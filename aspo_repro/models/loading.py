@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aspo_repro.errors import UserError, unknown_name
 from aspo_repro.models.families import family_of_model_type
-from aspo_repro.models.registry import get_model_spec, model_names
+from aspo_repro.models.registry import get_model_spec, is_model_name, model_names
 
 # A profile's precisions (fp32, bf16, fp16) and the torch dtypes they name.
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -79,11 +79,9 @@ def resolve_source(name_or_dir: str | os.PathLike, world=None) -> tuple[str, str
     ``world`` is where a registry name resolves: the mini world for a mini model (the default world
     when None), a :class:`HubCache` for a paper model (the default cache when None)."""
     text = str(name_or_dir)
-    if text in model_names():
+    if is_model_name(text):
         spec = get_model_spec(text)
-        if spec.profile_kind.builds_world:
-            return str(_mini_world(world).model_dir(spec.name)), spec.name
-        return str((world or HubCache()).model_dir(spec.name)), spec.name
+        return str(registry_checkpoint(spec, world)), spec.name
     path = Path(text).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -92,6 +90,16 @@ def resolve_source(name_or_dir: str | os.PathLike, world=None) -> tuple[str, str
     if path.exists():
         raise UserError(f"{path} is a file; expected a registry name or a checkpoint directory")
     raise unknown_name("model", text, model_names())
+
+
+def registry_checkpoint(spec, world=None) -> Path:
+    """The checkpoint directory of a registry model: in its mini world (a graded base model beside it,
+    trained on first use) or in the hub cache; ``world`` None: the default one."""
+    if spec.profile_kind.builds_world:
+        from aspo_repro.miniworld.graded import model_dir
+
+        return model_dir(_mini_world(world), spec.name)
+    return (world or HubCache()).model_dir(spec.name)
 
 
 def _mini_world(world):

@@ -7,6 +7,8 @@ settings of the paper (section 4.1, ``docs/aspo-math.md``, "Training").
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from aspo_repro.errors import unknown_name
@@ -54,6 +56,10 @@ class ModelSpec:
     analogue_of: str | None = None  # for a mini model: the paper model it stands in for
     label: str = ""  # the name tables print (the registry name when empty)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+    # A graded base model (``mini-llava-s-sft25``): the registered mini model ``graded_from`` trained by
+    # the same SFT recipe for ``sft_budget`` of its steps (miniworld/graded.py), built beside its world.
+    graded_from: str | None = None
+    sft_budget: float = 1.0
 
     @property
     def display_name(self) -> str:
@@ -90,10 +96,42 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    try:
+    """A registered model, or a graded base model of a registered mini model (``<name>-sft<percent>``)."""
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise unknown_name("model", name, _REGISTRY) from None
+    graded = _graded_spec(name)
+    if graded is None:
+        raise unknown_name("model", name, _REGISTRY)
+    return graded
+
+
+def is_model_name(name: str) -> bool:
+    """Whether ``name`` is a registered model or a graded base model of one."""
+    return name in _REGISTRY or _graded_spec(name) is not None
+
+
+# ``mini-llava-s-sft25``: mini-llava-s by its world's SFT recipe for 25% of its steps
+_GRADED_NAME = re.compile(r"(?P<base>.+)-sft(?P<percent>[1-9][0-9]?)")
+
+
+def graded_name(base: str, budget: float) -> str:
+    """The name of ``base`` trained for ``budget`` (0.01 to 0.99) of its SFT steps."""
+    percent = round(budget * 100)
+    if not 1 <= percent <= 99 or abs(percent - budget * 100) > 1e-6:
+        raise ValueError(f"an SFT budget is a whole percentage from 1 to 99; got {budget!r}")
+    return f"{base}-sft{percent}"
+
+
+def _graded_spec(name: str) -> ModelSpec | None:
+    match = _GRADED_NAME.fullmatch(name)
+    base = _REGISTRY.get(match["base"]) if match else None
+    if base is None or not base.profile_kind.builds_world:  # only a model the world trains can be trained less
+        return None
+    percent = int(match["percent"])
+    return dataclasses.replace(
+        base, name=name, source=name, graded_from=base.name, sft_budget=percent / 100,
+        label=f"{base.display_name}, SFT {percent}%",
+        description=f"{base.description}, for {percent}% of its SFT steps (a graded base model)")
 
 
 def model_names(profile: str | None = None) -> list[str]:

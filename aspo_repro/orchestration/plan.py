@@ -7,7 +7,8 @@ that the base model generated (the SeVa pipeline), in a world that the mini prof
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
 
 A method that scores every chosen sentence again with a scorer of the world (``scorer=captions``)
-also needs that scorer, trained once: world -> scorer(kind) -> train.
+also needs that scorer, trained once: world -> scorer(kind) -> train. A graded base model
+(``mini-llava-s-sft25``) is trained first: world -> sft(model) -> prefs(model), evaluate(model, base).
 
 Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
 whether it is already done are its kind's to say (``step_kinds``).
@@ -22,6 +23,7 @@ from aspo_repro.orchestration.step_kinds import (
     PREFS,
     RENDER,
     SCORER,
+    SFT,
     TRAIN,
     WORLD,
     StepKind,
@@ -73,6 +75,10 @@ def prefs_key(model: str) -> tuple:
     return (PREFS.name, model)
 
 
+def sft_key(model: str) -> tuple:
+    return (SFT.name, model)
+
+
 def scorer_key(kind: str) -> tuple:
     return (SCORER.name, kind)
 
@@ -100,9 +106,9 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool)
     for table, runs in tables.items():
         evaluations = []
         for run in runs:
-            needs = base_needs
+            needs = model_needs = (*base_needs, *_sft_needs(plan, run.model, base_needs))
             if not run.is_base:
-                plan.add(Step(PREFS, prefs_key(run.model), base_needs, model=run.model))
+                plan.add(Step(PREFS, prefs_key(run.model), model_needs, model=run.model))
                 plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model), *_scorer_needs(plan, run, base_needs)),
                               run=run, model=run.model))
                 needs = (train_key(run),)
@@ -111,6 +117,15 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool)
     for render in renders:
         plan.add(render)
     return plan
+
+
+def _sft_needs(plan: Plan, model: str, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
+    """The step that trains ``model`` (added to the plan once), if it is a graded base model."""
+    from aspo_repro.models import get_model_spec
+
+    if get_model_spec(model).graded_from is None:
+        return ()
+    return (plan.add(Step(SFT, sft_key(model), base_needs, model=model)).key,)
 
 
 def _scorer_needs(plan: Plan, run: RunKey, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:

@@ -148,7 +148,10 @@ class Stages:
     def model_dir(self, run: RunKey) -> Path:
         if not run.is_base:
             return self.ws.train_dir(run) / "merged"
-        return self.models().model_dir(run.model)
+        from aspo_repro.models.loading import registry_checkpoint
+        from aspo_repro.models.registry import get_model_spec
+
+        return registry_checkpoint(get_model_spec(run.model), self.models())
 
 
 def trained_global_batch(record: dict) -> int | None:

@@ -8,6 +8,7 @@ this module compares a kind's name.
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
     world (mini) -> scorer(kind) -> train(model, method, seed)   (a method that scores its sentences again)
+    world (mini) -> sft(model) -> prefs(model), evaluate(model, base)   (a graded base model)
 
 Each stage reuses finished work and resumes interrupted work through the library it calls
 (``build_world``'s cache, the preference pipeline's shards, the trainer's checkpoints, the
@@ -148,6 +149,30 @@ class Scorer(StepKind):
         SCORER_KINDS[step.key[1]].checkpoint(stages.world())
 
 
+class Sft(StepKind):
+    """A graded base model (``mini-llava-s-sft25``: the world's SFT recipe for a share of its steps),
+    trained once before its preference data and its evaluation. Content-addressed, as the world."""
+
+    name = "sft"
+    remakes_dependents = False
+
+    def label(self, step: Step) -> str:
+        return f"train the graded base model {step.model}"
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        from aspo_repro.miniworld.build import locate_world
+        from aspo_repro.miniworld.graded import graded_model_built
+
+        settings, ws = stages.ws.profile.world_settings, stages.ws
+        return graded_model_built(locate_world(settings.seed, ws.cache_dir, settings.size, settings.replicate),
+                                  step.model)
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.miniworld.graded import ensure_graded_model
+
+        ensure_graded_model(stages.world(), step.model)
+
+
 class Train(StepKind):
     name = "train"
     spans_processes = True
@@ -212,8 +237,9 @@ class Render(StepKind):
                      seeds=invocation.seeds, command=invocation.command, warning=profile.table_warning)
 
 
-WORLD, PREFS, SCORER, TRAIN, EVALUATE, RENDER = World(), Prefs(), Scorer(), Train(), Evaluate(), Render()
-STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, PREFS, SCORER, TRAIN, EVALUATE, RENDER)}
+WORLD, PREFS, SCORER, SFT = World(), Prefs(), Scorer(), Sft()
+TRAIN, EVALUATE, RENDER = Train(), Evaluate(), Render()
+STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, SFT, PREFS, SCORER, TRAIN, EVALUATE, RENDER)}
 
 
 def get_step_kind(name: str) -> StepKind:

@@ -23,7 +23,9 @@ from aspo_repro.tables.catalog import (
 )
 from aspo_repro.tables.published import RowKey, load_published
 from aspo_repro.tables.specs import (
+    BaseQualitySpec,
     FigureSpec,
+    Spec,
     SweepSpec,
     TableSpec,
     WeightQualitySpec,
@@ -53,7 +55,7 @@ def render_table(
     """Render ``table`` (one of ``known_names()``) from the results under ``results_root`` into ``out_dir``.
 
     Tables become ``table<N>.md`` and ``table<N>.tex``; a figure (``figure3``, ``lr-sweep``,
-    ``weight-quality``) becomes its ``.png``, ``.pdf`` and ``.md``. ``seeds=None`` uses every seed
+    ``weight-quality``, ``base-quality``) becomes its ``.png``, ``.pdf`` and ``.md``. ``seeds=None`` uses every seed
     found; ``seeds=K`` seeds 0..K-1 and shows how many of the K each cell has. Runs without results show as missing; returns the paths written.
     """
     from aspo_repro.references import check_reference_write
@@ -66,7 +68,7 @@ def render_table(
     check_reference_write(out_dir)
     inputs = rendering_inputs(spec, results_root, seeds, published_path=published_path, command=command,
                               warning=warning)
-    if isinstance(spec, (SweepSpec, FigureSpec, WeightQualitySpec)):
+    if not isinstance(spec, TableSpec):
         from aspo_repro.tables.figure import save_figure
 
         figure, markdown = build_figure(inputs)
@@ -80,7 +82,7 @@ def render_table(
 class RenderingInputs:
     """What a table or figure is rendered from, in every format (Markdown, LaTeX, the HTML report)."""
 
-    spec: TableSpec | FigureSpec | SweepSpec | WeightQualitySpec
+    spec: Spec
     results_root: Path
     results: pd.DataFrame
     published: pd.DataFrame
@@ -89,7 +91,7 @@ class RenderingInputs:
 
 
 def rendering_inputs(
-    spec: TableSpec | FigureSpec | SweepSpec | WeightQualitySpec, results_root: str | os.PathLike, seeds: int | None = None, *,
+    spec: Spec, results_root: str | os.PathLike, seeds: int | None = None, *,
     published_path: str | os.PathLike | None = None, command: str | None = None, warning: str = "",
 ) -> RenderingInputs:
     from aspo_repro.results import collect
@@ -121,6 +123,10 @@ def build_figure(inputs: RenderingInputs):
         from aspo_repro.tables.sweep import sweep_figure
 
         return sweep_figure(inputs.spec, inputs.results_root, inputs.context, inputs.seeds)
+    if isinstance(inputs.spec, BaseQualitySpec):
+        from aspo_repro.tables.base_quality import base_quality_figure
+
+        return base_quality_figure(inputs.spec, inputs.results, inputs.results_root, inputs.context, inputs.seeds)
     if isinstance(inputs.spec, WeightQualitySpec):
         from aspo_repro.tables.weight_quality import weight_quality_figure
 
@@ -132,6 +138,7 @@ def build_figure(inputs: RenderingInputs):
 
 __all__ = [
     "AuditFinding",
+    "BaseQualitySpec",
     "FigureSpec",
     "RenderingInputs",
     "RowKey",

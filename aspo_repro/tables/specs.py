@@ -37,6 +37,8 @@ from aspo_repro.results import (
 )
 from aspo_repro.tables.published import AVERAGE, PUBLISHED_BENCHMARKS, RowKey
 from aspo_repro.tables.table_file import (
+    BaseQualityFile,
+    BaseQualitySection,
     FigureFile,
     FigureSection,
     PublishedRowEntry,
@@ -127,7 +129,7 @@ class FileSpec:
         return self.file.title
 
     @property
-    def section(self) -> TableSection | FigureSection | SweepSection | WeightQualitySection:
+    def section(self) -> TableSection | FigureSection | SweepSection | WeightQualitySection | BaseQualitySection:
         """What the file shows on this spec's profile."""
         return self.file.section(self.profile)
 
@@ -228,7 +230,34 @@ class WeightQualitySpec(FileSpec):
                        for method in self.methods for seed in method_seeds(method, seeds))
 
 
-Spec = TableSpec | FigureSpec | SweepSpec | WeightQualitySpec
+@dataclass(frozen=True)
+class BaseQualitySpec(FileSpec):
+    file: BaseQualityFile
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models as ``--models`` names them: each stands for itself and its graded models."""
+        return self.section.models
+
+    @property
+    def budgets(self) -> tuple[float, ...]:
+        """Every level's share of the SFT steps, the whole model's (1.0) last."""
+        return (*sorted(self.file.budgets), 1.0)
+
+    def levels(self, model: str) -> list[str]:
+        """``model``'s graded models, least trained first, then ``model`` itself."""
+        from aspo_repro.models.registry import graded_name
+
+        return [model if budget == 1.0 else graded_name(model, budget) for budget in self.budgets]
+
+    def runs_needed(self, models: list[str] | None = None, seeds: int = 1) -> list[RunKey]:
+        methods = (BASE_METHOD, self.file.versus, self.file.method)
+        return _dedupe(RunKey(self.profile, level, method, seed)
+                       for model in select_models(self, models) for level in self.levels(model)
+                       for method in methods for seed in method_seeds(method, seeds))
+
+
+Spec = TableSpec | FigureSpec | SweepSpec | WeightQualitySpec | BaseQualitySpec
 
 
 def method_seeds(method: str, seeds: int) -> range:
@@ -412,5 +441,23 @@ def _weight_quality_spec(file: WeightQualityFile, profile: str) -> WeightQuality
     return WeightQualitySpec(file, profile)
 
 
+def _base_quality_spec(file: BaseQualityFile, profile: str) -> BaseQualitySpec:
+    from aspo_repro.models.registry import graded_name
+
+    for model in file.section(profile).models:
+        if not _model(model, profile).profile_kind.builds_world:
+            raise UserError(f"{model}: only a model its profile's world trains can be graded by its SFT budget")
+        for budget in file.budgets:
+            try:
+                graded_name(model, budget)
+            except ValueError as error:
+                raise UserError(f"budgets: {error}") from None
+    for benchmark in (file.quality, *file.panels):
+        check_benchmark(profile, benchmark)
+    for method in (file.versus, file.method):
+        resolve_method(method)  # an unknown or non-canonical method fails here, at load time
+    return BaseQualitySpec(file, profile)
+
+
 _SPEC_BUILDERS = {TableFile: _table_spec, FigureFile: _figure_spec, SweepFile: _sweep_spec,
-                  WeightQualityFile: _weight_quality_spec}
+                  WeightQualityFile: _weight_quality_spec, BaseQualityFile: _base_quality_spec}

@@ -3,7 +3,8 @@
 A file holds one table (``table: "1"``, ``TableFile``), one figure of points (``figure: figure3``,
 ``FigureFile``), one sweep of a training option (``figure:`` with ``option:``, ``SweepFile``) or one
 figure of weight quality against a difference to another method (``figure:`` with ``versus:``,
-``WeightQualityFile``).
+``WeightQualityFile``) or one figure of base models of graded quality (``figure:`` with ``budgets:``,
+``BaseQualityFile``).
 It is read here, once, into these typed dataclasses (``files.dataclass_from_mapping``: an unknown
 key is refused by name); ``catalog`` lists the files and ``specs`` answers the rest of the code's
 questions from them. What a file does not state comes from the registries (a model's label, a
@@ -253,7 +254,30 @@ class WeightQualityFile(_OwnFigure):
     in_paper: bool = False
 
 
-TableFileKind = TableFile | FigureFile | SweepFile | WeightQualityFile
+# ---------------------------------------------------------------- base quality against ASPO's gain (issue 31)
+@dataclass(frozen=True)
+class BaseQualitySection:
+    models: tuple[str, ...]  # mini models, each also graded at every budget of the file
+
+
+@dataclass(frozen=True)
+class BaseQualityFile(_OwnFigure):
+    """Base models of graded quality (each model, and each trained for a share of its SFT steps): the
+    base model's score on ``quality`` against the weights' AUC and against ``method`` minus ``versus``
+    on each panel benchmark, paired by seed (``tables/base_quality.py``)."""
+
+    figure: str
+    title: str
+    method: str  # the method whose gain is measured
+    versus: str  # the method it is compared with, seed by seed
+    quality: str  # the benchmark whose base-model score is a model's quality
+    budgets: tuple[float, ...]  # the graded models' shares of the SFT steps, besides the whole (1.0)
+    panels: tuple[str, ...]  # benchmarks of the profile
+    profiles: dict[str, BaseQualitySection]
+    in_paper: bool = False
+
+
+TableFileKind = TableFile | FigureFile | SweepFile | WeightQualityFile | BaseQualityFile
 
 
 def read_table_file(path: str | os.PathLike) -> TableFileKind:
@@ -267,5 +291,6 @@ def read_table_file(path: str | os.PathLike) -> TableFileKind:
     if kinds[0] == "table":
         schema = TableFile
     else:
-        schema = SweepFile if "option" in data else WeightQualityFile if "versus" in data else FigureFile
+        schema = (SweepFile if "option" in data else BaseQualityFile if "budgets" in data
+                  else WeightQualityFile if "versus" in data else FigureFile)
     return dataclass_from_mapping(schema, data, str(path))

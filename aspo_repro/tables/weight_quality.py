@@ -49,12 +49,13 @@ class WeightRow:
 
 
 # ---------------------------------------------------------------- the AUC of a row's weights
-def row_auc(spec: WeightQualitySpec, results_root, method_name: str, diagnosis: dict | None,
+def row_auc(profile: str, model: str, results_root, method_name: str, diagnosis: dict | None,
             seeds: int | None) -> tuple[Auc | None, str]:
+    """The AUC of the weights ``method_name`` trains with on ``model``, and, without one, why."""
     method = resolve_method(method_name)
     # a run records its similarity's AUC; the weights' own only when they are the similarity alone
     recorded = None if method.uses_perplexity else recorded_auc(
-        results_root, RunKey(spec.profile, spec.section.model, method_name), seeds)
+        results_root, RunKey(profile, model, method_name), seeds)
     for auc in (recorded, diagnosed_auc(diagnosis, method), constructed_auc(method)):
         if auc is not None:
             return auc, ""
@@ -78,7 +79,7 @@ def weight_rows(spec: WeightQualitySpec, scores: RunScores, results_root, seeds:
             found = max(found, len(values))
             differences[panel] = (compared(scores, model, spec.file.versus, column, None, values, draws, seed_ids)
                                   if values else None)
-        auc, why = row_auc(spec, results_root, entry.method, diagnosis, seeds)
+        auc, why = row_auc(spec.profile, model, results_root, entry.method, diagnosis, seeds)
         why = why if found else "no result yet"
         rows.append(WeightRow(entry.label, entry.method, entry.kind, found, auc, why, differences))
     return rows
@@ -182,9 +183,9 @@ def to_markdown(spec: WeightQualitySpec, rows: list[WeightRow], versus_runs: int
         auc = row.auc.text() if row.auc else MISSING
         source = row.auc.source if row.auc else row.auc_missing
         cells = [difference_text(row.differences[p], decimals(p)) if row.differences[p] else MISSING for p in panels]
-        lines.append(f"| {row.label} | {row.role.name} | `{row.method}` | {_runs(row.seeds, seeds)} | {auc} | "
+        lines.append(f"| {row.label} | {row.role.name} | `{row.method}` | {runs_text(row.seeds, seeds)} | {auc} | "
                      f"{source} | " + " | ".join(cells) + " |")
-    lines.append(f"| {versus} | versus | `{versus}` | {_runs(versus_runs, seeds)} | {MISSING} | — | "
+    lines.append(f"| {versus} | versus | `{versus}` | {runs_text(versus_runs, seeds)} | {MISSING} | — | "
                  + " | ".join(number(0.0, decimals(p)) + " (reference)" for p in panels) + " |")
     missing = [row.label for row in rows if row.seeds == 0] + ([versus] if versus_runs == 0 else [])
     if missing:
@@ -195,7 +196,8 @@ def to_markdown(spec: WeightQualitySpec, rows: list[WeightRow], versus_runs: int
     return "\n".join(lines)
 
 
-def _runs(found: int, seeds: int | None) -> str:
+def runs_text(found: int, seeds: int | None) -> str:
+    """How many runs a row found: n=K, or n=K of N when seeds 0..N-1 were asked."""
     if found == 0:
         return MISSING
     return f"n={found} of {seeds}" if seeds and found < seeds else f"n={found}"

@@ -19,6 +19,7 @@ from aspo_repro.models import (
     TrainingDefaults,
     all_models,
     get_model_spec,
+    is_model_name,
     model_names,
 )
 from aspo_repro.models.families import (
@@ -27,7 +28,7 @@ from aspo_repro.models.families import (
     family_of_model_type,
     get_family,
 )
-from aspo_repro.models.loading import precision_dtype
+from aspo_repro.models.loading import precision_dtype, registry_checkpoint
 from aspo_repro.storage import stable_hash
 
 
@@ -62,9 +63,9 @@ class ModelChoice:
 def resolve_model(name_or_dir: str, world=None) -> ModelChoice:
     """A registry name (its checkpoint in ``world``: a mini world or a ``HubCache``; the default one
     when None) or a directory."""
-    if name_or_dir in model_names():
+    if is_model_name(name_or_dir):
         spec = get_model_spec(name_or_dir)
-        directory = world.model_dir(spec.name) if world is not None else None
+        directory = registry_checkpoint(spec, world) if world is not None else None
         return ModelChoice(spec.name, spec.family, spec.lora, spec.training, spec=spec, directory=directory)
     directory = Path(name_or_dir)
     if not (directory / "config.json").is_file():

@@ -15,13 +15,13 @@ def test_every_step_kind_answers_for_itself():
     """Each kind in the registry under its own name, with a label and an action of its own."""
     from aspo_repro.orchestration.step_kinds import STEP_KINDS, StepKind
 
-    assert list(STEP_KINDS) == ["world", "prefs", "scorer", "train", "evaluate", "render"]
+    assert list(STEP_KINDS) == ["world", "sft", "prefs", "scorer", "train", "evaluate", "render"]
     for name, kind in STEP_KINDS.items():
         assert kind.name == name
         assert type(kind).run is not StepKind.run and type(kind).label is not StepKind.label, name
     assert [kind.name for kind in STEP_KINDS.values() if kind.runs_after_failed_needs] == ["render"]
     assert [kind.name for kind in STEP_KINDS.values() if kind.spans_processes] == ["train"]
-    assert [kind.name for kind in STEP_KINDS.values() if not kind.remakes_dependents] == ["world", "scorer"]
+    assert [kind.name for kind in STEP_KINDS.values() if not kind.remakes_dependents] == ["world", "sft", "scorer"]
 
 
 def test_no_module_compares_a_step_kinds_name():

@@ -220,7 +220,7 @@ def test_check_latex_catches_broken_output():
 
 
 def test_unknown_table_is_a_user_error_with_the_known_ones(tmp_path):
-    with pytest.raises(UserError, match="unknown table '4'; known tables: 1, 2, 5, 6, figure3"):
+    with pytest.raises(UserError, match="unknown table '4'; known tables: 1, 2, 5, 6, base-quality, figure3"):
         render_table(4, "mini", tmp_path, tmp_path)
     with pytest.raises(UserError, match="seeds must be a positive integer"):
         render_table(1, "mini", tmp_path, tmp_path, seeds=0)

@@ -85,7 +85,7 @@ def test_mini_columns_are_the_analogues():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: runs_needed(3, "mini"), "unknown table '3'; known tables: 1, 2, 5, 6, figure3"),
+        (lambda: runs_needed(3, "mini"), "unknown table '3'; known tables: 1, 2, 5, 6, base-quality, figure3"),
         (lambda: runs_needed(1, "gpu"), "unknown profile 'gpu'; known profiles: mini, paper"),
         (lambda: runs_needed(1, "mini", models=["llava-1.5-7b"]),
          "unknown model 'llava-1.5-7b' for table1 on the mini profile; known models: mini-instructblip, mini-llava-s, mini-llava-m"),
@@ -122,7 +122,7 @@ def test_a_table_is_its_file(tmp_path):
     (tmp_path / "table7.yaml").write_text(text.replace('published_table: "5"', 'published_table: "5"\nbase_table: "5"'))
     from aspo_repro.tables import catalog
 
-    assert catalog.known_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3", "lr-sweep", "weight-quality")
+    assert catalog.known_names(tmp_path) == ("1", "2", "5", "6", "7", "base-quality", "figure3", "lr-sweep", "weight-quality")
     assert catalog.paper_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3")
     assert catalog.find("table7", tmp_path).name == "7" and catalog.find("fig3", tmp_path).name == "figure3"
     spec = load_spec("7", "mini", spec_dir=tmp_path)

@@ -6,6 +6,7 @@ from aspo_repro.errors import UserError
 from aspo_repro.tables import catalog
 from aspo_repro.tables.catalog import SPEC_DIR
 from aspo_repro.tables.table_file import (
+    BaseQualityFile,
     FigureFile,
     SweepFile,
     TableFile,
@@ -18,7 +19,8 @@ def test_each_committed_file_reads_as_its_kind():
     kinds = {path.name: type(read_table_file(path)) for path in sorted(SPEC_DIR.glob("*.yaml"))}
     assert kinds == {"figure3.yaml": FigureFile, "lr_sweep.yaml": SweepFile, "table1.yaml": TableFile,
                      "table2.yaml": TableFile, "table5.yaml": TableFile, "table6.yaml": TableFile,
-                     "weight_quality.yaml": WeightQualityFile}
+                     "weight_quality.yaml": WeightQualityFile,
+                     "base_quality.yaml": BaseQualityFile}
     table6 = read_table_file(SPEC_DIR / "table6.yaml")
     assert (table6.key, table6.stem, table6.paper_table, table6.paper_base_table) == ("6", "table6", "6", "5")
     sweep = read_table_file(SPEC_DIR / "lr_sweep.yaml")
