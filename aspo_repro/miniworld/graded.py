@@ -1,9 +1,10 @@
-"""Graded base models: a mini model trained by its world's SFT recipe for a share of the steps.
+"""Graded base models: a mini model trained by its world's SFT recipe for fewer or more steps.
 
 The paper argues that as base models get better, ASPO's adaptive weights get more accurate and its
-gain over DPO larger (section 4.2). ``mini-llava-s-sft25`` is ``mini-llava-s`` trained from the same
+gain over DPO larger (section 4.2). ``mini-llava-s-sft30`` is ``mini-llava-s`` trained from the same
 initial weights, on the same data, by the same recipe with every phase (grounding, the whole mix, the
-warm-up) cut to 25% of its steps: a weaker model of the same family (``reproduce --table base-quality``).
+warm-up) cut to 30% of its steps; ``mini-llava-s-sft300`` runs each phase three times as long: weaker
+and stronger models of the same family (``reproduce --table base-quality``).
 
 A graded model is built once beside its world (``<cache>/graded-models/<world key>/<name>``), a
 verified cache stage keyed by the world, the recipe, the stages it reads and this module's code, as the
@@ -32,7 +33,7 @@ def model_dir(world, name: str, progress: bool = True) -> Path:
 
 
 def scaled_sft(sft: SftConfig, budget: float) -> SftConfig:
-    """``sft`` with each phase and the warm-up cut to ``budget`` of its steps (at least one each)."""
+    """``sft`` with each phase and the warm-up at ``budget`` times its steps (at least one each)."""
     def cut(steps: int) -> int:
         return max(1, round(steps * budget))
 
@@ -41,7 +42,7 @@ def scaled_sft(sft: SftConfig, budget: float) -> SftConfig:
 
 
 def graded_recipe(world, name: str) -> BaseModelRecipe:
-    """The world's recipe of the model ``name`` grades, under its name and with its share of the steps."""
+    """The world's recipe of the model ``name`` grades, under its name and with its budget of steps."""
     spec = get_model_spec(name)
     if spec.graded_from is None:
         raise UserError(f"{name} is not a graded base model (expected <mini model>-sft<percent>)")

@@ -57,7 +57,7 @@ class ModelSpec:
     label: str = ""  # the name tables print (the registry name when empty)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
     # A graded base model (``mini-llava-s-sft25``): the registered mini model ``graded_from`` trained by
-    # the same SFT recipe for ``sft_budget`` of its steps (miniworld/graded.py), built beside its world.
+    # the same SFT recipe for ``sft_budget`` times its steps (miniworld/graded.py), built beside its world.
     graded_from: str | None = None
     sft_budget: float = 1.0
 
@@ -110,24 +110,31 @@ def is_model_name(name: str) -> bool:
     return name in _REGISTRY or _graded_spec(name) is not None
 
 
-# ``mini-llava-s-sft25``: mini-llava-s by its world's SFT recipe for 25% of its steps
-_GRADED_NAME = re.compile(r"(?P<base>.+)-sft(?P<percent>[1-9][0-9]?)")
+# ``mini-llava-s-sft25``: mini-llava-s by its world's SFT recipe for 25% of its steps (``-sft300``: three times)
+_GRADED_NAME = re.compile(r"(?P<base>.+)-sft(?P<percent>[1-9][0-9]{0,2})")
 
 
 def graded_name(base: str, budget: float) -> str:
-    """The name of ``base`` trained for ``budget`` (0.01 to 0.99) of its SFT steps."""
+    """The name of ``base`` trained for ``budget`` times its SFT steps (a whole percentage, 1% to 999%, not 100%)."""
     percent = round(budget * 100)
-    if not 1 <= percent <= 99 or abs(percent - budget * 100) > 1e-6:
-        raise ValueError(f"an SFT budget is a whole percentage from 1 to 99; got {budget!r}")
+    if not _is_graded_percent(percent) or abs(percent - budget * 100) > 1e-6:
+        raise ValueError(f"an SFT budget is a whole percentage from 1% to 999%, other than 100% (the world's own "
+                         f"model); got {budget!r}")
     return f"{base}-sft{percent}"
+
+
+def _is_graded_percent(percent: int) -> bool:
+    return 1 <= percent <= 999 and percent != 100
 
 
 def _graded_spec(name: str) -> ModelSpec | None:
     match = _GRADED_NAME.fullmatch(name)
     base = _REGISTRY.get(match["base"]) if match else None
-    if base is None or not base.profile_kind.builds_world:  # only a model the world trains can be trained less
+    if base is None or not base.profile_kind.builds_world:  # only a model the world trains can be graded
         return None
     percent = int(match["percent"])
+    if not _is_graded_percent(percent):
+        return None
     return dataclasses.replace(
         base, name=name, source=name, graded_from=base.name, sft_budget=percent / 100,
         label=f"{base.display_name}, SFT {percent}%",

@@ -241,11 +241,11 @@ class BaseQualitySpec(FileSpec):
 
     @property
     def budgets(self) -> tuple[float, ...]:
-        """Every level's share of the SFT steps, the whole model's (1.0) last."""
-        return (*sorted(self.file.budgets), 1.0)
+        """Every level's SFT steps as a multiple of the world's recipe (the world's own model: 1.0), least first."""
+        return tuple(sorted((*self.file.budgets, 1.0)))
 
     def levels(self, model: str) -> list[str]:
-        """``model``'s graded models, least trained first, then ``model`` itself."""
+        """``model`` at every budget, least trained first: its graded models and ``model`` itself (1.0)."""
         from aspo_repro.models.registry import graded_name
 
         return [model if budget == 1.0 else graded_name(model, budget) for budget in self.budgets]

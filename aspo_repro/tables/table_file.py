@@ -271,7 +271,7 @@ class BaseQualityFile(_OwnFigure):
     method: str  # the method whose gain is measured
     versus: str  # the method it is compared with, seed by seed
     quality: str  # the benchmark whose base-model score is a model's quality
-    budgets: tuple[float, ...]  # the graded models' shares of the SFT steps, besides the whole (1.0)
+    budgets: tuple[float, ...]  # the graded models' SFT steps, as multiples of the world's recipe (itself: 1.0)
     panels: tuple[str, ...]  # benchmarks of the profile
     profiles: dict[str, BaseQualitySection]
     in_paper: bool = False
