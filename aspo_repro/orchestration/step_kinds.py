@@ -124,6 +124,14 @@ def clip_setting(clip: str | None) -> str | None:
     return str(in_repository(clip)) if clip and in_repository(clip).is_dir() else clip
 
 
+def located_world(stages: Stages):
+    """The profile's world where it lies, built or not (a step of it asks what is there, building nothing)."""
+    from aspo_repro.miniworld.build import locate_world
+
+    settings, ws = stages.ws.profile.world_settings, stages.ws
+    return locate_world(settings.seed, ws.cache_dir, settings.size, settings.replicate)
+
+
 class Scorer(StepKind):
     """A scorer of the mini world that a method scores every chosen sentence with again (the caption
     scorer of ``scorer=captions``): trained once, before the training steps that need it, so that its
@@ -137,11 +145,8 @@ class Scorer(StepKind):
 
     def is_done(self, stages: Stages, step: Step) -> bool:
         from aspo_repro.aspo_choices import SCORER_KINDS
-        from aspo_repro.miniworld.build import locate_world
 
-        settings, ws = stages.ws.profile.world_settings, stages.ws
-        return SCORER_KINDS[step.key[1]].built(locate_world(settings.seed, ws.cache_dir, settings.size,
-                                                            settings.replicate))
+        return SCORER_KINDS[step.key[1]].built(located_world(stages))
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         from aspo_repro.aspo_choices import SCORER_KINDS
@@ -160,12 +165,9 @@ class Sft(StepKind):
         return f"train the graded base model {step.model}"
 
     def is_done(self, stages: Stages, step: Step) -> bool:
-        from aspo_repro.miniworld.build import locate_world
         from aspo_repro.miniworld.graded import graded_model_built
 
-        settings, ws = stages.ws.profile.world_settings, stages.ws
-        return graded_model_built(locate_world(settings.seed, ws.cache_dir, settings.size, settings.replicate),
-                                  step.model)
+        return graded_model_built(located_world(stages), step.model)
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         from aspo_repro.miniworld.graded import ensure_graded_model

@@ -27,4 +27,4 @@ def test_every_cell_is_the_markdown_tables_and_a_clear_gain_is_coloured(fake_res
     aspo = next(row for row in table1.rows if row.runs and "aspo" in row.runs[0])
     assert "base-better-sig" in aspo.cells[gqa].classes and "vs-better-sig" in aspo.cells[gqa].classes
     assert len(aspo.runs) == 3 and set(aspo.runs) <= set(runs)
-    assert {f.name for f in figures} == {"figure3", "lr-sweep", "weight-quality"} and all(f.svg.startswith(b"<?xml") for f in figures)
+    assert {f.name for f in figures} == {"base-quality", "figure3", "lr-sweep", "weight-quality"} and all(f.svg.startswith(b"<?xml") for f in figures)
