@@ -141,10 +141,11 @@ def test_the_code_version_covers_every_module_that_makes_the_world():
 
     package = Path(__file__).resolve().parents[2] / "aspo_repro"
     makers = {p.relative_to(package).as_posix() for p in (package / "miniworld").glob("*.py")}
-    # Modules that read or announce a world but write none of its files, and the caption scorer's, which
-    # is trained from a built world into a cache of its own beside it (keyed by its own code: caption_clip).
+    # Modules that read or announce a world but write none of its files, and those of the caption scorer and
+    # the graded base models, each trained from a built world into a cache of its own beside it (keyed by
+    # its own code: caption_clip, graded).
     readers = {"miniworld/__init__.py", "miniworld/judge.py", "miniworld/quality.py", "miniworld/obtain.py"}
-    beside = {"miniworld/caption_clip.py", "miniworld/caption_retrieval.py"}
+    beside = {"miniworld/caption_clip.py", "miniworld/caption_retrieval.py", "miniworld/graded.py"}
     assert makers - readers - beside <= set(CODE_MODULES)
     assert all((package / name).is_file() for name in CODE_MODULES)
 
