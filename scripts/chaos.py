@@ -337,10 +337,10 @@ def profile_with_methods(profile: str, methods: list[str], root: Path) -> Path:
     """A copy of ``profile``'s file in ``root`` that runs only ``methods`` (all of them the profile's)."""
     import yaml
 
-    from aspo_repro.orchestration.profiles import PROFILE_DIR
+    from aspo_repro.files import read_yaml_mapping
+    from aspo_repro.orchestration import load_profile
 
-    source = Path(profile) if Path(profile).suffix in (".yaml", ".yml") else PROFILE_DIR / f"{profile}.yaml"
-    data = yaml.safe_load(source.read_text())
+    data = read_yaml_mapping(load_profile(profile).source, "profile")
     unknown = sorted(set(methods) - set(data.get("methods", methods)))
     if unknown:
         raise SystemExit(f"--methods: {', '.join(unknown)} not among the profile's {data['methods']}")
