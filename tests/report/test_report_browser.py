@@ -24,6 +24,10 @@ from launch_helpers import TINY_PLAN  # noqa: E402  (Table 1's plan with tiny bu
 pytestmark = pytest.mark.slow
 INSTALL = Path(__file__).resolve().parents[2] / "scripts" / "browser" / "install"
 VIEWS = ("tables", "figures", "pairs", "outputs", "training", "provenance")
+# Trained far enough that DPO and ASPO answer otherwise than their base model on any world, so that the
+# tables have changes to colour (at the launcher tests' 2 steps, one kind of CPU's world changed no answer).
+MOVING_PLAN = TINY_PLAN.replace("overrides: {max_steps: 2}", "overrides: {max_steps: 12, learning_rate: 2.0e-3}")
+assert MOVING_PLAN != TINY_PLAN
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -36,7 +40,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def small_run(tmp_path_factory) -> dict:
     """Table 1 of mini-llava-s on the cached mini world with tiny budgets, every table rendered, and its report."""
     root = tmp_path_factory.mktemp("report")
-    (root / "tiny.yaml").write_text("description: Table 1's plan with tiny budgets (the report's browser test).\n" + TINY_PLAN)
+    (root / "tiny.yaml").write_text("description: Table 1's plan with tiny budgets (the report's browser test).\n" + MOVING_PLAN)
     cli(root, "reproduce", "--table", "1", "--profile", "tiny.yaml", "--models", "mini-llava-s",
         "--work-dir", "work", "--results", "results", "--tables-dir", "tables")
     cli(root, "tables", "--table", "all", "--profile", "mini", "--results", "results", "--out", "tables")
