@@ -1,6 +1,7 @@
 """ASPO's named choices (``docs/aspo-math.md``): how the normaliser c of Eq. 12 is formed
 (``norm``), whose log-probs give the perplexity weight (``ppl_source``) and what scores a sentence
-for the similarity weight (``scorer``: ``SCORER_KINDS``, asked by ``training/similarity.py``).
+for the similarity weight (``scorer``: ``SCORER_KINDS``, asked by ``training/similarity.py``; the mini
+world's own scorers are ``WORLD_SCORERS``).
 
 Each is a registry, name -> function: ``aspo_repro.methods`` refuses an option that is not one of
 its names, and ``aspo_repro.losses.aspo`` calls the function the name maps to. A new choice is one
@@ -73,16 +74,12 @@ PERPLEXITY_SOURCES: dict[str, Callable[[ResponseLogps], Tensor]] = {
 
 
 @dataclass(frozen=True)
-class ScorerKind:
-    """What scores a sentence against its image for the similarity weight (the ``scorer`` option)."""
+class WorldScorer:
+    """A sentence scorer of the mini world: a CLIP checkpoint made from the built world."""
 
     name: str
-    description: str
-    # The checkpoint that scores every chosen sentence again, from the mini world the data was made in
-    # (trained there on first use); None: the similarities the data holds (or, for the judge, its verdicts).
-    checkpoint: Callable[[Any], Path] | None = None
-    # Whether a world (built or not) has that checkpoint already, without making it.
-    built: Callable[[Any], bool] | None = None
+    checkpoint: Callable[[Any], Path]  # its directory for a built world, made there on first use
+    built: Callable[[Any], bool]  # whether a world (built or not) has it already, without making it
 
 
 def _caption_scorer(world) -> Path:
@@ -97,12 +94,47 @@ def _caption_scorer_built(world) -> bool:
     return caption_scorer_built(world)
 
 
+def _judge_trained_scorer(world) -> Path:
+    return world.clip_dir
+
+
+def _judge_trained_scorer_built(world) -> bool:
+    from aspo_repro.miniworld import cache
+
+    return (world.data_dir / cache.MANIFEST).is_file() and world.clip_dir.is_dir()
+
+
+WORLD_SCORERS: dict[str, WorldScorer] = {scorer.name: scorer for scorer in (
+    WorldScorer("captions", _caption_scorer, _caption_scorer_built),
+    WorldScorer("judge-trained", _judge_trained_scorer, _judge_trained_scorer_built),
+)}
+# The world scorer that scores the mini preference data, as the paper's data is scored with an
+# off-the-shelf CLIP that never saw a hallucination label: the caption scorer (docs/scorer.md).
+DATA_SCORER = "captions"
+
+
+@dataclass(frozen=True)
+class ScorerKind:
+    """What scores a sentence against its image for the similarity weight (the ``scorer`` option)."""
+
+    name: str
+    description: str
+    # The world scorer (``WORLD_SCORERS``) that scores every chosen sentence again, from the mini world
+    # the data was made in; None: the similarities the data holds (or, for the judge, its verdicts).
+    rescores_with: str | None = None
+
+    @property
+    def world_scorer(self) -> WorldScorer | None:
+        return WORLD_SCORERS[self.rescores_with] if self.rescores_with else None
+
+
 SCORER_KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
-    ScorerKind("clip", "the CLIP the data was scored with: the paper's; in the mini world its judge-trained "
-                       "scorer (World.clip_dir: CLIP's loss told the exact judge's verdicts, hard negatives from "
-                       "the judge's error kinds)"),
+    ScorerKind("clip", "the CLIP the data was scored with: the paper's ViT-L-14-336; in the mini world (the mini "
+                       "profile) its caption scorer, trained as CLIP is trained (CLIP's loss on the world's images "
+                       "and their own captions), never on a verdict (docs/scorer.md)"),
     ScorerKind("judge", "the mini world's exact verdicts, 1 correct, 0 hallucinated (aspo-oracle)"),
-    ScorerKind("captions", "the mini world's caption scorer, trained as CLIP is trained (CLIP's loss on the "
-                           "world's images and their own captions), never on a verdict (docs/scorer.md)",
-               checkpoint=_caption_scorer, built=_caption_scorer_built),
+    ScorerKind("judge-trained", "the mini world's judge-trained scorer (World.clip_dir: CLIP's loss told the exact "
+                                "judge's verdicts, hard negatives from the judge's error kinds), scoring every "
+                                "chosen sentence again: a labelled variant, never the default (docs/scorer.md)",
+               rescores_with="judge-trained"),
 )}

@@ -10,11 +10,12 @@ The options follow ``docs/aspo-math.md``:
 - alpha: the balance of the similarity and perplexity weights (Eq. 10), 1 = ASPO-S, 0 = ASPO-P;
 - norm: how the normaliser c of Eq. 12 is formed (``reward_ratio``, ``weight_mean``, ``none``);
 - ppl_source: whose log-probs give the perplexity weight (``policy``, detached, or ``reference``);
-- scorer: what scores a sentence against its image for the similarity weight: ``clip`` (the paper's)
-  or ``judge``, the mini world's exact verdicts (1 correct, 0 hallucinated or unjudgeable), which
-  only mini preference data holds: ``aspo-oracle``, the upper bound of sentence-level weighting.
-  ``captions`` (mini only): the world's caption scorer, trained as CLIP is trained, which scores
-  every chosen sentence again (``aspo_choices.SCORER_KINDS``, docs/scorer.md).
+- scorer: what scores a sentence against its image for the similarity weight: ``clip``, the CLIP the
+  data was scored with (the paper's; in the mini world its caption scorer, trained as CLIP is
+  trained), or ``judge``, the mini world's exact verdicts (1 correct, 0 hallucinated or unjudgeable),
+  which only mini preference data holds: ``aspo-oracle``, the upper bound of sentence-level weighting.
+  ``judge-trained`` (mini only): the world's scorer trained on the judge's verdicts, which scores
+  every chosen sentence again, a labelled variant (``aspo_choices.SCORER_KINDS``, docs/scorer.md).
 - verdict_flip (with ``scorer=judge`` only): the share of the judge's verdicts flipped before they
   become weights, the same sentences at every seed, so that the weights' within-answer AUC is about
   1 - verdict_flip: the noisy oracles of the weight-quality figure (docs/miniworld.md).
@@ -199,8 +200,8 @@ class Method:
 
     @property
     def recomputes_similarity(self) -> bool:
-        """Whether its scorer scores every chosen sentence again (``scorer=captions``), whatever the data holds."""
-        return self.uses_similarity and SCORER_KINDS[self.scorer].checkpoint is not None
+        """Whether its scorer scores every chosen sentence again (``scorer=judge-trained``), whatever the data holds."""
+        return self.uses_similarity and SCORER_KINDS[self.scorer].rescores_with is not None
 
     def with_options(self, **options: object) -> Method:
         """A copy with some options changed, validated; ``name`` records the change."""

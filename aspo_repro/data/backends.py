@@ -3,7 +3,7 @@ mini world) the ground-truth scene of each instruction.
 
 The model is loaded by ``models.loading`` (a registry name or a model directory; a paper model
 without its weights offline is a UserError there). CLIP is ViT-L-14-336/openai for the paper
-profile and the world's small CLIP for mini models, through ``clip_scorer.ClipScorer``.
+profile and the world's caption scorer (a small CLIP trained as CLIP is trained) for mini models, through ``clip_scorer.ClipScorer``.
 """
 
 from __future__ import annotations
@@ -51,11 +51,14 @@ def default_backends(config: PrefsConfig, world=None) -> Backends:
 
 
 def clip_choice(config: PrefsConfig, world=None) -> str:
-    """The CLIP a run scores with: ``--clip``, else the world's CLIP for a mini run, else the paper's."""
+    """The CLIP a run scores with: ``--clip``, else the world's scorer of mini data (``data_scorer``:
+    by default its caption scorer, made on first use), else the paper's."""
+    from aspo_repro.aspo_choices import WORLD_SCORERS
+
     if config.clip:
         return config.clip
     if world is not None:
-        return str(world.clip_dir)
+        return str(WORLD_SCORERS[config.data_scorer].checkpoint(world))
     return PAPER_CLIP
 
 

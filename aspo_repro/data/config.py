@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aspo_repro.aspo_choices import DATA_SCORER, WORLD_SCORERS
 from aspo_repro.data.generation import DEFAULT_MAX_NEW_TOKENS
 from aspo_repro.data.noise import DEFAULT_NOISE_STEP, check_noise_step
 from aspo_repro.errors import UserError
@@ -43,6 +44,8 @@ class PrefsConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     on_error: str = "stop"
     clip: str | None = None  # open_clip "ARCH/PRETRAINED" or a directory; None: the profile's CLIP
+    # which of the mini world's scorers (aspo_choices.WORLD_SCORERS) scores mini data when ``clip`` is None
+    data_scorer: str = DATA_SCORER
     device: str = "auto"
     dtype: str | None = None
     world_seed: int = field(default=0, metadata=SET_PER_JOB)
@@ -58,6 +61,8 @@ class PrefsConfig:
 
     def __post_init__(self) -> None:
         check_noise_step(self.noise_step)
+        if self.data_scorer not in WORLD_SCORERS:
+            raise UserError(f"data_scorer must be one of {', '.join(WORLD_SCORERS)}; got {self.data_scorer!r}")
         if self.protocol is not None:
             from aspo_repro.evaluation.protocols import get_protocol
 
@@ -89,6 +94,8 @@ class PrefsConfig:
             "max_new_tokens": self.max_new_tokens,
             "shard_size": self.shard_size,
             "clip": self.clip,
+            # which of the world's scorers scored mini data (it changed: data scored by another is not this data)
+            **({"data_scorer": self.data_scorer} if self.is_mini and not self.clip else {}),
             "dtype": self.dtype,
             "world": ({"seed": self.world_seed, "size": self.world_size, "replicate": self.world_replicate}
                       if self.is_mini else None),

@@ -64,11 +64,13 @@ class ChosenSentence:
 
 
 def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bool = True,
-             scorer=None, scorer_name: str | None = None) -> dict[str, Any]:
+             scorer=None, scorer_name: str | None = None, other_scorers: dict | None = None) -> dict[str, Any]:
     """The diagnosis of the mini preference dataset in ``directory`` (its world built or reused
     from the settings its manifest records, unless ``world`` is given). ``perplexity``: also the
     weights that need the base model's log-probs (P^, S+P). ``scorer`` (``score(images, sentences)``,
-    named ``scorer_name``): the chosen sentences' similarities from it, not the data's."""
+    named ``scorer_name``): the chosen sentences' similarities from it, not the data's.
+    ``other_scorers`` (name -> scorer): the weights again with each one's similarities, beside
+    (``weights_by_scorer``)."""
     from aspo_repro.errors import UserError
     from aspo_repro.training.preferences import open_preferences
 
@@ -83,12 +85,14 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
     if scorer is not None:
         rescore_chosen(opened.dataset, rows, scorer)
     nll = sentence_nlls(opened, world) if perplexity else [None] * len(rows)
-    sentences, sides = [], {"chosen": [], "rejected": []}
-    for index, row in enumerate(rows):
-        scene = scene_of(str(row["id"]))
-        sentences.extend(chosen_sentences(index, row, scene, nll[index]))
-        for side in sides:
-            sides[side].append(answer_profile(row[side], scene))
+    scenes = [scene_of(str(row["id"])) for row in rows]
+    sides = {side: [answer_profile(row[side], scene) for row, scene in zip(rows, scenes)]
+             for side in ("chosen", "rejected")}
+    by_scorer = {}
+    for name, other in (other_scorers or {}).items():
+        rescored = [dict(row) for row in rows]
+        rescore_chosen(opened.dataset, rescored, other)
+        by_scorer[name] = weight_diagnosis(_all_chosen_sentences(rescored, scenes, nll), seed=seed)
     from aspo_repro.provenance import provenance
 
     return {
@@ -99,10 +103,16 @@ def diagnose(directory: str | Path, world=None, *, seed: int = 0, perplexity: bo
         "judge": "aspo_repro.miniworld.judge (exact rules against the scene)",
         "answers": {side: summarise_answers(profiles) for side, profiles in sides.items()},
         "confounds": confounds(sides["chosen"], sides["rejected"]),
-        "weights": weight_diagnosis(sentences, seed=seed),
+        "weights": weight_diagnosis(_all_chosen_sentences(rows, scenes, nll), seed=seed),
+        **({"weights_by_scorer": by_scorer} if by_scorer else {}),
         "provenance": provenance(),
         **({"similarity": scorer_name or "a scorer given to diagnose"} if scorer is not None else {}),
     }
+
+
+def _all_chosen_sentences(rows: list[dict[str, Any]], scenes: list, nll: list) -> list[ChosenSentence]:
+    return [sentence for index, (row, scene) in enumerate(zip(rows, scenes))
+            for sentence in chosen_sentences(index, row, scene, nll[index])]
 
 
 def rescore_chosen(dataset, rows: list[dict[str, Any]], scorer) -> None:

@@ -6,8 +6,9 @@ that the base model generated (the SeVa pipeline), in a world that the mini prof
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
 
-A method that scores every chosen sentence again with a scorer of the world (``scorer=captions``)
-also needs that scorer, trained once: world -> scorer(kind) -> train. A graded base model
+The mini world's preference data is scored by one of its scorers, trained once: world ->
+scorer(captions) -> prefs(model); a method that scores every chosen sentence again with another
+(``scorer=judge-trained``) also needs that one: world -> scorer(name) -> train. A graded base model
 (``mini-llava-s-sft25``) is trained first: world -> sft(model) -> prefs(model), evaluate(model, base).
 
 Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
@@ -91,8 +92,10 @@ def evaluate_key(run: RunKey) -> tuple:
     return (EVALUATE.name, run.model, run.method, run.seed)
 
 
-def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool) -> Plan:
-    """The steps that produce every run of ``tables`` (table name -> its runs) and render them.
+def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool,
+               data_scorer: str | None = None) -> Plan:
+    """The steps that produce every run of ``tables`` (table name -> its runs) and render them;
+    ``data_scorer``: the world's scorer that scores the preference data, made before it (mini).
 
     Steps come in an order that respects their needs and finishes whole runs early: the world,
     then for each run its preference data, training and evaluation, then the renderings.
@@ -108,7 +111,8 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool)
         for run in runs:
             needs = model_needs = (*base_needs, *_sft_needs(plan, run.model, base_needs))
             if not run.is_base:
-                plan.add(Step(PREFS, prefs_key(run.model), model_needs, model=run.model))
+                plan.add(Step(PREFS, prefs_key(run.model), (*model_needs, *_data_scorer_needs(plan, data_scorer, base_needs)),
+                              model=run.model))
                 plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model), *_scorer_needs(plan, run, base_needs)),
                               run=run, model=run.model))
                 needs = (train_key(run),)
@@ -130,7 +134,16 @@ def _sft_needs(plan: Plan, model: str, base_needs: tuple[tuple, ...]) -> tuple[t
 
 def _scorer_needs(plan: Plan, run: RunKey, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
     """The scorer step a run's training needs (added to the plan once), if its method scores again."""
+    from aspo_repro.aspo_choices import SCORER_KINDS
+
     method = resolve_method(run.method)
     if not method.recomputes_similarity:
         return ()
-    return (plan.add(Step(SCORER, scorer_key(method.scorer), base_needs)).key,)
+    return (plan.add(Step(SCORER, scorer_key(SCORER_KINDS[method.scorer].rescores_with), base_needs)).key,)
+
+
+def _data_scorer_needs(plan: Plan, data_scorer: str | None, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
+    """The step that makes the world's scorer of the preference data (added once), if there is one."""
+    if data_scorer is None:
+        return ()
+    return (plan.add(Step(SCORER, scorer_key(data_scorer), base_needs)).key,)

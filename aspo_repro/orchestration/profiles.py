@@ -246,6 +246,12 @@ class Profile:
         return self.world is not None
 
     @property
+    def world_data_scorer(self) -> str | None:
+        """The mini world's scorer (``WORLD_SCORERS``) that scores its preference data; None without a
+        world, or where the profile names a CLIP of its own."""
+        return self.prefs.data_scorer if self.needs_world and not self.prefs.clip else None
+
+    @property
     def has_world_step(self) -> bool:
         """Something is built before anything else: the mini world, or the rehearsal's stand-ins."""
         return self.world is not None or self.standins is not None

@@ -94,8 +94,9 @@ class Prefs(StepKind):
     def is_done(self, stages: Stages, step: Step) -> bool:
         ws = stages.ws
         built = read_record(ws.prefs_dir(step.model) / "manifest.json", "preference manifest", stages.warn_once)
-        return built is not None and (not ws.profile.needs_world or read_record(
-            ws.diagnosis_path(step.model), "preference diagnosis", stages.warn_once) is not None)
+        return built is not None and (not ws.profile.needs_world or (
+            _scored_by_data_scorer(built, ws.profile) and read_record(
+                ws.diagnosis_path(step.model), "preference diagnosis", stages.warn_once) is not None))
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         from aspo_repro.data.pipeline import build_preferences
@@ -110,12 +111,31 @@ class Prefs(StepKind):
         if profile.needs_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
             from aspo_repro.data.diagnostics import diagnose
 
-            atomic_write_json(ws.diagnosis_path(step.model), diagnose(ws.prefs_dir(step.model), stages.world()))
+            world = stages.world()
+            atomic_write_json(ws.diagnosis_path(step.model), diagnose(ws.prefs_dir(step.model), world,
+                                                                     other_scorers=_rescoring_scorers(world)))
 
     def plan_memory(self, model, config, spec, profile, hardware):
         from aspo_repro.orchestration.memory import plan_preference_generation
 
         return plan_preference_generation(model, config, profile, hardware)
+
+
+def _rescoring_scorers(world) -> dict:
+    """Each scorer a method may score the chosen sentences with again (``scorer=judge-trained``), by its
+    ``scorer`` name: the diagnosis measures its weights beside the data's."""
+    from aspo_repro.aspo_choices import SCORER_KINDS
+    from aspo_repro.clip_scorer import ClipScorer
+
+    return {kind.name: ClipScorer.from_dir(kind.world_scorer.checkpoint(world)).score
+            for kind in SCORER_KINDS.values() if kind.world_scorer is not None}
+
+
+def _scored_by_data_scorer(manifest: dict, profile) -> bool:
+    """Whether mini data was scored by the world's scorer the profile names (``prefs.data_scorer``); data
+    an older harness scored by another is not reused: its build then says to delete it."""
+    return profile.world_data_scorer is None or (
+        (manifest.get("settings") or {}).get("data_scorer") == profile.world_data_scorer)
 
 
 def clip_setting(clip: str | None) -> str | None:
@@ -133,25 +153,26 @@ def located_world(stages: Stages):
 
 
 class Scorer(StepKind):
-    """A scorer of the mini world that a method scores every chosen sentence with again (the caption
-    scorer of ``scorer=captions``): trained once, before the training steps that need it, so that its
-    time is planned and no two of them train it at once. Content-addressed, as the world."""
+    """A scorer of the mini world (``WORLD_SCORERS``): the one that scores the preference data, or one a
+    method scores every chosen sentence with again (``scorer=judge-trained``): made once, before the
+    steps that need it, so that its time is planned and no two of them train it at once.
+    Content-addressed, as the world."""
 
     name = "scorer"
     remakes_dependents = False
 
     def label(self, step: Step) -> str:
-        return f"train the world's scorer of scorer={step.key[1]}"
+        return f"train the world's {step.key[1]} scorer"
 
     def is_done(self, stages: Stages, step: Step) -> bool:
-        from aspo_repro.aspo_choices import SCORER_KINDS
+        from aspo_repro.aspo_choices import WORLD_SCORERS
 
-        return SCORER_KINDS[step.key[1]].built(located_world(stages))
+        return WORLD_SCORERS[step.key[1]].built(located_world(stages))
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.aspo_choices import SCORER_KINDS
+        from aspo_repro.aspo_choices import WORLD_SCORERS
 
-        SCORER_KINDS[step.key[1]].checkpoint(stages.world())
+        WORLD_SCORERS[step.key[1]].checkpoint(stages.world())
 
 
 class Sft(StepKind):

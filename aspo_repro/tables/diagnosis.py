@@ -51,12 +51,16 @@ def _auc(entry: dict | None) -> str:
 def diagnosis_rows(diagnoses: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     measured = weighted_methods()
     mixed = measured[-1]  # the mix of every signal sorts last: its gradient scale is the one shown
+    rescored = [method for method in measured if method.uses_similarity]
+    others = sorted({name for report in diagnoses.values() for name in report.get("weights_by_scorer") or {}})
     header = ["Model", "pairs", "halluc. sentences chosen / rejected", "claims more objects: rej. / ch. / equal",
               "halluc. more at equal length: rej. / ch. / equal",
               *(f"AUC {weight_label(method)} within answers" for method in measured),
+              *(f"AUC {weight_label(method)}, scorer={name}" for name in others for method in rescored),
               f"c(1+w) correct / halluc. ({weight_label(mixed)})"]
     rows = []
     for model, report in diagnoses.items():
+        by_scorer = report.get("weights_by_scorer") or {}
         answers, confounds, weights = report["answers"], report["confounds"], report["weights"]
         equal_length = confounds.get("hallucinated_at_equal_length")
         scale = (weights.get(mixed.name) or {}).get("gradient_scale") or {}
@@ -64,6 +68,8 @@ def diagnosis_rows(diagnoses: dict[str, dict]) -> tuple[list[str], list[list[str
             model, str(report["pairs"]), f"{_percent(answers['chosen'])} / {_percent(answers['rejected'])}",
             _tally(confounds["claimed_count"]), _tally(equal_length) if equal_length else "—",
             *(_auc((weights.get(method.name) or {}).get("auc_within_answer")) for method in measured),
+            *(_auc(((by_scorer.get(name) or {}).get(method.name) or {}).get("auc_within_answer"))
+              for name in others for method in rescored),
             f"{scale['correct']:.2f} / {scale['hallucinated']:.2f}" if scale.get("correct") is not None else "—",
         ])
     return header, rows
@@ -72,7 +78,9 @@ def diagnosis_rows(diagnoses: dict[str, dict]) -> tuple[list[str], list[list[str
 INTRO = ("Preference data (SeVa pairs) measured against the exact judge (`prefs diagnose`): the sentence "
          "hallucination rate of each side; per pair, which side claims more objects and, among pairs of equal "
          "length, which hallucinates more; how often ASPO's weights rank an answer's correct sentence above its "
-         "hallucinated one (AUC within answers, 0.5 = no signal, 95% bootstrap interval over answers); the "
+         "hallucinated one (AUC within answers, 0.5 = no signal, 95% bootstrap interval over answers), with the "
+         "similarities the data holds (the mini world's caption scorer, CLIP-like) and, where named, with a scorer "
+         "that scores the chosen sentences again (scorer=judge-trained: taught by the judge's verdicts); the "
          "gradient scale each class gets at equal rewards.")
 
 

@@ -55,16 +55,22 @@ def _training_auc(result) -> dict | None:
 
 def diagnosed_auc(diagnosis: dict | None, method: Method) -> Auc | None:
     """The preference diagnosis' AUC of the weights that carry ``method``'s label (S, P, S+P), when those
-    are the weights ``method`` trains with: the data's own similarities (no other scorer, no verdicts)."""
-    if diagnosis is None or method.uses_judge or method.recomputes_similarity:
+    are the weights ``method`` trains with: the data's own similarities, or those of the scorer it
+    scores again with where the diagnosis measured that one too (``weights_by_scorer``); no verdicts."""
+    if diagnosis is None or method.uses_judge:
         return None
     if method.uses_similarity and diagnosis.get("similarity"):
         return None  # that diagnosis measured another scorer's similarities
+    weights = diagnosis.get("weights") or {}
+    if method.recomputes_similarity:
+        weights = (diagnosis.get("weights_by_scorer") or {}).get(method.scorer)
+        if weights is None:
+            return None
     label = weight_label(method)
     for measured in weighted_methods():
         if weight_label(measured) != label or measured.unit != method.unit:
             continue
-        entry = ((diagnosis.get("weights") or {}).get(measured.name) or {}).get("auc_within_answer") or {}
+        entry = (weights.get(measured.name) or {}).get("auc_within_answer") or {}
         if entry.get("value") is not None:
             low, high = entry["ci95"]
             return Auc(entry["value"], low, high, f"preference diagnosis ({label} weights, {entry.get('answers')} answers)")

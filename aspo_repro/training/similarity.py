@@ -79,7 +79,7 @@ def similarity_scorer(method: Method, config: TrainConfig, preferences, scorer: 
 
 
 def own_checkpoint(method: Method, manifest: dict[str, Any] | None, world=None) -> Path:
-    """The checkpoint of a scorer that scores every sentence again (``scorer=captions``), from the mini
+    """The checkpoint of a scorer that scores every sentence again (``scorer=judge-trained``), from the mini
     world the preference data was made in (its manifest's settings), trained there on first use:
     ``world`` when it is that world (the built world the run is given, in whichever cache), else that
     world from the default cache."""
@@ -93,7 +93,7 @@ def own_checkpoint(method: Method, manifest: dict[str, Any] | None, world=None) 
                         "whose manifest names its world")
     if world is None or not is_recorded_world(world, settings):
         world = recorded_world(settings, progress=True)
-    return SCORER_KINDS[method.scorer].checkpoint(world)
+    return SCORER_KINDS[method.scorer].world_scorer.checkpoint(world)
 
 
 def is_recorded_world(world, settings: dict[str, Any]) -> bool:

@@ -44,15 +44,21 @@ def test_pairs_come_from_the_world_pool_with_their_scenes(mini_run, tiny_world):
         assert np.array_equal(np.asarray(row["images"][0].convert("RGB")), np.asarray(rendered))
 
 
-def test_similarities_are_the_world_clip_of_each_sentence_with_its_image(mini_run, tiny_world):
+def test_similarities_are_the_world_caption_scorer_of_each_sentence_with_its_image(mini_run, tiny_world):
+    """Mini data is scored as the paper's is, by a CLIP trained as CLIP is (the world's caption scorer),
+    not by the judge-trained one."""
+    from aspo_repro.aspo_choices import WORLD_SCORERS
     from aspo_repro.clip_scorer import ClipScorer
 
-    scorer = ClipScorer.from_dir(tiny_world.clip_dir, use_disk_cache=False)
+    caption_scorer = WORLD_SCORERS["captions"].checkpoint(tiny_world)
+    assert caption_scorer != tiny_world.clip_dir
+    scorer = ClipScorer.from_dir(caption_scorer, use_disk_cache=False)
     for row in rows(mini_run):
         sentences = [row["chosen"][s:e] for s, e in row["chosen_sentence_spans"]]
         expected = scorer.score([row["images"][0]] * len(sentences), sentences).tolist()
         assert row["chosen_sentence_similarity"] == pytest.approx(expected, abs=1e-5)
-    assert mini_run.manifest["clip"]["clip"] == str(tiny_world.clip_dir)
+    assert mini_run.manifest["clip"]["clip"] == str(caption_scorer)
+    assert mini_run.manifest["settings"]["data_scorer"] == "captions"
 
 
 def test_each_chosen_sentence_carries_the_exact_judges_verdict(mini_run, tiny_world):

@@ -30,7 +30,7 @@ def test_table1_plan_orders_every_stage_after_what_it_needs():
     assert len(plan.of_kind(TRAIN)) == 9  # dpo and aspo by each scorer on three models
     assert {(r.model, r.method) for r in plan.runs} == {
         (m, x) for m in ("mini-instructblip", "mini-llava-s", "mini-llava-m")
-        for x in ("base", "dpo", "aspo[scorer=captions]", "aspo")
+        for x in ("base", "dpo", "aspo[scorer=judge-trained]", "aspo")
     }
 
 
@@ -147,14 +147,21 @@ def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run(tmp_path):
     assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) > 0
 
 
-def test_the_caption_scorer_is_trained_once_before_every_run_that_scores_with_it():
+def test_each_world_scorer_is_made_once_before_the_steps_that_score_with_it():
+    """The caption scorer scores the mini data: before every prefs step; the judge-trained scorer
+    scores the chosen sentences again for its labelled variant: before those trainings only."""
     plan = plan_tables(["5"], load_profile("mini"), models=["mini-llava-s"])
-    scorers = [step for step in plan.steps if step.key == ("scorer", "captions")]
-    assert len(scorers) == 1 and scorers[0].needs == (("world",),)
     keys = [step.key for step in plan.steps]
+    for name in ("captions", "judge-trained"):
+        made = [step for step in plan.steps if step.key == ("scorer", name)]
+        assert len(made) == 1 and made[0].needs == (("world",),), name
+    for step in plan.of_kind(PREFS):
+        assert ("scorer", "captions") in step.needs and keys.index(("scorer", "captions")) < keys.index(step.key)
     for step in plan.of_kind(TRAIN):
-        scores_again = step.run.method in ("aspo-s[scorer=captions]", "aspo[scorer=captions]")
-        assert (("scorer", "captions") in step.needs) == scores_again, step.key
-        assert not scores_again or keys.index(("scorer", "captions")) < keys.index(step.key)
+        scores_again = step.run.method in ("aspo-s[scorer=judge-trained]", "aspo[scorer=judge-trained]")
+        assert (("scorer", "judge-trained") in step.needs) == scores_again, step.key
+        assert not scores_again or keys.index(("scorer", "judge-trained")) < keys.index(step.key)
     smoke = plan_tables(["5"], load_profile("mini-smoke"), models=["mini-llava-s"])
-    assert all(step.key[0] != "scorer" for step in smoke.steps)  # its methods score with what the data holds
+    # its data is scored by the judge-trained scorer, and none of its methods scores again
+    assert [step.key for step in smoke.steps if step.key[0] == "scorer"] == [("scorer", "judge-trained")]
+    assert not any(("scorer", "judge-trained") in step.needs for step in smoke.of_kind(TRAIN))

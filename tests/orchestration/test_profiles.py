@@ -74,7 +74,7 @@ def test_a_profile_s_methods_restrict_what_it_runs(tmp_path):
     assert {run.method for run in smoke.runs} == {"base", "dpo", "aspo-s", "aspo-p", "aspo", "aspo-oracle"}
     mini = plan_tables(["5"], load_profile("mini"), models=["mini-llava-s"])
     assert {run.method for run in mini.runs} - {run.method for run in smoke.runs} == {
-        "aspo-s[scorer=captions]", "aspo[scorer=captions]"}
+        "aspo-s[scorer=judge-trained]", "aspo[scorer=judge-trained]"}
     path = tmp_path / "bad.yaml"
     path.write_text("results_profile: mini\nmethods: [dpo, aspo-x]\n")
     with pytest.raises(UserError, match="aspo-x"):

@@ -35,14 +35,14 @@ def test_each_similarity_row_names_its_scorer_and_the_auc_of_its_similarity(tmp_
 
     for seed, value in enumerate((0.48, 0.52)):
         record = {"value": value, "ci95": [value - 0.03, value + 0.03], "answers": 200}
-        EvalResult(RunKey("mini", "mini-llava-s", "aspo-s[scorer=captions]", seed), {"mini_shr": BenchmarkScore(70.0)},
+        EvalResult(RunKey("mini", "mini-llava-s", "aspo-s[scorer=judge-trained]", seed), {"mini_shr": BenchmarkScore(70.0)},
                    extra={"training": {"similarity": {"auc_within_answers": record}}}).save_to(tmp_path)
-    rows = [row("+DPO", "dpo"), row("+ASPO-S, CLIP-like", "aspo-s[scorer=captions]"), row("+ASPO-P", "aspo-p"),
+    rows = [row("+DPO", "dpo"), row("+ASPO-S, CLIP-like", "aspo-s[scorer=judge-trained]"), row("+ASPO-P", "aspo-p"),
             row("+ASPO-S+P", "aspo"), row("+oracle", "aspo-oracle"),
             TableRow("mini-LLaVA-S", "ASPO", "response", None, None, model="mini-llava-s", method="aspo-response")]
     found = similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": REPORT})
     assert found == [
-        ["mini-LLaVA-S", "+ASPO-S, CLIP-like", SCORER_KINDS["captions"].description, "0.50 [0.45, 0.55]"],
+        ["mini-LLaVA-S", "+ASPO-S, CLIP-like", SCORER_KINDS["judge-trained"].description, "0.50 [0.45, 0.55]"],
         ["mini-LLaVA-S", "+ASPO-S+P", SCORER_KINDS["clip"].description, "0.60 [0.50, 0.70]"],
         ["mini-LLaVA-S", "+oracle", SCORER_KINDS["judge"].description, "1.00"],
         ["mini-LLaVA-S", "ASPO (response level)", SCORER_KINDS["clip"].description, "—"],  # one unit per answer

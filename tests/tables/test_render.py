@@ -117,12 +117,12 @@ def test_mini_cells_show_change_over_own_base_beside_the_papers(table1_mini):
     assert cell(table1_mini, ("mini-LLaVA-S", "base"), "mini-POPE ≈ POPE") == "80.0 (paper base 85.9)"
     assert cell(table1_mini, ("mini-LLaVA-S", "+DPO"), "mini-POPE ≈ POPE") == "82.5 (Δ +2.5; paper Δ +0.3)"
     # ASPO's row is also read against DPO's (one seed without items: no interval, no significance mark)
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, judge-trained scorer"), "mini-POPE ≈ POPE") == "79.0 (Δ -1.0; vs DPO -3.5; paper Δ +0.7)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, CLIP-like scorer"), "mini-POPE ≈ POPE") == "79.0 (Δ -1.0; vs DPO -3.5; paper Δ +0.7)"
     # GQA: 62.0 -> 62.0; MMB-dev: 64.3 -> 65.6
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, judge-trained scorer"), "mini-GQA ≈ GQA") == "53.0 (Δ +3.0; vs DPO +3.0; paper Δ +0.0)"
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, judge-trained scorer"), "mini-MMB ≈ MMB-dev") == "44.0 (Δ +4.0; vs DPO +3.0; paper Δ +1.3)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, CLIP-like scorer"), "mini-GQA ≈ GQA") == "53.0 (Δ +3.0; vs DPO +3.0; paper Δ +0.0)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, CLIP-like scorer"), "mini-MMB ≈ MMB-dev") == "44.0 (Δ +4.0; vs DPO +3.0; paper Δ +1.3)"
     # Avg over mini-POPE, mini-GQA, mini-MMB: base 56.67, ASPO 58.67; paper 62.59 -> 65.16
-    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, judge-trained scorer"), "Avg") == "58.67 (Δ +2.00; vs DPO +0.83; paper Δ +2.57)"
+    assert cell(table1_mini, ("mini-LLaVA-S", "+ASPO, CLIP-like scorer"), "Avg") == "58.67 (Δ +2.00; vs DPO +0.83; paper Δ +2.57)"
 
 
 def test_mini_shr_change_carries_the_table_disagreement_note(table1_mini):
@@ -245,7 +245,7 @@ def test_mini_cells_carry_95_intervals_and_mark_significant_differences(write_re
         save("aspo", seed, right)
     md = render(1, "mini", results_root, tmp_path / "tables", seeds=3)[".md"]
     dpo = cell(md, ("mini-LLaVA-S", "+DPO"), "mini-GQA ≈ GQA")
-    aspo = cell(md, ("mini-LLaVA-S", "+ASPO, judge-trained scorer"), "mini-GQA ≈ GQA")
+    aspo = cell(md, ("mini-LLaVA-S", "+ASPO, CLIP-like scorer"), "mini-GQA ≈ GQA")
     assert re.fullmatch(r"70\.0 ± \d\.\d \(n=3; Δ \+20\.0 ± \d+\.\d\*; paper Δ -1\.0\)", dpo), dpo
     assert re.fullmatch(r"70\.5 ± \d\.\d \(n=3; Δ \+20\.5 ± \d+\.\d\*; vs DPO \+0\.5 ± \d\.\d; paper Δ \+0\.0\)",
                         aspo), aspo

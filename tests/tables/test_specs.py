@@ -15,7 +15,7 @@ MINI_MODELS = ["mini-instructblip", "mini-llava-s", "mini-llava-m"]
 def test_table1_mini_needs_every_mini_model_with_base_dpo_and_aspo_by_each_scorer():
     runs = runs_needed(1, "mini")
     assert runs == [RunKey("mini", model, method, 0) for model in MINI_MODELS
-                    for method in ("base", "dpo", "aspo[scorer=captions]", "aspo")]
+                    for method in ("base", "dpo", "aspo", "aspo[scorer=judge-trained]")]
 
 
 def test_seeds_multiply_the_trained_runs_and_start_at_zero():
@@ -36,8 +36,8 @@ def test_each_table_needs_its_rows():
 
     assert methods(2, "paper") == ["base", "aspo"]
     assert methods(5, "paper") == ["base", "dpo", "aspo-s", "aspo-p", "aspo"]
-    assert methods(5, "mini") == ["base", "dpo", "aspo-s[scorer=captions]", "aspo-s", "aspo-p",
-                                  "aspo[scorer=captions]", "aspo", "aspo-oracle"]
+    assert methods(5, "mini") == ["base", "dpo", "aspo-s", "aspo-s[scorer=judge-trained]", "aspo-p",
+                                  "aspo", "aspo[scorer=judge-trained]", "aspo-oracle"]
     assert "aspo-oracle" not in methods(5, "paper")  # the exact judge exists in the mini world only
     assert methods(6, "paper") == ["dpo", "aspo-response", "aspo", "aspo-token"]
     # the mini profile reads every cell against its own base model, so Table 6 needs base too

@@ -18,7 +18,7 @@ from aspo_repro.tables.table_file import WeightQualityFile
 MODEL = "mini-llava-s"
 FAMILY = ["aspo-oracle", "aspo-oracle[verdict_flip=0.15]", "aspo-oracle[verdict_flip=0.3]",
           "aspo-oracle[verdict_flip=0.5]", "aspo-oracle[verdict_flip=0.7]"]
-MARKERS = ["aspo-s", "aspo-s[scorer=captions]", "aspo-p", "aspo"]
+MARKERS = ["aspo-s", "aspo-s[scorer=judge-trained]", "aspo-p", "aspo"]
 
 
 def test_the_spec_reads_as_a_study_of_the_mini_profile():
@@ -101,7 +101,7 @@ def rendered(tmp_path):
         save(root, "dpo", seed, shr)
         save(root, "aspo-s", seed, shr - 2, auc={"value": 0.80 + 0.01 * seed, "ci95": [0.78, 0.83 + 0.01 * seed],
                                                   "answers": 544})
-        save(root, "aspo-s[scorer=captions]", seed, shr + 1)
+        save(root, "aspo-s[scorer=judge-trained]", seed, shr + 1)
         save(root, "aspo-p", seed, shr - 0.5, correct=1.1)
         save(root, "aspo", seed, shr)
         save(root, "aspo-oracle[verdict_flip=0.3]", seed, shr + 0.25,
@@ -125,7 +125,7 @@ def test_the_difference_to_dpo_is_paired_by_seed(rendered):
     oracle = rows["aspo-oracle"]
     assert oracle[3] == "n=2"
     assert oracle[6:9] == ["-1.00 ± 0.00*", "+0.200 ± 0.000*", "-0.100 ± 0.000*"]
-    assert rows["aspo-s"][6] == "-2.00 ± 0.00*" and rows["aspo-s[scorer=captions]"][6] == "+1.00 ± 0.00*"
+    assert rows["aspo-s"][6] == "-2.00 ± 0.00*" and rows["aspo-s[scorer=judge-trained]"][6] == "+1.00 ± 0.00*"
     assert rows["aspo"][6] == "+0.00 ± 0.00" and rows["dpo"][6] == "0.00 (reference)"
 
 
@@ -137,7 +137,7 @@ def test_each_auc_comes_from_its_source(rendered):
     assert rows["aspo-s"][4:6] == ["0.81 [0.78, 0.85]", "training records (mean over 3 seed(s), 544 answers)"]
     assert rows["aspo-p"][4:6] == ["0.70 [0.68, 0.72]", "preference diagnosis (P weights, 500 answers)"]
     assert rows["aspo"][4] == "0.77 [0.75, 0.79]"
-    assert rows["aspo-s[scorer=captions]"][4:6] == ["—", "no training record of it"]
+    assert rows["aspo-s[scorer=judge-trained]"][4:6] == ["—", "no training record of it"]
     assert rows["aspo-oracle"][4:6] == ["1.00", "by construction (the judge's exact verdicts)"]
     assert rows["aspo-oracle[verdict_flip=0.3]"][4] == "0.71 [0.68, 0.74]"
 

@@ -199,7 +199,7 @@ def test_a_run_stopped_while_writing_outputs_completes_on_rerun(tmp_path, llava_
 
 def test_a_run_scored_by_its_own_scorer_is_another_run_when_the_scorer_is_retrained(tmp_path, llava_dir, prefs_dir,
                                                                                      monkeypatch):
-    """scorer=captions rescores every sentence with a checkpoint trained beside the world: a retrained
+    """scorer=judge-trained rescores every sentence with a checkpoint trained beside the world: a retrained
     checkpoint (other weights) must not resume or reuse a run made with the old one."""
     from aspo_repro.training import prepare_run, similarity
 
@@ -207,7 +207,7 @@ def test_a_run_scored_by_its_own_scorer_is_another_run_when_the_scorer_is_retrai
     checkpoint.mkdir()
     (checkpoint / "weights.safetensors").write_bytes(b"first")
     monkeypatch.setattr(similarity, "own_checkpoint", lambda method, manifest, world: checkpoint)
-    config = TrainConfig(**FAST, method_options={"scorer": "captions"})
+    config = TrainConfig(**FAST, method_options={"scorer": "judge-trained"})
     first = prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key
     assert first == prepare_run("aspo-s", str(llava_dir), prefs_dir, tmp_path / "run", config).run_key
     (checkpoint / "weights.safetensors").write_bytes(b"retrained")

@@ -21,11 +21,11 @@ def prefs(manifest):
 
 
 def test_only_a_caption_scored_similarity_weight_rescores_what_the_data_holds():
-    assert get_method("aspo-s", scorer="captions").recomputes_similarity
-    assert get_method("aspo", scorer="captions").recomputes_similarity
+    assert get_method("aspo-s", scorer="judge-trained").recomputes_similarity
+    assert get_method("aspo", scorer="judge-trained").recomputes_similarity
     for name in ("aspo-s", "aspo", "aspo-p", "aspo-oracle", "dpo"):
         assert not get_method(name).recomputes_similarity
-    assert not get_method("aspo-p", scorer="captions").recomputes_similarity  # alpha 0: no similarity
+    assert not get_method("aspo-p", scorer="judge-trained").recomputes_similarity  # alpha 0: no similarity
     assert similarity_scorer(get_method("aspo-s"), TrainConfig(), prefs(MINI), None) is None  # the data's
 
 
@@ -36,12 +36,12 @@ def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
     monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
     real = caption_clip.ensure_caption_scorer
     monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: real(world, TINY, progress=False))
-    method = get_method("aspo-s", scorer="captions")
+    method = get_method("aspo-s", scorer="judge-trained")
     scorer = similarity_scorer(method, TrainConfig(), prefs(MINI), None)
     assert isinstance(scorer, CachedScorer) and asked == [{"seed": 0, "size": "tiny", "replicate": 0, "progress": True}]
     values = scorer(Image.new("RGB", (48, 48)), ["A red circle is in the center.", "There is one object in the image."])
     assert len(values) == 2 and values[0] != values[1]
-    assert similarity_record(method, scorer) == {"source": "computed", "scored_pairs": 2, "scorer": "captions"}
+    assert similarity_record(method, scorer) == {"source": "computed", "scored_pairs": 2, "scorer": "judge-trained"}
     with pytest.raises(UserError, match="needs mini preference data"):
         similarity_scorer(method, TrainConfig(), prefs({"settings": {}}), None)
 
@@ -55,7 +55,7 @@ def test_the_caption_scorer_comes_from_the_world_the_run_is_given_when_it_is_the
     asked = []
     monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
     monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: world.root / "scorer")
-    method = get_method("aspo-s", scorer="captions")
+    method = get_method("aspo-s", scorer="judge-trained")
     data_world = {"settings": {"world": {"seed": tiny_world.seed, "size": tiny_world.size}}}
     assert own_checkpoint(method, data_world, tiny_world) == tiny_world.root / "scorer" and asked == []
     other = {"settings": {"world": {"seed": tiny_world.seed + 1, "size": tiny_world.size}}}
