@@ -14,8 +14,9 @@ Every stage of the paper runs on it for real, on the code paths of the real mode
 ``World``
     ``root``, ``seed``, ``size``, ``config``; ``model_dir(name)`` for ``mini-llava-s``,
     ``mini-llava-m`` and ``mini-instructblip`` (complete HF checkpoints: ``AutoProcessor`` /
-    ``AutoModelForImageTextToText.from_pretrained(dir)`` load them offline); ``clip_dir`` (an
-    open_clip ``local-dir`` checkpoint, ``ClipScorer.from_dir``); ``instructions_json`` and
+    ``AutoModelForImageTextToText.from_pretrained(dir)`` load them offline); ``clip_dir`` (the
+    judge-trained scorer, an open_clip ``local-dir`` checkpoint, ``ClipScorer.from_dir``; the caption
+    scorer that scores mini data is trained beside the world, ``caption_clip.py``); ``instructions_json`` and
     ``image_dir`` (the preference-instruction pool); ``sft_json``; ``benchmark_dir``;
     ``scenes(split)`` with split ``sft``, ``pool`` or ``bench``.
 
