@@ -101,6 +101,26 @@ def test_a_given_scorer_replaces_the_similarities_the_data_holds(tmp_path, tiny_
     assert stored["weights"]["aspo-s"]["auc_within_answer"]["value"] == 0.0 and "similarity" not in stored
 
 
+def test_another_scorer_is_measured_beside_the_datas_similarities(tmp_path, tiny_world):
+    """``other_scorers``: the weights again with each one's similarities (``weights_by_scorer``), the
+    data's own untouched: a truthful scorer beside reversed data."""
+    from aspo_repro.data.diagnostics import scene_lookup
+
+    directory = write_pairs(tmp_path / "prefs", tiny_world, 0.1, 0.9)
+    scene_of = scene_lookup(tiny_world)
+    false = {grammar.object_sentence(absent(scene_of(str(r["id"]))))
+             for r in json.loads(Path(tiny_world.instructions_json).read_text())}
+
+    def truthful(images, sentences):
+        return [0.0 if text in false else 1.0 for text in sentences]
+
+    report = diagnose(directory, world=tiny_world, perplexity=False, other_scorers={"truthful": truthful})
+    assert report["weights"]["aspo-s"]["auc_within_answer"]["value"] == 0.0
+    assert report["weights_by_scorer"]["truthful"]["aspo-s"]["auc_within_answer"]["value"] == 1.0
+    assert "similarity" not in report
+    assert "weights_by_scorer" not in diagnose(directory, world=tiny_world, perplexity=False)
+
+
 def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world):
     from aspo_repro.data.diagnostics import sentence_nlls
     from aspo_repro.training.preferences import open_preferences

@@ -204,11 +204,20 @@ def test_classify_pair():
     assert pipeline.classify_pair("A cat.", "A dog.") == "keep"
 
 
-@pytest.mark.parametrize("bad", [dict(batch_size=0), dict(noise_step=1000), dict(limit=0), dict(image_dir=None)])
+@pytest.mark.parametrize("bad", [dict(batch_size=0), dict(noise_step=1000), dict(limit=0), dict(image_dir=None),
+                                 dict(data_scorer="judge")])
 def test_bad_settings_are_user_errors(tmp_path, bad):
     settings = dict(model="m", instructions="x.json", image_dir=tmp_path, out=tmp_path / "out")
     with pytest.raises(UserError):
         PrefsConfig(**{**settings, **bad})
+
+
+def test_mini_data_names_the_world_scorer_that_scored_it_in_its_fingerprint():
+    """Data scored by another of the world's scorers is other data: its settings (the resume fingerprint)
+    differ; data of a given CLIP, or of a JSON source, names none."""
+    captions, judged = PrefsConfig(model="m"), PrefsConfig(model="m", data_scorer="judge-trained")
+    assert captions.settings()["data_scorer"] == "captions" and judged.settings()["data_scorer"] == "judge-trained"
+    assert "data_scorer" not in PrefsConfig(model="m", clip="ViT-B-32/openai").settings()
 
 
 def test_a_run_that_keeps_nothing_says_so(tmp_path, source, tiny_backends, monkeypatch):

@@ -36,3 +36,19 @@ def test_the_pattern_finds_a_comparison():
                  'step.kind.name != "render"'):
         assert NAME_COMPARISON.search(line), line
     assert not NAME_COMPARISON.search('if claim.kind == "count":')
+
+
+def test_mini_data_scored_by_another_world_scorer_is_not_taken_as_done():
+    """Preference data an older harness scored by the judge-trained scorer (its manifest names no scorer,
+    or another) is not reused by a profile whose data the caption scorer scores, and the reverse."""
+    from aspo_repro.orchestration import load_profile
+    from aspo_repro.orchestration.step_kinds import _scored_by_data_scorer
+
+    mini, smoke, paper = load_profile("mini"), load_profile("mini-smoke"), load_profile("paper")
+    assert (mini.world_data_scorer, smoke.world_data_scorer, paper.world_data_scorer) == (
+        "captions", "judge-trained", None)
+    scored = {name: {"settings": {"data_scorer": name}} for name in ("captions", "judge-trained")}
+    assert _scored_by_data_scorer(scored["captions"], mini) and not _scored_by_data_scorer(scored["judge-trained"], mini)
+    assert _scored_by_data_scorer(scored["judge-trained"], smoke) and not _scored_by_data_scorer(scored["captions"], smoke)
+    assert not _scored_by_data_scorer({"settings": {}}, mini)  # scored before the setting existed
+    assert _scored_by_data_scorer({"settings": {}}, paper)  # no world: the profile's CLIP

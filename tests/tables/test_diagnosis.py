@@ -23,7 +23,7 @@ def test_a_column_per_measured_weight_and_the_mixed_weights_gradient_scale():
 
 
 def test_each_similarity_row_names_its_scorer_and_the_auc_of_its_similarity(tmp_path):
-    """A CLIP-like row's S AUC comes from its runs' records, the data scorer's from the diagnosis (its
+    """A judge-trained row's S AUC comes from its runs' records, the data scorer's from the diagnosis (its
     S-only weights, also for the S+P row), the oracle's is exact; a row without similarity is not listed."""
     from aspo_repro.aspo_choices import SCORER_KINDS
     from aspo_repro.results import BenchmarkScore, EvalResult, RunKey
@@ -37,13 +37,40 @@ def test_each_similarity_row_names_its_scorer_and_the_auc_of_its_similarity(tmp_
         record = {"value": value, "ci95": [value - 0.03, value + 0.03], "answers": 200}
         EvalResult(RunKey("mini", "mini-llava-s", "aspo-s[scorer=judge-trained]", seed), {"mini_shr": BenchmarkScore(70.0)},
                    extra={"training": {"similarity": {"auc_within_answers": record}}}).save_to(tmp_path)
-    rows = [row("+DPO", "dpo"), row("+ASPO-S, CLIP-like", "aspo-s[scorer=judge-trained]"), row("+ASPO-P", "aspo-p"),
+    rows = [row("+DPO", "dpo"), row("+ASPO-S, judge-trained", "aspo-s[scorer=judge-trained]"), row("+ASPO-P", "aspo-p"),
             row("+ASPO-S+P", "aspo"), row("+oracle", "aspo-oracle"),
             TableRow("mini-LLaVA-S", "ASPO", "response", None, None, model="mini-llava-s", method="aspo-response")]
     found = similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": REPORT})
     assert found == [
-        ["mini-LLaVA-S", "+ASPO-S, CLIP-like", SCORER_KINDS["judge-trained"].description, "0.50 [0.45, 0.55]"],
+        ["mini-LLaVA-S", "+ASPO-S, judge-trained", SCORER_KINDS["judge-trained"].description, "0.50 [0.45, 0.55]"],
         ["mini-LLaVA-S", "+ASPO-S+P", SCORER_KINDS["clip"].description, "0.60 [0.50, 0.70]"],
         ["mini-LLaVA-S", "+oracle", SCORER_KINDS["judge"].description, "1.00"],
         ["mini-LLaVA-S", "ASPO (response level)", SCORER_KINDS["clip"].description, "—"],  # one unit per answer
     ]
+
+
+RESCORED = {**REPORT, "weights_by_scorer": {"judge-trained": {
+    "aspo-s": {"auc_within_answer": {"value": 0.9, "ci95": [0.85, 0.95]}},
+    "aspo": {"auc_within_answer": {"value": 0.93, "ci95": [0.9, 0.96]}},
+}}}
+
+
+def test_a_scorer_that_scores_again_gets_its_own_columns_and_only_a_report_that_measured_it_fills_them():
+    header, rows = diagnosis_rows({"mini-llava-s": RESCORED, "mini-llava-m": REPORT})
+    assert header[5:] == ["AUC S within answers", "AUC P within answers", "AUC S+P within answers",
+                          "AUC S, scorer=judge-trained", "AUC S+P, scorer=judge-trained",
+                          "c(1+w) correct / halluc. (S+P)"]
+    assert rows[0][5:] == ["0.60 [0.50, 0.70]", "—", "0.80 [0.70, 0.90]", "0.90 [0.85, 0.95]", "0.93 [0.90, 0.96]",
+                           "1.10 / 0.70"]
+    assert rows[1][8:10] == ["—", "—"]
+
+
+def test_a_row_that_scores_again_without_runs_takes_its_auc_from_that_scorers_diagnosis(tmp_path):
+    """Not the data's similarities (0.60): the judge-trained scorer's, measured beside them (0.90)."""
+    from aspo_repro.tables.diagnosis import similarity_rows
+    from aspo_repro.tables.specs import TableRow
+
+    rows = [TableRow("mini-LLaVA-S", "+ASPO-S, judge-trained", "", None, None, model="mini-llava-s",
+                     method="aspo-s[scorer=judge-trained]")]
+    assert similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": RESCORED})[0][3] == "0.90 [0.85, 0.95]"
+    assert similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": REPORT})[0][3] == "—"
