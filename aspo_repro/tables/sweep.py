@@ -177,5 +177,6 @@ def to_markdown(spec: SweepSpec, points: list[Point], base: dict, context: Conte
 def sweep_figure(spec: SweepSpec, results_root, context: Context, seeds: int | None = None):
     """The figure (matplotlib) and the Markdown table of every plotted number."""
     points, base = sweep_points(spec, results_root, seeds)
-    used = sum(1 for run in spec.runs_needed(seeds=seeds or 1) if run.eval_path(results_root).is_file())
+    # every seed's result the points were made of (each (model, method) once, then all its seeds)
+    used = sum(len(seed_results(results_root, run, seeds)) for run in spec.runs_needed(seeds=1))
     return plot(spec, points, base, context.provenance_line(used)), to_markdown(spec, points, base, context, used)

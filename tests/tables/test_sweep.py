@@ -50,3 +50,15 @@ def test_the_rule_picks_the_largest_rate_that_moves_within_the_bound(tmp_path):
     assert "- mini-instructblip: none (no value moves the held-out answers by 0.005 to 0.05 nats per token)" in text
     assert "| mini-llava-s | dpo | 5e-05 | -0.010 ± 0.002 | 71.00 |" in text
     assert "- mini-llava-m: none (learning_rate 1e-05 has no held-out measurement yet)" in text
+
+
+def test_the_provenance_counts_every_seed_the_points_were_made_of(tmp_path):
+    root = tmp_path / "results"
+    save(root, "mini-llava-s", "base", 70.0)
+    method = load_spec("lr-sweep", "mini").method("dpo", RATES[0])
+    for seed in range(3):
+        EvalResult(RunKey("mini", "mini-llava-s", method, seed), {"mini_shr": BenchmarkScore(71.0)}).save_to(root)
+    render_table("lr-sweep", "mini", root, tmp_path / "tables")
+    assert "Provenance: 4 run(s) from" in (tmp_path / "tables" / "lr-sweep.md").read_text()
+    render_table("lr-sweep", "mini", root, tmp_path / "two", seeds=2)
+    assert "Provenance: 3 run(s) from" in (tmp_path / "two" / "lr-sweep.md").read_text()
