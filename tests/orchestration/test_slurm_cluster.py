@@ -120,7 +120,7 @@ def test_a_failure_blocks_its_dependents_and_is_resubmitted_with_them(tiny, sequ
     submitted_plans.append(reproduction)
     failing_step("train dpo on mini-llava-s (seed 0)")
     first = submit(reproduction, seeds=None, command="test", log=QUIET)
-    assert len(first) == 8 and all(value.isdigit() for value in first.values())
+    assert len(first) == 9 and all(value.isdigit() for value in first.values())
     waits = dependencies(first.values())
     assert waits[first[DPO_EVAL]].startswith(f"afterok:{first[DPO]}")  # Slurm holds the order
     assert all(f"afterany:{first[key]}" in waits[first[RENDER]] for key in first if key[0] == "evaluate")
@@ -152,7 +152,7 @@ def test_the_same_command_again_prints_each_steps_state_from_slurm(tiny, sequent
                "--results", str(tiny / "jobs" / "results"), "--tables-dir", str(tiny / "jobs" / "tables")]
     shown = subprocess.run(command, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
-    assert "8 done" in shown.stdout and "nothing to submit" in shown.stdout
+    assert "9 done" in shown.stdout and "nothing to submit" in shown.stdout
 
 
 def test_cancel_leaves_no_job_and_no_worker(tiny, submitted_plans):
