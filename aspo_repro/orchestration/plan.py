@@ -111,7 +111,7 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool,
         for run in runs:
             needs = model_needs = (*base_needs, *_sft_needs(plan, run.model, base_needs))
             if not run.is_base:
-                plan.add(Step(PREFS, prefs_key(run.model), (*model_needs, *_data_scorer_needs(plan, data_scorer, base_needs)),
+                plan.add(Step(PREFS, prefs_key(run.model), (*model_needs, *_world_scorer_needs(plan, data_scorer, base_needs)),
                               model=run.model))
                 plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model), *_scorer_needs(plan, run, base_needs)),
                               run=run, model=run.model))
@@ -139,11 +139,11 @@ def _scorer_needs(plan: Plan, run: RunKey, base_needs: tuple[tuple, ...]) -> tup
     method = resolve_method(run.method)
     if not method.recomputes_similarity:
         return ()
-    return (plan.add(Step(SCORER, scorer_key(SCORER_KINDS[method.scorer].rescores_with), base_needs)).key,)
+    return _world_scorer_needs(plan, SCORER_KINDS[method.scorer].rescores_with, base_needs)
 
 
-def _data_scorer_needs(plan: Plan, data_scorer: str | None, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
-    """The step that makes the world's scorer of the preference data (added once), if there is one."""
-    if data_scorer is None:
+def _world_scorer_needs(plan: Plan, name: str | None, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
+    """The step that makes the world's scorer ``name`` (added to the plan once); none for None."""
+    if name is None:
         return ()
-    return (plan.add(Step(SCORER, scorer_key(data_scorer), base_needs)).key,)
+    return (plan.add(Step(SCORER, scorer_key(name), base_needs)).key,)
