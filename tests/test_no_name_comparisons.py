@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 
 import aspo_repro
-from aspo_repro.models.families import FAMILY_REGISTRY
+from aspo_repro.models import families
+from aspo_repro.models.families import FAMILY_REGISTRY, ModelFamily
 
 PACKAGE = Path(aspo_repro.__file__).parent
 KIND = r"[\w.]*(?:family|profile|model_type)"  # a checkpoint's model_type names its family
@@ -22,11 +23,14 @@ FAMILY_OR_PROFILE_COMPARISON = re.compile(
 )
 # The modules that define the names: the only places they may be compared.
 REGISTRIES = {"profile_kinds.py", "models/families.py"}
-# A table keyed by a family's name or its checkpoints' model_type ({"llava": ...}), or a collection
-# of such names (pad_to_square=("llava",)): a fact about the family stated away from it.
+# A table keyed by a family's name or its checkpoints' model_type ({"llava": ...}, {LLAVA.name: ...}),
+# or a collection of such names (pad_to_square=("llava",)): a fact about the family stated away from it.
 FAMILY_NAMES = sorted({name for family in FAMILY_REGISTRY.values() for name in (family.name, family.model_type)})
 QUOTED_FAMILY = rf"[\"'](?:{'|'.join(map(re.escape, FAMILY_NAMES))})[\"']"
-FAMILY_TABLE = re.compile(rf"{QUOTED_FAMILY}\s*:|(?:[=:]|\bin)\s*[(\[{{]\s*{QUOTED_FAMILY}\s*[,)\]}}]")
+FAMILY_CONSTANTS = sorted(name for name, value in vars(families).items() if isinstance(value, ModelFamily))
+NAMED_FAMILY = rf"\b(?:{'|'.join(FAMILY_CONSTANTS)})\.(?:name|model_type)"
+FAMILY_TABLE = re.compile(rf"(?:{QUOTED_FAMILY}|{NAMED_FAMILY})\s*:"
+                          rf"|(?:[=:]|\bin)\s*[(\[{{]\s*{QUOTED_FAMILY}\s*[,)\]}}]")
 
 
 def comparisons(pattern: re.Pattern, exempt: set[str]) -> list[str]:
@@ -57,9 +61,10 @@ def test_no_family_or_profile_name_is_compared_outside_its_registry():
 def test_the_table_pattern_finds_tables_keyed_by_a_family():
     caught = ['PAPER_ADAPTERS = {"llava": "llava_hf", "instructblip": "instructblip_new_tokens"}',
               "COUNTERS = {'instructblip': instructblip_parameters}", 'pad_to_square=("llava",)',
-              'if name in ["llava", "instructblip"]:']
+              'if name in ["llava", "instructblip"]:', 'TINY_SIZES = {LLAVA.name: TINY_LLAVA}',
+              "    INSTRUCTBLIP.name: instructblip_processor,"]
     passed = ['"mini-llava-s", "llava", "mini", "mini-llava-s",', 'name="llava",', '{"llava-1.5-7b": 1}',
-              'TINY_SIZES = {LLAVA.name: TINY_LLAVA}']
+              'family = LLAVA.name', 'spec.name: spec for spec in specs']
     assert all(FAMILY_TABLE.search(line) for line in caught)
     assert not any(FAMILY_TABLE.search(line) for line in passed)
 

@@ -11,7 +11,8 @@ DESCRIPTION = """\
 The mini profile's world: seeded synthetic scenes with co-occurrence bias, instruction data in
 LLaVA-Instruct format, mini-POPE/SHR/GQA/MMB benchmark files, three toy base models
 (mini-llava-s, mini-llava-m, mini-instructblip) trained from scratch, and small CLIPs (the models'
-vision towers and ASPO-S's scorer). Everything is cached by content hash; a damaged cache entry is
+vision towers and the judge-trained scorer; ASPO-S's default scorer, trained on the world's captions
+as CLIP is trained, is made beside it on first use). Everything is cached by content hash; a damaged cache entry is
 rebuilt. --replicate K builds the same world with its initial weights perturbed by float-rounding-sized
 noise, as another CPU's kernels perturb them (the regression references' replicates).
 
@@ -100,7 +101,7 @@ def format_quality(quality: dict) -> str:
         f"{name} " + ", ".join(f"{split} {acc:.3f}" for split, acc in r["existence"]["accuracy_by_split"].items())
         for name, r in quality["models"].items()))
     clip = quality["clip"]
-    lines.append(f"  ASPO-S's scorer: true sentence above absent-object sentence in {clip['true_above_absent']:.3f} "
+    lines.append(f"  judge-trained scorer: true sentence above absent-object sentence in {clip['true_above_absent']:.3f} "
                  f"of {clip['pairs']} pairs (partner {clip['true_above_absent_partner']:.3f}, "
                  f"random {clip['true_above_absent_random']:.3f})")
     return "\n".join(lines)

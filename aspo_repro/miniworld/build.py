@@ -10,7 +10,9 @@ stage is a verified cache entry (``cache.ensure_stage``):
   pretrained vision tower of both LLaVAs (as OpenAI's CLIP is LLaVA's);
 - ``eva-clip/``: a second CLIP without pre-LayerNorm, InstructBLIP's pretrained vision tower
   (as EVA-CLIP's ViT is InstructBLIP's);
-- ``scorer/``: the CLIP of ASPO-S's similarity weight, trained to judge the world's sentences;
+- ``scorer/``: the judge-trained scorer, a CLIP trained on the exact judge's verdicts of the world's
+  sentences (``scorer=judge-trained``; ASPO-S's default, the caption scorer, is kept beside the world:
+  ``caption_clip.py``);
 - ``models/<name>/``: each base model, a complete HF checkpoint (``sft.py``);
 - ``world.json``: what was built, with the stage fingerprints and provenance.
 
@@ -46,7 +48,8 @@ CODE_MODULES = (
     "miniworld/data.py", "miniworld/grammar.py", "miniworld/judge.py", "miniworld/lexicon.py",
     "miniworld/negatives.py", "miniworld/questions.py", "miniworld/render.py", "miniworld/scene.py",
     "miniworld/sft.py", "miniworld/tokenizer.py",
-    "models/builders.py", "models/families.py", "models/prompting.py", "models/vision_init.py",
+    "models/architectures.py", "models/builders.py", "models/families.py", "models/prompting.py",
+    "models/vision_init.py",
 )
 
 

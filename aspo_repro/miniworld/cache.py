@@ -106,10 +106,6 @@ def remove_abandoned_builds(root: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def read_record(directory: Path) -> dict:
-    return json.loads((directory / RECORD).read_text())
-
-
 def _say(message: str, progress: bool) -> None:
     if progress:
         tqdm.write(f"[world] {message}", file=sys.stderr)

@@ -25,7 +25,7 @@ from pathlib import Path
 from aspo_repro.miniworld import grammar, lexicon
 from aspo_repro.miniworld.config import VISION, ClipConfig
 from aspo_repro.miniworld.scene import Scene
-from aspo_repro.models.builders import TowerSize
+from aspo_repro.models.architectures import TowerSize
 
 SCORERS_DIR = "caption-scorers"
 
@@ -59,6 +59,10 @@ class CaptionClipConfig:
 
         return stable_hash(asdict(self))[:16]
 
+
+# Per world size (``config.SIZES``): the tiny world of the tests trains its caption scorer for a few
+# steps, as it trains its CLIPs (``config.TINY``).
+SIZE_CONFIGS = {"full": CaptionClipConfig(), "tiny": CaptionClipConfig(steps=3, batch_size=16, warmup_steps=1)}
 
 # ----------------------------------------------------------------------------- captions
 
@@ -203,20 +207,24 @@ def scorer_inputs(world, config: CaptionClipConfig) -> dict:
             "code": sha256_file(Path(__file__))}
 
 
-def caption_scorer_built(world, config: CaptionClipConfig = CaptionClipConfig()) -> bool:
-    """Whether ``world`` (built or not) has the caption scorer of ``config``, complete and intact."""
+def caption_scorer_built(world, config: CaptionClipConfig | None = None) -> bool:
+    """Whether ``world`` (built or not) has the caption scorer of ``config`` (None: its size's), complete
+    and intact."""
     from aspo_repro.miniworld import cache
     from aspo_repro.storage import stable_hash
 
+    config = config or SIZE_CONFIGS[world.size]
     if not (world.data_dir / cache.MANIFEST).is_file():
         return False
     return cache.verify_stage(scorer_dir(world, config), stable_hash(scorer_inputs(world, config)))[0] is not None
 
 
-def ensure_caption_scorer(world, config: CaptionClipConfig = CaptionClipConfig(), progress: bool = True) -> Path:
-    """The caption scorer's checkpoint directory for a built ``world``, trained on first use."""
+def ensure_caption_scorer(world, config: CaptionClipConfig | None = None, progress: bool = True) -> Path:
+    """The caption scorer's checkpoint directory for a built ``world``, trained on first use (``config``
+    None: its size's)."""
     from aspo_repro.miniworld import cache
 
+    config = config or SIZE_CONFIGS[world.size]
     directory = scorer_dir(world, config)
     with cache.exclusive_lock(directory.parent / f".{directory.name}.lock"):
         cache.ensure_stage(

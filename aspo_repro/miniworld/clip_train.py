@@ -1,10 +1,12 @@
-"""A small open_clip model trained on the world's (image, sentence) pairs: ASPO-S's scorer.
+"""A small open_clip model trained on the world's (image, sentence) pairs: the models' vision towers
+and the judge-trained scorer (``scorer=judge-trained``; ASPO-S's default is ``caption_clip.py``'s).
 
 The model is an open_clip ``CLIP`` from a custom config (a ViT over the world's images, a
 text transformer over the world tokenizer), saved as an open_clip ``local-dir`` checkpoint
 (``open_clip_config.json`` + ``open_clip_model.safetensors`` + the tokenizer), which
 ``open_clip.create_model_and_transforms("local-dir:<dir>")`` and
-:meth:`aspo_repro.clip_scorer.ClipScorer.from_dir` load. Its cosine similarity is ASPO-S's S.
+:meth:`aspo_repro.clip_scorer.ClipScorer.from_dir` load. The judge-trained scorer's cosine
+similarity is ASPO-S's S with ``scorer=judge-trained``.
 
 Each step takes a batch of SFT scenes with one true sentence each, and ``ClipConfig.objective``
 decides what the model learns from them:
@@ -41,7 +43,7 @@ from aspo_repro.miniworld.data import image_name, read_scenes
 from aspo_repro.miniworld.judge import falsity_reason
 from aspo_repro.miniworld.negatives import false_sentence, true_sentences
 from aspo_repro.miniworld.scene import Scene
-from aspo_repro.models.builders import IMAGE_MEAN, IMAGE_STD, ImageSpec
+from aspo_repro.models.architectures import IMAGE_MEAN, IMAGE_STD, ImageSpec
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"

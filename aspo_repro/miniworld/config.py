@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aspo_repro.errors import unknown_name
 from aspo_repro.miniworld.scene import SceneBias
-from aspo_repro.models.builders import ImageSpec, InstructBlipSize, LlavaSize, TowerSize
+from aspo_repro.models.architectures import ImageSpec, InstructBlipSize, LlavaSize, TowerSize
 
 SIZES = ("full", "tiny")
 

@@ -203,11 +203,12 @@ def perturb(model, replicate: int, seed: int) -> None:
 def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position,
                       replicate: int = 0) -> dict:
     from aspo_repro.models.builders import build_model_and_processor, save_checkpoint
+    from aspo_repro.models.families import get_family
     from aspo_repro.models.vision_init import load_vision_tower
 
     model_seed = seed * 1000 + recipe.seed_offset
     model, processor = build_model_and_processor(recipe.family, recipe.size, image=image_spec, seed=model_seed)
-    load_vision_tower(model, recipe.family, pretrained_vision(vision_dir), freeze=True)
+    load_vision_tower(model, get_family(recipe.family), pretrained_vision(vision_dir), freeze=True)
     perturb(model, replicate, model_seed)
     items = json.loads((data_dir / "sft.json").read_text(encoding="utf-8"))
     names = sorted({item["image"] for item in items})

@@ -14,7 +14,10 @@ Both use exact GELU, as open_clip's default ViT does.
 
 from __future__ import annotations
 
-from aspo_repro.models.families import INSTRUCTBLIP, LLAVA, get_family
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aspo_repro.models.families import ModelFamily
 
 
 def _resblock_indices(state: dict) -> list[int]:
@@ -83,18 +86,11 @@ def instructblip_vision_state(visual_state: dict) -> dict:
     return converted
 
 
-def load_vision_tower(model, family: str, visual_state: dict, freeze: bool = True) -> None:
-    """Copy the CLIP ViT into ``model``'s vision tower (strictly: every weight, nothing else)
-    and, like the paper's models, freeze it."""
-    tower_of, convert = _VISION_TOWERS[get_family(family).name]
-    tower = tower_of(model)
-    tower.load_state_dict(convert(visual_state), strict=True)
+def load_vision_tower(model, family: ModelFamily, visual_state: dict, freeze: bool = True) -> None:
+    """Copy the CLIP ViT into the vision tower of ``model``, of ``family`` (strictly: every weight,
+    nothing else) and, like the paper's models, freeze it."""
+    tower = family.vision_tower(model)
+    tower.load_state_dict(family.vision_state(visual_state), strict=True)
     if freeze:
         tower.requires_grad_(False)
 
-
-# Per family: where its vision tower sits in the model, and how open_clip's weights map onto it.
-_VISION_TOWERS = {
-    LLAVA.name: (lambda model: model.model.vision_tower, llava_vision_state),
-    INSTRUCTBLIP.name: (lambda model: model.vision_model, instructblip_vision_state),
-}

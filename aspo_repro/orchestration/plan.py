@@ -92,17 +92,18 @@ def evaluate_key(run: RunKey) -> tuple:
     return (EVALUATE.name, run.model, run.method, run.seed)
 
 
-def build_plan(profile: str, tables: dict[str, list[RunKey]], needs_world: bool,
+def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bool,
                data_scorer: str | None = None) -> Plan:
     """The steps that produce every run of ``tables`` (table name -> its runs) and render them;
-    ``data_scorer``: the world's scorer that scores the preference data, made before it (mini).
+    ``has_world_step``: a world step (the mini world, or the rehearsal's stand-ins) comes first; ``data_scorer``:
+    the world's scorer that scores the preference data, made before it (mini).
 
     Steps come in an order that respects their needs and finishes whole runs early: the world,
     then for each run its preference data, training and evaluation, then the renderings.
     """
     plan = Plan(profile=profile, tables=list(tables))
     base_needs: tuple[tuple, ...] = ()
-    if needs_world:
+    if has_world_step:
         plan.add(Step(WORLD, world_key()))
         base_needs = (world_key(),)
     renders = []

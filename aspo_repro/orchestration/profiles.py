@@ -96,11 +96,11 @@ class TrainSettings:
     def sharding_is_planned(self) -> bool:
         return self.accelerate_configs is not None
 
-    def train_config(self, replicate: int) -> TrainConfig:
-        """The training config of replicate ``replicate`` (seed ``seed + replicate``)."""
+    def train_config(self, seed_index: int) -> TrainConfig:
+        """The training config of a run's seed index (``reproduce --seeds``): seed ``seed + seed_index``."""
         from aspo_repro.training.config import load_train_config
 
-        return load_train_config(self.config).with_overrides(seed=self.seed + replicate, **self.overrides)
+        return load_train_config(self.config).with_overrides(seed=self.seed + seed_index, **self.overrides)
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ class Profile:
         return self.world or WorldSettings()
 
     @property
-    def needs_world(self) -> bool:
+    def builds_mini_world(self) -> bool:
         """The mini world is built before anything else."""
         return self.world is not None
 
@@ -249,7 +249,7 @@ class Profile:
     def world_data_scorer(self) -> str | None:
         """The mini world's scorer (``WORLD_SCORERS``) that scores its preference data; None without a
         world, or where the profile names a CLIP of its own."""
-        return self.prefs.data_scorer if self.needs_world and not self.prefs.clip else None
+        return self.prefs.data_scorer if self.builds_mini_world and not self.prefs.clip else None
 
     @property
     def has_world_step(self) -> bool:

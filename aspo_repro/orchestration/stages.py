@@ -92,7 +92,7 @@ class Stages:
         """Where the profile's model names resolve: the mini world, or the hub cache of the paper models."""
         from aspo_repro.models.loading import HubCache
 
-        return self.world() if self.ws.profile.needs_world else HubCache(self.ws.profile.hub_cache)
+        return self.world() if self.ws.profile.builds_mini_world else HubCache(self.ws.profile.hub_cache)
 
     # ------------------------------------------------------------------ training
     def training_is_done(self, run: RunKey) -> bool:

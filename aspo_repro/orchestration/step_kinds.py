@@ -94,7 +94,7 @@ class Prefs(StepKind):
     def is_done(self, stages: Stages, step: Step) -> bool:
         ws = stages.ws
         built = read_record(ws.prefs_dir(step.model) / "manifest.json", "preference manifest", stages.warn_once)
-        return built is not None and (not ws.profile.needs_world or (
+        return built is not None and (not ws.profile.builds_mini_world or (
             _scored_by_data_scorer(built, ws.profile) and read_record(
                 ws.diagnosis_path(step.model), "preference diagnosis", stages.warn_once) is not None))
 
@@ -108,7 +108,7 @@ class Prefs(StepKind):
             world_seed=world.seed, world_size=world.size, world_replicate=world.replicate, cache_dir=ws.cache_dir,
             hub_cache=profile.hub_cache,
         ))
-        if profile.needs_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
+        if profile.builds_mini_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
             from aspo_repro.data.diagnostics import diagnose
 
             world = stages.world()
@@ -230,7 +230,7 @@ class Evaluate(StepKind):
         from aspo_repro.rehearsal.servers import standin_servers
 
         ws, run = stages.ws, step.run
-        world = stages.world() if ws.profile.needs_world else None
+        world = stages.world() if ws.profile.builds_mini_world else None
         settings = dataclasses.replace(
             ws.profile.evaluate, model_dir=stages.model_dir(run), out=ws.eval_path(run), run=run,
             benchmark_dir=world.benchmark_dir if world else None,

@@ -4,7 +4,7 @@ a downloaded snapshot (``models--ORG--NAME/snapshots/REV/`` and ``refs/main``).
 
 The config comes from ``configs/models/<name>.json`` (the hub checkpoint's ``config.json``);
 only depth, widths and the vocabulary change (:class:`Shrink`); image size, patch size, query
-tokens, activations, norms and feature-layer choices stay the paper's. The processor keeps
+tokens, activations, norms and feature-layer choices stay the paper's. The processor (``standin_processors.py``) keeps
 LLaVA-1.5's image processor settings and chat template (InstructBLIP's has no chat template,
 as on the hub); the tokenizer is a small BPE trained here, with LLaMA's special tokens.
 """
@@ -18,24 +18,11 @@ from pathlib import Path
 
 from aspo_repro import storage
 from aspo_repro.files import read_json_object
-from aspo_repro.models.families import INSTRUCTBLIP, LLAVA, family_of_model_type
+from aspo_repro.models.families import family_of_model_type
 from aspo_repro.repository import REPO_ROOT
 
 PAPER_CONFIG_DIR = REPO_ROOT / "configs" / "models"
 
-# LLaVA-1.5's processor (llava-hf/llava-1.5-7b-hf): OpenAI CLIP's normalisation at 336 pixels.
-OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
-BICUBIC = 3
-LLAVA_CHAT_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}"
-    "{% endif %}{# Render all images first #}{% for content in message['content'] | selectattr('type', "
-    "'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}{# Render all text next #}{% if message['role'] "
-    "!= 'assistant' %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
-    "{{ content['text'] + ' '}}{% endfor %}{% else %}{% for content in message['content'] | "
-    "selectattr('type', 'equalto', 'text') %}{% generation %}{{ content['text'] + ' '}}{% endgeneration %}"
-    "{% endfor %}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
 UNK, BOS, EOS, IMAGE, PAD = "<unk>", "<s>", "</s>", "<image>", "<pad>"
 QFORMER_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 VOCAB_MULTIPLE = 64  # LLaVA-1.5 pads its 32002 tokens to 32064 rows
@@ -150,37 +137,6 @@ def qformer_tokenizer(corpus: Iterable[str], vocab_size: int):
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
 
 
-# ----------------------------------------------------------------------------- processors
-
-def llava_processor(tokenizer, config):
-    from transformers import CLIPImageProcessor, LlavaProcessor
-
-    size = config.vision_config.image_size
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": size}, crop_size={"height": size, "width": size}, do_center_crop=True,
-        resample=BICUBIC, image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD, do_convert_rgb=True)
-    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                          patch_size=config.vision_config.patch_size, vision_feature_select_strategy="default",
-                          num_additional_image_tokens=1, chat_template=LLAVA_CHAT_TEMPLATE)
-
-
-def instructblip_processor(tokenizer, qformer, config):
-    from transformers import BlipImageProcessor, InstructBlipProcessor
-
-    size = config.vision_config.image_size
-    image_processor = BlipImageProcessor(size={"height": size, "width": size}, resample=BICUBIC,
-                                         image_mean=OPENAI_CLIP_MEAN, image_std=OPENAI_CLIP_STD, do_convert_rgb=True)
-    return InstructBlipProcessor(image_processor=image_processor, tokenizer=tokenizer, qformer_tokenizer=qformer,
-                                 num_query_tokens=config.num_query_tokens)
-
-
-# Per family: the stand-in's processor over its tokenizer(s) and config.
-_PROCESSORS = {
-    LLAVA.name: lambda tokenizer, qformer, config: llava_processor(tokenizer, config),
-    INSTRUCTBLIP.name: instructblip_processor,
-}
-
-
 # ----------------------------------------------------------------------------- building
 
 def build_standin(model: str, corpus: list[str], out_dir: Path, shrink: Shrink = Shrink(), seed: int = 0) -> Path:
@@ -198,7 +154,7 @@ def build_standin(model: str, corpus: list[str], out_dir: Path, shrink: Shrink =
     generation = network.generation_config
     generation.bos_token_id, generation.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
     generation.pad_token_id = tokenizer.pad_token_id
-    processor = _PROCESSORS[family.name](tokenizer, qformer, config)
+    processor = family.standin_processor(tokenizer, qformer, config)
     network.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aspo_repro import storage
 from aspo_repro.clip_scorer import PAPER_MODEL
-from aspo_repro.rehearsal.checkpoints import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from aspo_repro.rehearsal.standin_processors import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"

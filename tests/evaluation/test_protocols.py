@@ -21,7 +21,7 @@ from aspo_repro.evaluation import judging, lmms_model, protocols, runner, task_i
 from aspo_repro.evaluation.benchmarks import get_benchmark
 from aspo_repro.evaluation.settings import EvalSettings
 from aspo_repro.rehearsal import benchmark_data as bd
-from aspo_repro.rehearsal import checkpoints
+from aspo_repro.rehearsal import checkpoints, standin_processors
 
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
           "helpful, detailed, and polite answers to the user's questions.")
@@ -158,7 +158,7 @@ def test_the_pad_to_square_processor_pads_with_the_mean_colour():
     from transformers import CLIPImageProcessor
 
     clip = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336},
-                              resample=3, image_mean=checkpoints.OPENAI_CLIP_MEAN, image_std=checkpoints.OPENAI_CLIP_STD)
+                              resample=3, image_mean=standin_processors.OPENAI_CLIP_MEAN, image_std=standin_processors.OPENAI_CLIP_STD)
     image = Image.new("RGB", (400, 300), (250, 20, 20))  # 4:3, as COCO: 50 pixel bands above and below
     padded = protocols.padded_image_processor(clip)(images=[image], return_tensors="pt")["pixel_values"][0]
     cropped = clip(images=[image], return_tensors="pt")["pixel_values"][0]

@@ -118,3 +118,13 @@ def test_the_cache_is_keyed_by_the_scorer_config_beside_an_unchanged_world(tiny_
 
     monkeypatch.setattr(caption_clip, "train_caption_clip", lambda *a, **k: pytest.fail("retrained a cached scorer"))
     assert ensure_caption_scorer(tiny_world, TINY, progress=False) == directory
+
+
+def test_each_world_size_has_its_scorer_and_the_full_world_the_one_retrieval_chose(tiny_world):
+    from aspo_repro.miniworld.config import SIZES
+
+    assert set(caption_clip.SIZE_CONFIGS) == set(SIZES)
+    assert caption_clip.SIZE_CONFIGS["full"] == CaptionClipConfig()  # docs/scorer.md: 2000 steps, no hard negatives
+    assert caption_clip.SIZE_CONFIGS["tiny"].steps < CaptionClipConfig().steps
+    tiny = caption_clip.SIZE_CONFIGS[tiny_world.size]
+    assert scorer_dir(tiny_world, tiny) == ensure_caption_scorer(tiny_world, progress=False)  # the size's, unasked

@@ -6,17 +6,14 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from aspo_repro.miniworld import config as world_config
 from aspo_repro.miniworld import lexicon
 from aspo_repro.miniworld.clip_train import open_clip_config
-from aspo_repro.miniworld.config import INSTRUCTBLIP, LLAVA_S, ClipConfig
+from aspo_repro.miniworld.config import LLAVA_S, ClipConfig
 from aspo_repro.miniworld.tokenizer import build_tokenizer
-from aspo_repro.models.builders import (
-    TINY_INSTRUCTBLIP,
-    TINY_LLAVA,
-    ImageSpec,
-    build_model_and_processor,
-    build_random_checkpoint,
-)
+from aspo_repro.models.architectures import TINY_INSTRUCTBLIP, TINY_LLAVA, ImageSpec
+from aspo_repro.models.builders import build_model_and_processor, build_random_checkpoint
+from aspo_repro.models.families import INSTRUCTBLIP, LLAVA
 from aspo_repro.models.prompting import chat_prompt, generate_answers, strip_image_placeholder
 from aspo_repro.models.vision_init import (
     instructblip_vision_state,
@@ -85,7 +82,7 @@ def _clip(tmp_path, no_ln_pre):
 def test_the_clip_vit_becomes_llavas_vision_tower_exactly(tmp_path):
     clip = _clip(tmp_path, no_ln_pre=False).eval()
     model, _ = build_model_and_processor("llava", LLAVA_S)
-    load_vision_tower(model, "llava", clip.visual.state_dict())
+    load_vision_tower(model, LLAVA, clip.visual.state_dict())
     tower = model.model.vision_tower.eval()
     pixels = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
@@ -98,8 +95,8 @@ def test_the_clip_vit_becomes_llavas_vision_tower_exactly(tmp_path):
 
 def test_the_eva_clip_vit_becomes_instructblips_vision_model_exactly(tmp_path):
     clip = _clip(tmp_path, no_ln_pre=True).eval()
-    model, _ = build_model_and_processor("instructblip", INSTRUCTBLIP)
-    load_vision_tower(model, "instructblip", clip.visual.state_dict())
+    model, _ = build_model_and_processor("instructblip", world_config.INSTRUCTBLIP)
+    load_vision_tower(model, INSTRUCTBLIP, clip.visual.state_dict())
     pixels = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
         expected = clip.visual(pixels)

@@ -5,7 +5,7 @@ import pytest
 
 from aspo_repro.errors import UserError
 from aspo_repro.models import all_models
-from aspo_repro.models.builders import TINY_SIZES, build_model_and_processor
+from aspo_repro.models.builders import build_model_and_processor
 from aspo_repro.models.families import FAMILIES, FAMILY_REGISTRY, family_of_model_type, get_family
 from aspo_repro.rehearsal.checkpoints import PAPER_CONFIG_DIR
 
@@ -29,7 +29,7 @@ def test_a_family_is_found_by_its_checkpoints_model_type():
 
 @pytest.mark.parametrize("family", FAMILY_REGISTRY.values(), ids=FAMILIES)
 def test_a_built_model_answers_as_its_family_says(family):
-    model, processor = build_model_and_processor(family.name, TINY_SIZES[family.name])
+    model, processor = build_model_and_processor(family.name, family.tiny_size())
     assert family_of_model_type(model.config.model_type) is family
     assert ("<image>" in processor.tokenizer.chat_template) == family.image_in_prompt
     assert hasattr(processor, "qformer_tokenizer") == family.has_qformer
@@ -57,3 +57,15 @@ def test_each_family_names_the_lmms_eval_adapter_of_its_paper_checkpoints():
 
     assert {family.name: family.lmms_adapter for family in FAMILY_REGISTRY.values()} == {
         "llava": "llava_hf", "instructblip": MODEL_ID}
+
+
+@pytest.mark.parametrize("family", FAMILY_REGISTRY.values(), ids=FAMILIES)
+def test_every_family_does_what_only_its_code_does(family):
+    """A family's subclass answers each family-specific method (the base class raises)."""
+    from aspo_repro.models.families import ModelFamily
+
+    for method in ("build_untrained", "tiny_size", "vision_tower", "vision_state", "standin_processor"):
+        assert getattr(type(family), method) is not getattr(ModelFamily, method), f"{family.name}: {method}"
+    model, _ = build_model_and_processor(family.name, family.tiny_size())
+    tower = family.vision_tower(model)
+    assert tower is not None and all(not name.startswith("language_model") for name, _ in tower.named_parameters())

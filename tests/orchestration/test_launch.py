@@ -188,7 +188,7 @@ def test_two_reproduce_commands_on_one_work_directory_do_not_collide(sequential)
     assert code == 2 and "another reproduce is running on" in err and f"pid {first_pid}" in err
     assert "reproduce --table 1" in err  # it names the other command
     code, out = sequential["third"]  # waited, then found the first one's work done
-    # the world and the table always run; the rest, the world's caption scorer included, is reused
+    # the world and the table always run; the rest, the world's scorer step included, is reused
     assert code == 0 and "2 steps ran, 7 reused, 0 failed" in out
     assert len(sequential["results"]) == 3
 
@@ -228,9 +228,9 @@ def test_local_jobs_run_at_once_with_the_same_results(tiny, sequential, monkeypa
     reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=tiny / "parallel" / "results",
                            tables_dir=tiny / "parallel" / "tables", work_dir=tiny / "parallel" / "work")
     run(reproduction, seeds=None, command="test", jobs=2, log=lambda message: None)
-    # every step ran but the world's caption scorer, content-addressed beside the world the sequential run built
+    # every step ran but the data's scorer, made with the world the sequential run built
     reused = [o.step.key for o in reproduction.report.outcomes if o.status != "ran"]
-    assert reproduction.report.ok and reused == [("scorer", "captions")]
+    assert reproduction.report.ok and reused == [("scorer", "judge-trained")]
     assert scores(tiny / "parallel" / "results") == sequential["results"]
     records = [StepRecords(tiny / "parallel" / "work").read(step) for step in reproduction.plan.steps
                if step.key not in reused]

@@ -10,7 +10,7 @@ import pytest
 from aspo_repro.errors import UserError
 from aspo_repro.models.loading import HubCache, load_model_and_processor
 from aspo_repro.models.prompting import generate_answers
-from aspo_repro.rehearsal import checkpoints, instructions
+from aspo_repro.rehearsal import checkpoints, instructions, standin_processors
 from aspo_repro.rehearsal.clip import write_clip_standin
 
 TINY = checkpoints.Shrink(layers=1, text_hidden=32, text_heads=2, text_intermediate=64, vision_hidden=16,
@@ -57,7 +57,7 @@ def test_a_stand_in_resolves_from_the_hub_cache_and_keeps_the_paper_config(tmp_p
     if paper["model_type"] == "llava":
         assert config.vision_feature_layer == paper["vision_feature_layer"]
         assert processor.image_processor.crop_size == {"height": 336, "width": 336}
-        assert list(processor.image_processor.image_mean) == checkpoints.OPENAI_CLIP_MEAN
+        assert list(processor.image_processor.image_mean) == standin_processors.OPENAI_CLIP_MEAN
         assert "ASSISTANT:" in processor.chat_template
     else:
         assert config.num_query_tokens == paper["num_query_tokens"]

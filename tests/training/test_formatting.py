@@ -127,22 +127,20 @@ CORPUS = [
 def rehearsal_processor(model: str):
     """The paper-rehearsal stand-in's processor of ``model`` (its BPE tokenizer with LLaMA's
     sentencepiece-style word boundaries), built without the network."""
+    from aspo_repro.models.families import family_of_model_type
     from aspo_repro.rehearsal.checkpoints import (
         Shrink,
-        instructblip_processor,
         llama_like_tokenizer,
-        llava_processor,
+        paper_config,
         qformer_tokenizer,
         shrunk_config,
     )
 
     shrink = Shrink(vocab_size=300)
-    if model.startswith("llava"):
-        tokenizer = llama_like_tokenizer(CORPUS, shrink.vocab_size, image_token_attribute=True)
-        return llava_processor(tokenizer, shrunk_config(model, shrink, tokenizer))
-    tokenizer = llama_like_tokenizer(CORPUS, shrink.vocab_size, image_token_attribute=False)
-    qformer = qformer_tokenizer(CORPUS, shrink.vocab_size)
-    return instructblip_processor(tokenizer, qformer, shrunk_config(model, shrink, tokenizer, qformer))
+    family = family_of_model_type(paper_config(model)["model_type"])
+    tokenizer = llama_like_tokenizer(CORPUS, shrink.vocab_size, image_token_attribute=family.image_in_prompt)
+    qformer = qformer_tokenizer(CORPUS, shrink.vocab_size) if family.has_qformer else None
+    return family.standin_processor(tokenizer, qformer, shrunk_config(model, shrink, tokenizer, qformer))
 
 
 @pytest.mark.parametrize(("model", "family"), [("llava-1.5-7b", "llava"), ("instructblip-13b", "instructblip")])
