@@ -78,6 +78,7 @@ class WorldScorer:
     """A sentence scorer of the mini world: a CLIP checkpoint made from the built world."""
 
     name: str
+    title: str  # what it is called in messages ("the world's caption scorer")
     checkpoint: Callable[[Any], Path]  # its directory for a built world, made there on first use
     built: Callable[[Any], bool]  # whether a world (built or not) has it already, without making it
 
@@ -105,8 +106,8 @@ def _judge_trained_scorer_built(world) -> bool:
 
 
 WORLD_SCORERS: dict[str, WorldScorer] = {scorer.name: scorer for scorer in (
-    WorldScorer("captions", _caption_scorer, _caption_scorer_built),
-    WorldScorer("judge-trained", _judge_trained_scorer, _judge_trained_scorer_built),
+    WorldScorer("captions", "caption scorer", _caption_scorer, _caption_scorer_built),
+    WorldScorer("judge-trained", "judge-trained scorer", _judge_trained_scorer, _judge_trained_scorer_built),
 )}
 # The world scorer that scores the mini preference data, as the paper's data is scored with an
 # off-the-shelf CLIP that never saw a hallucination label: the caption scorer (docs/scorer.md).

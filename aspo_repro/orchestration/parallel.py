@@ -25,9 +25,9 @@ from aspo_repro.orchestration.memory import seen_gpu_memory_gib
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.runner import (
     BLOCKED,
-    DONE,
     FAILED,
     RAN,
+    REUSED,
     Outcome,
     Report,
     append_journal,
@@ -88,9 +88,9 @@ def run_parallel(plan: Plan, stages: Stages, invocation: Invocation, jobs: int, 
                 log(f"{prefix}: blocked (a step it needs failed)")
                 finish(Outcome(step, BLOCKED, error="a step it needs failed"))
                 continue
-            if decision == DONE:
+            if decision == REUSED:
                 log(f"{prefix}: done already, reused")
-                finish(Outcome(step, DONE))
+                finish(Outcome(step, REUSED))
                 continue
             gpu = next(g for g in gpus if g not in {r.gpu for r in running.values()}) if gpus else None
             # made from a step rebuilt now: run even if its output exists (like make)
@@ -118,7 +118,7 @@ def run_parallel(plan: Plan, stages: Stages, invocation: Invocation, jobs: int, 
 def _outcome(step: Step, job, records: StepRecords, seconds: float) -> Outcome:
     record = records.read(step) or {}
     if record.get("status") == "done":
-        return Outcome(step, DONE if record.get("reused") else RAN, seconds)
+        return Outcome(step, REUSED if record.get("reused") else RAN, seconds)
     error = record.get("error") or _job_error(job)
     return Outcome(step, FAILED, seconds, f"{error} (log: {job.paths.stdout})")
 

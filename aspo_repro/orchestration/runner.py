@@ -20,7 +20,9 @@ from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.stages import Invocation, Stages
 from aspo_repro.provenance import git_revision
 
-DONE, RAN, FAILED, BLOCKED = "reused", "ran", "failed", "blocked"
+# What became of a step (its outcome); ``decide`` answers REUSED, BLOCKED or TO_RUN before it runs.
+REUSED, RAN, FAILED, BLOCKED = "reused", "ran", "failed", "blocked"
+TO_RUN = "to run"
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Report:
         return self.by_status(FAILED)
 
     def summary(self) -> str:
-        return (f"{len(self.by_status(RAN))} steps ran, {len(self.by_status(DONE))} reused, "
+        return (f"{len(self.by_status(RAN))} steps ran, {len(self.by_status(REUSED))} reused, "
                 f"{len(self.by_status(FAILED))} failed, {len(self.by_status(BLOCKED))} blocked")
 
 
@@ -76,13 +78,13 @@ def format_seconds(seconds: float) -> str:
 
 
 def decide(step: Step, failed: set[tuple], rebuilt: set[tuple], stages: Stages) -> str:
-    """BLOCKED (a step it needs failed; a table still shows what exists), DONE (its output is there
-    and nothing it is made from was rebuilt now) or RAN (to run: missing, or remade, like make)."""
+    """BLOCKED (a step it needs failed; a table still shows what exists), REUSED (its output is there
+    and nothing it is made from was rebuilt now) or TO_RUN (missing, or remade, like make)."""
     if not step.kind.runs_after_failed_needs and failed.intersection(step.needs):
         return BLOCKED
     if stages.is_done(step) and not rebuilt.intersection(step.needs):
-        return DONE
-    return RAN
+        return REUSED
+    return TO_RUN
 
 
 def note_outcome(outcome: Outcome, failed: set[tuple], rebuilt: set[tuple]) -> None:
@@ -106,8 +108,8 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
         if decision == BLOCKED:
             outcome = Outcome(step, BLOCKED, error="a step it needs failed")
             log(f"{prefix}: blocked (a step it needs failed)")
-        elif decision == DONE:
-            outcome = Outcome(step, DONE)
+        elif decision == REUSED:
+            outcome = Outcome(step, REUSED)
             log(f"{prefix}: done already, reused")
         else:
             log(f"{prefix} ...")

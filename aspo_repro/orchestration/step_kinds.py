@@ -162,7 +162,9 @@ class Scorer(StepKind):
     remakes_dependents = False
 
     def label(self, step: Step) -> str:
-        return f"train the world's {step.key[1]} scorer"
+        from aspo_repro.aspo_choices import WORLD_SCORERS
+
+        return f"train the world's {WORLD_SCORERS[step.key[1]].title}"
 
     def is_done(self, stages: Stages, step: Step) -> bool:
         from aspo_repro.aspo_choices import WORLD_SCORERS

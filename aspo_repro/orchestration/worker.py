@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from aspo_repro.orchestration.launch import StepRecords, StepRequest, process_alive
-from aspo_repro.orchestration.runner import DONE, RAN
+from aspo_repro.orchestration.runner import RAN, REUSED
 from aspo_repro.orchestration.stages import Stages, Workspace
 
 POLL_SECONDS = 2.0
@@ -54,7 +54,7 @@ def run_step(request: StepRequest, log=print) -> str:
         raise StepNotRun(f"{step.label()}: a step it needs did not succeed: {failed}")
     if not request.force and stages.is_done(step):
         records.write(step, "done", reused=True)
-        return DONE
+        return REUSED
     # the GPUs this process sees (one of its own under --jobs N) and when it began, for the record
     where = {"devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "started_at": time.time()}
     records.write(step, "running", job_pid=os.getpid(), **where)

@@ -6,7 +6,7 @@ import pytest
 
 from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, profile_names
-from aspo_repro.orchestration.runner import BLOCKED, DONE, FAILED, RAN, describe_plan, execute
+from aspo_repro.orchestration.runner import BLOCKED, FAILED, RAN, REUSED, describe_plan, execute
 from aspo_repro.orchestration.stages import Invocation, Workspace
 from aspo_repro.orchestration.step_kinds import EVALUATE, PREFS, STEP_KINDS, TRAIN, WORLD
 from aspo_repro.results import RunKey
@@ -92,7 +92,7 @@ def test_runner_reuses_finished_steps_and_isolates_failures(tmp_path):
     stages = FakeStages(tmp_path, done={("prefs", "mini-instructblip")}, fail={train_key})
     report = execute(plan, stages, Invocation(), log=lambda message: None)
     status = {o.step.key: o.status for o in report.outcomes}
-    assert status[("prefs", "mini-instructblip")] == DONE
+    assert status[("prefs", "mini-instructblip")] == REUSED
     assert status[train_key] == FAILED
     assert status[("evaluate", "mini-llava-s", "dpo", 0)] == BLOCKED
     assert status[("train", "mini-llava-s", "aspo", 0)] == RAN  # independent work goes on
