@@ -3,10 +3,10 @@ processors and an untrained model of each.
 
 The architectures are the paper's (``LlavaForConditionalGeneration``: CLIP vision tower + MLP
 projector + Llama; ``InstructBlipForConditionalGeneration``: ViT + Q-Former + Llama) at toy sizes,
-over the world tokenizer (``aspo_repro.miniworld.tokenizer``). A family's ``build_untrained``
-(``models/families.py``) calls its builder here; :func:`aspo_repro.models.builders.build_model_and_processor`
-is the entry point. This module asks no family anything (it is what the families call), so it
-imports no registry.
+over the world tokenizer (``aspo_repro.miniworld.tokenizer``). A family's ``build_untrained`` and
+``tiny_size`` (``models/families.py``) are its builder and size here;
+:func:`aspo_repro.models.builders.build_model_and_processor` is the entry point. This module asks no
+family anything (the families name what is here), so it imports no registry.
 """
 
 from __future__ import annotations

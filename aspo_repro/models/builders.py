@@ -70,5 +70,5 @@ def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
 
 def build_random_checkpoint(family: str, out_dir: str | Path, size=None, seed: int = 0) -> Path:
     """Save an untrained toy model + processor (TINY sizes by default) and return its directory."""
-    model, processor = build_model_and_processor(family, size or get_family(family).tiny_size(), seed=seed)
+    model, processor = build_model_and_processor(family, size or get_family(family).tiny_size, seed=seed)
     return save_checkpoint(model, processor, out_dir)

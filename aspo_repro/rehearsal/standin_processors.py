@@ -1,6 +1,6 @@
 """The processors of the paper checkpoints' stand-ins (``rehearsal/checkpoints.py``): LLaVA-1.5's image
 processor settings and chat template, InstructBLIP's image processor and Q-Former tokenizer. A family's
-``standin_processor`` (``models/families.py``) calls its processor here; this module asks no family
+``standin_processor`` (``models/families.py``) is its processor here; this module asks no family
 anything, so it imports no registry.
 """
 
