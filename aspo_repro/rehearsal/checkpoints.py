@@ -6,7 +6,8 @@ The config comes from ``configs/models/<name>.json`` (the hub checkpoint's ``con
 only depth, widths and the vocabulary change (:class:`Shrink`); image size, patch size, query
 tokens, activations, norms and feature-layer choices stay the paper's. The processor
 (``standin_processors.py``) keeps LLaVA-1.5's image processor settings and chat template
-(InstructBLIP's has no chat template, as on the hub); the tokenizer is a small BPE trained here, with LLaMA's special tokens.
+(InstructBLIP's has no chat template, as on the hub); the tokenizer is a small BPE trained here,
+with LLaMA's special tokens.
 """
 
 from __future__ import annotations
