@@ -81,12 +81,20 @@ class WorldScorer:
     title: str  # what it is called in messages ("the world's caption scorer")
     checkpoint: Callable[[Any], Path]  # its directory for a built world, made there on first use
     built: Callable[[Any], bool]  # whether a world (built or not) has it already, without making it
+    # Made beside the world's stages while the world is built (``build.BesideJob``); None: a stage of the world
+    made_beside_world: Callable[[Any, bool, int], object] | None = None
 
 
 def _caption_scorer(world) -> Path:
     from aspo_repro.miniworld.caption_clip import ensure_caption_scorer
 
     return ensure_caption_scorer(world)
+
+
+def _make_caption_scorer(world, progress: bool, position: int) -> None:
+    from aspo_repro.miniworld.caption_clip import ensure_caption_scorer
+
+    ensure_caption_scorer(world, progress=progress, position=position)
 
 
 def _caption_scorer_built(world) -> bool:
@@ -106,7 +114,7 @@ def _judge_trained_scorer_built(world) -> bool:
 
 
 WORLD_SCORERS: dict[str, WorldScorer] = {scorer.name: scorer for scorer in (
-    WorldScorer("captions", "caption scorer", _caption_scorer, _caption_scorer_built),
+    WorldScorer("captions", "caption scorer", _caption_scorer, _caption_scorer_built, _make_caption_scorer),
     WorldScorer("judge-trained", "judge-trained scorer", _judge_trained_scorer, _judge_trained_scorer_built),
 )}
 # The world scorer that scores the mini preference data, as the paper's data is scored with an

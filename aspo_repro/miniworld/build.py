@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -172,46 +173,122 @@ def stage_status(world: World) -> dict[str, str]:
     return status
 
 
+# Work made from a built world's data but kept outside the world (the caption scorer: ``caption_clip.py``),
+# built side by side with the world's stages: a module-level function (it is sent to a worker process)
+# called as ``job(world, progress, position)`` once the data stage is built.
+BesideJob = Callable[["World", bool, int], object]
+
+
 def build_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
-                progress: bool = True, replicate: int = 0) -> World:
-    """The world of ``seed`` and ``size`` (``full`` or ``tiny``), built or reused from the cache."""
+                progress: bool = True, replicate: int = 0, beside: Sequence[BesideJob] = (),
+                workers: int | None = None) -> World:
+    """The world of ``seed`` and ``size`` (``full`` or ``tiny``), built or reused from the cache; each
+    of ``beside`` runs once its data is built, beside the world's other stages; ``workers``: processes
+    building side by side (None: the size's, capped by the CPUs; the files do not depend on it)."""
     world = locate_world(seed, cache_dir, size, replicate)
+    workers = min(world.config.workers if workers is None else workers, os.cpu_count() or 1)
     with cache.exclusive_lock(world.root.parent / f".{world.root.name}.lock"):
         cache.remove_abandoned_builds(world.root)
-        fingerprints = _build_stages(world, progress)
+        fingerprints = _build_stages(world, progress, beside, workers)
         _write_world_file(world, fingerprints)
     return world
 
 
-def _build_stages(world: World, progress: bool) -> dict[str, str]:
-    """Data first, then the CLIPs, then the models (each group's stages are independent and, with
-    ``config.workers`` > 1, built side by side in single-threaded worker processes)."""
+@dataclass(frozen=True)
+class _Job:
+    """One stage of the world, or one job beside it: ``call(*args, fingerprints, progress, position)``
+    once every stage of ``needs`` is built (``fingerprints``: theirs)."""
+
+    name: str
+    needs: tuple[str, ...]
+    call: Callable
+    args: tuple
+    stage: bool = True  # a stage of the world (its fingerprint goes into world.json)
+
+
+def _build_stages(world: World, progress: bool, beside: Sequence[BesideJob], workers: int) -> dict[str, str]:
+    """Data first, then every CLIP, base model and job beside, each once the stages it reads are built
+    (with ``workers`` > 1, side by side in single-threaded worker processes); the stages' fingerprints."""
+    fingerprints = {"data": build_stage(world.root, world.seed, world.size, world.replicate, "data", "data", {},
+                                        progress)}
+    done = _run_jobs(_jobs(world, beside), fingerprints, workers, progress)
+    return {name: done[name] for name in stage_directories(world)}
+
+
+def _jobs(world: World, beside: Sequence[BesideJob]) -> list[_Job]:
+    """The jobs after the data stage, in the order free workers take them: the CLIPs whose ViT a base
+    model starts from (the models wait for them), the jobs beside the world (the caption scorer is the
+    longest job), the other CLIPs, then the models."""
     config = world.config
-    fingerprints = {"data": build_stage(world.root, world.seed, world.size, "data", "data", {}, progress)}
-    groups = [("clip", list(config.clips)), ("model", [recipe.name for recipe in config.models])]
-    for kind, names in groups:
-        jobs = [(world.root, world.seed, world.size, kind, name, dict(fingerprints), progress, slot, world.replicate)
-                for slot, name in enumerate(names)]
-        fingerprints.update(zip(names, _run(jobs, min(config.workers, os.cpu_count() or 1))))
+    towers = {recipe.vision_from for recipe in config.models}
+
+    def stage(kind: str, name: str, needs: tuple[str, ...]) -> _Job:
+        return _Job(name, needs, build_stage, (world.root, world.seed, world.size, world.replicate, kind, name))
+
+    return [
+        *(stage("clip", name, ("data",)) for name in config.clips if name in towers),
+        *(_Job(f"beside-{index}", ("data",), _run_beside, (job, world), stage=False)
+          for index, job in enumerate(beside)),
+        *(stage("clip", name, ("data",)) for name in config.clips if name not in towers),
+        *(stage("model", recipe.name, ("data", recipe.vision_from)) for recipe in config.models),
+    ]
+
+
+def _run_beside(job: BesideJob, world: World, fingerprints: dict[str, str], progress: bool, position: int) -> str:
+    job(world, progress, position)
+    return ""
+
+
+def _run_jobs(jobs: list[_Job], fingerprints: dict[str, str], workers: int, progress: bool) -> dict[str, str]:
+    """Run ``jobs``, each once its needs are in ``fingerprints`` (which gathers every job's result)."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:  # listed after what they need
+            fingerprints[job.name] = _call(job, fingerprints, progress, 0)
+        return fingerprints
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pending, running, free = list(jobs), {}, list(range(workers))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+        try:
+            while pending or running:
+                if not running and not any(all(need in fingerprints for need in job.needs) for job in pending):
+                    raise RuntimeError(f"world jobs wait on what no job builds: {[job.name for job in pending]}")
+                for job in [job for job in pending if all(need in fingerprints for need in job.needs)][:len(free)]:
+                    slot = free.pop(0)
+                    running[pool.submit(_call, job, fingerprints, progress, slot)] = (job, slot)
+                    pending.remove(job)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job, slot = running.pop(future)
+                    fingerprints[job.name] = future.result()
+                    free.append(slot)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return fingerprints
 
 
-def _run(jobs: list[tuple], workers: int) -> list[str]:
-    if workers <= 1 or len(jobs) <= 1:
-        return [build_stage(*job) for job in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_build_stage_job, jobs))
+def _call(job: _Job, fingerprints: dict[str, str], progress: bool, position: int) -> str:
+    return job.call(*job.args, {need: fingerprints[need] for need in job.needs}, progress, position)
 
 
-def _build_stage_job(job: tuple) -> str:
-    return build_stage(*job)
+def _exit_with_parent(parent: int) -> None:
+    """A worker ends when the process that started it is gone (killed, not only interrupted)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
-def build_stage(root: Path, seed: int, size: str, kind: str, name: str, fingerprints: dict[str, str],
-                progress: bool, position: int = 0, replicate: int = 0) -> str:
+def build_stage(root: Path, seed: int, size: str, replicate: int, kind: str, name: str, fingerprints: dict[str, str],
+                progress: bool, position: int = 0) -> str:
     """Ensure one stage of the world at ``root`` (``kind``: data, clip or model); its fingerprint.
     ``fingerprints`` holds those of the stages it reads."""
     world = World(Path(root), seed, size, world_config(size), replicate)

@@ -110,16 +110,17 @@ def swapped_caption(text: str, rng: random.Random) -> str | None:
 # ----------------------------------------------------------------------------- training
 
 def train_caption_clip(data_dir: Path, out_dir: Path, config: CaptionClipConfig, image, seed: int,
-                       progress: bool = True, replicate: int = 0) -> dict:
-    """Train the caption scorer on the SFT scenes of ``data_dir`` and save it into ``out_dir``."""
+                       progress: bool = True, replicate: int = 0, position: int = 0) -> dict:
+    """Train the caption scorer on the SFT scenes of ``data_dir`` and save it into ``out_dir``
+    (``position``: its progress bar's line)."""
     from aspo_repro.miniworld.sft import single_thread
 
     with single_thread():
-        return _train(data_dir, out_dir, config, image, seed, progress, replicate)
+        return _train(data_dir, out_dir, config, image, seed, progress, replicate, position)
 
 
 def _train(data_dir: Path, out_dir: Path, config: CaptionClipConfig, image, seed: int, progress: bool,
-           replicate: int) -> dict:
+           replicate: int, position: int) -> dict:
     import open_clip
     import torch
     from safetensors.torch import save_file
@@ -146,14 +147,14 @@ def _train(data_dir: Path, out_dir: Path, config: CaptionClipConfig, image, seed
     images = load_images(data_dir / "images", [image_name(scene) for scene in scenes])
     pixels = torch.stack([preprocess(im) for im in images])
     losses, negatives = _fit(model, pixels, scenes, open_clip.get_tokenizer(f"local-dir:{out_dir}"), config, seed,
-                             progress)
+                             progress, position)
     save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(out_dir / WEIGHTS_FILE))
     return {"scenes": len(scenes), "seed": seed, "config": asdict(config), "hard_negatives_used": negatives,
             "losses": losses, "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def _fit(model, pixels, scenes: list[Scene], tokenize, config: CaptionClipConfig, seed: int,
-         progress: bool) -> tuple[list[float], int]:
+         progress: bool, position: int) -> tuple[list[float], int]:
     """Training steps over batches of distinct scenes, each with a fresh caption (and its swap)."""
     import open_clip
 
@@ -174,7 +175,8 @@ def _fit(model, pixels, scenes: list[Scene], tokenize, config: CaptionClipConfig
             return negclip_loss(out["image_features"], out["text_features"], out["logit_scale"])
         return loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
 
-    losses = fit_steps(model, len(scenes), config, rng, batch_loss, "train caption scorer", progress)
+    losses = fit_steps(model, len(scenes), config, rng, batch_loss, "train caption scorer", progress,
+                       position)
     return losses, negatives_used
 
 
@@ -219,9 +221,10 @@ def caption_scorer_built(world, config: CaptionClipConfig | None = None) -> bool
     return cache.verify_stage(scorer_dir(world, config), stable_hash(scorer_inputs(world, config)))[0] is not None
 
 
-def ensure_caption_scorer(world, config: CaptionClipConfig | None = None, progress: bool = True) -> Path:
+def ensure_caption_scorer(world, config: CaptionClipConfig | None = None, progress: bool = True,
+                          position: int = 0) -> Path:
     """The caption scorer's checkpoint directory for a built ``world``, trained on first use (``config``
-    None: its size's)."""
+    None: its size's; ``position``: its progress bar's line)."""
     from aspo_repro.miniworld import cache
 
     config = config or SIZE_CONFIGS[world.size]
@@ -230,6 +233,6 @@ def ensure_caption_scorer(world, config: CaptionClipConfig | None = None, progre
         cache.ensure_stage(
             directory, scorer_inputs(world, config),
             lambda tmp: train_caption_clip(world.data_dir, tmp, config, world.config.data.image, world.seed,
-                                           progress, world.replicate),
+                                           progress, world.replicate, position),
             what=f"caption scorer {config.key()}", progress=progress)
     return directory

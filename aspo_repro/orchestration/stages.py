@@ -16,6 +16,9 @@ from aspo_repro.results import RunKey, diagnosis_path, method_options, method_sl
 from aspo_repro.storage import atomic_write_json, sha256_file, stable_hash
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from aspo_repro.miniworld.build import BesideJob
     from aspo_repro.orchestration.plan import Step
     from aspo_repro.training.config import TrainConfig
 
@@ -79,13 +82,14 @@ class Stages:
         """Run ``step`` in this process (a training: one rank of the launcher's ``accelerate launch``, or the only one)."""
         step.kind.run(self, step, invocation)
 
-    def world(self):
+    def world(self, beside: Sequence[BesideJob] = ()):
+        """The profile's mini world, built on first use (with ``beside`` made beside its stages)."""
         if self._built_world is None:
             from aspo_repro.miniworld import obtain_world
 
             settings = self.ws.profile.world
             self._built_world = obtain_world(seed=settings.seed, cache_dir=self.ws.cache_dir, size=settings.size,
-                                             log=self.log, replicate=settings.replicate)
+                                             log=self.log, replicate=settings.replicate, beside=beside)
         return self._built_world
 
     def models(self):

@@ -73,16 +73,21 @@ class World(StepKind):
     remakes_dependents = False
 
     def label(self, step: Step) -> str:
-        return "build the world (the mini world, or the rehearsal's stand-ins)"
+        from aspo_repro.aspo_choices import WORLD_SCORERS
+
+        beside = "".join(f", and beside it the world's {WORLD_SCORERS[name].title}" for name in step.beside)
+        return f"build the world (the mini world, or the rehearsal's stand-ins){beside}"
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.aspo_choices import WORLD_SCORERS
+
         profile = stages.ws.profile
         if profile.standins is not None:
             from aspo_repro.rehearsal.build import build_standins
 
             build_standins(profile, log=stages.log)
         else:
-            stages.world()
+            stages.world(beside=[WORLD_SCORERS[name].made_beside_world for name in step.beside])
 
 
 class Prefs(StepKind):

@@ -1,6 +1,7 @@
 """build_world: checkpoints that load like hub ones, determinism, cache reuse and repair."""
 
 import json
+import os
 import shutil
 import time
 
@@ -54,8 +55,17 @@ def test_a_warm_build_reuses_everything(tiny_world):
     assert {p: p.stat().st_mtime_ns for p in tiny_world.root.rglob("*") if p.is_file()} == before
 
 
-def test_two_builds_with_one_seed_are_identical(tiny_world, tmp_path):
-    other = build_world(seed=0, cache_dir=tmp_path, size="tiny", progress=False)
+def mark_beside(world, progress, position):
+    """A job beside the world (run in a worker process): it says where and when it ran."""
+    assert (world.data_dir / cache.MANIFEST).is_file()
+    (world.root.parent / f"beside-{os.getpid()}").write_text(str(position))
+
+
+def test_two_builds_with_one_seed_are_identical_in_sequence_or_side_by_side(tiny_world, tmp_path):
+    # the session's tiny world was built in sequence (its size's one worker); this one in two processes
+    other = build_world(seed=0, cache_dir=tmp_path, size="tiny", progress=False, workers=2, beside=[mark_beside])
+    marks = list(other.root.parent.glob("beside-*"))
+    assert len(marks) == 1 and marks[0].name != f"beside-{os.getpid()}" and marks[0].read_text() in ("0", "1")
     assert other.root.name == tiny_world.root.name
     data = cache.file_hashes(tiny_world.data_dir)
     data.pop(cache.RECORD)

@@ -72,6 +72,9 @@ def test_a_request_survives_json():
     step = next(s for s in plan.steps if s.key == DPO_EVAL)
     request = StepRequest("mini", "r", "t", "w", None, step, (plan.steps[3],), Invocation(seeds=2, command="c"), 1, True)
     assert StepRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
+    world = StepRequest("mini", "r", "t", "w", None, plan.steps[0], (), Invocation(), 1)
+    assert world.step.beside == ("captions",)  # what the world step makes beside the world goes with it
+    assert StepRequest.from_json(json.loads(json.dumps(world.to_json()))) == world
 
 
 def test_the_paper_profiles_jobs_ask_for_gpus_and_wait_for_their_inputs(tmp_path):

@@ -135,7 +135,7 @@ def test_a_result_made_from_a_rebuilt_step_is_made_again(tmp_path):
             ("train", "mini-llava-s", "aspo", 0), ("evaluate", "mini-llava-s", "aspo", 0)} <= set(stages.ran)
 
 
-def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run(tmp_path):
+def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run_but_what_is_made_beside_the_world(tmp_path):
     from aspo_repro.orchestration.runner import estimate_seconds
 
     stages = FakeStages(tmp_path)
@@ -144,7 +144,10 @@ def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run(tmp_path):
     todo, seconds = estimate_seconds(plan, stages)
     by_kind = {kind: len(plan.of_kind(STEP_KINDS[kind])) for kind in STEP_KINDS}
     assert todo == len(plan.steps)
-    assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) > 0
+    beside = len(plan.steps[0].beside)  # the caption scorer, made by the world step
+    assert beside == 1
+    assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) - (
+        beside * profile.estimates["scorer"]) > 0
 
 
 def test_each_world_scorer_is_made_once_before_the_steps_that_score_with_it():
@@ -161,7 +164,11 @@ def test_each_world_scorer_is_made_once_before_the_steps_that_score_with_it():
         scores_again = step.run.method in ("aspo-s[scorer=judge-trained]", "aspo[scorer=judge-trained]")
         assert (("scorer", "judge-trained") in step.needs) == scores_again, step.key
         assert not scores_again or keys.index(("scorer", "judge-trained")) < keys.index(step.key)
+    # the caption scorer is made beside the world's stages by the world step (the judge-trained one is one of them)
+    assert plan.steps[0].beside == ("captions",)
+    assert "beside it the world's caption scorer" in plan.steps[0].label()
     smoke = plan_tables(["5"], load_profile("mini-smoke"), models=["mini-llava-s"])
     # its data is scored by the judge-trained scorer, and none of its methods scores again
     assert [step.key for step in smoke.steps if step.key[0] == "scorer"] == [("scorer", "judge-trained")]
     assert not any(("scorer", "judge-trained") in step.needs for step in smoke.of_kind(TRAIN))
+    assert smoke.steps[0].beside == ()
