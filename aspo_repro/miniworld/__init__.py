@@ -3,11 +3,12 @@
 Every stage of the paper runs on it for real, on the code paths of the real models
 (``docs/miniworld.md``). Interfaces other modules build on:
 
-``build_world(seed=0, cache_dir=None, size="full", progress=True) -> World``
-    Generate the data and train the three base models and the CLIP, or reuse them from the
+``build_world(seed=0, cache_dir=None, size="full", progress=True, beside=()) -> World``
+    Generate the data and train the three base models and the CLIPs, or reuse them from the
     cache (``$ASPO_CACHE_DIR`` or ``<repository>/.cache/aspo``), keyed by a content hash of the
     configuration, seed and code version; damaged or partial entries are rebuilt (``build.py``).
-    ``size="tiny"`` is the same pipeline at a few items and SFT steps, for tests.
+    ``size="tiny"`` is the same pipeline at a few items and SFT steps, for tests. ``beside``: jobs
+    made from the world's data but kept outside it (the caption scorer), run beside its stages.
 
 ``obtain_world(...)``: ``build_world`` for commands, saying first when a build is needed and how long it takes.
 
