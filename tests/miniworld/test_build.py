@@ -176,3 +176,36 @@ def test_a_replicate_is_the_same_world_with_other_trained_weights(tiny_world, tm
     assert locate_world(0, tiny_world.root.parents[1], "tiny", replicate=0).root == tiny_world.root
     with pytest.raises(UserError, match="replicate must be a non-negative integer"):
         locate_world(0, tmp_path, "tiny", replicate=-1)
+
+
+_POOL_THEN_WAIT = """
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from aspo_repro.miniworld.build import _exit_with_parent
+pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+                           initargs=(os.getpid(),))
+print(pool.submit(os.getpid).result(), flush=True)
+pool.submit(time.sleep, 120)  # busy, as in a stage: an idle worker would see its queue close and end anyway
+time.sleep(120)
+"""
+
+
+def test_a_stage_worker_ends_when_the_build_that_started_it_is_killed():
+    import signal
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", _POOL_THEN_WAIT], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(worker, 0)  # running
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its killed parent")

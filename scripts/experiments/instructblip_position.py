@@ -1,0 +1,120 @@
+"""Why mini-InstructBLIP does not get better with more SFT (docs/miniworld.md, "Why mini-InstructBLIP ...").
+
+Three measurements on the built mini world, printed as JSON lines:
+
+- ``types``: each base model's mini-GQA by question type (colour, count, position), from the
+  committed results (``results/mini/<model>/base/seed0/eval.json``; items in the benchmark's order);
+- ``probe``: how often a linear probe tells each patch's cell from the frozen vision tower's
+  features (last and second-to-last layer; 300 images to fit, 100 to test);
+- ``variant``: mini-InstructBLIP retrained by its world's recipe with one change (``--variant
+  NAME=JSON``: ``num_query_tokens``, ``qformer`` [hidden, layers, heads, intermediate] or
+  ``learning_rate``), evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's
+  own recipe: its scores must equal the world's model's.
+
+    python scripts/experiments/instructblip_position.py --out /tmp/ib --variant world={} \\
+        --variant q32='{"num_query_tokens": 32}' --variant qformer128='{"qformer": [128, 2, 4, 256]}' \\
+        --variant lr15='{"learning_rate": 1.5e-3}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aspo_repro.miniworld.build import build_world
+from aspo_repro.repository import in_repository
+
+FAMILY = "mini-instructblip"
+TYPE_MODELS = ("mini-instructblip-sft30", "mini-instructblip", "mini-instructblip-sft300",
+               "mini-llava-s-sft30", "mini-llava-s", "mini-llava-s-sft300")
+
+
+def gqa_by_type(scores: dict, benchmark_dir: Path) -> dict[str, int]:
+    questions = [json.loads(line) for line in (benchmark_dir / "mini_gqa.jsonl").read_text().splitlines()]
+    verdicts = scores["mini_gqa"]["items"]["mini_gqa"].split()
+    by_type = collections.defaultdict(list)
+    for question, verdict in zip(questions, verdicts, strict=True):
+        by_type[question["type"]].append(verdict == "1/1")
+    return {kind: round(100 * sum(right) / len(right)) for kind, right in sorted(by_type.items())}
+
+
+def committed_types(world) -> None:
+    for model in TYPE_MODELS:
+        scores = json.loads(in_repository(f"results/mini/{model}/base/seed0/eval.json").read_text())["scores"]
+        print(json.dumps({"types": model, "mini_gqa": round(scores["mini_gqa"]["value"], 1),
+                          **gqa_by_type(scores, world.benchmark_dir)}), flush=True)
+
+
+def probe(world, model_name: str) -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    directory = world.model_dir(model_name)
+    processor = AutoProcessor.from_pretrained(directory)
+    model = AutoModelForImageTextToText.from_pretrained(directory).eval()
+    images = sorted((world.data_dir / "images").glob("sft-*.png"))[:400]
+    pixels = processor.image_processor([Image.open(p).convert("RGB") for p in images], return_tensors="pt")
+    tower = model.vision_model if hasattr(model, "vision_model") else model.model.vision_tower
+    with torch.no_grad():
+        hidden = tower(pixel_values=pixels["pixel_values"], output_hidden_states=True).hidden_states
+    for layer in (-1, -2):
+        patches = hidden[layer][:, 1:, :]  # without the class token
+        count, cells, width = patches.shape
+        features, cell = patches.reshape(count * cells, width).numpy(), np.tile(np.arange(cells), count)
+        split = 300 * cells
+        fitted = LogisticRegression(max_iter=2000).fit(features[:split], cell[:split])
+        print(json.dumps({"probe": model_name, "layer": layer,
+                          "accuracy": round(fitted.score(features[split:], cell[split:]), 3)}), flush=True)
+
+
+def variant(world, name: str, change: dict, out: Path) -> None:
+    from aspo_repro.miniworld.sft import train_base_model
+    from aspo_repro.models.architectures import TowerSize
+
+    recipe = world.config.recipe(FAMILY)
+    size, sft = recipe.size, recipe.sft
+    if "num_query_tokens" in change:
+        size = dataclasses.replace(size, num_query_tokens=change["num_query_tokens"])
+    if "qformer" in change:
+        size = dataclasses.replace(size, qformer=TowerSize(*change["qformer"]))
+    if "learning_rate" in change:
+        sft = dataclasses.replace(sft, learning_rate=change["learning_rate"])
+    recipe = dataclasses.replace(recipe, size=size, sft=sft)
+    model_dir = out / name / "model"
+    if not (model_dir / "config.json").is_file():
+        model_dir.mkdir(parents=True, exist_ok=True)
+        train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), model_dir, world.seed,
+                         world.config.data.image, progress=False)
+    result = out / name / "eval.json"
+    subprocess.run([sys.executable, "-m", "aspo_repro", "evaluate", "--model-dir", str(model_dir),
+                    "--benchmarks", "mini", "--benchmark-dir", str(world.benchmark_dir), "--out", str(result)],
+                   check=True, stdout=subprocess.DEVNULL)
+    scores = json.loads(result.read_text())["scores"]
+    print(json.dumps({"variant": name, "change": change, **{k: round(v["value"], 1) for k, v in scores.items()},
+                      **gqa_by_type(scores, world.benchmark_dir)}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="where the variants' models and results go")
+    parser.add_argument("--variant", action="append", default=[], help="NAME=JSON: a change to the recipe")
+    args = parser.parse_args()
+    world = build_world(progress=False)
+    committed_types(world)
+    for model_name in (FAMILY, "mini-llava-s"):
+        probe(world, model_name)
+    for spec in args.variant:
+        name, _, change = spec.partition("=")
+        variant(world, name, json.loads(change or "{}"), args.out)
+
+
+if __name__ == "__main__":
+    main()
