@@ -81,7 +81,8 @@ class WorldScorer:
     title: str  # what it is called in messages ("the world's caption scorer")
     checkpoint: Callable[[Any], Path]  # its directory for a built world, made there on first use
     built: Callable[[Any], bool]  # whether a world (built or not) has it already, without making it
-    # Made beside the world's stages while the world is built (``build.BesideJob``); None: a stage of the world
+    # Made beside the world's stages while the world is built: ``make(world, progress, position)``, a
+    # module-level function (``build.Beside``); None: a stage of the world itself
     made_beside_world: Callable[[Any, bool, int], object] | None = None
 
 

@@ -173,18 +173,23 @@ def stage_status(world: World) -> dict[str, str]:
     return status
 
 
-# Work made from a built world's data but kept outside the world (the caption scorer: ``caption_clip.py``),
-# built side by side with the world's stages: a module-level function (it is sent to a worker process)
-# called as ``job(world, progress, position)`` once the data stage is built.
-BesideJob = Callable[["World", bool, int], object]
+@dataclass(frozen=True)
+class Beside:
+    """Work made from a built world but kept outside it (the caption scorer, a graded base model), done
+    side by side with the world's stages: ``make(world, progress, position)`` once the stages ``needs``
+    are built. ``make`` is sent to a worker process: a module-level function or a partial of one."""
+
+    make: Callable[[World, bool, int], object]
+    needs: tuple[str, ...] = ("data",)
 
 
 def build_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
-                progress: bool = True, replicate: int = 0, beside: Sequence[BesideJob] = (),
+                progress: bool = True, replicate: int = 0, beside: Sequence[Beside] = (),
                 workers: int | None = None) -> World:
     """The world of ``seed`` and ``size`` (``full`` or ``tiny``), built or reused from the cache; each
-    of ``beside`` runs once its data is built, beside the world's other stages; ``workers``: processes
-    building side by side (None: the size's, capped by the CPUs; the files do not depend on it)."""
+    of ``beside`` is made once the stages it reads are built, beside the world's other stages;
+    ``workers``: processes building side by side (None: the size's, capped by the CPUs; the files do
+    not depend on it)."""
     world = locate_world(seed, cache_dir, size, replicate)
     workers = min(world.config.workers if workers is None else workers, os.cpu_count() or 1)
     with cache.exclusive_lock(world.root.parent / f".{world.root.name}.lock"):
@@ -206,7 +211,7 @@ class _Job:
     stage: bool = True  # a stage of the world (its fingerprint goes into world.json)
 
 
-def _build_stages(world: World, progress: bool, beside: Sequence[BesideJob], workers: int) -> dict[str, str]:
+def _build_stages(world: World, progress: bool, beside: Sequence[Beside], workers: int) -> dict[str, str]:
     """Data first, then every CLIP, base model and job beside, each once the stages it reads are built
     (with ``workers`` > 1, side by side in single-threaded worker processes); the stages' fingerprints."""
     fingerprints = {"data": build_stage(world.root, world.seed, world.size, world.replicate, "data", "data", {},
@@ -215,10 +220,10 @@ def _build_stages(world: World, progress: bool, beside: Sequence[BesideJob], wor
     return {name: done[name] for name in stage_directories(world)}
 
 
-def _jobs(world: World, beside: Sequence[BesideJob]) -> list[_Job]:
+def _jobs(world: World, beside: Sequence[Beside]) -> list[_Job]:
     """The jobs after the data stage, in the order free workers take them: the CLIPs whose ViT a base
     model starts from (the models wait for them), the jobs beside the world (the caption scorer is the
-    longest job), the other CLIPs, then the models."""
+    longest job of a cold build), the other CLIPs, then the models."""
     config = world.config
     towers = {recipe.vision_from for recipe in config.models}
 
@@ -227,15 +232,15 @@ def _jobs(world: World, beside: Sequence[BesideJob]) -> list[_Job]:
 
     return [
         *(stage("clip", name, ("data",)) for name in config.clips if name in towers),
-        *(_Job(f"beside-{index}", ("data",), _run_beside, (job, world), stage=False)
+        *(_Job(f"beside-{index}", job.needs, _make_beside, (job, world), stage=False)
           for index, job in enumerate(beside)),
         *(stage("clip", name, ("data",)) for name in config.clips if name not in towers),
         *(stage("model", recipe.name, ("data", recipe.vision_from)) for recipe in config.models),
     ]
 
 
-def _run_beside(job: BesideJob, world: World, fingerprints: dict[str, str], progress: bool, position: int) -> str:
-    job(world, progress, position)
+def _make_beside(job: Beside, world: World, fingerprints: dict[str, str], progress: bool, position: int) -> str:
+    job.make(world, progress, position)
     return ""
 
 

@@ -8,7 +8,8 @@ and stronger models of the same family (``reproduce --table base-quality``).
 
 A graded model is built once beside its world (``<cache>/graded-models/<world key>/<name>``), a
 verified cache stage keyed by the world, the recipe, the stages it reads and this module's code, as the
-caption scorer is; the plan trains it in a step of its own (``sft``) before its preference data and
+caption scorer is; the plan's world step trains it beside the world's stages (``make_graded_model``, in
+the world's worker processes), and its own step (``sft``) finds it there before its preference data and
 its evaluation.
 """
 
@@ -80,8 +81,14 @@ def graded_model_built(world, name: str) -> bool:
     return cache.verify_stage(graded_dir(world, name), stable_hash(graded_inputs(world, recipe)))[0] is not None
 
 
-def ensure_graded_model(world, name: str, progress: bool = True) -> Path:
-    """The graded model ``name``'s checkpoint directory for a built ``world``, trained on first use."""
+def make_graded_model(name: str, world, progress: bool, position: int) -> None:
+    """Train the graded model ``name`` beside ``world``'s stages (``build.Beside``), unless it is there."""
+    ensure_graded_model(world, name, progress, position)
+
+
+def ensure_graded_model(world, name: str, progress: bool = True, position: int = 0) -> Path:
+    """The graded model ``name``'s checkpoint directory for a built ``world``, trained on first use
+    (``position``: its progress bar's line)."""
     from aspo_repro.miniworld import cache
     from aspo_repro.miniworld.sft import train_base_model
 
@@ -91,6 +98,6 @@ def ensure_graded_model(world, name: str, progress: bool = True) -> Path:
         cache.ensure_stage(
             directory, graded_inputs(world, recipe),
             lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
-                                         world.seed, world.config.data.image, progress, replicate=world.replicate),
+                                         world.seed, world.config.data.image, progress, position, world.replicate),
             what=f"graded base model {name} ({recipe.sft.total_steps} SFT steps)", progress=progress)
     return directory

@@ -82,7 +82,7 @@ def step_to_json(step: Step) -> dict[str, Any]:
         "needs": [list(need) for need in step.needs],
         "run": step.run.as_dict() if step.run else None,
         "model": step.model,
-        "beside": list(step.beside),
+        "beside": [step_to_json(made) for made in step.beside],
     }
 
 
@@ -93,7 +93,7 @@ def step_from_json(data: dict[str, Any]) -> Step:
         tuple(tuple(need) for need in data["needs"]),
         run=RunKey(**data["run"]) if data["run"] else None,
         model=data["model"],
-        beside=tuple(data.get("beside", ())),
+        beside=tuple(step_from_json(made) for made in data.get("beside", ())),
     )
 
 

@@ -40,8 +40,8 @@ class Step:
     needs: tuple[tuple, ...] = ()
     run: RunKey | None = None  # train/evaluate steps: the run they serve
     model: str | None = None
-    # the world step: the world's scorers (``WORLD_SCORERS``) it makes beside the world's own stages
-    beside: tuple[str, ...] = ()
+    # the world step: the steps whose work it does beside the world's own stages (their kinds say how)
+    beside: tuple[Step, ...] = ()
 
     @property
     def on_model(self) -> str | None:
@@ -125,18 +125,9 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bo
     for render in renders:
         plan.add(render)
     if has_world_step:
-        _make_scorers_beside_world(plan)
+        plan.steps[0] = dataclasses.replace(
+            plan.steps[0], beside=tuple(step for step in plan.steps if step.kind.made_beside_world(step)))
     return plan
-
-
-def _make_scorers_beside_world(plan: Plan) -> None:
-    """The world step makes the plan's scorers that are not stages of the world beside those stages, in
-    the world's worker processes (the caption scorer takes as long as the world's longest stages); their
-    own steps then find them made."""
-    from aspo_repro.aspo_choices import WORLD_SCORERS
-
-    beside = tuple(step.key[1] for step in plan.of_kind(SCORER) if WORLD_SCORERS[step.key[1]].made_beside_world)
-    plan.steps[0] = dataclasses.replace(plan.steps[0], beside=beside)
 
 
 def _sft_needs(plan: Plan, model: str, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from aspo_repro.devices import visible_gpus
 from aspo_repro.errors import UserError
 from aspo_repro.orchestration.memory import seen_gpu_memory_gib
-from aspo_repro.orchestration.plan import Plan, Step, scorer_key
+from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.stages import Invocation, Stages
 from aspo_repro.provenance import git_revision
 
@@ -54,13 +54,13 @@ class Report:
 
 
 def estimate_seconds(plan: Plan, stages: Stages) -> tuple[int, float]:
-    """Steps still to run and their estimated cost from the profile's estimates (a scorer the world step
-    makes beside the world costs nothing more)."""
+    """Steps still to run and their estimated cost from the profile's estimates (what the world step makes
+    beside the world's stages, in its two worker processes, at half its own)."""
     todo = [step for step in plan.steps if not stages.is_done(step)]
-    made_beside = {scorer_key(name) for step in todo for name in step.beside}
+    made_beside = {made.key for step in todo for made in step.beside}
     profile = stages.ws.profile
-    return len(todo), sum(profile.estimate(step.kind.name, step.on_model) for step in todo
-                          if step.key not in made_beside)
+    return len(todo), sum(profile.estimate(step.kind.name, step.on_model) / (2 if step.key in made_beside else 1)
+                          for step in todo)
 
 
 def describe_plan(plan: Plan, stages: Stages) -> str:

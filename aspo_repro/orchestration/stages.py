@@ -18,7 +18,7 @@ from aspo_repro.storage import atomic_write_json, sha256_file, stable_hash
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from aspo_repro.miniworld.build import BesideJob
+    from aspo_repro.miniworld.build import Beside
     from aspo_repro.orchestration.plan import Step
     from aspo_repro.training.config import TrainConfig
 
@@ -82,7 +82,7 @@ class Stages:
         """Run ``step`` in this process (a training: one rank of the launcher's ``accelerate launch``, or the only one)."""
         step.kind.run(self, step, invocation)
 
-    def world(self, beside: Sequence[BesideJob] = ()):
+    def world(self, beside: Sequence[Beside] = ()):
         """The profile's mini world, built on first use (with ``beside`` made beside its stages)."""
         if self._built_world is None:
             from aspo_repro.miniworld import obtain_world

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, ClassVar
 
 from aspo_repro.files import read_record
@@ -27,6 +28,7 @@ from aspo_repro.results import result_exists
 from aspo_repro.storage import atomic_write_json
 
 if TYPE_CHECKING:
+    from aspo_repro.miniworld.build import Beside
     from aspo_repro.models.registry import ModelSpec
     from aspo_repro.orchestration.memory import Hardware, StepPlan
     from aspo_repro.orchestration.plan import Step
@@ -63,6 +65,15 @@ class StepKind(abc.ABC):
         """Its peak GPU memory for ``model`` (``config``: its checkpoint's) on ``hardware``; None: not on GPUs."""
         return None
 
+    def made_beside_world(self, step: Step) -> bool:
+        """Whether the world step does this step's work beside the world's stages (``beside_world``)."""
+        return False
+
+    def beside_world(self, stages: Stages, step: Step) -> Beside | None:
+        """The job that makes this step's output beside the world's stages (None where not
+        ``made_beside_world``)."""
+        return None
+
     def __repr__(self) -> str:
         return f"<step kind {self.name}>"
 
@@ -73,21 +84,17 @@ class World(StepKind):
     remakes_dependents = False
 
     def label(self, step: Step) -> str:
-        from aspo_repro.aspo_choices import WORLD_SCORERS
-
-        beside = "".join(f", and beside it the world's {WORLD_SCORERS[name].title}" for name in step.beside)
+        beside = f"; beside its stages: {'; '.join(made.label() for made in step.beside)}" if step.beside else ""
         return f"build the world (the mini world, or the rehearsal's stand-ins){beside}"
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
-        from aspo_repro.aspo_choices import WORLD_SCORERS
-
         profile = stages.ws.profile
         if profile.standins is not None:
             from aspo_repro.rehearsal.build import build_standins
 
             build_standins(profile, log=stages.log)
         else:
-            stages.world(beside=[WORLD_SCORERS[name].made_beside_world for name in step.beside])
+            stages.world(beside=[job for made in step.beside if (job := made.kind.beside_world(stages, made))])
 
 
 class Prefs(StepKind):
@@ -181,6 +188,17 @@ class Scorer(StepKind):
 
         WORLD_SCORERS[step.key[1]].checkpoint(stages.world())
 
+    def made_beside_world(self, step: Step) -> bool:
+        from aspo_repro.aspo_choices import WORLD_SCORERS
+
+        return WORLD_SCORERS[step.key[1]].made_beside_world is not None  # else a stage of the world
+
+    def beside_world(self, stages: Stages, step: Step) -> Beside:
+        from aspo_repro.aspo_choices import WORLD_SCORERS
+        from aspo_repro.miniworld.build import Beside
+
+        return Beside(WORLD_SCORERS[step.key[1]].made_beside_world)
+
 
 class Sft(StepKind):
     """A graded base model (``mini-llava-s-sft25``: the world's SFT recipe for a share of its steps),
@@ -201,6 +219,16 @@ class Sft(StepKind):
         from aspo_repro.miniworld.graded import ensure_graded_model
 
         ensure_graded_model(stages.world(), step.model)
+
+    def made_beside_world(self, step: Step) -> bool:
+        return True
+
+    def beside_world(self, stages: Stages, step: Step) -> Beside:
+        from aspo_repro.miniworld.build import Beside
+        from aspo_repro.miniworld.graded import graded_recipe, make_graded_model
+
+        vision = graded_recipe(located_world(stages), step.model).vision_from
+        return Beside(functools.partial(make_graded_model, step.model), needs=("data", vision))
 
 
 class Train(StepKind):

@@ -7,19 +7,21 @@ Three measurements on the built mini world, printed as JSON lines:
 - ``probe``: how often a linear probe tells each patch's cell from the frozen vision tower's
   features (last and second-to-last layer; 300 images to fit, 100 to test);
 - ``variant``: mini-InstructBLIP retrained by its world's recipe with one change (``--variant
-  NAME=JSON``: ``num_query_tokens``, ``qformer`` [hidden, layers, heads, intermediate] or
-  ``learning_rate``), evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's
+  NAME=JSON``: ``num_query_tokens``, ``qformer`` [hidden, layers, heads, intermediate],
+  ``learning_rate``, ``budget``, a share of the SFT steps as ``graded.scaled_sft`` cuts them, or
+  ``train_vision``: true, the vision tower trained with the rest instead of frozen), evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's
   own recipe: its scores must equal the world's model's.
 
     python scripts/experiments/instructblip_position.py --out /tmp/ib --variant world={} \\
         --variant q32='{"num_query_tokens": 32}' --variant qformer128='{"qformer": [128, 2, 4, 256]}' \\
-        --variant lr15='{"learning_rate": 1.5e-3}'
+        --variant lr15='{"learning_rate": 1.5e-3}' --variant vision='{"train_vision": true}'
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import json
 import subprocess
@@ -75,7 +77,26 @@ def probe(world, model_name: str) -> None:
                           "accuracy": round(fitted.score(features[split:], cell[split:]), 3)}), flush=True)
 
 
+@contextlib.contextmanager
+def vision_trained(trained: bool):
+    """SFT with the vision tower left trainable (``sft`` freezes it, as the paper's models do)."""
+    from aspo_repro.models import vision_init
+
+    frozen = vision_init.load_vision_tower
+
+    def left_trainable(model, family, visual_state, freeze=True):
+        return frozen(model, family, visual_state, freeze=False)
+
+    if trained:
+        vision_init.load_vision_tower = left_trainable
+    try:
+        yield
+    finally:
+        vision_init.load_vision_tower = frozen
+
+
 def variant(world, name: str, change: dict, out: Path) -> None:
+    from aspo_repro.miniworld.graded import scaled_sft
     from aspo_repro.miniworld.sft import train_base_model
     from aspo_repro.models.architectures import TowerSize
 
@@ -85,14 +106,17 @@ def variant(world, name: str, change: dict, out: Path) -> None:
         size = dataclasses.replace(size, num_query_tokens=change["num_query_tokens"])
     if "qformer" in change:
         size = dataclasses.replace(size, qformer=TowerSize(*change["qformer"]))
+    if "budget" in change:
+        sft = scaled_sft(sft, change["budget"])
     if "learning_rate" in change:
         sft = dataclasses.replace(sft, learning_rate=change["learning_rate"])
     recipe = dataclasses.replace(recipe, size=size, sft=sft)
     model_dir = out / name / "model"
     if not (model_dir / "config.json").is_file():
         model_dir.mkdir(parents=True, exist_ok=True)
-        train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), model_dir, world.seed,
-                         world.config.data.image, progress=False)
+        with vision_trained(change.get("train_vision", False)):
+            train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), model_dir,
+                             world.seed, world.config.data.image, progress=False)
     result = out / name / "eval.json"
     subprocess.run([sys.executable, "-m", "aspo_repro", "evaluate", "--model-dir", str(model_dir),
                     "--benchmarks", "mini", "--benchmark-dir", str(world.benchmark_dir), "--out", str(result)],

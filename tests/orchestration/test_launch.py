@@ -73,7 +73,7 @@ def test_a_request_survives_json():
     request = StepRequest("mini", "r", "t", "w", None, step, (plan.steps[3],), Invocation(seeds=2, command="c"), 1, True)
     assert StepRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
     world = StepRequest("mini", "r", "t", "w", None, plan.steps[0], (), Invocation(), 1)
-    assert world.step.beside == ("captions",)  # what the world step makes beside the world goes with it
+    assert [made.key for made in world.step.beside] == [("scorer", "captions")]  # it goes with the step
     assert StepRequest.from_json(json.loads(json.dumps(world.to_json()))) == world
 
 

@@ -144,10 +144,10 @@ def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run_but_what_is
     todo, seconds = estimate_seconds(plan, stages)
     by_kind = {kind: len(plan.of_kind(STEP_KINDS[kind])) for kind in STEP_KINDS}
     assert todo == len(plan.steps)
-    beside = len(plan.steps[0].beside)  # the caption scorer, made by the world step
+    beside = len(plan.steps[0].beside)  # the caption scorer, made by the world step's two workers
     assert beside == 1
     assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) - (
-        beside * profile.estimates["scorer"]) > 0
+        beside * profile.estimates["scorer"] / 2) > 0
 
 
 def test_each_world_scorer_is_made_once_before_the_steps_that_score_with_it():
@@ -165,10 +165,17 @@ def test_each_world_scorer_is_made_once_before_the_steps_that_score_with_it():
         assert (("scorer", "judge-trained") in step.needs) == scores_again, step.key
         assert not scores_again or keys.index(("scorer", "judge-trained")) < keys.index(step.key)
     # the caption scorer is made beside the world's stages by the world step (the judge-trained one is one of them)
-    assert plan.steps[0].beside == ("captions",)
-    assert "beside it the world's caption scorer" in plan.steps[0].label()
+    assert [made.key for made in plan.steps[0].beside] == [("scorer", "captions")]
+    assert plan.steps[0].label().endswith("; beside its stages: train the world's caption scorer")
     smoke = plan_tables(["5"], load_profile("mini-smoke"), models=["mini-llava-s"])
     # its data is scored by the judge-trained scorer, and none of its methods scores again
     assert [step.key for step in smoke.steps if step.key[0] == "scorer"] == [("scorer", "judge-trained")]
     assert not any(("scorer", "judge-trained") in step.needs for step in smoke.of_kind(TRAIN))
     assert smoke.steps[0].beside == ()
+
+
+def test_the_world_step_trains_the_graded_base_models_beside_the_worlds_stages():
+    plan = plan_tables(["base-quality"], load_profile("mini"), models=["mini-llava-s"])
+    beside = {made.key for made in plan.steps[0].beside}
+    assert beside == {("scorer", "captions"), ("sft", "mini-llava-s-sft30"), ("sft", "mini-llava-s-sft300")}
+    assert beside <= {step.key for step in plan.steps}  # their own steps stay: each finds its work done

@@ -52,3 +52,29 @@ def test_mini_data_scored_by_another_world_scorer_is_not_taken_as_done():
     assert _scored_by_data_scorer(scored["judge-trained"], smoke) and not _scored_by_data_scorer(scored["captions"], smoke)
     assert not _scored_by_data_scorer({"settings": {}}, mini)  # scored before the setting existed
     assert _scored_by_data_scorer({"settings": {}}, paper)  # no world: the profile's CLIP
+
+
+def test_the_world_step_makes_the_caption_scorer_and_graded_models_beside_the_world(tiny_world, tmp_path):
+    """The world step of a base-quality plan trains what its scorer and sft steps need while the world is
+    built (here reused); those steps then find their work done."""
+    import dataclasses
+    import shutil
+
+    from aspo_repro.miniworld.caption_clip import caption_scorer_built
+    from aspo_repro.miniworld.graded import graded_model_built
+    from aspo_repro.orchestration import load_profile, plan_tables
+    from aspo_repro.orchestration.profiles import WorldSettings
+    from aspo_repro.orchestration.stages import Invocation, Stages, Workspace
+
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(tiny_world.root, cache_dir / "worlds" / tiny_world.root.name)
+    profile = dataclasses.replace(load_profile("mini"), world=WorldSettings(size="tiny"))
+    stages = Stages(Workspace(profile, tmp_path / "results", tmp_path / "tables", tmp_path / "work", cache_dir),
+                    log=lambda message: None)
+    plan = plan_tables(["base-quality"], profile, models=["mini-llava-s"])
+    world_step, beside = plan.steps[0], plan.steps[0].beside
+    assert {made.kind.name for made in beside} == {"scorer", "sft"} and not any(map(stages.is_done, beside))
+    stages.execute(world_step, Invocation())
+    assert all(map(stages.is_done, beside))
+    world = stages.world()
+    assert caption_scorer_built(world) and graded_model_built(world, "mini-llava-s-sft300")
