@@ -12,7 +12,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from aspo_repro.errors import UserError
 from aspo_repro.miniworld import build_world, cache, locate_world
-from aspo_repro.miniworld.build import stage_status
+from aspo_repro.miniworld.build import Beside, stage_status
 from aspo_repro.models.prompting import chat_prompt, generate_answers
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,8 @@ def mark_beside(world, progress, position):
 
 def test_two_builds_with_one_seed_are_identical_in_sequence_or_side_by_side(tiny_world, tmp_path):
     # the session's tiny world was built in sequence (its size's one worker); this one in two processes
-    other = build_world(seed=0, cache_dir=tmp_path, size="tiny", progress=False, workers=2, beside=[mark_beside])
+    other = build_world(seed=0, cache_dir=tmp_path, size="tiny", progress=False, workers=2,
+                        beside=[Beside(mark_beside)])
     marks = list(other.root.parent.glob("beside-*"))
     assert len(marks) == 1 and marks[0].name != f"beside-{os.getpid()}" and marks[0].read_text() in ("0", "1")
     assert other.root.name == tiny_world.root.name
