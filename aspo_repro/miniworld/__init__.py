@@ -8,7 +8,7 @@ Every stage of the paper runs on it for real, on the code paths of the real mode
     cache (``$ASPO_CACHE_DIR`` or ``<repository>/.cache/aspo``), keyed by a content hash of the
     configuration, seed and code version; damaged or partial entries are rebuilt (``build.py``).
     ``size="tiny"`` is the same pipeline at a few items and SFT steps, for tests. ``beside``: jobs
-    made from the world's data but kept outside it (the caption scorer), run beside its stages.
+    made from the world but kept outside it (the caption scorer, graded base models), run beside its stages.
 
 ``obtain_world(...)``: ``build_world`` for commands, saying first when a build is needed and how long it takes.
 

@@ -208,7 +208,6 @@ class _Job:
     needs: tuple[str, ...]
     call: Callable
     args: tuple
-    stage: bool = True  # a stage of the world (its fingerprint goes into world.json)
 
 
 def _build_stages(world: World, progress: bool, beside: Sequence[Beside], workers: int) -> dict[str, str]:
@@ -232,7 +231,7 @@ def _jobs(world: World, beside: Sequence[Beside]) -> list[_Job]:
 
     return [
         *(stage("clip", name, ("data",)) for name in config.clips if name in towers),
-        *(_Job(f"beside-{index}", job.needs, _make_beside, (job, world), stage=False)
+        *(_Job(f"beside-{index}", job.needs, _make_beside, (job, world))
           for index, job in enumerate(beside)),
         *(stage("clip", name, ("data",)) for name in config.clips if name not in towers),
         *(stage("model", recipe.name, ("data", recipe.vision_from)) for recipe in config.models),

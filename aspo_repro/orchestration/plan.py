@@ -10,6 +10,8 @@ The mini world's preference data is scored by one of its scorers, trained once: 
 scorer(captions) -> prefs(model); a method that scores every chosen sentence again with another
 (``scorer=judge-trained``) also needs that one: world -> scorer(name) -> train. A graded base model
 (``mini-llava-s-sft25``) is trained first: world -> sft(model) -> prefs(model), evaluate(model, base).
+The world step does the scorer and sft steps' work beside the world's own stages, in its worker
+processes (``Step.beside``); their steps then find it done.
 
 Steps are identified by a ``key`` (a tuple); a step lists the keys it needs. What a step does and
 whether it is already done are its kind's to say (``step_kinds``).
