@@ -86,16 +86,10 @@ class WorldScorer:
     made_beside_world: Callable[[Any, bool, int], object] | None = None
 
 
-def _caption_scorer(world) -> Path:
+def _caption_scorer(world, progress: bool = True, position: int = 0) -> Path:
     from aspo_repro.miniworld.caption_clip import ensure_caption_scorer
 
-    return ensure_caption_scorer(world)
-
-
-def _make_caption_scorer(world, progress: bool, position: int) -> None:
-    from aspo_repro.miniworld.caption_clip import ensure_caption_scorer
-
-    ensure_caption_scorer(world, progress=progress, position=position)
+    return ensure_caption_scorer(world, progress=progress, position=position)
 
 
 def _caption_scorer_built(world) -> bool:
@@ -115,7 +109,7 @@ def _judge_trained_scorer_built(world) -> bool:
 
 
 WORLD_SCORERS: dict[str, WorldScorer] = {scorer.name: scorer for scorer in (
-    WorldScorer("captions", "caption scorer", _caption_scorer, _caption_scorer_built, _make_caption_scorer),
+    WorldScorer("captions", "caption scorer", _caption_scorer, _caption_scorer_built, _caption_scorer),
     WorldScorer("judge-trained", "judge-trained scorer", _judge_trained_scorer, _judge_trained_scorer_built),
 )}
 # The world scorer that scores the mini preference data, as the paper's data is scored with an

@@ -35,7 +35,7 @@ def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
     asked = []
     monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
     real = caption_clip.ensure_caption_scorer
-    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: real(world, TINY, progress=False))
+    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world, **_: real(world, TINY, progress=False))
     method = get_method("aspo-s", scorer="judge-trained")
     scorer = similarity_scorer(method, TrainConfig(), prefs(MINI), None)
     assert isinstance(scorer, CachedScorer) and asked == [{"seed": 0, "size": "tiny", "replicate": 0, "progress": True}]
@@ -54,7 +54,7 @@ def test_the_caption_scorer_comes_from_the_world_the_run_is_given_when_it_is_the
 
     asked = []
     monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
-    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world: world.root / "scorer")
+    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world, **_: world.root / "scorer")
     method = get_method("aspo-s", scorer="judge-trained")
     data_world = {"settings": {"world": {"seed": tiny_world.seed, "size": tiny_world.size}}}
     assert own_checkpoint(method, data_world, tiny_world) == tiny_world.root / "scorer" and asked == []
