@@ -302,13 +302,20 @@ def weight_diagnosis(sentences: Sequence[ChosenSentence], *, seed: int = 0) -> d
 
 
 def auc(scores: Sequence[float], hallucinated: Sequence[bool]) -> float | None:
-    """P(a correct sentence scores above a hallucinated one), ties counting half; None without both classes."""
-    from sklearn.metrics import roc_auc_score
+    """P(a correct sentence scores above a hallucinated one), ties counting half; None without both classes.
+
+    The Mann-Whitney statistic from average ranks: the value ``sklearn.metrics.roc_auc_score`` gives
+    (tests/data/test_diagnostics.py), without its input checks, which took most of a diagnosis's time
+    (a bootstrap interval computes a thousand AUCs)."""
+    from scipy.stats import rankdata
 
     correct = ~np.asarray(hallucinated, dtype=bool)
-    if correct.all() or not correct.any():
+    positives = int(correct.sum())
+    negatives = correct.size - positives
+    if not positives or not negatives:
         return None
-    return float(roc_auc_score(correct, np.asarray(scores, dtype=float)))
+    ranks = rankdata(np.asarray(scores, dtype=float))  # ties share their mean rank: half a win each
+    return float((ranks[correct].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def auc_with_interval(sentences: Sequence[ChosenSentence], score, *, seed: int = 0) -> dict[str, Any]:

@@ -155,6 +155,23 @@ def test_auc_ties_count_half_and_one_class_gives_none():
     assert auc([0.1, 0.2], [False, False]) is None
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_auc_is_sklearns_and_the_share_of_pairs_won(seed):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(2, 400))
+    scores = rng.integers(0, int(rng.integers(2, 50)), size) / 7.0  # many ties
+    hallucinated = rng.random(size) < rng.uniform(0.05, 0.95)
+    hallucinated[:2] = [True, False]
+    correct = ~hallucinated
+    difference = scores[correct][:, None] - scores[hallucinated][None, :]
+    won = ((difference > 0).sum() + 0.5 * (difference == 0).sum()) / difference.size
+    assert auc(scores, hallucinated) == pytest.approx(won, abs=1e-12)
+    assert auc(scores, hallucinated) == pytest.approx(roc_auc_score(correct, scores), abs=1e-12)
+
+
 def test_c_keeps_an_answer_scale_at_equal_rewards_within_its_clamp():
     equal = [ChosenSentence(0, 4, 0.0, {"aspo-s": w}, h) for w, h in ((1.0, False), (0.0, True))]
     scales = gradient_scales(equal, "aspo-s")
