@@ -20,6 +20,7 @@ from aspo_repro.tables.catalog import (
     paper_names,
     requested_names,
     table_names,
+    tables_on_profiles,
 )
 from aspo_repro.tables.published import RowKey, load_published
 from aspo_repro.tables.specs import (
@@ -159,4 +160,5 @@ __all__ = [
     "rendering_inputs",
     "runs_needed",
     "table_names",
+    "tables_on_profiles",
 ]

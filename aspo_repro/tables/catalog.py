@@ -32,6 +32,7 @@ class Entry:
     is_figure: bool
     path: Path
     in_paper: bool  # one of the paper's tables and figures (``--table all``)
+    profiles: tuple[str, ...]  # the profiles it has a section for
 
 
 @cache
@@ -39,7 +40,7 @@ def _entries(directory: Path) -> tuple[Entry, ...]:
     entries = []
     for path in sorted(directory.glob("*.yaml")):
         file = read_table_file(path)
-        entries.append(Entry(file.key, file.is_figure, path, file.in_paper))
+        entries.append(Entry(file.key, file.is_figure, path, file.in_paper, tuple(file.profiles)))
     names = [entry.name for entry in entries]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
@@ -58,6 +59,11 @@ def entries(spec_dir: str | os.PathLike | None = None) -> tuple[Entry, ...]:
 def table_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
     """The tables (not figures), in order: ``("1", "2", "5", "6")`` for the paper."""
     return tuple(e.name for e in entries(spec_dir) if not e.is_figure)
+
+
+def tables_on_profiles(spec_dir: str | os.PathLike | None = None) -> tuple[tuple[str, str], ...]:
+    """Each table (not figure) with each profile it has: ``(("1", "paper"), ("1", "mini"), ...)``."""
+    return tuple((e.name, profile) for e in entries(spec_dir) if not e.is_figure for profile in e.profiles)
 
 
 def known_names(spec_dir: str | os.PathLike | None = None) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ import pytest
 
 from aspo_repro.errors import UserError
 from aspo_repro.results import RunKey
-from aspo_repro.tables import load_published, load_spec, runs_needed, table_names
+from aspo_repro.tables import load_published, load_spec, runs_needed, tables_on_profiles
 from aspo_repro.tables.catalog import SPEC_DIR
 from aspo_repro.tables.published import published_row
 from aspo_repro.tables.specs import TableSpec
@@ -12,15 +12,23 @@ from aspo_repro.tables.specs import TableSpec
 MINI_MODELS = ["mini-instructblip", "mini-llava-s", "mini-llava-m"]
 
 
-def test_table1_mini_needs_every_mini_model_with_base_dpo_and_aspo_by_each_scorer():
+def test_table1_mini_needs_every_mini_model_with_base_dpo_and_aspo():
     runs = runs_needed(1, "mini")
+    assert runs == [RunKey("mini", model, method, 0) for model in MINI_MODELS for method in ("base", "dpo", "aspo")]
+
+
+def test_table1_with_each_scorer_needs_table1s_runs_and_aspo_by_the_judge_trained_scorer():
+    runs = runs_needed("1-scorers", "mini")
     assert runs == [RunKey("mini", model, method, 0) for model in MINI_MODELS
                     for method in ("base", "dpo", "aspo", "aspo[scorer=judge-trained]")]
+    assert set(runs_needed(1, "mini")) < set(runs)
+    with pytest.raises(UserError, match="no `profiles: paper:` section"):
+        runs_needed("1-scorers", "paper")
 
 
 def test_seeds_multiply_the_trained_runs_and_start_at_zero():
     runs = runs_needed("1", "mini", seeds=3)
-    assert len(runs) == 3 * (1 + 3 * 3) and {run.seed for run in runs} == {0, 1, 2}
+    assert len(runs) == 3 * (1 + 3 * 2) and {run.seed for run in runs} == {0, 1, 2}
     # the base model is not trained: one evaluation serves every seed
     assert {run.seed for run in runs if run.method == "base"} == {0}
 
@@ -55,8 +63,7 @@ def test_published_only_rows_are_shown_but_never_run():
     assert all(r.runnable for r in load_spec(1, "mini").rows)
 
 
-@pytest.mark.parametrize("table", table_names())
-@pytest.mark.parametrize("profile", ["paper", "mini"])
+@pytest.mark.parametrize(("table", "profile"), tables_on_profiles())
 def test_every_row_of_every_spec_points_at_published_numbers(table, profile):
     spec = load_spec(table, profile)
     assert isinstance(spec, TableSpec)
@@ -85,7 +92,7 @@ def test_mini_columns_are_the_analogues():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: runs_needed(3, "mini"), "unknown table '3'; known tables: 1, 2, 5, 6, base-quality, figure3"),
+        (lambda: runs_needed(3, "mini"), "unknown table '3'; known tables: 1, 1-scorers, 2, 5, 6, base-quality, figure3"),
         (lambda: runs_needed(1, "gpu"), "unknown profile 'gpu'; known profiles: mini, paper"),
         (lambda: runs_needed(1, "mini", models=["llava-1.5-7b"]),
          "unknown model 'llava-1.5-7b' for table1 on the mini profile; known models: mini-instructblip, mini-llava-s, mini-llava-m"),
@@ -122,7 +129,8 @@ def test_a_table_is_its_file(tmp_path):
     (tmp_path / "table7.yaml").write_text(text.replace('published_table: "5"', 'published_table: "5"\nbase_table: "5"'))
     from aspo_repro.tables import catalog
 
-    assert catalog.known_names(tmp_path) == ("1", "2", "5", "6", "7", "base-quality", "figure3", "lr-sweep", "weight-quality")
+    assert catalog.known_names(tmp_path) == ("1", "1-scorers", "2", "5", "6", "7", "base-quality", "figure3", "lr-sweep",
+                                              "weight-quality")
     assert catalog.paper_names(tmp_path) == ("1", "2", "5", "6", "7", "figure3")
     assert catalog.find("table7", tmp_path).name == "7" and catalog.find("fig3", tmp_path).name == "figure3"
     spec = load_spec("7", "mini", spec_dir=tmp_path)

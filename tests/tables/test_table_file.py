@@ -17,7 +17,7 @@ from aspo_repro.tables.table_file import (
 
 def test_each_committed_file_reads_as_its_kind():
     kinds = {path.name: type(read_table_file(path)) for path in sorted(SPEC_DIR.glob("*.yaml"))}
-    assert kinds == {"figure3.yaml": FigureFile, "lr_sweep.yaml": SweepFile, "table1.yaml": TableFile,
+    assert kinds == {"figure3.yaml": FigureFile, "lr_sweep.yaml": SweepFile, "table1.yaml": TableFile, "table1_scorers.yaml": TableFile,
                      "table2.yaml": TableFile, "table5.yaml": TableFile, "table6.yaml": TableFile,
                      "weight_quality.yaml": WeightQualityFile,
                      "base_quality.yaml": BaseQualityFile}
