@@ -33,7 +33,7 @@ def test_audit_prints_the_findings(capsys):
 
 def test_bad_input_is_one_line_listing_the_known_names(tmp_path, capsys):
     assert main(["tables", "--table", "3", "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == "error: unknown table '3'; known tables: 1, 2, 5, 6, base-quality, figure3, lr-sweep, weight-quality"
+    assert capsys.readouterr().err.strip() == "error: unknown table '3'; known tables: 1, 1-scorers, 2, 5, 6, base-quality, figure3, lr-sweep, weight-quality"
     assert main(["tables", "--table", "1", "--profile", "gpu", "--out", str(tmp_path)]) == 2
     assert "known profiles: mini, paper" in capsys.readouterr().err
     assert main(["tables"]) == 2
