@@ -21,11 +21,12 @@ One failed run does not stop the others; the table shows what exists.
   python -m aspo_repro reproduce --table 5 --dry-run         # show the plan and its cost
   python -m aspo_repro reproduce --table all --seeds 5       # every table, mean over 5 seeds (mini: 3 by default)
   python -m aspo_repro reproduce --table 1 --profile paper --models llava-1.5-7b
-  python -m aspo_repro reproduce --table 1 --jobs 2                # independent steps 2 at a time
+  python -m aspo_repro reproduce --table 1 --jobs 1                # in turn, in this process
   python -m aspo_repro reproduce --table 1 --profile paper --launcher slurm   # one Slurm job per step
 
-Launchers: local (default) runs the steps on this machine, in turn or --jobs N at once (one step per
-GPU; on a CPU each gets a share of the cores). slurm submits each step as a job (submitit) that
+Launchers: local (default) runs the steps on this machine, in turn or --jobs N at once (the profile's
+`jobs`, the mini profile's 2: one step per GPU; on a CPU in N processes started once, each at the torch
+threads of a step run in turn, so the results are the same). slurm submits each step as a job (submitit) that
 waits for the jobs it is made from, with the resources of the profile's launch.slurm section, and
 returns; the same command again shows each step's state and submits only what is missing or
 failed; --cancel cancels the plan's jobs. One reproduce at a time per work directory: a second
@@ -53,10 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="the mini world's cache (default: $ASPO_CACHE_DIR or .cache/aspo)")
     parser.add_argument("--launcher", choices=tuple(LAUNCHERS), default="local",
                         help="local: run here (default); slurm: submit one job per step and return")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="local launcher: steps run at once, each in a process of its own (default 1: in turn, "
-                             "in this process). Each process first imports the libraries, about 15 s on 2 CPU cores, "
-                             "longer than most mini steps: on the mini profile in turn is faster")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="local launcher: steps run at once (default: the profile's `jobs`, 1 unless it says "
+                             "otherwise; the mini profile's 2). With GPUs each in a process of its own, one GPU each; "
+                             "on a CPU in N processes started once, each at the torch threads a step run in turn has "
+                             "(the same weights); 1: in turn, in this process")
     parser.add_argument("--cancel", action="store_true", help="slurm launcher: cancel this plan's queued and running jobs")
     parser.add_argument("--wait", action="store_true",
                         help="if another reproduce runs on the work directory, wait for it instead of exiting")
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be a positive integer; got {args.seeds}")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs must be a positive integer; got {args.jobs}")
     launcher = LAUNCHERS[args.launcher]
     launcher.check(args)
@@ -96,7 +98,8 @@ def _run_here(reproduction, args: argparse.Namespace, seeds: int | None, command
         return 0
     check_reference_write(reproduction.stages.ws.results_root)  # before hours of work, not after
     check_reference_write(reproduction.stages.ws.tables_dir)
-    reproduction = run_plan(reproduction, seeds=seeds, command=command, jobs=args.jobs, wait=args.wait)
+    jobs = args.jobs or reproduction.stages.ws.profile.jobs
+    reproduction = run_plan(reproduction, seeds=seeds, command=command, jobs=jobs, wait=args.wait)
     report = reproduction.report
     ws = reproduction.stages.ws
     print(f"\nfinished in {format_seconds(reproduction.seconds)}: {report.summary()}")
@@ -160,7 +163,7 @@ class Launch:
     def check(self, args: argparse.Namespace) -> None:
         from aspo_repro.errors import UserError
 
-        if args.jobs != 1 and not self.takes_jobs:
+        if args.jobs is not None and not self.takes_jobs:
             raise UserError(f"--jobs applies to the local launcher; under {self.name} the scheduler runs the jobs")
         if args.cancel and not self.cancels:
             raise UserError(f"--cancel applies to --launcher slurm (a {self.name} run stops with Ctrl-C)")

@@ -212,6 +212,7 @@ class Profile:
     standins: StandinSettings | None = None
     table_warning: str = ""  # printed under every table's heading
     seeds: int = 1  # training seeds per run when `reproduce --seeds` is not given; tables average over them
+    jobs: int = 1  # steps at once on this machine when `reproduce --jobs` is not given (parallel.py)
     # The methods this profile runs, when not every one its tables ask for (a fast subset: mini-smoke);
     # a table's row of another method is rendered as not run. Empty: every one.
     methods: tuple[str, ...] = ()
@@ -219,8 +220,10 @@ class Profile:
     def __post_init__(self) -> None:
         from aspo_repro.results import PROFILES, resolve_method
 
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise UserError(f"seeds must be a positive integer; got {self.seeds!r}")
+        for name in ("seeds", "jobs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{name} must be a positive integer; got {value!r}")
         for method in self.methods:
             resolve_method(method)  # an unknown or non-canonical name fails here, at load time
         if self.results_profile not in PROFILES:

@@ -116,7 +116,7 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
             log(f"{prefix}: done already, reused")
         else:
             log(f"{prefix} ...")
-            outcome = _run_step(step, stages, invocation)
+            outcome = run_step_here(step, stages, invocation)
             if outcome.status == FAILED:
                 log(f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}")
             else:
@@ -127,7 +127,8 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
     return report
 
 
-def _run_step(step: Step, stages: Stages, invocation: Invocation) -> Outcome:
+def run_step_here(step: Step, stages: Stages, invocation: Invocation) -> Outcome:
+    """Run ``step`` in this process (under ``accelerate launch`` where it spans several); its outcome."""
     from aspo_repro.orchestration.launch import run_under_accelerate, step_processes
 
     started = time.perf_counter()

@@ -48,6 +48,9 @@ class StepKind(abc.ABC):
     remakes_dependents: ClassVar[bool] = True
     # May run in several processes under ``accelerate launch`` (one per GPU).
     spans_processes: ClassVar[bool] = False
+    # Keeps every core busy with worker processes of its own (the world's stages): with ``--jobs N`` on a
+    # CPU it runs in the launching process, alone, its progress on the terminal.
+    uses_every_core: ClassVar[bool] = False
 
     @abc.abstractmethod
     def label(self, step: Step) -> str:
@@ -82,6 +85,7 @@ class World(StepKind):
     name = "world"
     always_runs = True
     remakes_dependents = False
+    uses_every_core = True
 
     def label(self, step: Step) -> str:
         beside = f"; beside its stages: {'; '.join(made.label() for made in step.beside)}" if step.beside else ""

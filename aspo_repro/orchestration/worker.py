@@ -38,13 +38,14 @@ def stages_for(request: StepRequest, log=print) -> Stages:
     return Stages(workspace, log=log)
 
 
-def run_step(request: StepRequest, log=print) -> str:
-    """Run one step: ``ran`` or ``reused``; raises when it fails or a step it needs failed."""
+def run_step(request: StepRequest, log=print, stages: Stages | None = None) -> str:
+    """Run one step: ``ran`` or ``reused``; raises when it fails or a step it needs failed. ``stages``:
+    the request's, kept by a process that runs many steps (what they obtain once, as a run in turn does)."""
     if request.threads:
         import torch
 
         torch.set_num_threads(request.threads)
-    stages = stages_for(request, log)
+    stages = stages or stages_for(request, log)
     records = StepRecords(stages.ws.work_dir, warn=log)
     step = request.step
     records.write(step, "waiting", job_pid=os.getpid())
@@ -93,7 +94,8 @@ def wait_for_needs(request: StepRequest, stages: Stages, records: StepRecords) -
         time.sleep(POLL_SECONDS)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, kept: dict | None = None) -> int:
+    """The worker's command line; ``kept``: the Stages of each workspace, across the steps of one process."""
     from aspo_repro.errors import UserError
     from aspo_repro.files import read_json_object
 
@@ -103,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         request = StepRequest.from_json(read_json_object(args[0], "step request"))
-        outcome = run_step(request)
+        workspace = (request.profile, request.results_root, request.tables_dir, request.work_dir, request.cache_dir)
+        stages = None if kept is None else kept.get(workspace)
+        if kept is not None and stages is None:
+            stages = kept[workspace] = stages_for(request)
+        outcome = run_step(request, stages=stages)
     except StepNotRun as error:
         print(f"not run: {error}", file=sys.stderr)
         return 3

@@ -246,6 +246,35 @@ def test_local_jobs_run_at_once_with_the_same_results(tiny, sequential, monkeypa
 
 
 @pytest.mark.slow
+def test_local_jobs_on_a_cpu_run_in_two_processes_with_the_same_results(tiny, sequential, monkeypatch):
+    """--jobs 2 on a CPU: the steps run in two processes started once, at the threads of a run in turn
+    (the same weights: the same scores), two at once; the world step, whose stages keep the cores busy
+    themselves, runs alone in the launching process."""
+    from aspo_repro.orchestration import parallel
+
+    monkeypatch.setattr(parallel, "gpu_count", lambda: 0)
+    root = tiny / "pool"
+    reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=root / "results",
+                           tables_dir=root / "tables", work_dir=root / "work")
+    lines = []
+    run(reproduction, seeds=None, command="test", jobs=2, log=lines.append)
+    reused = [o.step.key for o in reproduction.report.outcomes if o.status != "ran"]
+    assert reproduction.report.ok and reused == [("scorer", "judge-trained")]
+    assert scores(root / "results") == sequential["results"]
+    ran = [step for step in reproduction.plan.steps if step.key not in reused]
+    records = {step.key: StepRecords(root / "work").read(step) for step in ran}
+    pooled = {key: record for key, record in records.items() if key != ("world",)}
+    pids = {record["pid"] for record in pooled.values()}  # the process that wrote each step's record
+    assert len(pids) == 2 and os.getpid() not in pids  # two processes, each taking many steps
+    spans = [(r["started_at"], r["started_at"] + r["seconds"]) for r in pooled.values()]
+    assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:]), "no two at once"
+    assert records[("world",)]["status"] == "done" and records[("world",)]["pid"] == os.getpid()
+    assert any(line.startswith("[1/") and "done in" in line for line in lines)  # the world, in this process
+    logs = root / "work" / "launch" / "jobs"
+    assert len(list(logs.glob("*.log"))) == len(pooled) and any(path.stat().st_size for path in logs.glob("*.log"))
+
+
+@pytest.mark.slow
 @REAL_SLURM_CHECKS_THE_SAME
 def test_cancel_stops_the_plans_jobs(tiny):
     reproduction = prepare(["1"], str(tiny / "tiny.yaml"), models=["mini-llava-s"], results_root=tiny / "cancel" / "results",

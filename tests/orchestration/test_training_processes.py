@@ -53,7 +53,7 @@ def local_training(monkeypatch, stages, step) -> dict:
                             processes=processes.count, config=Path(processes.accelerate_config).name))
     monkeypatch.setattr(training, "train", lambda *args, **kwargs: seen.update(processes=1, config=None))
     monkeypatch.setattr(stages, "training_asked", lambda run: {})
-    outcome = runner._run_step(step, stages, Invocation())
+    outcome = runner.run_step_here(step, stages, Invocation())
     if outcome.status == runner.FAILED:
         raise UserError(outcome.error)
     return seen
