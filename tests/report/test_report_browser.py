@@ -38,12 +38,14 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> dict:
-    """Table 1 of mini-llava-s on the cached mini world with tiny budgets, every table rendered, and its report."""
+    """Table 1 of mini-llava-s on the cached mini world with tiny budgets, every table rendered (the paper's and
+    the mini Table 1 with each scorer), and its report."""
     root = tmp_path_factory.mktemp("report")
     (root / "tiny.yaml").write_text("description: Table 1's plan with tiny budgets (the report's browser test).\n" + MOVING_PLAN)
     cli(root, "reproduce", "--table", "1", "--profile", "tiny.yaml", "--models", "mini-llava-s",
         "--work-dir", "work", "--results", "results", "--tables-dir", "tables")
-    cli(root, "tables", "--table", "all", "--profile", "mini", "--results", "results", "--out", "tables")
+    cli(root, "tables", "--table", "all", "--table", "1-scorers", "--profile", "mini", "--results", "results",
+        "--out", "tables")
     started = time.perf_counter()
     cli(root, "report", "--profile", "tiny.yaml", "--results", "results", "--work-dir", "work", "--out", "site")
     return {"root": root, "index": root / "site" / "index.html", "report_seconds": time.perf_counter() - started}
@@ -114,7 +116,7 @@ def test_the_report_of_a_small_run_in_chromium(small_run, browser, artefacts):
     tables = browser.execute_script(
         "return Array.from(document.querySelectorAll('article.table')).map(a => [a.dataset.table,"
         " Array.from(a.querySelectorAll('table.results tbody tr')).map(tr => Array.from(tr.children).map(c => c.textContent.trim()))])")
-    assert {name for name, _ in tables} == {"table1", "table2", "table5", "table6"}
+    assert {name for name, _ in tables} == {"table1", "table1-scorers", "table2", "table5", "table6"}
     for name, rows in tables:
         assert rows == markdown_cells(root / "tables" / f"{name}.md"), name
     coloured = browser.execute_script("return document.querySelectorAll('td.cell[class*=\"base-\"]').length")
