@@ -40,6 +40,7 @@ from aspo_repro.orchestration.runner import (
     execute,
     format_seconds,
     note_outcome,
+    outcome_line,
     run_step_here,
 )
 from aspo_repro.orchestration.stages import Invocation, Stages
@@ -115,8 +116,7 @@ def _run_at_once(plan: Plan, stages: Stages, invocation: Invocation, slots: int,
                 outcome = run_step_here(step, stages, invocation)
                 # the workers of the steps made from it read whether it succeeded from its record
                 records.write(step, "done" if outcome.status == RAN else "failed", error=outcome.error)
-                log(f"{prefix}: " + (f"FAILED after {format_seconds(outcome.seconds)}: {outcome.error}"
-                                     if outcome.status == FAILED else f"done in {format_seconds(outcome.seconds)}"))
+                log(outcome_line(prefix, outcome))
                 finish(outcome)
                 continue
             gpu = next(g for g in gpus if g not in {r.gpu for r in running.values()}) if gpus else None

@@ -117,14 +117,18 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
         else:
             log(f"{prefix} ...")
             outcome = run_step_here(step, stages, invocation)
-            if outcome.status == FAILED:
-                log(f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}")
-            else:
-                log(f"{prefix}: done in {format_seconds(outcome.seconds)}")
+            log(outcome_line(prefix, outcome))
         note_outcome(outcome, failed, rebuilt)
         report.outcomes.append(outcome)
         append_journal(journal, outcome, invocation)
     return report
+
+
+def outcome_line(prefix: str, outcome: Outcome) -> str:
+    """What the log says of a step run in this process once it ends."""
+    if outcome.status == FAILED:
+        return f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}"
+    return f"{prefix}: done in {format_seconds(outcome.seconds)}"
 
 
 def run_step_here(step: Step, stages: Stages, invocation: Invocation) -> Outcome:
