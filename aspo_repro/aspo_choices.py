@@ -82,7 +82,7 @@ class WorldScorer:
     checkpoint: Callable[[Any], Path]  # its directory for a built world, made there on first use
     built: Callable[[Any], bool]  # whether a world (built or not) has it already, without making it
     # Made beside the world's stages while the world is built: ``make(world, progress, position)``, a
-    # module-level function (``build.Beside``); None: a stage of the world itself
+    # module-level function (``build.Beside``); None: made by ``checkpoint`` where first asked for
     made_beside_world: Callable[[Any, bool, int], object] | None = None
 
 
@@ -98,19 +98,22 @@ def _caption_scorer_built(world) -> bool:
     return caption_scorer_built(world)
 
 
-def _judge_trained_scorer(world) -> Path:
-    return world.clip_dir
+def _judge_trained_scorer(world, progress: bool = True, position: int = 0) -> Path:
+    from aspo_repro.miniworld.judge_trained import ensure_judge_trained_scorer
+
+    return ensure_judge_trained_scorer(world, progress=progress, position=position)
 
 
 def _judge_trained_scorer_built(world) -> bool:
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.judge_trained import judge_trained_scorer_built
 
-    return (world.data_dir / cache.MANIFEST).is_file() and world.clip_dir.is_dir()
+    return judge_trained_scorer_built(world)
 
 
 WORLD_SCORERS: dict[str, WorldScorer] = {scorer.name: scorer for scorer in (
     WorldScorer("captions", "caption scorer", _caption_scorer, _caption_scorer_built, _caption_scorer),
-    WorldScorer("judge-trained", "judge-trained scorer", _judge_trained_scorer, _judge_trained_scorer_built),
+    WorldScorer("judge-trained", "judge-trained scorer", _judge_trained_scorer, _judge_trained_scorer_built,
+                _judge_trained_scorer),
 )}
 # The world scorer that scores the mini preference data, as the paper's data is scored with an
 # off-the-shelf CLIP that never saw a hallucination label: the caption scorer (docs/scorer.md).
@@ -137,7 +140,7 @@ SCORER_KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
                        "profile) its caption scorer, trained as CLIP is trained (CLIP's loss on the world's images "
                        "and their own captions), never on a verdict (docs/scorer.md)"),
     ScorerKind("judge", "the mini world's exact verdicts, 1 correct, 0 hallucinated (aspo-oracle)"),
-    ScorerKind("judge-trained", "the mini world's judge-trained scorer (World.clip_dir: CLIP's loss told the exact "
+    ScorerKind("judge-trained", "the mini world's judge-trained scorer (miniworld/judge_trained.py: CLIP's loss told the exact "
                                 "judge's verdicts, hard negatives from the judge's error kinds), scoring every "
                                 "chosen sentence again: a labelled variant, never the default (docs/scorer.md)",
                rescores_with="judge-trained"),

@@ -9,7 +9,7 @@ method's run) costs nothing. Two constructors:
   ``openai`` weights. The weights come from the Hugging Face hub; offline and not cached, this
   fails with a :class:`~aspo_repro.errors.UserError` saying so.
 - :meth:`ClipScorer.from_dir`: an open_clip ``local-dir`` checkpoint, such as the mini world's
-  scorers (``aspo_choices.WORLD_SCORERS``: its caption scorer, its judge-trained ``World.clip_dir``).
+  scorers (``aspo_choices.WORLD_SCORERS``: its caption scorer, its judge-trained scorer).
 
 Text longer than the model's context is truncated by its tokenizer (77 tokens for the paper's CLIP).
 """

@@ -96,12 +96,14 @@ def clip_sentences(world, count: int) -> tuple[list, list[str]]:
 def clip_throughput(args, world) -> dict:
     import torch
 
+    from aspo_repro.aspo_choices import DATA_SCORER, WORLD_SCORERS
     from aspo_repro.clip_scorer import ClipScorer
 
     images, sentences = clip_sentences(world, args.sentences)
-    scorer = ClipScorer.from_dir(world.clip_dir, use_disk_cache=False, batch_size=args.clip_batch_size)
+    checkpoint = WORLD_SCORERS[DATA_SCORER].checkpoint(world)  # the scorer of the mini preference data
+    scorer = ClipScorer.from_dir(checkpoint, use_disk_cache=False, batch_size=args.clip_batch_size)
     scorer.score(images[:args.clip_batch_size], sentences[:args.clip_batch_size])  # warm-up
-    scorer = ClipScorer.from_dir(world.clip_dir, use_disk_cache=False, batch_size=args.clip_batch_size)
+    scorer = ClipScorer.from_dir(checkpoint, use_disk_cache=False, batch_size=args.clip_batch_size)
     began = time.perf_counter()
     scores = scorer.score(images, sentences)
     seconds = time.perf_counter() - began

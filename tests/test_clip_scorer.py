@@ -11,6 +11,14 @@ from aspo_repro.miniworld import grammar
 from aspo_repro.miniworld.render import render_scene
 
 
+@pytest.fixture(scope="module")
+def checkpoint(tiny_world):
+    """The tiny world's judge-trained scorer, an open_clip ``local-dir`` checkpoint."""
+    from aspo_repro.miniworld.judge_trained import ensure_judge_trained_scorer
+
+    return ensure_judge_trained_scorer(tiny_world, progress=False)
+
+
 def _pairs(tiny_world):
     scenes = tiny_world.scenes("bench")[:3]
     images = [render_scene(scene) for scene in scenes]
@@ -18,12 +26,12 @@ def _pairs(tiny_world):
     return images, sentences
 
 
-def test_scores_are_the_cosine_similarities_of_the_open_clip_embeddings(tiny_world, tmp_path):
+def test_scores_are_the_cosine_similarities_of_the_open_clip_embeddings(tiny_world, checkpoint, tmp_path):
     images, sentences = _pairs(tiny_world)
-    scorer = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path, batch_size=2)
+    scorer = ClipScorer.from_dir(checkpoint, cache_dir=tmp_path, batch_size=2)
     scores = scorer.score(images, sentences)
-    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{tiny_world.clip_dir}")
-    tokenizer = open_clip.get_tokenizer(f"local-dir:{tiny_world.clip_dir}")
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{checkpoint}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{checkpoint}")
     with torch.no_grad():
         image_features = model.encode_image(torch.stack([preprocess(im) for im in images]), normalize=True)
         text_features = model.encode_text(tokenizer(sentences), normalize=True)
@@ -32,18 +40,18 @@ def test_scores_are_the_cosine_similarities_of_the_open_clip_embeddings(tiny_wor
     assert torch.all(scores.abs() <= 1.0001)
 
 
-def test_a_second_scorer_reads_the_disk_cache(tiny_world, tmp_path, monkeypatch):
+def test_a_second_scorer_reads_the_disk_cache(tiny_world, checkpoint, tmp_path, monkeypatch):
     images, sentences = _pairs(tiny_world)
-    first = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path).score(images, sentences)
-    again = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path)
+    first = ClipScorer.from_dir(checkpoint, cache_dir=tmp_path).score(images, sentences)
+    again = ClipScorer.from_dir(checkpoint, cache_dir=tmp_path)
     monkeypatch.setattr(again, "_compute", lambda *a, **k: pytest.fail("recomputed a cached score"))
     assert torch.equal(again.score(images, sentences), first)
     assert torch.equal(again.score(images[::-1], sentences[::-1]), first.flip(0))
 
 
-def test_only_new_pairs_are_computed(tiny_world, tmp_path):
+def test_only_new_pairs_are_computed(tiny_world, checkpoint, tmp_path):
     images, sentences = _pairs(tiny_world)
-    scorer = ClipScorer.from_dir(tiny_world.clip_dir, cache_dir=tmp_path)
+    scorer = ClipScorer.from_dir(checkpoint, cache_dir=tmp_path)
     scorer.score(images[:2], sentences[:2])
     calls = []
     original = scorer._compute
@@ -61,8 +69,8 @@ def test_paths_and_images_hash_alike(tiny_world, tmp_path):
     assert image_digest(image[0]) != image_digest(image[1])
 
 
-def test_bad_input_is_a_user_error(tiny_world, tmp_path):
-    scorer = ClipScorer.from_dir(tiny_world.clip_dir, use_disk_cache=False)
+def test_bad_input_is_a_user_error(tiny_world, checkpoint, tmp_path):
+    scorer = ClipScorer.from_dir(checkpoint, use_disk_cache=False)
     with pytest.raises(UserError, match="one sentence per image"):
         scorer.score([Image.new("RGB", (48, 48))], ["a", "b"])
     with pytest.raises(UserError, match="does not exist"):

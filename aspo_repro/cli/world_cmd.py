@@ -11,8 +11,8 @@ DESCRIPTION = """\
 The mini profile's world: seeded synthetic scenes with co-occurrence bias, instruction data in
 LLaVA-Instruct format, mini-POPE/SHR/GQA/MMB benchmark files, three toy base models
 (mini-llava-s, mini-llava-m, mini-instructblip) trained from scratch, and small CLIPs (the models'
-vision towers and the judge-trained scorer; ASPO-S's default scorer, trained on the world's captions
-as CLIP is trained, is made beside it on first use). Everything is cached by content hash; a damaged cache entry is
+vision towers; ASPO-S's two scorers, the default trained on the world's captions as CLIP is trained and
+the judge-trained variant, are made beside it on first use). Everything is cached by content hash; a damaged cache entry is
 rebuilt. --replicate K builds the same world with its initial weights perturbed by float-rounding-sized
 noise, as another CPU's kernels perturb them (the regression references' replicates).
 

@@ -8,16 +8,18 @@ Every stage of the paper runs on it for real, on the code paths of the real mode
     cache (``$ASPO_CACHE_DIR`` or ``<repository>/.cache/aspo``), keyed by a content hash of the
     configuration, seed and code version; damaged or partial entries are rebuilt (``build.py``).
     ``size="tiny"`` is the same pipeline at a few items and SFT steps, for tests. ``beside``: jobs
-    made from the world but kept outside it (the caption scorer, graded base models), run beside its stages.
+    made from the world but kept outside it (ASPO-S's scorers, graded base models), run beside its stages.
+
+ASPO-S's scorers, open_clip ``local-dir`` checkpoints (``ClipScorer.from_dir``), made from a built world on
+first use and kept beside it: the caption scorer that scores mini data (``caption_clip.py``) and the
+judge-trained scorer (``judge_trained.py``); ``aspo_choices.WORLD_SCORERS`` names both.
 
 ``obtain_world(...)``: ``build_world`` for commands, saying first when a build is needed and how long it takes.
 
 ``World``
     ``root``, ``seed``, ``size``, ``config``; ``model_dir(name)`` for ``mini-llava-s``,
     ``mini-llava-m`` and ``mini-instructblip`` (complete HF checkpoints: ``AutoProcessor`` /
-    ``AutoModelForImageTextToText.from_pretrained(dir)`` load them offline); ``clip_dir`` (the
-    judge-trained scorer, an open_clip ``local-dir`` checkpoint, ``ClipScorer.from_dir``; the caption
-    scorer that scores mini data is trained beside the world, ``caption_clip.py``); ``instructions_json`` and
+    ``AutoModelForImageTextToText.from_pretrained(dir)`` load them offline); ``instructions_json`` and
     ``image_dir`` (the preference-instruction pool); ``sft_json``; ``benchmark_dir``;
     ``scenes(split)`` with split ``sft``, ``pool`` or ``bench``.
 

@@ -1,4 +1,4 @@
-"""``build_world``: generate the world's data and train its base models and CLIP, or reuse them.
+"""``build_world``: generate the world's data and train its base models and their CLIPs, or reuse them.
 
 A world lives in ``<cache dir>/worlds/<size>-seed<seed>-<key>/``, where the key hashes the
 world's configuration, the seed and the code version (the source of the modules that turn the
@@ -10,11 +10,11 @@ stage is a verified cache entry (``cache.ensure_stage``):
   pretrained vision tower of both LLaVAs (as OpenAI's CLIP is LLaVA's);
 - ``eva-clip/``: a second CLIP without pre-LayerNorm, InstructBLIP's pretrained vision tower
   (as EVA-CLIP's ViT is InstructBLIP's);
-- ``scorer/``: the judge-trained scorer, a CLIP trained on the exact judge's verdicts of the world's
-  sentences (``scorer=judge-trained``; ASPO-S's default, the caption scorer, is kept beside the world:
-  ``caption_clip.py``);
 - ``models/<name>/``: each base model, a complete HF checkpoint (``sft.py``);
 - ``world.json``: what was built, with the stage fingerprints and provenance.
+
+ASPO-S's scorers are made from a built world and kept beside it, on first use (``caption_clip.py``,
+``judge_trained.py``); ``beside`` makes them while the world's stages are built.
 
 A damaged stage is rebuilt; a stage is keyed by the fingerprints of the stages it reads, so
 new data retrains the CLIPs and the models. Builds of one world are serialised by a file lock.
@@ -69,7 +69,7 @@ def world_key(config: WorldConfig, seed: int, replicate: int = 0) -> str:
 
 @dataclass(frozen=True)
 class World:
-    """A built world: paths to its data, benchmarks, base models and CLIP."""
+    """A built world: paths to its data, benchmarks, base models and their CLIPs."""
 
     root: Path
     seed: int
@@ -101,11 +101,6 @@ class World:
     def benchmark_dir(self) -> Path:
         """``mini_{pope,shr,gqa,mmb}.jsonl``; ``image`` fields are relative to this directory."""
         return self.data_dir / "benchmarks"
-
-    @property
-    def clip_dir(self) -> Path:
-        """The scorer of ASPO-S, a CLIP trained to judge the world's sentences: ``ClipScorer.from_dir(world.clip_dir)``."""
-        return self.root / "scorer"
 
     def clip_stage_dir(self, name: str) -> Path:
         """A CLIP stage by name (``clip`` or ``eva-clip``)."""
@@ -254,12 +249,13 @@ def _run_jobs(jobs: list[_Job], fingerprints: dict[str, str], workers: int, prog
 
     pending, running, free = list(jobs), {}, list(range(workers))
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         try:
             while pending or running:
-                if not running and not any(all(need in fingerprints for need in job.needs) for job in pending):
+                ready = [job for job in pending if all(need in fingerprints for need in job.needs)]
+                if not running and not ready:
                     raise RuntimeError(f"world jobs wait on what no job builds: {[job.name for job in pending]}")
-                for job in [job for job in pending if all(need in fingerprints for need in job.needs)][:len(free)]:
+                for job in ready[:len(free)]:
                     slot = free.pop(0)
                     running[pool.submit(_call, job, fingerprints, progress, slot)] = (job, slot)
                     pending.remove(job)
@@ -278,7 +274,7 @@ def _call(job: _Job, fingerprints: dict[str, str], progress: bool, position: int
     return job.call(*job.args, {need: fingerprints[need] for need in job.needs}, progress, position)
 
 
-def _exit_with_parent(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """A worker ends when the process that started it is gone (killed, not only interrupted)."""
     import threading
     import time

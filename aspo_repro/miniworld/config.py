@@ -89,7 +89,7 @@ class WorldConfig:
     size: str
     data: DataConfig
     models: tuple[BaseModelRecipe, ...]
-    clips: dict[str, ClipConfig]  # ``clip``: LLaVA's ViT; ``eva-clip``: InstructBLIP's ViT; ``scorer``: ASPO-S's
+    clips: dict[str, ClipConfig]  # ``clip``: LLaVA's ViT; ``eva-clip``: InstructBLIP's ViT
     workers: int = 1  # stages built side by side (processes of one thread each; capped by the CPUs)
 
     def recipe(self, name: str) -> BaseModelRecipe:
@@ -107,14 +107,19 @@ LLAVA_M = LlavaSize(vision=VISION, text=TowerSize(160, 3, 4, 320))
 INSTRUCTBLIP = InstructBlipSize(
     vision=VISION, qformer=TowerSize(64, 2, 2, 128), text=TowerSize(128, 2, 4, 256), num_query_tokens=9,
 )
-# ``clip`` and ``eva-clip`` are the LLaVAs' and InstructBLIP's vision towers; ``scorer`` is ASPO-S's
-# CLIP. (The paper scores with the CLIP LLaVA sees through; at this size one CLIP cannot do both:
-# trained to judge sentences, its ViT left the base models blind, POPE accuracy 0.5 -- docs/miniworld.md.)
+# ``clip`` and ``eva-clip`` are the LLaVAs' and InstructBLIP's vision towers. (The paper scores with the
+# CLIP LLaVA sees through; at this size one CLIP cannot do both: trained to judge sentences, its ViT left
+# the base models blind, POPE accuracy 0.5 -- docs/miniworld.md. ASPO-S's scorers are made beside the
+# world, on demand: ``caption_clip.py``, ``judge_trained.py``.)
 CLIPS = {
     "clip": ClipConfig(),
     "eva-clip": ClipConfig(no_ln_pre=True, objective="judged"),
-    "scorer": ClipConfig(objective="judged", steps=1000),
 }
+
+
+def tiny_clip(clip: ClipConfig) -> ClipConfig:
+    """A CLIP of the tiny world of the tests: a few steps on small batches."""
+    return dataclasses.replace(clip, steps=3, batch_size=16, warmup_steps=1)
 
 # Pixel noise on every image (render.add_grain): without it the models read the SeVa pipeline's noise in
 # empty cells as objects, and the rejected answers differed from the chosen mainly in how many objects
@@ -149,7 +154,7 @@ TINY = WorldConfig(
         dataclasses.replace(recipe, sft=SftConfig(grounding_steps=2, steps=2, batch_size=8, warmup_steps=1))
         for recipe in FULL.models
     ),
-    clips={name: dataclasses.replace(clip, steps=3, batch_size=16, warmup_steps=1) for name, clip in CLIPS.items()},
+    clips={name: tiny_clip(clip) for name, clip in CLIPS.items()},
 )
 
 PRESETS = {"full": FULL, "tiny": TINY}

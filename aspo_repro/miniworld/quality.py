@@ -147,12 +147,13 @@ def clip_quality(scorer, bench_dir: Path, scenes: list[Scene]) -> dict:
 
 
 def measure_world(world, progress: bool = True, refresh: bool = False) -> dict:
-    """Measure every base model and the CLIP of a built world on its held-out scenes; the
-    result is stored in ``<world>/quality.json`` (with provenance) and reused while the world's
-    stages are unchanged."""
+    """Measure every base model and the judge-trained scorer of a built world (trained here on first use)
+    on its held-out scenes; the result is stored in ``<world>/quality.json`` (with provenance) and reused
+    while the world's stages are unchanged."""
     from aspo_repro import provenance
     from aspo_repro.clip_scorer import ClipScorer
     from aspo_repro.miniworld.build import QUALITY_FILE
+    from aspo_repro.miniworld.judge_trained import ensure_judge_trained_scorer
     from aspo_repro.models.loading import load_model_and_processor
     from aspo_repro.storage import atomic_write_json
 
@@ -170,7 +171,7 @@ def measure_world(world, progress: bool = True, refresh: bool = False) -> dict:
             "existence": existence_quality(model, processor, bench, progress=progress),
             "descriptions": description_quality(model, processor, bench, progress=progress),
         }
-    scorer = ClipScorer.from_dir(world.clip_dir, use_disk_cache=False)
+    scorer = ClipScorer.from_dir(ensure_judge_trained_scorer(world, progress=progress), use_disk_cache=False)
     result = {
         "world": world.root.name, "stages": stages, "models": models,
         "clip": clip_quality(scorer, bench, world.scenes("bench")),

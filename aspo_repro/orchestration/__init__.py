@@ -23,7 +23,8 @@ def plan_tables(tables: list[str], profile: Profile, models: list[str] | None = 
     names = [canonical_table(table) for table in tables]
     needed = {name: [run for run in runs_needed(name, profile.results_profile, models=models, seeds=seeds)
                      if profile.runs(run)] for name in names}
-    return build_plan(profile.name, needed, has_world_step=profile.has_world_step, data_scorer=profile.world_data_scorer)
+    return build_plan(profile.name, needed, has_world_step=profile.has_world_step, data_scorer=profile.world_data_scorer,
+                      diagnoses=profile.builds_mini_world)
 
 
 @dataclass

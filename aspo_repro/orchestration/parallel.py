@@ -1,6 +1,8 @@
 """``reproduce --launcher local --jobs N``: independent steps of a plan at once on this machine.
 
-A step starts when every step it needs has finished, at most N at a time. With GPUs each step runs
+A step starts when every step it needs has finished, at most N at a time; of the steps ready, the one
+with the longest chain of work after it first (``Plan.critical_paths``, from the profile's estimates).
+With GPUs each step runs
 in its own process (the worker, through submitit's local executor, which keeps its log under
 ``<work_dir>/launch/jobs/``) that sees one GPU of its own (``CUDA_VISIBLE_DEVICES``). On a CPU the
 steps run in N processes started once (``StepPool``: the libraries are imported once, not per step),
@@ -83,7 +85,8 @@ def _run_at_once(plan: Plan, stages: Stages, invocation: Invocation, slots: int,
     failed: set[tuple] = set()
     rebuilt: set[tuple] = set()
     running: dict[tuple, _Running] = {}
-    pending = list(plan.steps)
+    chains = plan.critical_paths(lambda step: stages.ws.profile.estimate(step.kind.name, step.on_model))
+    pending = sorted(plan.steps, key=lambda step: -chains[step.key])  # of the steps ready, the longest chain first
     total = len(plan.steps)
 
     def finish(outcome: Outcome) -> None:
@@ -197,12 +200,12 @@ class StepPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from aspo_repro.miniworld.build import _exit_with_parent
+        from aspo_repro.miniworld.build import exit_with_parent
 
         # for the pool's life: the executor starts a worker when a step finds none idle
         self._stack.enter_context(_environment(OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE")))
         self._executor = ProcessPoolExecutor(max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
+                                             initializer=exit_with_parent, initargs=(os.getpid(),))
         return self
 
     def __exit__(self, kind, error, trace) -> None:

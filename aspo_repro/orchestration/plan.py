@@ -5,10 +5,12 @@ needs an evaluated model: the base model itself, or a model trained by a method 
 that the base model generated (the SeVa pipeline), in a world that the mini profile builds first.
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
+                    prefs(model) -> diagnose(model) -> render(table)   (mini: the data against the exact judge)
 
 The mini world's preference data is scored by one of its scorers, trained once: world ->
 scorer(captions) -> prefs(model); a method that scores every chosen sentence again with another
-(``scorer=judge-trained``) also needs that one: world -> scorer(name) -> train. A graded base model
+(``scorer=judge-trained``) also needs that one, and so does the diagnosis of that model's data, which
+measures ASPO's weights with it too: world -> scorer(name) -> train, diagnose(model). A graded base model
 (``mini-llava-s-sft25``) is trained first: world -> sft(model) -> prefs(model), evaluate(model, base).
 The world step does the scorer and sft steps' work beside the world's own stages, in its worker
 processes (``Step.beside``); their steps then find it done.
@@ -20,9 +22,11 @@ whether it is already done are its kind's to say (``step_kinds``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aspo_repro.orchestration.step_kinds import (
+    DIAGNOSE,
     EVALUATE,
     PREFS,
     RENDER,
@@ -44,6 +48,8 @@ class Step:
     model: str | None = None
     # the world step: the steps whose work it does beside the world's own stages (their kinds say how)
     beside: tuple[Step, ...] = ()
+    # a diagnose step: the world scorers it measures ASPO's weights with beside the data's (``WORLD_SCORERS``)
+    rescored_by: tuple[str, ...] = ()
 
     @property
     def on_model(self) -> str | None:
@@ -72,6 +78,19 @@ class Plan:
     def runs(self) -> list[RunKey]:
         return [step.run for step in self.of_kind(EVALUATE)]
 
+    def critical_paths(self, seconds: Callable[[Step], float]) -> dict[tuple, float]:
+        """Each step's longest chain of work to the plan's end: its own ``seconds`` and the longest chain
+        of the steps that need it. Steps started by it first leave fewer workers idle waiting on one step
+        (list scheduling, as HLFET does)."""
+        needed_by: dict[tuple, list[Step]] = {step.key: [] for step in self.steps}
+        for step in self.steps:
+            for need in step.needs:
+                needed_by.setdefault(need, []).append(step)
+        chains: dict[tuple, float] = {}
+        for step in reversed(self.steps):  # every step is listed after what it needs
+            chains[step.key] = seconds(step) + max((chains[after.key] for after in needed_by[step.key]), default=0.0)
+        return chains
+
 
 def world_key() -> tuple:
     return (WORLD.name,)
@@ -79,6 +98,10 @@ def world_key() -> tuple:
 
 def prefs_key(model: str) -> tuple:
     return (PREFS.name, model)
+
+
+def diagnose_key(model: str) -> tuple:
+    return (DIAGNOSE.name, model)
 
 
 def sft_key(model: str) -> tuple:
@@ -98,10 +121,11 @@ def evaluate_key(run: RunKey) -> tuple:
 
 
 def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bool,
-               data_scorer: str | None = None) -> Plan:
+               data_scorer: str | None = None, diagnoses: bool = False) -> Plan:
     """The steps that produce every run of ``tables`` (table name -> its runs) and render them;
     ``has_world_step``: a world step (the mini world, or the rehearsal's stand-ins) comes first; ``data_scorer``:
-    the world's scorer that scores the preference data, made before it (mini).
+    the world's scorer that scores the preference data, made before it (mini); ``diagnoses``: each model's
+    preference data is measured against the exact judge before its tables are rendered (mini).
 
     Steps come in an order that respects their needs and finishes whole runs early: the world,
     then for each run its preference data, training and evaluation, then the renderings.
@@ -111,25 +135,46 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bo
     if has_world_step:
         plan.add(Step(WORLD, world_key()))
         base_needs = (world_key(),)
+    rescorers = _rescorers_by_model(tables)
     renders = []
     for table, runs in tables.items():
-        evaluations = []
+        table_needs = []
         for run in runs:
             needs = model_needs = (*base_needs, *_sft_needs(plan, run.model, base_needs))
             if not run.is_base:
                 plan.add(Step(PREFS, prefs_key(run.model), (*model_needs, *_world_scorer_needs(plan, data_scorer, base_needs)),
                               model=run.model))
+                if diagnoses:
+                    scorers = rescorers.get(run.model, ())
+                    table_needs.append(plan.add(Step(
+                        DIAGNOSE, diagnose_key(run.model),
+                        (prefs_key(run.model), *(need for name in scorers for need in _world_scorer_needs(plan, name, base_needs))),
+                        model=run.model, rescored_by=scorers)).key)
                 plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model), *_scorer_needs(plan, run, base_needs)),
                               run=run, model=run.model))
                 needs = (train_key(run),)
-            evaluations.append(plan.add(Step(EVALUATE, evaluate_key(run), needs, run=run, model=run.model)).key)
-        renders.append(Step(RENDER, (RENDER.name, table), tuple(evaluations)))
+            table_needs.append(plan.add(Step(EVALUATE, evaluate_key(run), needs, run=run, model=run.model)).key)
+        renders.append(Step(RENDER, (RENDER.name, table), tuple(dict.fromkeys(table_needs))))
     for render in renders:
         plan.add(render)
     if has_world_step:
         plan.steps[0] = dataclasses.replace(
             plan.steps[0], beside=tuple(step for step in plan.steps if step.kind.made_beside_world(step)))
     return plan
+
+
+def _rescorers_by_model(tables: dict[str, list[RunKey]]) -> dict[str, tuple[str, ...]]:
+    """Per model, the world scorers its runs' methods score the chosen sentences with again: its
+    diagnosis measures ASPO's weights with each, beside the data's own similarities."""
+    from aspo_repro.aspo_choices import SCORER_KINDS
+
+    found: dict[str, set[str]] = {}
+    for runs in tables.values():
+        for run in runs:
+            method = None if run.is_base else resolve_method(run.method)
+            if method is not None and method.recomputes_similarity:
+                found.setdefault(run.model, set()).add(SCORER_KINDS[method.scorer].rescores_with)
+    return {model: tuple(sorted(names)) for model, names in found.items()}
 
 
 def _sft_needs(plan: Plan, model: str, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:

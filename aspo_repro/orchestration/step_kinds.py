@@ -7,7 +7,9 @@ launcher (the sequential runner, ``--jobs N``, Slurm) and the plan ask the kind;
 this module compares a kind's name.
 
     world (mini) -> prefs(model) -> train(model, method, seed) -> evaluate(run) -> render(table)
-    world (mini) -> scorer(kind) -> train(model, method, seed)   (a method that scores its sentences again)
+                    prefs(model) -> diagnose(model) -> render(table)   (mini: the data against the exact judge)
+    world (mini) -> scorer(kind) -> train(model, method, seed), diagnose(model)   (a method that scores its
+                                                                                    sentences again)
     world (mini) -> sft(model) -> prefs(model), evaluate(model, base)   (a graded base model)
 
 Each stage reuses finished work and resumes interrupted work through the library it calls
@@ -110,9 +112,7 @@ class Prefs(StepKind):
     def is_done(self, stages: Stages, step: Step) -> bool:
         ws = stages.ws
         built = read_record(ws.prefs_dir(step.model) / "manifest.json", "preference manifest", stages.warn_once)
-        return built is not None and (not ws.profile.builds_mini_world or (
-            _scored_by_data_scorer(built, ws.profile) and read_record(
-                ws.diagnosis_path(step.model), "preference diagnosis", stages.warn_once) is not None))
+        return built is not None and (not ws.profile.builds_mini_world or _scored_by_data_scorer(built, ws.profile))
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         from aspo_repro.data.pipeline import build_preferences
@@ -124,12 +124,6 @@ class Prefs(StepKind):
             world_seed=world.seed, world_size=world.size, world_replicate=world.replicate, cache_dir=ws.cache_dir,
             hub_cache=profile.hub_cache,
         ))
-        if profile.builds_mini_world:  # mini data has the exact judge: measure the pairs and ASPO's weights
-            from aspo_repro.data.diagnostics import diagnose
-
-            world = stages.world()
-            atomic_write_json(ws.diagnosis_path(step.model), diagnose(ws.prefs_dir(step.model), world,
-                                                                     other_scorers=_rescoring_scorers(world)))
 
     def plan_memory(self, model, config, spec, profile, hardware):
         from aspo_repro.orchestration.memory import plan_preference_generation
@@ -137,14 +131,31 @@ class Prefs(StepKind):
         return plan_preference_generation(model, config, profile, hardware)
 
 
-def _rescoring_scorers(world) -> dict:
-    """Each scorer a method may score the chosen sentences with again (``scorer=judge-trained``), by its
-    ``scorer`` name: the diagnosis measures its weights beside the data's."""
-    from aspo_repro.aspo_choices import SCORER_KINDS
-    from aspo_repro.clip_scorer import ClipScorer
+class Diagnose(StepKind):
+    """Mini preference data measured against the exact judge (``prefs diagnose``): the pairs, and how well
+    ASPO's weights rank an answer's correct sentences above its hallucinated ones, with the data's own
+    similarities and with each scorer the model's runs score the chosen sentences with again
+    (``Step.rescored_by``). A measurement: made again, it makes nothing else stale."""
 
-    return {kind.name: ClipScorer.from_dir(kind.world_scorer.checkpoint(world)).score
-            for kind in SCORER_KINDS.values() if kind.world_scorer is not None}
+    name = "diagnose"
+    remakes_dependents = False
+
+    def label(self, step: Step) -> str:
+        return f"measure the preference data of {step.model} against the exact judge"
+
+    def is_done(self, stages: Stages, step: Step) -> bool:
+        diagnosis = read_record(stages.ws.diagnosis_path(step.model), "preference diagnosis", stages.warn_once)
+        return diagnosis is not None and set(step.rescored_by) <= set(diagnosis.get("weights_by_scorer") or {})
+
+    def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
+        from aspo_repro.aspo_choices import WORLD_SCORERS
+        from aspo_repro.clip_scorer import ClipScorer
+        from aspo_repro.data.diagnostics import diagnose
+
+        ws, world = stages.ws, stages.world()
+        others = {name: ClipScorer.from_dir(WORLD_SCORERS[name].checkpoint(world)).score for name in step.rescored_by}
+        atomic_write_json(ws.diagnosis_path(step.model), diagnose(ws.prefs_dir(step.model), world,
+                                                                 other_scorers=others))
 
 
 def _scored_by_data_scorer(manifest: dict, profile) -> bool:
@@ -195,7 +206,7 @@ class Scorer(StepKind):
     def made_beside_world(self, step: Step) -> bool:
         from aspo_repro.aspo_choices import WORLD_SCORERS
 
-        return WORLD_SCORERS[step.key[1]].made_beside_world is not None  # else a stage of the world
+        return WORLD_SCORERS[step.key[1]].made_beside_world is not None
 
     def beside_world(self, stages: Stages, step: Step) -> Beside:
         from aspo_repro.aspo_choices import WORLD_SCORERS
@@ -299,9 +310,10 @@ class Render(StepKind):
                      seeds=invocation.seeds, command=invocation.command, warning=profile.table_warning)
 
 
-WORLD, PREFS, SCORER, SFT = World(), Prefs(), Scorer(), Sft()
+WORLD, PREFS, DIAGNOSE, SCORER, SFT = World(), Prefs(), Diagnose(), Scorer(), Sft()
 TRAIN, EVALUATE, RENDER = Train(), Evaluate(), Render()
-STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, SFT, PREFS, SCORER, TRAIN, EVALUATE, RENDER)}
+STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in (WORLD, SFT, PREFS, DIAGNOSE, SCORER, TRAIN, EVALUATE,
+                                                                 RENDER)}
 
 
 def get_step_kind(name: str) -> StepKind:

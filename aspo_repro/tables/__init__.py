@@ -107,11 +107,11 @@ def rendering_inputs(
 
 def build_table_grid(inputs: RenderingInputs) -> Grid:
     """A table's cells, footnotes and (mini) preference-data diagnoses: what every format shows."""
-    from aspo_repro.tables.diagnosis import load_diagnoses, similarity_rows
+    from aspo_repro.tables.diagnosis import for_rows, load_diagnoses, similarity_rows
     from aspo_repro.tables.grid import build_grid
 
     grid = build_grid(inputs.spec, inputs.results, inputs.published, audit(inputs.published), inputs.seeds)
-    grid.diagnoses = load_diagnoses(inputs.results_root, inputs.spec.profile, inputs.spec.models)
+    grid.diagnoses = for_rows(load_diagnoses(inputs.results_root, inputs.spec.profile, inputs.spec.models), grid.rows)
     if grid.diagnoses:
         grid.similarities = similarity_rows(grid.rows, inputs.results_root, inputs.spec.profile, inputs.seeds,
                                             grid.diagnoses)

@@ -17,6 +17,7 @@ from dataclasses import asdict
 
 from aspo_repro.miniworld import caption_clip, caption_retrieval
 from aspo_repro.miniworld.build import build_world
+from aspo_repro.miniworld.judge_trained import ensure_judge_trained_scorer
 from aspo_repro.storage import atomic_write_json
 
 STEPS = (500, 1000, 2000)
@@ -46,9 +47,10 @@ def main() -> None:
     torch.set_num_threads(1)
     world = build_world(seed=args.seed, progress=False)
     heldout = caption_retrieval.heldout_set(world, args.heldout)
+    judge_trained = ensure_judge_trained_scorer(world)
     report = {"world": world.root.name, "heldout_scenes": args.heldout,
-              "judge_trained": {"checkpoint": str(world.clip_dir),
-                                "retrieval": caption_retrieval.checkpoint_retrieval(world.clip_dir, heldout)},
+              "judge_trained": {"checkpoint": str(judge_trained),
+                                "retrieval": caption_retrieval.checkpoint_retrieval(judge_trained, heldout)},
               "grid": []}
     for config in grid():
         began = time.perf_counter()

@@ -51,7 +51,7 @@ def test_similarities_are_the_world_caption_scorer_of_each_sentence_with_its_ima
     from aspo_repro.clip_scorer import ClipScorer
 
     caption_scorer = WORLD_SCORERS["captions"].checkpoint(tiny_world)
-    assert caption_scorer != tiny_world.clip_dir
+    assert caption_scorer != WORLD_SCORERS["judge-trained"].checkpoint(tiny_world)
     scorer = ClipScorer.from_dir(caption_scorer, use_disk_cache=False)
     for row in rows(mini_run):
         sentences = [row["chosen"][s:e] for s, e in row["chosen_sentence_spans"]]

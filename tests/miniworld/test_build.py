@@ -42,7 +42,7 @@ def test_every_model_loads_like_a_hub_checkpoint_and_answers(tiny_world):
         answers = generate_answers(model, processor, [image, image], ["Is there a circle in the image?"] * 2,
                                    max_new_tokens=4)
         assert len(answers) == 2 and answers[0] == answers[1] and isinstance(answers[0], str)
-    assert stage_status(tiny_world) == {name: "ok" for name in ("data", "clip", "eva-clip", "scorer", "mini-llava-s",
+    assert stage_status(tiny_world) == {name: "ok" for name in ("data", "clip", "eva-clip", "mini-llava-s",
                                                                  "mini-llava-m", "mini-instructblip")}
 
 
@@ -94,13 +94,13 @@ def test_a_corrupted_model_is_detected_and_rebuilt(tiny_world, tmp_path, capsys)
     world = _copy(tiny_world, tmp_path)
     weights = world.model_dir("mini-llava-s") / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    clip_files = {p: p.stat().st_mtime_ns for p in world.clip_dir.rglob("*")}
+    clip_files = {p: p.stat().st_mtime_ns for p in world.clip_stage_dir("clip").rglob("*")}
     assert stage_status(world)["mini-llava-s"] == "file model.safetensors is corrupted (content hash differs)"
     rebuilt = build_world(seed=0, cache_dir=world.root.parents[1], size="tiny", progress=True)
     assert "rebuilding base model mini-llava-s: file model.safetensors is corrupted" in capsys.readouterr().err
     assert stage_status(rebuilt)["mini-llava-s"] == "ok"
     assert (weights.read_bytes() == (tiny_world.model_dir("mini-llava-s") / "model.safetensors").read_bytes())
-    assert {p: p.stat().st_mtime_ns for p in world.clip_dir.rglob("*")} == clip_files
+    assert {p: p.stat().st_mtime_ns for p in world.clip_stage_dir("clip").rglob("*")} == clip_files
 
 
 @pytest.mark.parametrize("damage, reason", [
@@ -152,11 +152,12 @@ def test_the_code_version_covers_every_module_that_makes_the_world():
 
     package = Path(__file__).resolve().parents[2] / "aspo_repro"
     makers = {p.relative_to(package).as_posix() for p in (package / "miniworld").glob("*.py")}
-    # Modules that read or announce a world but write none of its files, and those of the caption scorer and
-    # the graded base models, each trained from a built world into a cache of its own beside it (keyed by
-    # its own code: caption_clip, graded).
+    # Modules that read or announce a world but write none of its files, and those of ASPO-S's two scorers
+    # and the graded base models, each trained from a built world into a cache of its own beside it (keyed
+    # by its own code: caption_clip, judge_trained, graded).
     readers = {"miniworld/__init__.py", "miniworld/judge.py", "miniworld/quality.py", "miniworld/obtain.py"}
-    beside = {"miniworld/caption_clip.py", "miniworld/caption_retrieval.py", "miniworld/graded.py"}
+    beside = {"miniworld/caption_clip.py", "miniworld/caption_retrieval.py", "miniworld/graded.py",
+              "miniworld/judge_trained.py"}
     assert makers - readers - beside <= set(CODE_MODULES)
     assert all((package / name).is_file() for name in CODE_MODULES)
 
@@ -170,7 +171,7 @@ def test_a_replicate_is_the_same_world_with_other_trained_weights(tiny_world, tm
         return {name: digest for name, digest in cache.file_hashes(world.data_dir).items() if name != "build_record.json"}
 
     assert data_files(replica) == data_files(tiny_world)
-    for stage in ("scorer", "models/mini-llava-s"):
+    for stage in ("clip", "models/mini-llava-s"):
         ours = (tiny_world.root / stage).glob("*.safetensors")
         theirs = {p.name: p.read_bytes() for p in (replica.root / stage).glob("*.safetensors")}
         assert any(theirs[p.name] != p.read_bytes() for p in ours)
@@ -182,8 +183,8 @@ def test_a_replicate_is_the_same_world_with_other_trained_weights(tiny_world, tm
 _POOL_THEN_WAIT = """
 import multiprocessing, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from aspo_repro.miniworld.build import _exit_with_parent
-pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent,
+from aspo_repro.miniworld.build import exit_with_parent
+pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
                            initargs=(os.getpid(),))
 print(pool.submit(os.getpid).result(), flush=True)
 pool.submit(time.sleep, 120)  # busy, as in a stage: an idle worker would see its queue close and end anyway

@@ -8,7 +8,15 @@ from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, profile_names
 from aspo_repro.orchestration.runner import BLOCKED, FAILED, RAN, REUSED, describe_plan, execute
 from aspo_repro.orchestration.stages import Invocation, Workspace
-from aspo_repro.orchestration.step_kinds import EVALUATE, PREFS, STEP_KINDS, TRAIN, WORLD
+from aspo_repro.orchestration.step_kinds import (
+    DIAGNOSE,
+    EVALUATE,
+    PREFS,
+    RENDER,
+    STEP_KINDS,
+    TRAIN,
+    WORLD,
+)
 from aspo_repro.results import RunKey
 
 
@@ -33,6 +41,20 @@ def test_table1_plan_orders_every_stage_after_what_it_needs():
     }
     # its data's scorer only: the judge-trained one (a stage of the world) scores no run of Table 1
     assert [step.key for step in plan.steps if step.key[0] == "scorer"] == [("scorer", "captions")]
+
+
+def test_a_steps_critical_path_is_its_time_and_the_longest_chain_of_what_needs_it():
+    plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"], seeds=1)
+    seconds = {"world": 100.0, "scorer": 0.0, "prefs": 20.0, "diagnose": 5.0, "train": 10.0, "evaluate": 3.0,
+               "render": 1.0}
+    chains = plan.critical_paths(lambda step: seconds[step.kind.name])
+    assert chains[("render", "1")] == 1.0
+    assert chains[("evaluate", "mini-llava-s", "base", 0)] == 3.0 + 1.0
+    assert chains[("train", "mini-llava-s", "dpo", 0)] == 10.0 + 3.0 + 1.0
+    assert chains[("diagnose", "mini-llava-s")] == 5.0 + 1.0
+    assert chains[("prefs", "mini-llava-s")] == 20.0 + 10.0 + 3.0 + 1.0  # its training, not its diagnosis
+    assert chains[("world",)] == 100.0 + chains[("prefs", "mini-llava-s")]
+    assert chains[("scorer", "captions")] == 0.0 + chains[("prefs", "mini-llava-s")]
 
 
 def test_seeds_and_model_selection():
@@ -145,8 +167,8 @@ def test_the_plans_cost_is_the_profiles_estimate_of_each_step_to_run_but_what_is
     todo, seconds = estimate_seconds(plan, stages)
     by_kind = {kind: len(plan.of_kind(STEP_KINDS[kind])) for kind in STEP_KINDS}
     assert todo == len(plan.steps)
-    beside = len(plan.steps[0].beside)  # the caption scorer, made by the world step's two workers
-    assert beside == 1
+    beside = len(plan.steps[0].beside)  # the caption and judge-trained scorers, made by the world step's two workers
+    assert beside == 2
     assert seconds == sum(profile.estimates[kind] * count for kind, count in by_kind.items()) - (
         beside * profile.estimates["scorer"] / 2) > 0
 
@@ -165,14 +187,30 @@ def test_each_world_scorer_is_made_once_before_the_steps_that_score_with_it():
         scores_again = step.run.method in ("aspo-s[scorer=judge-trained]", "aspo[scorer=judge-trained]")
         assert (("scorer", "judge-trained") in step.needs) == scores_again, step.key
         assert not scores_again or keys.index(("scorer", "judge-trained")) < keys.index(step.key)
-    # the caption scorer is made beside the world's stages by the world step (the judge-trained one is one of them)
-    assert [made.key for made in plan.steps[0].beside] == [("scorer", "captions")]
-    assert plan.steps[0].label().endswith("; beside its stages: train the world's caption scorer")
+    # both are made beside the world's stages by the world step
+    assert [made.key for made in plan.steps[0].beside] == [("scorer", "captions"), ("scorer", "judge-trained")]
+    assert plan.steps[0].label().endswith(
+        "; beside its stages: train the world's caption scorer; train the world's judge-trained scorer")
+    # the diagnosis of the data measures ASPO's weights with the judge-trained scorer too: Table 5 has its rows
+    (diagnose,) = plan.of_kind(DIAGNOSE)
+    assert diagnose.rescored_by == ("judge-trained",) and ("scorer", "judge-trained") in diagnose.needs
+    assert diagnose.key in plan.of_kind(RENDER)[0].needs
     smoke = plan_tables(["5"], load_profile("mini-smoke"), models=["mini-llava-s"])
     # its data is scored by the judge-trained scorer, and none of its methods scores again
     assert [step.key for step in smoke.steps if step.key[0] == "scorer"] == [("scorer", "judge-trained")]
     assert not any(("scorer", "judge-trained") in step.needs for step in smoke.of_kind(TRAIN))
-    assert smoke.steps[0].beside == ()
+    assert [made.key for made in smoke.steps[0].beside] == [("scorer", "judge-trained")]
+    assert smoke.of_kind(DIAGNOSE)[0].rescored_by == ()
+
+
+def test_table1_trains_no_judge_trained_scorer_and_its_diagnoses_measure_the_datas_weights_only():
+    """The first command's world makes the caption scorer only: no row of Table 1 scores again."""
+    plan = plan_tables(["1"], load_profile("mini"))
+    assert [made.key for made in plan.steps[0].beside] == [("scorer", "captions")]
+    assert {step.model: step.rescored_by for step in plan.of_kind(DIAGNOSE)} == {
+        "mini-instructblip": (), "mini-llava-s": (), "mini-llava-m": ()}
+    both = plan_tables(["1", "1-scorers"], load_profile("mini"))
+    assert {step.rescored_by for step in both.of_kind(DIAGNOSE)} == {("judge-trained",)}
 
 
 def test_the_world_step_trains_the_graded_base_models_beside_the_worlds_stages():

@@ -15,13 +15,14 @@ def test_every_step_kind_answers_for_itself():
     """Each kind in the registry under its own name, with a label and an action of its own."""
     from aspo_repro.orchestration.step_kinds import STEP_KINDS, StepKind
 
-    assert list(STEP_KINDS) == ["world", "sft", "prefs", "scorer", "train", "evaluate", "render"]
+    assert list(STEP_KINDS) == ["world", "sft", "prefs", "diagnose", "scorer", "train", "evaluate", "render"]
     for name, kind in STEP_KINDS.items():
         assert kind.name == name
         assert type(kind).run is not StepKind.run and type(kind).label is not StepKind.label, name
     assert [kind.name for kind in STEP_KINDS.values() if kind.runs_after_failed_needs] == ["render"]
     assert [kind.name for kind in STEP_KINDS.values() if kind.spans_processes] == ["train"]
-    assert [kind.name for kind in STEP_KINDS.values() if not kind.remakes_dependents] == ["world", "sft", "scorer"]
+    assert [kind.name for kind in STEP_KINDS.values() if not kind.remakes_dependents] == [
+        "world", "sft", "diagnose", "scorer"]
 
 
 def test_no_module_compares_a_step_kinds_name():
@@ -52,6 +53,26 @@ def test_mini_data_scored_by_another_world_scorer_is_not_taken_as_done():
     assert _scored_by_data_scorer(scored["judge-trained"], smoke) and not _scored_by_data_scorer(scored["captions"], smoke)
     assert not _scored_by_data_scorer({"settings": {}}, mini)  # scored before the setting existed
     assert _scored_by_data_scorer({"settings": {}}, paper)  # no world: the profile's CLIP
+
+
+def test_a_diagnosis_is_done_once_it_measured_every_scorer_its_step_names(tmp_path):
+    """Made for Table 1 (the data's weights only), it is made again for Table 5, whose rows score the chosen
+    sentences again with the judge-trained scorer; made for Table 5, it serves Table 1 as it is."""
+    import json
+    from types import SimpleNamespace
+
+    from aspo_repro.orchestration.plan import Step, diagnose_key
+    from aspo_repro.orchestration.step_kinds import DIAGNOSE
+
+    path = tmp_path / "prefs_diagnosis.json"
+    stages = SimpleNamespace(ws=SimpleNamespace(diagnosis_path=lambda model: path), warn_once=print)
+    for_table1 = Step(DIAGNOSE, diagnose_key("mini-llava-s"), model="mini-llava-s")
+    for_table5 = Step(DIAGNOSE, diagnose_key("mini-llava-s"), model="mini-llava-s", rescored_by=("judge-trained",))
+    assert not DIAGNOSE.is_done(stages, for_table1)
+    path.write_text(json.dumps({"pairs": 3, "weights": {}, "weights_by_scorer": {}}))
+    assert DIAGNOSE.is_done(stages, for_table1) and not DIAGNOSE.is_done(stages, for_table5)
+    path.write_text(json.dumps({"pairs": 3, "weights": {}, "weights_by_scorer": {"judge-trained": {}}}))
+    assert DIAGNOSE.is_done(stages, for_table1) and DIAGNOSE.is_done(stages, for_table5)
 
 
 def test_the_world_step_makes_the_caption_scorer_and_graded_models_beside_the_world(tiny_world, tmp_path):

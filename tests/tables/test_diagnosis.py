@@ -74,3 +74,20 @@ def test_a_row_that_scores_again_without_runs_takes_its_auc_from_that_scorers_di
                      method="aspo-s[scorer=judge-trained]")]
     assert similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": RESCORED})[0][3] == "0.90 [0.85, 0.95]"
     assert similarity_rows(rows, tmp_path, "mini", 3, {"mini-llava-s": REPORT})[0][3] == "—"
+
+
+def test_a_table_shows_the_scorers_its_rows_score_again_with_only():
+    """Table 1's rows weight by the data's similarities: no judge-trained columns, though the diagnosis
+    measured that scorer too (for Table 5); a table with a judge-trained row keeps them."""
+    from aspo_repro.tables.diagnosis import for_rows
+    from aspo_repro.tables.specs import TableRow
+
+    def row(method):
+        return TableRow("mini-LLaVA-S", method, "", None, None, model="mini-llava-s", method=method)
+
+    data_only = for_rows({"mini-llava-s": RESCORED}, [row("dpo"), row("aspo")])
+    assert data_only["mini-llava-s"]["weights_by_scorer"] == {}
+    assert data_only["mini-llava-s"]["weights"] == RESCORED["weights"]
+    assert diagnosis_rows(data_only)[0] == diagnosis_rows({"mini-llava-s": REPORT})[0]
+    rescored = for_rows({"mini-llava-s": RESCORED}, [row("aspo"), row("aspo[scorer=judge-trained]")])
+    assert rescored == {"mini-llava-s": RESCORED}

@@ -7,12 +7,10 @@ from PIL import Image
 
 from aspo_repro.errors import UserError
 from aspo_repro.methods import get_method
-from aspo_repro.miniworld import caption_clip
-from aspo_repro.miniworld.caption_clip import CaptionClipConfig
+from aspo_repro.miniworld import judge_trained
 from aspo_repro.training.config import TrainConfig
 from aspo_repro.training.similarity import CachedScorer, similarity_record, similarity_scorer
 
-TINY = CaptionClipConfig(steps=2, batch_size=8, warmup_steps=1)
 MINI = {"settings": {"world": {"seed": 0, "size": "tiny"}}}
 
 
@@ -29,13 +27,11 @@ def test_only_a_caption_scored_similarity_weight_rescores_what_the_data_holds():
     assert similarity_scorer(get_method("aspo-s"), TrainConfig(), prefs(MINI), None) is None  # the data's
 
 
-def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
+def test_the_judge_trained_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
     from aspo_repro.miniworld import obtain
 
     asked = []
     monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
-    real = caption_clip.ensure_caption_scorer
-    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world, **_: real(world, TINY, progress=False))
     method = get_method("aspo-s", scorer="judge-trained")
     scorer = similarity_scorer(method, TrainConfig(), prefs(MINI), None)
     assert isinstance(scorer, CachedScorer) and asked == [{"seed": 0, "size": "tiny", "replicate": 0, "progress": True}]
@@ -46,7 +42,7 @@ def test_the_caption_scorer_comes_from_the_datas_world(tiny_world, monkeypatch):
         similarity_scorer(method, TrainConfig(), prefs({"settings": {}}), None)
 
 
-def test_the_caption_scorer_comes_from_the_world_the_run_is_given_when_it_is_the_datas(tiny_world, monkeypatch):
+def test_the_scorer_comes_from_the_world_the_run_is_given_when_it_is_the_datas(tiny_world, monkeypatch):
     """Under --cache-dir the run's world lives outside the default cache: the scorer step trained the
     scorer there, so training must take it there rather than build the world again in the default cache."""
     from aspo_repro.miniworld import obtain
@@ -54,7 +50,7 @@ def test_the_caption_scorer_comes_from_the_world_the_run_is_given_when_it_is_the
 
     asked = []
     monkeypatch.setattr(obtain, "obtain_world", lambda **settings: asked.append(settings) or tiny_world)
-    monkeypatch.setattr(caption_clip, "ensure_caption_scorer", lambda world, **_: world.root / "scorer")
+    monkeypatch.setattr(judge_trained, "ensure_judge_trained_scorer", lambda world, **_: world.root / "scorer")
     method = get_method("aspo-s", scorer="judge-trained")
     data_world = {"settings": {"world": {"seed": tiny_world.seed, "size": tiny_world.size}}}
     assert own_checkpoint(method, data_world, tiny_world) == tiny_world.root / "scorer" and asked == []
