@@ -176,9 +176,35 @@ def method_weights(similarity: list[float], mean_nll: list[float] | None) -> dic
     return weights
 
 
-def sentence_nlls(opened, world) -> list[list[float] | None]:
-    """Per pair, the base model's mean negative log-likelihood of each chosen sentence's tokens,
-    the chosen answer formatted and its tokens mapped to sentences as training does."""
+NLL_CACHE = "sentence-nlls"  # beside the worlds: every pair's sentence NLLs, by the data's content and model
+
+
+def sentence_nlls(opened, world, count: int | None = None) -> list[list[float] | None]:
+    """Per pair (the first ``count``; None: all), the base model's mean negative log-likelihood of each
+    chosen sentence's tokens. Those of every pair are kept beside the world, keyed by the data's files, its
+    model and the world, so that the report reads what the diagnosis computed."""
+    from aspo_repro.storage import atomic_write_json, sha256_tree, stable_hash
+
+    key = stable_hash({"data": sha256_tree(opened.directory), "world": world.root.name,
+                       "model": (opened.manifest.get("settings") or {}).get("model")})
+    cache = world.root.parent.parent / NLL_CACHE / f"{key}.json"
+    try:
+        stored = json.loads(cache.read_text())["nlls"]
+    except (OSError, ValueError, KeyError, TypeError):
+        stored = None
+    if isinstance(stored, list) and len(stored) == len(opened.dataset):
+        return stored[:count]
+    whole = count is None or count >= len(opened.dataset)
+    found = compute_sentence_nlls(opened.manifest, opened.dataset if whole else opened.dataset.select(range(count)),
+                                  world)
+    if whole:
+        atomic_write_json(cache, {"nlls": found})
+    return found
+
+
+def compute_sentence_nlls(manifest: dict, dataset, world) -> list[list[float] | None]:
+    """``sentence_nlls`` computed: the chosen answer formatted and its tokens mapped to sentences as
+    training does."""
     import torch
     from tqdm.auto import tqdm
 
@@ -186,11 +212,11 @@ def sentence_nlls(opened, world) -> list[list[float] | None]:
     from aspo_repro.segmentation import units_from_offsets
     from aspo_repro.training.formatting import PairFormatter
 
-    name = (opened.manifest.get("settings") or {}).get("model")
+    name = (manifest.get("settings") or {}).get("model")
     model, processor = load_model_and_processor(name, world=world)
     formatter = PairFormatter.for_processor(processor, get_model_spec(name).family)
     found = []
-    for row in tqdm(opened.dataset, desc="chosen log-probs", unit="pair", leave=False):
+    for row in tqdm(dataset, desc="chosen log-probs", unit="pair", leave=False):
         spans = row.get("chosen_sentence_spans") or []
         if not spans:
             found.append(None)

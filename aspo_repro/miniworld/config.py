@@ -132,13 +132,15 @@ FULL = WorldConfig(
         sft_scenes=2500, pool_scenes=2000, bench_scenes=240,
         pope_images=60, shr_items=150, gqa_items=300, mmb_items=150, grain=GRAIN,
     ),
+    # Largest first: a cold build's workers take them in this order (build._jobs), and the longest last
+    # would leave a worker idle while it trains.
     models=(
-        BaseModelRecipe("mini-llava-s", "llava", LLAVA_S, SftConfig(grounding_steps=500, steps=1100), "clip",
-                        seed_offset=1),
         BaseModelRecipe("mini-llava-m", "llava", LLAVA_M, SftConfig(grounding_steps=500, steps=1100), "clip",
                         seed_offset=2),
         BaseModelRecipe("mini-instructblip", "instructblip", INSTRUCTBLIP,
                         SftConfig(grounding_steps=600, steps=900, learning_rate=5e-4), "eva-clip", seed_offset=3),
+        BaseModelRecipe("mini-llava-s", "llava", LLAVA_S, SftConfig(grounding_steps=500, steps=1100), "clip",
+                        seed_offset=1),
     ),
     clips=CLIPS,
     workers=2,

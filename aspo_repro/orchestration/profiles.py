@@ -143,6 +143,7 @@ def _default_step_resources() -> dict[str, StepResources]:
         "world": StepResources(cpus=2, mem_gb=16, time_min=60),
         "sft": StepResources(cpus=1, mem_gb=8, time_min=60),  # a graded base model trains on one thread, as the world's
         "prefs": StepResources(cpus=2, mem_gb=16, time_min=60),
+        "diagnose": StepResources(cpus=2, mem_gb=8, time_min=30),
         "scorer": StepResources(cpus=1, mem_gb=8, time_min=60),  # the caption scorer trains on one thread
         "train": StepResources(cpus=2, mem_gb=16, time_min=60),
         "evaluate": StepResources(cpus=2, mem_gb=16, time_min=60),

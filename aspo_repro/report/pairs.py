@@ -9,7 +9,6 @@ seed applied to the image at its own size (the model saw it at its processor's s
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -70,14 +69,14 @@ def collect_pairs(sources: Sources, limit: int | None = None, perplexity: bool =
 
 
 def read_pair_set(model: str, directory: Path, limit: int | None, perplexity: bool) -> PairSet:
-    from aspo_repro.data.diagnostics import weight_label, weighted_methods
+    from aspo_repro.data.diagnostics import sentence_nlls, weight_label, weighted_methods
     from aspo_repro.training.preferences import open_preferences
 
     opened = open_preferences(directory)
     settings = opened.manifest.get("settings") or {}
     world = mini_world(settings)
     count = len(opened.dataset) if limit is None else min(limit, len(opened.dataset))
-    nll = sentence_nlls(opened, world, count) if world is not None and perplexity else [None] * count
+    nll = sentence_nlls(opened, world, count) if world is not None and perplexity else [None] * count  # the diagnosis's
     scene_of = scene_lookup(world)
     labels = {method.name: weight_label(method) for method in weighted_methods()}
     pair_set = PairSet(model, str(directory), [], {}, [], has_verdicts=world is not None,
@@ -129,13 +128,6 @@ def scene_lookup(world):
     from aspo_repro.data.diagnostics import scene_lookup
 
     return scene_lookup(world)
-
-
-def sentence_nlls(opened, world, count: int) -> list[list[float] | None]:
-    """The base model's mean NLL of each chosen sentence of the first ``count`` pairs (the diagnosis's)."""
-    from aspo_repro.data.diagnostics import sentence_nlls as diagnosed_nlls
-
-    return diagnosed_nlls(dataclasses.replace(opened, dataset=opened.dataset.select(range(count))), world)
 
 
 def noise_seed_of(settings: dict[str, Any], pair_id: str) -> int | None:

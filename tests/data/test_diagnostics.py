@@ -121,13 +121,20 @@ def test_another_scorer_is_measured_beside_the_datas_similarities(tmp_path, tiny
     assert "weights_by_scorer" not in diagnose(directory, world=tiny_world, perplexity=False)
 
 
-def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world):
-    from aspo_repro.data.diagnostics import sentence_nlls
+def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world, monkeypatch):
+    from aspo_repro.data import diagnostics
+    from aspo_repro.data.diagnostics import compute_sentence_nlls, sentence_nlls
     from aspo_repro.training.preferences import open_preferences
 
     directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
     nll = sentence_nlls(open_preferences(directory), tiny_world)
     assert [len(values) for values in nll] == [4] * PAIRS and all(v > 0 for values in nll for v in values)
+    # kept beside the world: the report's first pairs are the diagnosis's, read back, not computed again
+    opened = open_preferences(directory)
+    assert sentence_nlls(opened, tiny_world, count=2) == compute_sentence_nlls(
+        opened.manifest, opened.dataset.select(range(2)), tiny_world) == nll[:2]
+    monkeypatch.setattr(diagnostics, "compute_sentence_nlls", lambda *a: pytest.fail("computed again"))
+    assert sentence_nlls(opened, tiny_world) == nll
     report = diagnose(directory, world=tiny_world)["weights"]
     for method in ("aspo-p", "aspo"):
         assert 0.0 <= report[method]["auc"]["value"] <= 1.0

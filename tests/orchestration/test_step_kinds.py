@@ -23,6 +23,9 @@ def test_every_step_kind_answers_for_itself():
     assert [kind.name for kind in STEP_KINDS.values() if kind.spans_processes] == ["train"]
     assert [kind.name for kind in STEP_KINDS.values() if not kind.remakes_dependents] == [
         "world", "sft", "diagnose", "scorer"]
+    from aspo_repro.orchestration.profiles import _default_step_resources
+
+    assert set(_default_step_resources()) == set(STEP_KINDS)  # a Slurm job of any kind has resources
 
 
 def test_no_module_compares_a_step_kinds_name():
