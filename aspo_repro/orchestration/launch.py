@@ -83,6 +83,7 @@ def step_to_json(step: Step) -> dict[str, Any]:
         "run": step.run.as_dict() if step.run else None,
         "model": step.model,
         "beside": [step_to_json(made) for made in step.beside],
+        "rescored_by": list(step.rescored_by),
     }
 
 
@@ -94,6 +95,7 @@ def step_from_json(data: dict[str, Any]) -> Step:
         run=RunKey(**data["run"]) if data["run"] else None,
         model=data["model"],
         beside=tuple(step_from_json(made) for made in data.get("beside", ())),
+        rescored_by=tuple(data.get("rescored_by", ())),
     )
 
 

@@ -142,7 +142,7 @@ def _run_at_once(plan: Plan, stages: Stages, invocation: Invocation, slots: int,
                 continue
             del running[key]
             outcome = _outcome(entry.step, entry.job, records, time.perf_counter() - entry.started)
-            verdict = "done" if outcome.status == RAN else f"FAILED: {outcome.error}"
+            verdict = {RAN: "done", REUSED: "done already, reused"}.get(outcome.status, f"FAILED: {outcome.error}")
             log(f"{entry.prefix}: {verdict} after {format_seconds(outcome.seconds)}")
             finish(outcome)
         time.sleep(POLL_SECONDS)

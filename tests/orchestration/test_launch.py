@@ -75,6 +75,11 @@ def test_a_request_survives_json():
     world = StepRequest("mini", "r", "t", "w", None, plan.steps[0], (), Invocation(), 1)
     assert [made.key for made in world.step.beside] == [("scorer", "captions")]  # it goes with the step
     assert StepRequest.from_json(json.loads(json.dumps(world.to_json()))) == world
+    # a diagnosis names the scorers it measures with: a worker must not take one made without them as done
+    both = plan_tables(["1", "1-scorers"], load_profile("mini"))
+    diagnose = next(step for step in both.steps if step.key == ("diagnose", "mini-llava-s"))
+    request = StepRequest("mini", "r", "t", "w", None, diagnose, (), Invocation(), 1)
+    assert StepRequest.from_json(json.loads(json.dumps(request.to_json()))).step.rescored_by == ("judge-trained",)
 
 
 def test_the_paper_profiles_jobs_ask_for_gpus_and_wait_for_their_inputs(tmp_path):
