@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from aspo_repro.aspo_choices import WORLD_SCORERS
+
 NAME = "world"
 HELP = "build, describe or measure the mini world (synthetic data, toy base models, small CLIPs)"
 DESCRIPTION = """\
@@ -18,6 +20,7 @@ noise, as another CPU's kernels perturb them (the regression references' replica
 
   python -m aspo_repro world build                 # full size, seed 0 (a few minutes cold)
   python -m aspo_repro world build --size tiny     # the test-sized world (seconds)
+  python -m aspo_repro world build --scorer judge-trained   # and the judge-trained scorer beside it
   python -m aspo_repro world info                  # where it is, what it holds, stage checks
   python -m aspo_repro world measure               # existence accuracy, hallucination, CLIP ranking
 
@@ -32,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="full", help="full (default) or tiny")
     parser.add_argument("--replicate", type=int, default=0, help="replicate of the mini world: > 0 perturbs its initial weights by float-rounding-sized noise, as another CPU does (default 0)")
     parser.add_argument("--cache-dir", help="cache directory (default $ASPO_CACHE_DIR or <repo>/.cache/aspo)")
+    parser.add_argument("--scorer", action="append", default=[], choices=sorted(WORLD_SCORERS),
+                        help="build: make this scorer of ASPO-S beside the world's stages too (repeatable; "
+                             "otherwise each is made where a run first needs it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--refresh", action="store_true", help="measure: measure again even if stored")
     parser.add_argument("--json", action="store_true", help="info/measure: print JSON")
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from aspo_repro.miniworld import locate_world, obtain_world
+    from aspo_repro.miniworld.build import Beside
 
     if args.action == "info":
         world = locate_world(args.seed, args.cache_dir, args.size, args.replicate)
@@ -48,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
         return 0
     start = time.perf_counter()
-    world = obtain_world(args.seed, args.cache_dir, args.size, progress=not args.quiet, replicate=args.replicate)
+    beside = [Beside(WORLD_SCORERS[name].made_beside_world) for name in dict.fromkeys(args.scorer)]
+    world = obtain_world(args.seed, args.cache_dir, args.size, progress=not args.quiet, replicate=args.replicate,
+                         beside=beside)
     if args.action == "build":
         print(f"world ready in {time.perf_counter() - start:.1f} s: {world.root}")
         return 0

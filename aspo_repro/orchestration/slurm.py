@@ -324,10 +324,11 @@ class Launcher:
 
     # ------------------------------------------------------------------ cancel
     def cancel(self) -> list[Step]:
-        """Cancel every queued or running job of this plan and wait until they have ended; the steps cancelled."""
-        states = self.states()
+        """Cancel every queued or running job of this plan and wait until they have ended; the steps cancelled.
+        A job that has not recorded its step done is cancelled even where the step's output exists (a step
+        made before, whose job waits for its inputs: it would otherwise go on and record itself blocked)."""
         steps = [step for step in self.plan.steps
-                 if states[step.key] != "done" and self.alive(self.records.submission(step))]
+                 if self.records.status(step) != "done" and self.alive(self.records.submission(step))]
         self._cancel(steps)
         for step in steps:
             self.log(f"cancelled {step.label()} (job {self.records.submission(step)['job_id']})")

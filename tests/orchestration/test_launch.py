@@ -196,8 +196,8 @@ def test_two_reproduce_commands_on_one_work_directory_do_not_collide(sequential)
     assert code == 2 and "another reproduce is running on" in err and f"pid {first_pid}" in err
     assert "reproduce --table 1" in err  # it names the other command
     code, out = sequential["third"]  # waited, then found the first one's work done
-    # the world and the table always run; the rest, the world's scorer step included, is reused
-    assert code == 0 and "2 steps ran, 7 reused, 0 failed" in out
+    # the world and the table always run; the rest, the world's scorer step and the diagnosis included, is reused
+    assert code == 0 and "2 steps ran, 8 reused, 0 failed" in out
     assert len(sequential["results"]) == 3
 
 
@@ -211,7 +211,7 @@ def test_slurm_semantics_on_the_local_executor(tiny, sequential, failing_step):
     failing_step("train dpo on mini-llava-s (seed 0)")
     quiet = lambda message: None  # noqa: E731
     first = submit(reproduction, seeds=None, command="test", cluster="local", log=quiet)
-    assert len(first) == 9
+    assert len(first) == 10
     states = wait_until_finished(reproduction.plan, reproduction.stages, timeout_s=900)
     assert states.pop(DPO) == "failed" and states.pop(DPO_EVAL) == "blocked"
     assert set(states.values()) == {"done"}  # ASPO, the base model and the table went on
@@ -287,7 +287,8 @@ def test_cancel_stops_the_plans_jobs(tiny):
     quiet = lambda message: None  # noqa: E731
     submitted = submit(reproduction, seeds=None, command="test", cluster="local", log=quiet)
     cancelled = submit(reproduction, seeds=None, command="test", cluster="local", cancel=True, log=quiet)
-    assert {step.key for step in cancelled} == set(submitted)  # nothing had finished yet
+    # nothing had finished yet (the judge-trained scorer's job too, though its output was made before)
+    assert {step.key for step in cancelled} == set(submitted)
     time.sleep(5)  # what a cancelled job would have written by now
     records = StepRecords(tiny / "cancel" / "work")
     assert {records.status(step) for step in reproduction.plan.steps} == {"failed"}

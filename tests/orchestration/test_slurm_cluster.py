@@ -120,7 +120,7 @@ def test_a_failure_blocks_its_dependents_and_is_resubmitted_with_them(tiny, sequ
     submitted_plans.append(reproduction)
     failing_step("train dpo on mini-llava-s (seed 0)")
     first = submit(reproduction, seeds=None, command="test", log=QUIET)
-    assert len(first) == 9 and all(value.isdigit() for value in first.values())
+    assert len(first) == 10 and all(value.isdigit() for value in first.values())
     waits = dependencies(first.values())
     assert waits[first[DPO_EVAL]].startswith(f"afterok:{first[DPO]}")  # Slurm holds the order
     assert all(f"afterany:{first[key]}" in waits[first[RENDER]] for key in first if key[0] == "evaluate")
