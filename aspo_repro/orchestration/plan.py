@@ -80,8 +80,8 @@ class Plan:
 
     def critical_paths(self, seconds: Callable[[Step], float]) -> dict[tuple, float]:
         """Each step's longest chain of work to the plan's end: its own ``seconds`` and the longest chain
-        of the steps that need it. Steps started by it first leave fewer workers idle waiting on one step
-        (list scheduling, as HLFET does)."""
+        of the steps that need it. Of the steps ready, starting the one with the longest chain first leaves
+        fewer workers idle waiting on one step (list scheduling by critical path, as HLFET does)."""
         needed_by: dict[tuple, list[Step]] = {step.key: [] for step in self.steps}
         for step in self.steps:
             for need in step.needs:

@@ -1,7 +1,7 @@
 """The preference-data section of a mini table: do the pairs and ASPO's weights carry the signal?
 
 Beside a mini table's scores, each model's preference data as ``prefs diagnose`` measured it against
-the exact judge (``data/diagnostics.py``; the ``reproduce`` prefs step writes it beside the results):
+the exact judge (``data/diagnostics.py``; the ``reproduce`` diagnose step writes it beside the results):
 how much each side hallucinates, whether the rejected side is mostly longer or claims more objects,
 which side hallucinates more among pairs of equal length, and how well ASPO's weights (S, P, S+P) rank
 an answer's correct sentences above its hallucinated ones; then, for each row that weights by a
