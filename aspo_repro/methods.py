@@ -199,9 +199,15 @@ class Method:
         return options is not None and options.uses_similarity and options.scorer == "judge"
 
     @property
+    def rescorer(self) -> str | None:
+        """The world scorer (``WORLD_SCORERS``) that scores every chosen sentence again for it
+        (``scorer=judge-trained``), whatever the data holds; None where it weights by the data's similarities."""
+        return SCORER_KINDS[self.scorer].rescores_with if self.uses_similarity else None
+
+    @property
     def recomputes_similarity(self) -> bool:
         """Whether its scorer scores every chosen sentence again (``scorer=judge-trained``), whatever the data holds."""
-        return self.uses_similarity and SCORER_KINDS[self.scorer].rescores_with is not None
+        return self.rescorer is not None
 
     def with_options(self, **options: object) -> Method:
         """A copy with some options changed, validated; ``name`` records the change."""

@@ -166,14 +166,12 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bo
 def _rescorers_by_model(tables: dict[str, list[RunKey]]) -> dict[str, tuple[str, ...]]:
     """Per model, the world scorers its runs' methods score the chosen sentences with again: its
     diagnosis measures ASPO's weights with each, beside the data's own similarities."""
-    from aspo_repro.aspo_choices import SCORER_KINDS
-
     found: dict[str, set[str]] = {}
     for runs in tables.values():
         for run in runs:
             method = None if run.is_base else resolve_method(run.method)
             if method is not None and method.recomputes_similarity:
-                found.setdefault(run.model, set()).add(SCORER_KINDS[method.scorer].rescores_with)
+                found.setdefault(run.model, set()).add(method.rescorer)
     return {model: tuple(sorted(names)) for model, names in found.items()}
 
 
@@ -188,12 +186,7 @@ def _sft_needs(plan: Plan, model: str, base_needs: tuple[tuple, ...]) -> tuple[t
 
 def _scorer_needs(plan: Plan, run: RunKey, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:
     """The scorer step a run's training needs (added to the plan once), if its method scores again."""
-    from aspo_repro.aspo_choices import SCORER_KINDS
-
-    method = resolve_method(run.method)
-    if not method.recomputes_similarity:
-        return ()
-    return _world_scorer_needs(plan, SCORER_KINDS[method.scorer].rescores_with, base_needs)
+    return _world_scorer_needs(plan, resolve_method(run.method).rescorer, base_needs)
 
 
 def _world_scorer_needs(plan: Plan, name: str | None, base_needs: tuple[tuple, ...]) -> tuple[tuple, ...]:

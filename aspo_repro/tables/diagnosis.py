@@ -35,11 +35,8 @@ def load_diagnoses(results_root: str | os.PathLike, profile: str, models: tuple[
 def for_rows(diagnoses: dict[str, dict], rows: Sequence[TableRow]) -> dict[str, dict]:
     """The diagnoses with ASPO's weights by the scorers the table's rows score again with only
     (``weights_by_scorer``): a table shows the scorers its rows train with, whatever else was measured."""
-    from aspo_repro.aspo_choices import SCORER_KINDS
-
     methods = [resolve_method(row.method) for row in rows if row.runnable]
-    used = {SCORER_KINDS[method.scorer].rescores_with for method in methods
-            if method is not None and method.recomputes_similarity}
+    used = {method.rescorer for method in methods if method is not None and method.recomputes_similarity}
     return {model: {**report, "weights_by_scorer": {name: weights for name, weights in
                                                     (report.get("weights_by_scorer") or {}).items() if name in used}}
             for model, report in diagnoses.items()}

@@ -24,6 +24,8 @@ def test_only_a_caption_scored_similarity_weight_rescores_what_the_data_holds():
     for name in ("aspo-s", "aspo", "aspo-p", "aspo-oracle", "dpo"):
         assert not get_method(name).recomputes_similarity
     assert not get_method("aspo-p", scorer="judge-trained").recomputes_similarity  # alpha 0: no similarity
+    assert get_method("aspo", scorer="judge-trained").rescorer == "judge-trained"
+    assert get_method("aspo").rescorer is None and get_method("aspo-p", scorer="judge-trained").rescorer is None
     assert similarity_scorer(get_method("aspo-s"), TrainConfig(), prefs(MINI), None) is None  # the data's
 
 
