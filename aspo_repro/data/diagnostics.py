@@ -183,15 +183,14 @@ def sentence_nlls(opened, world, count: int | None = None) -> list[list[float] |
     """Per pair (the first ``count``; None: all), the base model's mean negative log-likelihood of each
     chosen sentence's tokens. Those of every pair are kept beside the world, keyed by the data's files, its
     model and the world, so that the report reads what the diagnosis computed."""
+    from aspo_repro.files import read_record, warn
+    from aspo_repro.miniworld.cache import beside_world
     from aspo_repro.storage import atomic_write_json, sha256_tree, stable_hash
 
     key = stable_hash({"data": sha256_tree(opened.directory), "world": world.root.name,
                        "model": (opened.manifest.get("settings") or {}).get("model")})
-    cache = world.root.parent.parent / NLL_CACHE / f"{key}.json"
-    try:
-        stored = json.loads(cache.read_text())["nlls"]
-    except (OSError, ValueError, KeyError, TypeError):
-        stored = None
+    cache = beside_world(world, NLL_CACHE, f"{key}.json")
+    stored = (read_record(cache, "kept sentence NLLs", warn) or {}).get("nlls")
     if isinstance(stored, list) and len(stored) == len(opened.dataset):
         return stored[:count]
     whole = count is None or count >= len(opened.dataset)

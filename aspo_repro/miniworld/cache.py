@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -95,6 +95,37 @@ def ensure_stage(directory: Path, inputs: dict, build: Callable[[Path], dict], *
         (tmp / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
         fingerprint = write_manifest(tmp, inputs_hash)
     return fingerprint
+
+
+# ----------------------------------------------------------------------------- stages beside a world
+# What is made from a built world on first use (a scorer, a graded base model) is kept beside it, not
+# in it: a world's build clears what it does not know in its own directory.
+
+def beside_world(world, kind_dir: str, name: str) -> Path:
+    """``<cache>/<kind_dir>/<world dir name>/<name>``: where a stage made from ``world`` is kept."""
+    return world.root.parent.parent / kind_dir / world.root.name / name
+
+
+def stage_fingerprint(stage: Path) -> str:
+    """The fingerprint a built stage's manifest records."""
+    return json.loads((stage / MANIFEST).read_text())["fingerprint"]
+
+
+def built_beside(directory: Path, inputs: Callable[[], dict], reads: Iterable[Path]) -> bool:
+    """Whether the stage at ``directory`` is complete, intact and made from ``inputs()``; False while a
+    stage it ``reads`` (whose fingerprints ``inputs`` names) is not built."""
+    if not all((stage / MANIFEST).is_file() for stage in reads):
+        return False
+    return verify_stage(directory, stable_hash(inputs()))[0] is not None
+
+
+def ensure_beside(directory: Path, inputs: dict, build: Callable[[Path], dict], *, what: str,
+                  progress: bool = True) -> Path:
+    """``directory``, its stage built by ``build`` unless it is there (``ensure_stage``), under a lock
+    beside it, so that two processes needing it build it once."""
+    with exclusive_lock(directory.parent / f".{directory.name}.lock"):
+        ensure_stage(directory, inputs, build, what=what, progress=progress)
+    return directory
 
 
 def remove_abandoned_builds(root: Path) -> None:

@@ -196,43 +196,38 @@ def negclip_loss(image_features, text_features, logit_scale):
 
 def scorer_dir(world, config: CaptionClipConfig) -> Path:
     """Where the caption scorer of ``world`` and ``config`` lives: beside the world, not in it."""
-    return world.root.parent.parent / SCORERS_DIR / world.root.name / config.key()
+    from aspo_repro.miniworld.cache import beside_world
+
+    return beside_world(world, SCORERS_DIR, config.key())
 
 
 def scorer_inputs(world, config: CaptionClipConfig) -> dict:
     """What the cached scorer is made from: the world, its data, the config and this module's code."""
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.cache import stage_fingerprint
     from aspo_repro.storage import sha256_file
 
-    data = json.loads((world.data_dir / cache.MANIFEST).read_text())["fingerprint"]
-    return {"stage": "caption-scorer", "world": world.root.name, "data": data, "config": asdict(config),
-            "code": sha256_file(Path(__file__))}
+    return {"stage": "caption-scorer", "world": world.root.name, "data": stage_fingerprint(world.data_dir),
+            "config": asdict(config), "code": sha256_file(Path(__file__))}
 
 
 def caption_scorer_built(world, config: CaptionClipConfig | None = None) -> bool:
     """Whether ``world`` (built or not) has the caption scorer of ``config`` (None: its size's), complete
     and intact."""
-    from aspo_repro.miniworld import cache
-    from aspo_repro.storage import stable_hash
+    from aspo_repro.miniworld.cache import built_beside
 
     config = config or SIZE_CONFIGS[world.size]
-    if not (world.data_dir / cache.MANIFEST).is_file():
-        return False
-    return cache.verify_stage(scorer_dir(world, config), stable_hash(scorer_inputs(world, config)))[0] is not None
+    return built_beside(scorer_dir(world, config), lambda: scorer_inputs(world, config), [world.data_dir])
 
 
 def ensure_caption_scorer(world, config: CaptionClipConfig | None = None, progress: bool = True,
                           position: int = 0) -> Path:
     """The caption scorer's checkpoint directory for a built ``world``, trained on first use (``config``
     None: its size's; ``position``: its progress bar's line)."""
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.cache import ensure_beside
 
     config = config or SIZE_CONFIGS[world.size]
-    directory = scorer_dir(world, config)
-    with cache.exclusive_lock(directory.parent / f".{directory.name}.lock"):
-        cache.ensure_stage(
-            directory, scorer_inputs(world, config),
-            lambda tmp: train_caption_clip(world.data_dir, tmp, config, world.config.data.image, world.seed,
-                                           progress, world.replicate, position),
-            what=f"caption scorer {config.key()}", progress=progress)
-    return directory
+    return ensure_beside(
+        scorer_dir(world, config), scorer_inputs(world, config),
+        lambda tmp: train_caption_clip(world.data_dir, tmp, config, world.config.data.image, world.seed,
+                                       progress, world.replicate, position),
+        what=f"caption scorer {config.key()}", progress=progress)

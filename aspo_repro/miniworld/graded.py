@@ -16,7 +16,6 @@ its evaluation.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from aspo_repro.errors import UserError
@@ -52,33 +51,29 @@ def graded_recipe(world, name: str) -> BaseModelRecipe:
 
 
 def graded_dir(world, name: str) -> Path:
-    """Where the graded model ``name`` of ``world`` lives: beside the world, not in it (a world's build
-    clears what it does not know in its own directory)."""
-    return world.root.parent.parent / GRADED_DIR / world.root.name / name
+    """Where the graded model ``name`` of ``world`` lives: beside the world, not in it."""
+    from aspo_repro.miniworld.cache import beside_world
+
+    return beside_world(world, GRADED_DIR, name)
 
 
 def graded_inputs(world, recipe: BaseModelRecipe) -> dict:
     """What a graded model is made from: the world, the recipe, the stages it reads and this module's code."""
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.cache import stage_fingerprint
     from aspo_repro.storage import sha256_file
 
-    def fingerprint(stage: Path) -> str:
-        return json.loads((stage / cache.MANIFEST).read_text())["fingerprint"]
-
     return {"stage": "graded-model", "world": world.root.name, "recipe": dataclasses.asdict(recipe),
-            "data": fingerprint(world.data_dir), "vision": fingerprint(world.clip_stage_dir(recipe.vision_from)),
-            "code": sha256_file(Path(__file__))}
+            "data": stage_fingerprint(world.data_dir),
+            "vision": stage_fingerprint(world.clip_stage_dir(recipe.vision_from)), "code": sha256_file(Path(__file__))}
 
 
 def graded_model_built(world, name: str) -> bool:
     """Whether ``world`` (built or not) has the graded model ``name``, complete and intact."""
-    from aspo_repro.miniworld import cache
-    from aspo_repro.storage import stable_hash
+    from aspo_repro.miniworld.cache import built_beside
 
     recipe = graded_recipe(world, name)
-    if not all((stage / cache.MANIFEST).is_file() for stage in (world.data_dir, world.clip_stage_dir(recipe.vision_from))):
-        return False
-    return cache.verify_stage(graded_dir(world, name), stable_hash(graded_inputs(world, recipe)))[0] is not None
+    return built_beside(graded_dir(world, name), lambda: graded_inputs(world, recipe),
+                        [world.data_dir, world.clip_stage_dir(recipe.vision_from)])
 
 
 def make_graded_model(name: str, world, progress: bool, position: int) -> None:
@@ -89,15 +84,12 @@ def make_graded_model(name: str, world, progress: bool, position: int) -> None:
 def ensure_graded_model(world, name: str, progress: bool = True, position: int = 0) -> Path:
     """The graded model ``name``'s checkpoint directory for a built ``world``, trained on first use
     (``position``: its progress bar's line)."""
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.cache import ensure_beside
     from aspo_repro.miniworld.sft import train_base_model
 
     recipe = graded_recipe(world, name)
-    directory = graded_dir(world, name)
-    with cache.exclusive_lock(directory.parent / f".{directory.name}.lock"):
-        cache.ensure_stage(
-            directory, graded_inputs(world, recipe),
-            lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
-                                         world.seed, world.config.data.image, progress, position, world.replicate),
-            what=f"graded base model {name} ({recipe.sft.total_steps} SFT steps)", progress=progress)
-    return directory
+    return ensure_beside(
+        graded_dir(world, name), graded_inputs(world, recipe),
+        lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
+                                     world.seed, world.config.data.image, progress, position, world.replicate),
+        what=f"graded base model {name} ({recipe.sft.total_steps} SFT steps)", progress=progress)

@@ -11,7 +11,6 @@ which does not need it, takes no time to train it (docs/scorer.md).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,42 +32,37 @@ def config_key(config: ClipConfig) -> str:
 
 def scorer_dir(world, config: ClipConfig) -> Path:
     """Where the judge-trained scorer of ``world`` and ``config`` lives: beside the world, not in it."""
-    return world.root.parent.parent / SCORERS_DIR / world.root.name / config_key(config)
+    from aspo_repro.miniworld.cache import beside_world
+
+    return beside_world(world, SCORERS_DIR, config_key(config))
 
 
 def scorer_inputs(world, config: ClipConfig) -> dict:
     """What the cached scorer is made from: the world, its data, the config and this module's code."""
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.cache import stage_fingerprint
     from aspo_repro.storage import sha256_file
 
-    data = json.loads((world.data_dir / cache.MANIFEST).read_text())["fingerprint"]
-    return {"stage": "judge-trained-scorer", "world": world.root.name, "data": data, "config": asdict(config),
-            "code": sha256_file(Path(__file__))}
+    return {"stage": "judge-trained-scorer", "world": world.root.name, "data": stage_fingerprint(world.data_dir),
+            "config": asdict(config), "code": sha256_file(Path(__file__))}
 
 
 def judge_trained_scorer_built(world) -> bool:
     """Whether ``world`` (built or not) has its judge-trained scorer, complete and intact."""
-    from aspo_repro.miniworld import cache
-    from aspo_repro.storage import stable_hash
+    from aspo_repro.miniworld.cache import built_beside
 
     config = SIZE_CONFIGS[world.size]
-    if not (world.data_dir / cache.MANIFEST).is_file():
-        return False
-    return cache.verify_stage(scorer_dir(world, config), stable_hash(scorer_inputs(world, config)))[0] is not None
+    return built_beside(scorer_dir(world, config), lambda: scorer_inputs(world, config), [world.data_dir])
 
 
 def ensure_judge_trained_scorer(world, progress: bool = True, position: int = 0) -> Path:
     """The judge-trained scorer's checkpoint directory for a built ``world``, trained on first use
     (``position``: its progress bar's line)."""
-    from aspo_repro.miniworld import cache
+    from aspo_repro.miniworld.cache import ensure_beside
     from aspo_repro.miniworld.clip_train import train_clip
 
     config = SIZE_CONFIGS[world.size]
-    directory = scorer_dir(world, config)
-    with cache.exclusive_lock(directory.parent / f".{directory.name}.lock"):
-        cache.ensure_stage(
-            directory, scorer_inputs(world, config),
-            lambda tmp: train_clip(world.data_dir, tmp, config, world.config.data.image, world.seed, progress,
-                                   position, world.replicate),
-            what="judge-trained scorer", progress=progress)
-    return directory
+    return ensure_beside(
+        scorer_dir(world, config), scorer_inputs(world, config),
+        lambda tmp: train_clip(world.data_dir, tmp, config, world.config.data.image, world.seed, progress,
+                               position, world.replicate),
+        what="judge-trained scorer", progress=progress)

@@ -145,11 +145,7 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bo
                 plan.add(Step(PREFS, prefs_key(run.model), (*model_needs, *_world_scorer_needs(plan, data_scorer, base_needs)),
                               model=run.model))
                 if diagnoses:
-                    scorers = rescorers.get(run.model, ())
-                    table_needs.append(plan.add(Step(
-                        DIAGNOSE, diagnose_key(run.model),
-                        (prefs_key(run.model), *(need for name in scorers for need in _world_scorer_needs(plan, name, base_needs))),
-                        model=run.model, rescored_by=scorers)).key)
+                    table_needs.append(_diagnose_step(plan, run.model, rescorers.get(run.model, ()), base_needs))
                 plan.add(Step(TRAIN, train_key(run), (prefs_key(run.model), *_scorer_needs(plan, run, base_needs)),
                               run=run, model=run.model))
                 needs = (train_key(run),)
@@ -161,6 +157,14 @@ def build_plan(profile: str, tables: dict[str, list[RunKey]], has_world_step: bo
         plan.steps[0] = dataclasses.replace(
             plan.steps[0], beside=tuple(step for step in plan.steps if step.kind.made_beside_world(step)))
     return plan
+
+
+def _diagnose_step(plan: Plan, model: str, scorers: tuple[str, ...], base_needs: tuple[tuple, ...]) -> tuple:
+    """The step that measures ``model``'s preference data (added to the plan once), with the world
+    scorers ``scorers`` made before it; its key."""
+    scorer_needs = (need for name in scorers for need in _world_scorer_needs(plan, name, base_needs))
+    step = Step(DIAGNOSE, diagnose_key(model), (prefs_key(model), *scorer_needs), model=model, rescored_by=scorers)
+    return plan.add(step).key
 
 
 def _rescorers_by_model(tables: dict[str, list[RunKey]]) -> dict[str, tuple[str, ...]]:

@@ -7,14 +7,19 @@ Three measurements on the built mini world, printed as JSON lines:
 - ``probe``: how often a linear probe tells each patch's cell from the frozen vision tower's
   features (last and second-to-last layer; 300 images to fit, 100 to test);
 - ``variant``: mini-InstructBLIP retrained by its world's recipe with one change (``--variant
-  NAME=JSON``: ``num_query_tokens``, ``qformer`` [hidden, layers, heads, intermediate],
-  ``learning_rate``, ``budget``, a share of the SFT steps as ``graded.scaled_sft`` cuts them, or
-  ``train_vision``: true, the vision tower trained with the rest instead of frozen), evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's
-  own recipe: its scores must equal the world's model's.
+  NAME=JSON``): ``num_query_tokens``; ``qformer`` [hidden, layers, heads, intermediate];
+  ``learning_rate``; ``budget``, a share of the SFT steps as ``graded.scaled_sft`` cuts them;
+  ``train_vision``: true, the vision tower trained with the rest instead of frozen; ``query_init``: the
+  query tokens drawn from N(0, std) as LAVIS draws them, not transformers' zeros; ``aligned``: true,
+  query i of the first cross-attention made to attend to patch i from the start (``queries_aligned``);
+  ``tower_objective``: the vision tower's CLIP trained with this objective (``own_tower``).
+  Each is evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's own recipe:
+  its scores must equal the world's model's.
 
     python scripts/experiments/instructblip_position.py --out /tmp/ib --variant world={} \\
         --variant q32='{"num_query_tokens": 32}' --variant qformer128='{"qformer": [128, 2, 4, 256]}' \\
-        --variant lr15='{"learning_rate": 1.5e-3}' --variant vision='{"train_vision": true}'
+        --variant lr15='{"learning_rate": 1.5e-3}' --variant vision='{"train_vision": true}' \\
+        --variant qinit='{"query_init": 0.02}' --variant aligned300='{"aligned": true, "budget": 3.0}'
 """
 
 from __future__ import annotations
@@ -95,6 +100,85 @@ def vision_trained(trained: bool):
         vision_init.load_vision_tower = frozen
 
 
+@contextlib.contextmanager
+def query_tokens_drawn(std: float | None):
+    """Build with the Q-Former's query tokens drawn from N(0, std), as LAVIS's ``init_Qformer`` draws
+    them, instead of transformers' zeros (meant for loading pretrained weights)."""
+    from aspo_repro.models import builders
+
+    built = builders.build_model_and_processor
+
+    def drawn(family, size=None, *, image, seed=0):
+        import torch
+
+        model, processor = built(family, size, image=image, seed=seed)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            model.query_tokens.copy_(torch.randn(model.query_tokens.shape, generator=generator) * std)
+        return model, processor
+
+    if std is not None:
+        builders.build_model_and_processor = drawn
+    try:
+        yield
+    finally:
+        builders.build_model_and_processor = built
+
+
+@contextlib.contextmanager
+def queries_aligned(images_dir: Path | None, strength: float = 30.0):
+    """After the vision tower is put in, point query i of the first cross-attention's first head at patch
+    i: its keys read the frozen tower's per-patch mean feature (centred over the patches, from 200 SFT
+    images), each patch's to one axis, and query token i is that axis (an experiment: a stand-in for
+    the pretraining that lets a real Q-Former find where things are)."""
+    from aspo_repro.models import vision_init
+
+    loaded = vision_init.load_vision_tower
+
+    def aligned(model, family, visual_state, freeze=True):
+        import torch
+        from PIL import Image
+        from transformers import BlipImageProcessor
+
+        loaded(model, family, visual_state, freeze=freeze)
+        paths = sorted(images_dir.glob("sft-*.png"))[:200]
+        size = model.config.vision_config.image_size
+        pixels = BlipImageProcessor(size={"height": size, "width": size})(
+            [Image.open(p).convert("RGB") for p in paths], return_tensors="pt")["pixel_values"]
+        with torch.no_grad():
+            features = model.vision_model(pixel_values=pixels).last_hidden_state[:, 1:, :].mean(0)
+            codes = features - features.mean(0)  # (patches, width)
+            patches, width = codes.shape
+            hidden = model.config.qformer_config.hidden_size
+            axes = torch.eye(hidden)[:patches]  # patch j -> axis j (the first head's dimensions)
+            cross = model.qformer.encoder.layer[0].crossattention.attention
+            cross.key.weight.mul_(0.1).add_(3.0 * axes.T @ torch.linalg.pinv(codes.T))
+            cross.key.bias.zero_()
+            cross.query.weight.mul_(0.1).add_(strength / 3.0 / hidden ** 0.5 * torch.eye(hidden))
+            model.query_tokens.copy_(axes.unsqueeze(0))
+
+    if images_dir is not None:
+        vision_init.load_vision_tower = aligned
+    try:
+        yield
+    finally:
+        vision_init.load_vision_tower = loaded
+
+
+def own_tower(world, objective: str, out: Path) -> Path:
+    """The world's ``eva-clip`` retrained with another objective (``contrastive``: as the LLaVAs' ``clip``,
+    object sentences; ``judged``: the world's own), kept in ``out``."""
+    from aspo_repro.miniworld.clip_train import train_clip
+
+    config = dataclasses.replace(world.config.clips["eva-clip"], objective=objective)
+    directory = out / f"tower-{objective}"
+    if not (directory / "done").is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        train_clip(world.data_dir, directory, config, world.config.data.image, world.seed, progress=False)
+        (directory / "done").write_text("")
+    return directory
+
+
 def variant(world, name: str, change: dict, out: Path) -> None:
     from aspo_repro.miniworld.graded import scaled_sft
     from aspo_repro.miniworld.sft import train_base_model
@@ -114,9 +198,13 @@ def variant(world, name: str, change: dict, out: Path) -> None:
     model_dir = out / name / "model"
     if not (model_dir / "config.json").is_file():
         model_dir.mkdir(parents=True, exist_ok=True)
-        with vision_trained(change.get("train_vision", False)):
-            train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), model_dir,
-                             world.seed, world.config.data.image, progress=False)
+        tower = world.clip_stage_dir(recipe.vision_from)
+        if "tower_objective" in change:
+            tower = own_tower(world, change["tower_objective"], out)
+        with vision_trained(change.get("train_vision", False)), query_tokens_drawn(change.get("query_init")), \
+                queries_aligned(world.data_dir / "images" if change.get("aligned") else None):
+            train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data.image,
+                             progress=False)
     result = out / name / "eval.json"
     subprocess.run([sys.executable, "-m", "aspo_repro", "evaluate", "--model-dir", str(model_dir),
                     "--benchmarks", "mini", "--benchmark-dir", str(world.benchmark_dir), "--out", str(result)],

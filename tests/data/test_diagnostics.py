@@ -121,9 +121,11 @@ def test_another_scorer_is_measured_beside_the_datas_similarities(tmp_path, tiny
     assert "weights_by_scorer" not in diagnose(directory, world=tiny_world, perplexity=False)
 
 
-def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world, monkeypatch):
+def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_answer(tmp_path, tiny_world, monkeypatch,
+                                                                                 capsys):
     from aspo_repro.data import diagnostics
     from aspo_repro.data.diagnostics import compute_sentence_nlls, sentence_nlls
+    from aspo_repro.miniworld.cache import beside_world
     from aspo_repro.training.preferences import open_preferences
 
     directory = write_pairs(tmp_path / "prefs", tiny_world, 0.9, 0.1)
@@ -133,8 +135,18 @@ def test_perplexity_weights_come_from_the_base_model_as_training_formats_the_ans
     opened = open_preferences(directory)
     assert sentence_nlls(opened, tiny_world, count=2) == compute_sentence_nlls(
         opened.manifest, opened.dataset.select(range(2)), tiny_world) == nll[:2]
+    kept = [path for path in beside_world(tiny_world, diagnostics.NLL_CACHE, "").glob("*.json")
+            if json.loads(path.read_text())["nlls"] == nll]
+    computed = diagnostics.compute_sentence_nlls
     monkeypatch.setattr(diagnostics, "compute_sentence_nlls", lambda *a: pytest.fail("computed again"))
     assert sentence_nlls(opened, tiny_world) == nll
+    # a damaged file is said and computed again, and kept whole again
+    assert len(kept) == 1
+    kept[0].write_text('{"nlls": [[0.1')
+    monkeypatch.setattr(diagnostics, "compute_sentence_nlls", computed)
+    assert sentence_nlls(opened, tiny_world) == nll
+    assert "kept sentence NLLs" in capsys.readouterr().err
+    assert json.loads(kept[0].read_text())["nlls"] == nll
     report = diagnose(directory, world=tiny_world)["weights"]
     for method in ("aspo-p", "aspo"):
         assert 0.0 <= report[method]["auc"]["value"] <= 1.0
