@@ -92,13 +92,13 @@ def _run_here(reproduction, args: argparse.Namespace, seeds: int | None, command
     from aspo_repro.orchestration import run as run_plan
     from aspo_repro.references import check_reference_write
 
-    print(describe_plan(reproduction.plan, reproduction.stages), flush=True)
+    jobs = args.jobs or reproduction.stages.ws.profile.jobs
+    print(describe_plan(reproduction.plan, reproduction.stages, jobs), flush=True)
     check_memory_plan(reproduction, args.gpus, args.gpu_memory_gb)
     if args.dry_run:
         return 0
     check_reference_write(reproduction.stages.ws.results_root)  # before hours of work, not after
     check_reference_write(reproduction.stages.ws.tables_dir)
-    jobs = args.jobs or reproduction.stages.ws.profile.jobs
     reproduction = run_plan(reproduction, seeds=seeds, command=command, jobs=jobs, wait=args.wait)
     report = reproduction.report
     ws = reproduction.stages.ws

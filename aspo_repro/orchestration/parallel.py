@@ -32,6 +32,7 @@ from aspo_repro.orchestration.memory import seen_gpu_memory_gib
 from aspo_repro.orchestration.plan import Plan, Step
 from aspo_repro.orchestration.runner import (
     BLOCKED,
+    BLOCKED_BY_FAILURE,
     FAILED,
     RAN,
     REUSED,
@@ -40,7 +41,6 @@ from aspo_repro.orchestration.runner import (
     append_journal,
     decide,
     execute,
-    format_seconds,
     note_outcome,
     outcome_line,
     run_step_here,
@@ -103,13 +103,10 @@ def _run_at_once(plan: Plan, stages: Stages, invocation: Invocation, slots: int,
             pending.remove(step)
             prefix = f"[{plan.steps.index(step) + 1}/{total}] {step.label()}"
             decision = decide(step, failed, rebuilt, stages)
-            if decision == BLOCKED:
-                log(f"{prefix}: blocked (a step it needs failed)")
-                finish(Outcome(step, BLOCKED, error="a step it needs failed"))
-                continue
-            if decision == REUSED:
-                log(f"{prefix}: done already, reused")
-                finish(Outcome(step, REUSED))
+            if decision in (BLOCKED, REUSED):
+                outcome = Outcome(step, decision, error=BLOCKED_BY_FAILURE if decision == BLOCKED else None)
+                log(outcome_line(prefix, outcome))
+                finish(outcome)
                 continue
             if pool is not None and step.kind.uses_every_core:
                 if running:  # it waits for the running steps to end, then runs alone
@@ -142,8 +139,7 @@ def _run_at_once(plan: Plan, stages: Stages, invocation: Invocation, slots: int,
                 continue
             del running[key]
             outcome = _outcome(entry.step, entry.job, records, time.perf_counter() - entry.started)
-            verdict = {RAN: "done", REUSED: "done already, reused"}.get(outcome.status, f"FAILED: {outcome.error}")
-            log(f"{entry.prefix}: {verdict} after {format_seconds(outcome.seconds)}")
+            log(outcome_line(entry.prefix, outcome))
             finish(outcome)
         time.sleep(POLL_SECONDS)
     return Report([outcomes[step.key] for step in plan.steps])

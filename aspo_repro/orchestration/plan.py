@@ -22,6 +22,7 @@ whether it is already done are its kind's to say (``step_kinds``).
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -90,6 +91,33 @@ class Plan:
         for step in reversed(self.steps):  # every step is listed after what it needs
             chains[step.key] = seconds(step) + max((chains[after.key] for after in needed_by[step.key]), default=0.0)
         return chains
+
+
+    def makespan(self, seconds: Callable[[Step], float], slots: int) -> float:
+        """How long the plan takes with ``slots`` steps at once, started as ``parallel.run_parallel`` starts
+        them (simulated): of the ready steps the longest chain first; a step whose kind uses every core alone,
+        once the running ones end; a step of no ``seconds`` (done already) at once, in no slot."""
+        chains = self.critical_paths(seconds)
+        pending = sorted(self.steps, key=lambda step: -chains[step.key])
+        finished: set[tuple] = set()
+        running: list[tuple[float, tuple]] = []  # a heap: (when it ends, its key)
+        now = 0.0
+        while pending or running:
+            step = next((step for step in pending if finished.issuperset(step.needs)), None)
+            alone = step is not None and (step.kind.uses_every_core or not seconds(step))
+            if step is not None and (alone and not (running and seconds(step)) or not alone and len(running) < slots):
+                pending.remove(step)
+                if alone:
+                    now += seconds(step)
+                    finished.add(step.key)
+                else:
+                    heapq.heappush(running, (now + seconds(step), step.key))
+            elif running:
+                now, key = heapq.heappop(running)
+                finished.add(key)
+            else:  # needs outside the plan: what is left, in turn
+                return now + sum(seconds(step) for step in pending)
+        return now
 
 
 def world_key() -> tuple:

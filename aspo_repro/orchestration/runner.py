@@ -23,6 +23,7 @@ from aspo_repro.provenance import git_revision
 # What became of a step (its outcome); ``decide`` answers REUSED, BLOCKED or TO_RUN before it runs.
 REUSED, RAN, FAILED, BLOCKED = "reused", "ran", "failed", "blocked"
 TO_RUN = "to run"
+BLOCKED_BY_FAILURE = "a step it needs failed"  # a blocked step's error
 
 
 @dataclass
@@ -53,24 +54,35 @@ class Report:
                 f"{len(self.by_status(FAILED))} failed, {len(self.by_status(BLOCKED))} blocked")
 
 
-def estimate_seconds(plan: Plan, stages: Stages) -> tuple[int, float]:
-    """Steps still to run and their estimated cost from the profile's estimates (what the world step makes
-    beside the world's stages, in its two worker processes, at half its own)."""
-    todo = [step for step in plan.steps if not stages.is_done(step)]
-    made_beside = {made.key for step in todo for made in step.beside}
+def estimate_seconds(plan: Plan, stages: Stages, jobs: int = 1) -> tuple[int, float]:
+    """Steps still to run and how long they take with ``jobs`` steps at once (``Plan.makespan``), from the
+    profile's estimates (what the world step makes beside the world's stages, in its two worker processes,
+    at half its own, in the world step's time)."""
+    todo = {step.key for step in plan.steps if not stages.is_done(step)}
     profile = stages.ws.profile
-    return len(todo), sum(profile.estimate(step.kind.name, step.on_model) / (2 if step.key in made_beside else 1)
-                          for step in todo)
+
+    def own(step: Step) -> float:
+        return profile.estimate(step.kind.name, step.on_model) if step.key in todo else 0.0
+
+    made_beside = {made.key for step in plan.steps for made in step.beside if step.key in todo}
+
+    def seconds(step: Step) -> float:
+        if step.key in made_beside:
+            return 0.0
+        return own(step) + sum(own(made) for made in step.beside) / 2
+
+    return len(todo), plan.makespan(seconds, jobs)
 
 
-def describe_plan(plan: Plan, stages: Stages) -> str:
+def describe_plan(plan: Plan, stages: Stages, jobs: int = 1) -> str:
     lines = [f"plan for {', '.join(plan.tables)} on profile {stages.ws.profile.name}:"]
     for index, step in enumerate(plan.steps, 1):
         state = "done" if stages.is_done(step) else "to run"
         lines.append(f"  {index:>3}. [{state:>6}] {step.label()}")
-    todo, seconds = estimate_seconds(plan, stages)
+    todo, seconds = estimate_seconds(plan, stages, jobs)
+    at_once = f", {jobs} at once" if jobs > 1 else ""
     lines.append(f"{len(plan.steps) - todo} of {len(plan.steps)} steps done; "
-                 f"{todo} to run, estimated {format_seconds(seconds)} on this profile's reference machine")
+                 f"{todo} to run{at_once}, estimated {format_seconds(seconds)} on this profile's reference machine")
     return "\n".join(lines)
 
 
@@ -109,15 +121,13 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
         prefix = f"[{index}/{total}] {step.label()}"
         decision = decide(step, failed, rebuilt, stages)
         if decision == BLOCKED:
-            outcome = Outcome(step, BLOCKED, error="a step it needs failed")
-            log(f"{prefix}: blocked (a step it needs failed)")
+            outcome = Outcome(step, BLOCKED, error=BLOCKED_BY_FAILURE)
         elif decision == REUSED:
             outcome = Outcome(step, REUSED)
-            log(f"{prefix}: done already, reused")
         else:
             log(f"{prefix} ...")
             outcome = run_step_here(step, stages, invocation)
-            log(outcome_line(prefix, outcome))
+        log(outcome_line(prefix, outcome))
         note_outcome(outcome, failed, rebuilt)
         report.outcomes.append(outcome)
         append_journal(journal, outcome, invocation)
@@ -125,9 +135,13 @@ def execute(plan: Plan, stages: Stages, invocation: Invocation, log=print) -> Re
 
 
 def outcome_line(prefix: str, outcome: Outcome) -> str:
-    """What the log says of a step run in this process once it ends."""
+    """What the log says of a step once it ends (run here or by a worker)."""
     if outcome.status == FAILED:
         return f"{prefix}: FAILED after {format_seconds(outcome.seconds)}: {outcome.error}"
+    if outcome.status == REUSED:
+        return f"{prefix}: done already, reused"
+    if outcome.status == BLOCKED:
+        return f"{prefix}: blocked ({outcome.error})"
     return f"{prefix}: done in {format_seconds(outcome.seconds)}"
 
 

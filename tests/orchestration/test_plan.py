@@ -6,7 +6,15 @@ import pytest
 
 from aspo_repro.errors import UserError
 from aspo_repro.orchestration import load_profile, plan_tables, profile_names
-from aspo_repro.orchestration.runner import BLOCKED, FAILED, RAN, REUSED, describe_plan, execute
+from aspo_repro.orchestration.runner import (
+    BLOCKED,
+    FAILED,
+    RAN,
+    REUSED,
+    describe_plan,
+    estimate_seconds,
+    execute,
+)
 from aspo_repro.orchestration.stages import Invocation, Workspace
 from aspo_repro.orchestration.step_kinds import (
     DIAGNOSE,
@@ -55,6 +63,32 @@ def test_a_steps_critical_path_is_its_time_and_the_longest_chain_of_what_needs_i
     assert chains[("prefs", "mini-llava-s")] == 20.0 + 10.0 + 3.0 + 1.0  # its training, not its diagnosis
     assert chains[("world",)] == 100.0 + chains[("prefs", "mini-llava-s")]
     assert chains[("scorer", "captions")] == 0.0 + chains[("prefs", "mini-llava-s")]
+
+
+def test_a_plans_time_at_once_is_the_simulated_schedule_of_run_parallel():
+    plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"], seeds=1)
+    seconds = {"world": 100.0, "scorer": 0.0, "prefs": 20.0, "diagnose": 5.0, "train": 10.0, "evaluate": 3.0,
+               "render": 1.0}
+    time = lambda step: seconds[step.kind.name]  # noqa: E731
+    assert plan.makespan(time, 1) == sum(time(step) for step in plan.steps) == 155.0
+    # two at once: the world alone (100); prefs beside the base model's evaluation (120); the two trainings
+    # (130); the diagnosis beside DPO's evaluation, then ASPO's (136); the render (137)
+    assert plan.makespan(time, 2) == 137.0
+    # three: the diagnosis beside the trainings (130), the two evaluations (133), the render
+    assert plan.makespan(time, 3) == plan.makespan(time, 10) == 134.0
+    # what is done takes no time and no slot: the two trainings at once (10), the diagnosis beside DPO's
+    # evaluation, then ASPO's (16), the base model's after the diagnosis (18), the render (19)
+    done = {("world",), ("prefs", "mini-llava-s")}
+    assert plan.makespan(lambda step: 0.0 if step.key in done else time(step), 2) == 19.0
+
+
+def test_the_plans_estimate_counts_the_steps_at_once(tmp_path):
+    plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"], seeds=1)
+    stages = FakeStages(tmp_path)
+    in_turn, at_once = estimate_seconds(plan, stages, 1), estimate_seconds(plan, stages, 2)
+    assert in_turn[0] == at_once[0] == len(plan.steps)
+    assert at_once[1] < in_turn[1]
+    assert "2 at once, estimated" in describe_plan(plan, stages, 2)
 
 
 def test_seeds_and_model_selection():
