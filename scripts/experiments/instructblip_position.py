@@ -12,14 +12,16 @@ Three measurements on the built mini world, printed as JSON lines:
   ``train_vision``: true, the vision tower trained with the rest instead of frozen; ``query_init``: the
   query tokens drawn from N(0, std) as LAVIS draws them, not transformers' zeros; ``aligned``: true,
   query i of the first cross-attention made to attend to patch i from the start (``queries_aligned``);
-  ``tower_objective``: the vision tower's CLIP trained with this objective (``own_tower``).
+  ``tower_objective``: the vision tower's CLIP trained with this objective (``own_tower``);
+  ``second_last``: true, the tower without its CLIP's last block (``last_block_dropped``).
   Each is evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's own recipe:
   its scores must equal the world's model's.
 
     python scripts/experiments/instructblip_position.py --out /tmp/ib --variant world={} \\
         --variant q32='{"num_query_tokens": 32}' --variant qformer128='{"qformer": [128, 2, 4, 256]}' \\
         --variant lr15='{"learning_rate": 1.5e-3}' --variant vision='{"train_vision": true}' \\
-        --variant qinit='{"query_init": 0.02}' --variant aligned300='{"aligned": true, "budget": 3.0}'
+        --variant qinit='{"query_init": 0.02}' --variant aligned300='{"aligned": true, "budget": 3.0}' \\
+        --variant contrastive='{"tower_objective": "contrastive"}' --variant second_last='{"second_last": true}'
 """
 
 from __future__ import annotations
@@ -179,6 +181,28 @@ def own_tower(world, objective: str, out: Path) -> Path:
     return directory
 
 
+@contextlib.contextmanager
+def last_block_dropped(dropped: bool):
+    """The vision tower without its CLIP's last block, as BLIP-2 takes EVA-CLIP's second-last layer's
+    features (and LLaVA's ``vision_feature_layer`` -2 does): in a CLIP only the class token of the
+    last block is trained, so its patch outputs are not."""
+    from aspo_repro.models import vision_init
+
+    loaded = vision_init.load_vision_tower
+
+    def without_last(model, family, visual_state, freeze=True):
+        last = max(vision_init._resblock_indices(visual_state))
+        kept = {k: v for k, v in visual_state.items() if not k.startswith(f"transformer.resblocks.{last}.")}
+        loaded(model, family, kept, freeze=freeze)
+
+    if dropped:
+        vision_init.load_vision_tower = without_last
+    try:
+        yield
+    finally:
+        vision_init.load_vision_tower = loaded
+
+
 def variant(world, name: str, change: dict, out: Path) -> None:
     from aspo_repro.miniworld.graded import scaled_sft
     from aspo_repro.miniworld.sft import train_base_model
@@ -194,6 +218,8 @@ def variant(world, name: str, change: dict, out: Path) -> None:
         sft = scaled_sft(sft, change["budget"])
     if "learning_rate" in change:
         sft = dataclasses.replace(sft, learning_rate=change["learning_rate"])
+    if change.get("second_last"):
+        size = dataclasses.replace(size, vision=dataclasses.replace(size.vision, layers=size.vision.layers - 1))
     recipe = dataclasses.replace(recipe, size=size, sft=sft)
     model_dir = out / name / "model"
     if not (model_dir / "config.json").is_file():
@@ -202,7 +228,8 @@ def variant(world, name: str, change: dict, out: Path) -> None:
         if "tower_objective" in change:
             tower = own_tower(world, change["tower_objective"], out)
         with vision_trained(change.get("train_vision", False)), query_tokens_drawn(change.get("query_init")), \
-                queries_aligned(world.data_dir / "images" if change.get("aligned") else None):
+                queries_aligned(world.data_dir / "images" if change.get("aligned") else None), \
+                last_block_dropped(change.get("second_last", False)):
             train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data.image,
                              progress=False)
     result = out / name / "eval.json"
