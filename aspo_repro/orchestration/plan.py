@@ -92,7 +92,6 @@ class Plan:
             chains[step.key] = seconds(step) + max((chains[after.key] for after in needed_by[step.key]), default=0.0)
         return chains
 
-
     def makespan(self, seconds: Callable[[Step], float], slots: int) -> float:
         """How long the plan takes with ``slots`` steps at once, started as ``parallel.run_parallel`` starts
         them (simulated): of the ready steps the longest chain first; a step whose kind uses every core alone,
@@ -104,10 +103,9 @@ class Plan:
         now = 0.0
         while pending or running:
             step = next((step for step in pending if finished.issuperset(step.needs)), None)
-            alone = step is not None and (step.kind.uses_every_core or not seconds(step))
-            if step is not None and (alone and not (running and seconds(step)) or not alone and len(running) < slots):
+            if step is not None and _starts_now(step, seconds(step), len(running), slots):
                 pending.remove(step)
-                if alone:
+                if step.kind.uses_every_core or not seconds(step):
                     now += seconds(step)
                     finished.add(step.key)
                 else:
@@ -118,6 +116,14 @@ class Plan:
             else:  # needs outside the plan: what is left, in turn
                 return now + sum(seconds(step) for step in pending)
         return now
+
+
+def _starts_now(step: Step, seconds: float, running: int, slots: int) -> bool:
+    """Whether a ready step starts beside ``running`` steps: one done already at once, one that uses
+    every core when none runs, any other in a free slot."""
+    if not seconds:
+        return True
+    return running == 0 if step.kind.uses_every_core else running < slots
 
 
 def world_key() -> tuple:
