@@ -13,7 +13,8 @@ Three measurements on the built mini world, printed as JSON lines:
   query tokens drawn from N(0, std) as LAVIS draws them, not transformers' zeros; ``aligned``: true,
   query i of the first cross-attention made to attend to patch i from the start (``queries_aligned``);
   ``tower_objective``: the vision tower's CLIP trained with this objective (``own_tower``);
-  ``second_last``: true, the tower without its CLIP's last block (``last_block_dropped``).
+  ``second_last``: true, the tower without its CLIP's last block (``last_block_dropped``);
+  ``captions_first``: steps on the descriptions with the language model frozen first (``captions_first``).
   Each is evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's own recipe:
   its scores must equal the world's model's.
 
@@ -21,7 +22,8 @@ Three measurements on the built mini world, printed as JSON lines:
         --variant q32='{"num_query_tokens": 32}' --variant qformer128='{"qformer": [128, 2, 4, 256]}' \\
         --variant lr15='{"learning_rate": 1.5e-3}' --variant vision='{"train_vision": true}' \\
         --variant qinit='{"query_init": 0.02}' --variant aligned300='{"aligned": true, "budget": 3.0}' \\
-        --variant contrastive='{"tower_objective": "contrastive"}' --variant second_last='{"second_last": true}'
+        --variant contrastive='{"tower_objective": "contrastive"}' --variant second_last='{"second_last": true}' \\
+        --variant captions1000='{"captions_first": 1000}'
 """
 
 from __future__ import annotations
@@ -203,6 +205,30 @@ def last_block_dropped(dropped: bool):
         vision_init.load_vision_tower = loaded
 
 
+@contextlib.contextmanager
+def captions_first(steps: int):
+    """Before the recipe's SFT, ``steps`` on its long answers (the descriptions, which say where every
+    object is) with the language model frozen: the Q-Former and its projection learn to pass on what the
+    language model needs to describe the image, as BLIP-2's generative pretraining with a frozen LLM does."""
+    from aspo_repro.miniworld import sft
+
+    trained = sft.train
+
+    def with_captions(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
+        model.language_model.requires_grad_(False)
+        first = dataclasses.replace(config, grounding_steps=0, steps=steps)
+        trained(model, [e for e in examples if not e.short], pixel_bank, pad_id, first, seed, progress, desc, position)
+        model.language_model.requires_grad_(True)
+        return trained(model, examples, pixel_bank, pad_id, config, seed, progress, desc, position)
+
+    if steps:
+        sft.train = with_captions
+    try:
+        yield
+    finally:
+        sft.train = trained
+
+
 def variant(world, name: str, change: dict, out: Path) -> None:
     from aspo_repro.miniworld.graded import scaled_sft
     from aspo_repro.miniworld.sft import train_base_model
@@ -229,7 +255,7 @@ def variant(world, name: str, change: dict, out: Path) -> None:
             tower = own_tower(world, change["tower_objective"], out)
         with vision_trained(change.get("train_vision", False)), query_tokens_drawn(change.get("query_init")), \
                 queries_aligned(world.data_dir / "images" if change.get("aligned") else None), \
-                last_block_dropped(change.get("second_last", False)):
+                last_block_dropped(change.get("second_last", False)), captions_first(change.get("captions_first", 0)):
             train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data.image,
                              progress=False)
     result = out / name / "eval.json"
