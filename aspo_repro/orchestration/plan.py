@@ -96,25 +96,26 @@ class Plan:
         """How long the plan takes with ``slots`` steps at once, started as ``parallel.run_parallel`` starts
         them (simulated): of the ready steps the longest chain first; a step whose kind uses every core alone,
         once the running ones end; a step of no ``seconds`` (done already) at once, in no slot."""
-        chains = self.critical_paths(seconds)
+        cost = {step.key: seconds(step) for step in self.steps}
+        chains = self.critical_paths(lambda step: cost[step.key])
         pending = sorted(self.steps, key=lambda step: -chains[step.key])
         finished: set[tuple] = set()
         running: list[tuple[float, tuple]] = []  # a heap: (when it ends, its key)
         now = 0.0
         while pending or running:
             step = next((step for step in pending if finished.issuperset(step.needs)), None)
-            if step is not None and _starts_now(step, seconds(step), len(running), slots):
+            if step is not None and _starts_now(step, cost[step.key], len(running), slots):
                 pending.remove(step)
-                if step.kind.uses_every_core or not seconds(step):
-                    now += seconds(step)
+                if step.kind.uses_every_core or not cost[step.key]:
+                    now += cost[step.key]
                     finished.add(step.key)
                 else:
-                    heapq.heappush(running, (now + seconds(step), step.key))
+                    heapq.heappush(running, (now + cost[step.key], step.key))
             elif running:
                 now, key = heapq.heappop(running)
                 finished.add(key)
             else:  # needs outside the plan: what is left, in turn
-                return now + sum(seconds(step) for step in pending)
+                return now + sum(cost[step.key] for step in pending)
         return now
 
 
