@@ -55,34 +55,38 @@ class Report:
 
 
 def estimate_seconds(plan: Plan, stages: Stages, jobs: int = 1) -> tuple[int, float]:
-    """Steps still to run and how long they take with ``jobs`` steps at once (``Plan.makespan``), from the
-    profile's estimates (what the world step makes beside the world's stages, in its two worker processes,
-    at half its own, in the world step's time)."""
-    todo = {step.key for step in plan.steps if not stages.is_done(step)}
-    profile = stages.ws.profile
+    """Steps still to run and how long they take with ``jobs`` steps at once (``plan_seconds``)."""
+    done = {step.key for step in plan.steps if stages.is_done(step)}
+    return len(plan.steps) - len(done), plan_seconds(plan, stages.ws.profile, done, jobs)
 
+
+def plan_seconds(plan: Plan, profile, done: set[tuple], jobs: int) -> float:
+    """How long the steps not ``done`` take with ``jobs`` at once (``Plan.makespan``), from the profile's
+    estimates (what the world step makes beside the world's stages, in its two worker processes, at half
+    its own, in the world step's time)."""
     def own(step: Step) -> float:
-        return profile.estimate(step.kind.name, step.on_model) if step.key in todo else 0.0
+        return 0.0 if step.key in done else profile.estimate(step.kind.name, step.on_model)
 
-    made_beside = {made.key for step in plan.steps for made in step.beside if step.key in todo}
+    made_beside = {made.key for step in plan.steps for made in step.beside if step.key not in done}
 
     def seconds(step: Step) -> float:
         if step.key in made_beside:
             return 0.0
         return own(step) + sum(own(made) for made in step.beside) / 2
 
-    return len(todo), plan.makespan(seconds, jobs)
+    return plan.makespan(seconds, jobs)
 
 
 def describe_plan(plan: Plan, stages: Stages, jobs: int = 1) -> str:
+    done = {step.key for step in plan.steps if stages.is_done(step)}  # once: a stage's check reads its files
     lines = [f"plan for {', '.join(plan.tables)} on profile {stages.ws.profile.name}:"]
     for index, step in enumerate(plan.steps, 1):
-        state = "done" if stages.is_done(step) else "to run"
+        state = "done" if step.key in done else "to run"
         lines.append(f"  {index:>3}. [{state:>6}] {step.label()}")
-    todo, seconds = estimate_seconds(plan, stages, jobs)
+    seconds = plan_seconds(plan, stages.ws.profile, done, jobs)
     at_once = f", {jobs} at once" if jobs > 1 else ""
-    lines.append(f"{len(plan.steps) - todo} of {len(plan.steps)} steps done; "
-                 f"{todo} to run{at_once}, estimated {format_seconds(seconds)} on this profile's reference machine")
+    lines.append(f"{len(done)} of {len(plan.steps)} steps done; {len(plan.steps) - len(done)} to run{at_once}, "
+                 f"estimated {format_seconds(seconds)} on this profile's reference machine")
     return "\n".join(lines)
 
 
