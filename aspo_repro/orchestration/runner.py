@@ -57,7 +57,14 @@ class Report:
 def estimate_seconds(plan: Plan, stages: Stages, jobs: int = 1) -> tuple[int, float]:
     """Steps still to run and how long they take with ``jobs`` steps at once (``plan_seconds``)."""
     done = {step.key for step in plan.steps if stages.is_done(step)}
-    return len(plan.steps) - len(done), plan_seconds(plan, stages.ws.profile, done, jobs)
+    return len(plan.steps) - len(done), plan_seconds(plan, stages.ws.profile, _with_work_done(plan, stages, done),
+                                                     jobs)
+
+
+def _with_work_done(plan: Plan, stages: Stages, done: set[tuple]) -> set[tuple]:
+    """``done`` and the steps that always run but would find their work done (a built world)."""
+    return done | {step.key for step in plan.steps
+                   if step.kind.always_runs and step.kind.finds_work_done(stages, step)}
 
 
 def plan_seconds(plan: Plan, profile, done: set[tuple], jobs: int) -> float:
@@ -79,11 +86,12 @@ def plan_seconds(plan: Plan, profile, done: set[tuple], jobs: int) -> float:
 
 def describe_plan(plan: Plan, stages: Stages, jobs: int = 1) -> str:
     done = {step.key for step in plan.steps if stages.is_done(step)}  # once: a stage's check reads its files
+    work_done = _with_work_done(plan, stages, done)
     lines = [f"plan for {', '.join(plan.tables)} on profile {stages.ws.profile.name}:"]
     for index, step in enumerate(plan.steps, 1):
-        state = "done" if step.key in done else "to run"
+        state = "done" if step.key in done else "built" if step.key in work_done else "to run"
         lines.append(f"  {index:>3}. [{state:>6}] {step.label()}")
-    seconds = plan_seconds(plan, stages.ws.profile, done, jobs)
+    seconds = plan_seconds(plan, stages.ws.profile, work_done, jobs)
     at_once = f", {jobs} at once" if jobs > 1 else ""
     lines.append(f"{len(done)} of {len(plan.steps)} steps done; {len(plan.steps) - len(done)} to run{at_once}, "
                  f"estimated {format_seconds(seconds)} on this profile's reference machine")

@@ -92,6 +92,14 @@ class Stages:
                                              log=self.log, replicate=settings.replicate, beside=beside)
         return self._built_world
 
+    def world_is_built(self) -> bool:
+        """Whether every stage of the profile's mini world is built and intact (what ``world`` would reuse)."""
+        from aspo_repro.miniworld.build import locate_world, stage_status
+
+        settings = self.ws.profile.world
+        world = locate_world(settings.seed, self.ws.cache_dir, settings.size, settings.replicate)
+        return all(state == "ok" for state in stage_status(world).values())
+
     def models(self):
         """Where the profile's model names resolve: the mini world, or the hub cache of the paper models."""
         from aspo_repro.models.loading import HubCache

@@ -61,6 +61,11 @@ class StepKind(abc.ABC):
     def is_done(self, stages: Stages, step: Step) -> bool:
         return False
 
+    def finds_work_done(self, stages: Stages, step: Step) -> bool:
+        """Whether running it now would find its work done: a step that is done, or one that always runs
+        and would only reuse what is built (the plan's estimate counts no time for it)."""
+        return self.is_done(stages, step)
+
     @abc.abstractmethod
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         """Do the step in this process (one rank of a launch that spans processes)."""
@@ -92,6 +97,9 @@ class World(StepKind):
     def label(self, step: Step) -> str:
         beside = f"; beside its stages: {'; '.join(made.label() for made in step.beside)}" if step.beside else ""
         return f"build the world (the mini world, or the rehearsal's stand-ins){beside}"
+
+    def finds_work_done(self, stages: Stages, step: Step) -> bool:
+        return stages.ws.profile.standins is None and stages.world_is_built()
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         profile = stages.ws.profile

@@ -14,6 +14,7 @@ from aspo_repro.orchestration.runner import (
     describe_plan,
     estimate_seconds,
     execute,
+    format_seconds,
 )
 from aspo_repro.orchestration.stages import Invocation, Workspace
 from aspo_repro.orchestration.step_kinds import (
@@ -91,6 +92,18 @@ def test_the_plans_estimate_counts_the_steps_at_once(tmp_path):
     assert "2 at once, estimated" in describe_plan(plan, stages, 2)
 
 
+def test_a_built_world_counts_no_time_in_the_estimate(tmp_path):
+    """The world step always runs (a cache hit when built): the estimate asks whether its stages are built."""
+    plan = plan_tables(["1"], load_profile("mini"), models=["mini-llava-s"], seeds=1)
+    all_but_render = {step.key for step in plan.steps if not step.kind.always_runs}
+    cold = describe_plan(plan, FakeStages(tmp_path, done=all_but_render), 2)
+    built = describe_plan(plan, FakeStages(tmp_path, done=all_but_render, world_built=True), 2)
+    render = format_seconds(load_profile("mini").estimate("render", None))
+    assert f"estimated {render} on" in built and f"estimated {render} on" not in cold
+    assert "[ built] build the world" in built and "[to run] build the world" in cold
+    assert estimate_seconds(plan, FakeStages(tmp_path, done=all_but_render, world_built=True), 2)[0] == 2
+
+
 def test_seeds_and_model_selection():
     plan = plan_tables(["5"], load_profile("mini"), models=["mini-llava-s"], seeds=2)
     assert {run.seed for run in plan.runs} == {0, 1}
@@ -125,12 +138,15 @@ def test_figure3_reuses_table5_runs_and_adds_the_sweep():
 class FakeStages:
     """Stages that record what ran; a step listed in ``fail`` raises."""
 
-    def __init__(self, tmp_path, done=(), fail=()):
+    def __init__(self, tmp_path, done=(), fail=(), world_built=False):
         self.ws = Workspace(load_profile("mini"), tmp_path / "results", tmp_path / "tables", tmp_path / "work")
-        self.done, self.fail, self.ran = set(done), set(fail), []
+        self.done, self.fail, self.ran, self.world_built = set(done), set(fail), [], world_built
 
     def is_done(self, step):
         return step.key in self.done
+
+    def world_is_built(self):
+        return self.world_built
 
     def training_processes(self, run, gpus, accelerate_config=None):
         return 1

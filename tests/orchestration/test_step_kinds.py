@@ -78,6 +78,27 @@ def test_a_diagnosis_is_done_once_it_measured_every_scorer_its_step_names(tmp_pa
     assert DIAGNOSE.is_done(stages, for_table1) and DIAGNOSE.is_done(stages, for_table5)
 
 
+def test_the_world_step_finds_its_work_done_only_where_every_stage_is_built(tiny_world, tmp_path):
+    """It always runs (never done), but the plan's estimate asks whether it would only reuse the world."""
+    import dataclasses
+    import shutil
+
+    from aspo_repro.orchestration import load_profile, plan_tables
+    from aspo_repro.orchestration.profiles import WorldSettings
+    from aspo_repro.orchestration.stages import Stages, Workspace
+
+    cache_dir = tmp_path / "cache"
+    copied = shutil.copytree(tiny_world.root, cache_dir / "worlds" / tiny_world.root.name)
+    profile = dataclasses.replace(load_profile("mini"), world=WorldSettings(size="tiny"))
+    stages = Stages(Workspace(profile, tmp_path / "results", tmp_path / "tables", tmp_path / "work", cache_dir),
+                    log=lambda message: None)
+    world_step = plan_tables(["1"], profile, models=["mini-llava-s"]).steps[0]
+    assert world_step.kind.finds_work_done(stages, world_step) and not stages.is_done(world_step)
+    weights = copied / tiny_world.model_dir("mini-llava-s").relative_to(tiny_world.root) / "config.json"
+    weights.write_text(weights.read_text() + " ")
+    assert not world_step.kind.finds_work_done(stages, world_step)
+
+
 def test_the_world_step_makes_the_caption_scorer_and_graded_models_beside_the_world(tiny_world, tmp_path):
     """The world step of a base-quality plan trains what its scorer and sft steps need while the world is
     built (here reused); those steps then find their work done."""
