@@ -14,16 +14,25 @@ Three measurements on the built mini world, printed as JSON lines:
   query i of the first cross-attention made to attend to patch i from the start (``queries_aligned``);
   ``tower_objective``: the vision tower's CLIP trained with this objective (``own_tower``);
   ``second_last``: true, the tower without its CLIP's last block (``last_block_dropped``);
-  ``captions_first``: steps on the descriptions with the language model frozen first (``captions_first``).
-  Each is evaluated on the mini benchmarks. ``--variant world={}`` retrains the world's own recipe:
-  its scores must equal the world's model's.
+  ``captions_first``: steps on the descriptions with the language model frozen first (``captions_first``);
+  ``no_cls``: true, the Q-Former reads the patches only, not the tower's class token (``class_token_hidden``);
+  ``tower_pool``: the tower's CLIP pooled so (``own_tower``); ``matched_first``: steps of BLIP-2's
+  image-text matching on the Q-Former first (``matched_first``); ``matching_only``: those steps alone, no
+  SFT: the held-out matching accuracy (``matching_only``). Each other is evaluated on the mini benchmarks
+  and probed as ``where_what`` probes. ``--variant world={}`` retrains the world's own recipe: its scores
+  must equal the world's model's.
+
+``--where-what`` instead probes what the world's three models' language models get (``where_what``):
+whether the image tokens in order tell what is in each of the nine cells, and for InstructBLIP the share
+of its Q-Former's cross-attention on the tower's class token.
 
     python scripts/experiments/instructblip_position.py --out /tmp/ib --variant world={} \\
         --variant q32='{"num_query_tokens": 32}' --variant qformer128='{"qformer": [128, 2, 4, 256]}' \\
         --variant lr15='{"learning_rate": 1.5e-3}' --variant vision='{"train_vision": true}' \\
         --variant qinit='{"query_init": 0.02}' --variant aligned300='{"aligned": true, "budget": 3.0}' \\
         --variant contrastive='{"tower_objective": "contrastive"}' --variant second_last='{"second_last": true}' \\
-        --variant captions1000='{"captions_first": 1000}'
+        --variant captions1000='{"captions_first": 1000}' --variant nocls='{"no_cls": true}' \\
+        --variant itm3000='{"matched_first": 3000}' --variant m_l4='{"matching_only": 3000, "qformer": [64, 4, 2, 128]}'
 """
 
 from __future__ import annotations
@@ -84,6 +93,90 @@ def probe(world, model_name: str) -> None:
         fitted = LogisticRegression(max_iter=2000).fit(features[:split], cell[:split])
         print(json.dumps({"probe": model_name, "layer": layer,
                           "accuracy": round(fitted.score(features[split:], cell[split:]), 3)}), flush=True)
+
+
+def scenes_of(world, split: str) -> dict[str, list]:
+    """Each scene of ``split`` as its nine cells' shapes (row by row; ``""`` where a cell is empty)."""
+    from aspo_repro.miniworld.lexicon import CELLS
+
+    cells = {}
+    for line in (world.data_dir / "scenes.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["split"] == split:
+            at = {(o["row"], o["column"]): o["shape"] for o in row["objects"]}
+            cells[row["id"]] = [at.get(cell, "") for cell in CELLS]
+    return cells
+
+
+def language_model_inputs(model, processor, images):
+    """What the language model gets for each image: LLaVA's projected patches, InstructBLIP's projected
+    query outputs (its Q-Former asked to describe the image); (images, tokens, width)."""
+    import torch
+
+    with torch.no_grad():
+        if hasattr(model, "qformer"):
+            encoded = processor(images=images, text=["Describe the image in detail."] * len(images),
+                                return_tensors="pt")
+            features = model.get_image_features(encoded["pixel_values"], encoded["qformer_input_ids"],
+                                                encoded["qformer_attention_mask"])
+            return features.pooler_output if hasattr(features, "pooler_output") else features[0]
+        pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
+        config = model.config
+        features = model.model.get_image_features(pixel_values=pixels, vision_feature_layer=config.vision_feature_layer,
+                                                  vision_feature_select_strategy=config.vision_feature_select_strategy)
+        return torch.stack(list(features.pooler_output))
+
+
+def class_token_share(model, processor, images) -> float | None:
+    """The share of the Q-Former's cross-attention (every layer that has one, every head and query) on the
+    vision tower's class token; None where the tokens it reads have none (``class_token_hidden``)."""
+    import torch
+
+    encoded = processor(images=images, text=["Describe the image in detail."] * len(images), return_tensors="pt")
+    with torch.no_grad():
+        seen = model.vision_model(pixel_values=encoded["pixel_values"]).last_hidden_state
+        if seen.shape[1] == model.config.vision_config.image_size ** 2 // model.config.vision_config.patch_size ** 2:
+            return None
+        queries = model.query_tokens.expand(len(images), -1, -1)
+        mask = torch.cat([torch.ones(queries.shape[:2], dtype=torch.long), encoded["qformer_attention_mask"]], 1)
+        attention = model.qformer(input_ids=encoded["qformer_input_ids"], attention_mask=mask, query_embeds=queries,
+                                  encoder_hidden_states=seen, output_attentions=True).cross_attentions
+    return round(float(torch.stack([a[..., 0].mean() for a in attention if a is not None]).mean()), 3)
+
+
+def where_what(world, model_name: str, fit: int = 1800, test: int = 600, directory: Path | None = None) -> None:
+    """How well a probe reads what is in each of the nine cells from what the language model gets (the
+    image tokens in order, flattened): logistic regression per cell, the shape there or empty (its
+    "majority": always saying the most common, empty)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    directory = directory or world.model_dir(model_name)
+    processor = AutoProcessor.from_pretrained(directory)
+    model = AutoModelForImageTextToText.from_pretrained(directory, attn_implementation="eager").eval()
+    cells = scenes_of(world, "sft")
+    ids = sorted(cells)[:fit + test]
+    images = [Image.open(world.data_dir / "images" / f"{i}.png").convert("RGB") for i in ids]
+    tokens = np.concatenate([language_model_inputs(model, processor, images[s:s + 200]).float().numpy()
+                             for s in range(0, len(images), 200)])
+    labels = np.array([cells[i] for i in ids])
+    if hasattr(model, "qformer"):
+        print(json.dumps({"where_what": model_name, "class_token_share": class_token_share(model, processor,
+                                                                                            images[:200])}))
+    for view, features in (("in order", tokens.reshape(len(ids), -1)),):
+        right, majority = [], []
+        for cell in range(labels.shape[1]):
+            y = labels[:, cell]
+            fitted = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1)).fit(features[:fit], y[:fit])
+            right.append(fitted.score(features[fit:], y[fit:]))
+            majority.append(max(np.mean(y[fit:] == v) for v in set(y[fit:])))
+        print(json.dumps({"where_what": model_name, "tokens": tokens.shape[1], "view": view,
+                          "accuracy": round(float(np.mean(right)), 3),
+                          "majority": round(float(np.mean(majority)), 3)}), flush=True)
 
 
 @contextlib.contextmanager
@@ -150,7 +243,9 @@ def queries_aligned(images_dir: Path | None, strength: float = 30.0):
         pixels = BlipImageProcessor(size={"height": size, "width": size})(
             [Image.open(p).convert("RGB") for p in paths], return_tensors="pt")["pixel_values"]
         with torch.no_grad():
-            features = model.vision_model(pixel_values=pixels).last_hidden_state[:, 1:, :].mean(0)
+            seen = model.vision_model(pixel_values=pixels).last_hidden_state
+            patches = (size // model.config.vision_config.patch_size) ** 2
+            features = seen[:, -patches:, :].mean(0)  # without the class token, where it is still there
             codes = features - features.mean(0)  # (patches, width)
             patches, width = codes.shape
             hidden = model.config.qformer_config.hidden_size
@@ -169,16 +264,29 @@ def queries_aligned(images_dir: Path | None, strength: float = 30.0):
         vision_init.load_vision_tower = loaded
 
 
-def own_tower(world, objective: str, out: Path) -> Path:
+def own_tower(world, objective: str, out: Path, pool: str = "tok") -> Path:
     """The world's ``eva-clip`` retrained with another objective (``contrastive``: as the LLaVAs' ``clip``,
-    object sentences; ``judged``: the world's own), kept in ``out``."""
-    from aspo_repro.miniworld.clip_train import train_clip
+    object sentences; ``judged``: the world's own) or pooling (open_clip's ``pool_type``: ``tok``, the
+    class token, as the world's; ``avg``, the patches' mean), kept in ``out``."""
+    from aspo_repro.miniworld import clip_train
 
     config = dataclasses.replace(world.config.clips["eva-clip"], objective=objective)
-    directory = out / f"tower-{objective}"
+    directory = out / f"tower-{objective}" if pool == "tok" else out / f"tower-{objective}-{pool}"
+    configured = clip_train.open_clip_config
+
+    def pooled(*args, **kwargs):
+        built = configured(*args, **kwargs)
+        built["model_cfg"]["vision_cfg"]["pool_type"] = pool
+        return built
+
     if not (directory / "done").is_file():
         directory.mkdir(parents=True, exist_ok=True)
-        train_clip(world.data_dir, directory, config, world.config.data.image, world.seed, progress=False)
+        clip_train.open_clip_config = pooled
+        try:
+            clip_train.train_clip(world.data_dir, directory, config, world.config.data.image, world.seed,
+                                  progress=False)
+        finally:
+            clip_train.open_clip_config = configured
         (directory / "done").write_text("")
     return directory
 
@@ -229,6 +337,145 @@ def captions_first(steps: int):
         sft.train = trained
 
 
+@contextlib.contextmanager
+def class_token_hidden(hidden: bool):
+    """The Q-Former's cross-attention reads the patches only, not the vision tower's class token (LLaVA's
+    language model gets the patches only: ``vision_feature_select_strategy`` "default"). In the world's
+    model every query reads the class token alone (``cross_attention``). transformers' InstructBLIP has no
+    setting for it: its vision model's output is cut here, in training and in evaluation alike."""
+    from transformers.models.instructblip import modeling_instructblip
+
+    vision = modeling_instructblip.InstructBlipVisionModel
+    forward = vision.forward
+
+    def patches_only(self, *args, **kwargs):
+        output = forward(self, *args, **kwargs)
+        output.last_hidden_state = output.last_hidden_state[:, 1:, :]
+        return output
+
+    if hidden:
+        vision.forward = patches_only
+    try:
+        yield
+    finally:
+        vision.forward = forward
+
+
+def matching_batch(scenes: list, rng, size: int) -> tuple[list[int], list[str], list[int]]:
+    """BLIP-2's image-text matching on object sentences: for ``size`` images, one of its objects' sentence
+    (label 1) or, half the time, that sentence made false (label 0): three times in four the object
+    put in an empty cell, else given another colour."""
+    from aspo_repro.miniworld import grammar, lexicon
+
+    rows, texts, labels = rng.sample(range(len(scenes)), size), [], []
+    for row in rows:
+        scene = scenes[row]
+        obj = rng.choice(scene.objects)
+        empty = [cell for cell in lexicon.CELLS if scene.at(*cell) is None]
+        if rng.random() < 0.5:
+            texts.append(grammar.object_sentence(obj)), labels.append(1)
+            continue
+        if empty and rng.random() < 0.75:
+            row_, column = rng.choice(empty)
+            false = dataclasses.replace(obj, row=row_, column=column)
+        else:
+            false = dataclasses.replace(obj, colour=rng.choice([c for c in lexicon.COLOURS if c != obj.colour]))
+        texts.append(grammar.object_sentence(false)), labels.append(0)
+    return rows, texts, labels
+
+
+def match_images(model, tokenizer, pixel_bank, scenes: list, steps: int, seed: int) -> dict:
+    """Train the Q-Former and its query tokens on image-text matching (``matching_batch``; a linear head on
+    each query's output, the logits averaged over the queries, as BLIP-2's ITM), the rest frozen; the last
+    tenth of the images held out. Returns the held-out accuracy on position swaps and on all."""
+    import random
+
+    import torch
+
+    rng, held = random.Random(f"itm:{seed}"), len(scenes) // 10
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(model.config.qformer_config.hidden_size, 2)
+    trained = [model.query_tokens, *model.qformer.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(trained, lr=5e-4, betas=(0.9, 0.98), weight_decay=0.05)
+
+    def logits(rows, texts):
+        encoded = tokenizer(texts, padding=True, return_tensors="pt")
+        seen = model.vision_model(pixel_values=pixel_bank[rows]).last_hidden_state
+        queries = model.query_tokens.expand(len(rows), -1, -1)
+        mask = torch.cat([torch.ones(queries.shape[:2], dtype=torch.long), encoded["attention_mask"]], 1)
+        out = model.qformer(input_ids=encoded["input_ids"], attention_mask=mask, query_embeds=queries,
+                            encoder_hidden_states=seen).last_hidden_state
+        return head(out[:, :queries.shape[1]]).mean(1)
+
+    model.train()
+    for _ in range(steps):
+        rows, texts, labels = matching_batch(scenes[held:], rng, 64)
+        loss = torch.nn.functional.cross_entropy(logits([held + r for r in rows], texts), torch.tensor(labels))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    with torch.no_grad():
+        rows, texts, labels = matching_batch(scenes[:held], random.Random(f"itm-test:{seed}"), held)
+        right = (logits(rows, texts).argmax(-1) == torch.tensor(labels)).tolist()
+    return {"itm_accuracy": round(sum(right) / len(right), 3)}
+
+
+@contextlib.contextmanager
+def matched_first(world, steps: int):
+    """Before the recipe's SFT, ``steps`` of image-text matching (``match_images``), as BLIP-2's first
+    stage trains its Q-Former (its contrastive and captioning losses left out)."""
+    from aspo_repro.miniworld import sft
+    from aspo_repro.miniworld.data import read_scenes
+    from aspo_repro.models import builders
+
+    built, trained, kept = builders.build_model_and_processor, sft.train, {}
+
+    def keeping(*args, **kwargs):
+        kept["model"], kept["processor"] = built(*args, **kwargs)
+        return kept["model"], kept["processor"]
+
+    def with_matching(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
+        items = json.loads(world.sft_json.read_text())
+        names = sorted({item["image"] for item in items})
+        by_id = {scene.id: scene for scene in read_scenes(world.data_dir, "sft")}
+        scenes = [by_id[Path(name).stem] for name in names]
+        print(json.dumps({"matched_first": steps, **match_images(model, kept["processor"].qformer_tokenizer,
+                                                                  pixel_bank, scenes, steps, seed)}), flush=True)
+        return trained(model, examples, pixel_bank, pad_id, config, seed, progress, desc, position)
+
+    if steps:
+        builders.build_model_and_processor, sft.train = keeping, with_matching
+    try:
+        yield
+    finally:
+        builders.build_model_and_processor, sft.train = built, trained
+
+
+def matching_only(world, recipe, steps: int, seed: int = 0) -> dict:
+    """Image-text matching alone (``match_images``) on a fresh model of ``recipe`` with its vision tower,
+    its query tokens drawn from N(0, 0.02) as LAVIS draws them (transformers builds them as zeros, and
+    without a language model after them nothing would tell the queries apart): whether its Q-Former can
+    tell an object's sentence from the same with the object moved at all."""
+    import torch
+
+    from aspo_repro.miniworld.data import read_scenes
+    from aspo_repro.miniworld.sft import load_images, pretrained_vision, single_thread
+    from aspo_repro.models.builders import build_model_and_processor
+    from aspo_repro.models.families import get_family
+    from aspo_repro.models.vision_init import load_vision_tower
+
+    model, processor = build_model_and_processor(recipe.family, recipe.size, image=world.config.data.image, seed=seed)
+    with torch.no_grad():  # as LAVIS draws them: transformers' zeros would leave every query the same
+        model.query_tokens.normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
+    load_vision_tower(model, get_family(recipe.family), pretrained_vision(world.clip_stage_dir(recipe.vision_from)))
+    scenes = read_scenes(world.data_dir, "sft")
+    images = load_images(world.data_dir / "images", [f"{scene.id}.png" for scene in scenes])
+    pixel_bank = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+    with single_thread():  # as the world's builds: two such processes side by side do not contend
+        return match_images(model, processor.qformer_tokenizer, pixel_bank, scenes, steps, seed)
+
+
 def variant(world, name: str, change: dict, out: Path) -> None:
     from aspo_repro.miniworld.graded import scaled_sft
     from aspo_repro.miniworld.sft import train_base_model
@@ -247,22 +494,35 @@ def variant(world, name: str, change: dict, out: Path) -> None:
     if change.get("second_last"):
         size = dataclasses.replace(size, vision=dataclasses.replace(size.vision, layers=size.vision.layers - 1))
     recipe = dataclasses.replace(recipe, size=size, sft=sft)
+    if change.get("matching_only"):
+        print(json.dumps({"variant": name, "change": change, **matching_only(world, recipe, change["matching_only"])}),
+              flush=True)
+        return
     model_dir = out / name / "model"
     if not (model_dir / "config.json").is_file():
         model_dir.mkdir(parents=True, exist_ok=True)
         tower = world.clip_stage_dir(recipe.vision_from)
-        if "tower_objective" in change:
-            tower = own_tower(world, change["tower_objective"], out)
+        if "tower_objective" in change or "tower_pool" in change:
+            tower = own_tower(world, change.get("tower_objective", "judged"), out, change.get("tower_pool", "tok"))
         with vision_trained(change.get("train_vision", False)), query_tokens_drawn(change.get("query_init")), \
                 queries_aligned(world.data_dir / "images" if change.get("aligned") else None), \
-                last_block_dropped(change.get("second_last", False)), captions_first(change.get("captions_first", 0)):
+                last_block_dropped(change.get("second_last", False)), captions_first(change.get("captions_first", 0)), \
+                class_token_hidden(change.get("no_cls", False)), matched_first(world, change.get("matched_first", 0)):
             train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data.image,
                              progress=False)
     result = out / name / "eval.json"
-    subprocess.run([sys.executable, "-m", "aspo_repro", "evaluate", "--model-dir", str(model_dir),
-                    "--benchmarks", "mini", "--benchmark-dir", str(world.benchmark_dir), "--out", str(result)],
-                   check=True, stdout=subprocess.DEVNULL)
+    evaluation = ["evaluate", "--model-dir", str(model_dir), "--benchmarks", "mini",
+                  "--benchmark-dir", str(world.benchmark_dir), "--out", str(result)]
+    if change.get("no_cls"):  # the change lives in this process: evaluate here
+        from aspo_repro.cli import main as cli_main
+
+        with class_token_hidden(True), contextlib.redirect_stdout(sys.stderr):
+            assert cli_main(evaluation) == 0
+    else:
+        subprocess.run([sys.executable, "-m", "aspo_repro", *evaluation], check=True, stdout=subprocess.DEVNULL)
     scores = json.loads(result.read_text())["scores"]
+    with class_token_hidden(change.get("no_cls", False)):
+        where_what(world, name, directory=model_dir)
     print(json.dumps({"variant": name, "change": change, **{k: round(v["value"], 1) for k, v in scores.items()},
                       **gqa_by_type(scores, world.benchmark_dir)}), flush=True)
 
@@ -271,8 +531,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="where the variants' models and results go")
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON: a change to the recipe")
+    parser.add_argument("--where-what", action="store_true",
+                        help="only probe what the world's models' language models get (where_what)")
     args = parser.parse_args()
     world = build_world(progress=False)
+    if all(json.loads(spec.partition("=")[2] or "{}").get("matching_only") for spec in args.variant or ["x="]):
+        for spec in args.variant:
+            name, _, change = spec.partition("=")
+            variant(world, name, json.loads(change), args.out)
+        return
+    if args.where_what:
+        for model_name in (FAMILY, "mini-llava-s", "mini-llava-m"):
+            where_what(world, model_name)
+        return
     committed_types(world)
     for model_name in (FAMILY, "mini-llava-s"):
         probe(world, model_name)
