@@ -94,8 +94,8 @@ def test_the_world_step_finds_its_work_done_only_where_every_stage_is_built(tiny
                     log=lambda message: None)
     world_step = plan_tables(["1"], profile, models=["mini-llava-s"]).steps[0]
     assert world_step.kind.finds_work_done(stages, world_step) and not stages.is_done(world_step)
-    weights = copied / tiny_world.model_dir("mini-llava-s").relative_to(tiny_world.root) / "config.json"
-    weights.write_text(weights.read_text() + " ")
+    model_config = copied / tiny_world.model_dir("mini-llava-s").relative_to(tiny_world.root) / "config.json"
+    model_config.write_text(model_config.read_text() + " ")  # a stage's file changed: the stage is not intact
     assert not world_step.kind.finds_work_done(stages, world_step)
 
 
