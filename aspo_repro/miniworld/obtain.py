@@ -18,13 +18,20 @@ COLD_BUILD_SECONDS = {"full": 420, "tiny": 20}
 def obtain_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
                  progress: bool = True, log=warn, replicate: int = 0, beside=()):
     """``build.build_world``, announcing a build to ``log`` before it starts."""
-    from aspo_repro.miniworld.build import build_world, locate_world, stage_status
+    from aspo_repro.miniworld.build import build_world, locate_world
 
     world = locate_world(seed, cache_dir, size, replicate)
-    to_build = [name for name, state in stage_status(world).items() if state != "ok"]
+    to_build = stages_to_build(world)
     if to_build:
         log(build_announcement(world, to_build))
     return build_world(seed, cache_dir, size, progress=progress, replicate=replicate, beside=beside)
+
+
+def stages_to_build(world) -> list[str]:
+    """The stages a build would make: missing, or not intact (``build.stage_status``)."""
+    from aspo_repro.miniworld.build import stage_status
+
+    return [name for name, state in stage_status(world).items() if state != "ok"]
 
 
 def recorded_world(settings: dict, progress: bool = False):

@@ -94,11 +94,11 @@ class Stages:
 
     def world_is_built(self) -> bool:
         """Whether every stage of the profile's mini world is built and intact (what ``world`` would reuse)."""
-        from aspo_repro.miniworld.build import locate_world, stage_status
+        from aspo_repro.miniworld.build import locate_world
+        from aspo_repro.miniworld.obtain import stages_to_build
 
         settings = self.ws.profile.world
-        world = locate_world(settings.seed, self.ws.cache_dir, settings.size, settings.replicate)
-        return all(state == "ok" for state in stage_status(world).values())
+        return not stages_to_build(locate_world(settings.seed, self.ws.cache_dir, settings.size, settings.replicate))
 
     def models(self):
         """Where the profile's model names resolve: the mini world, or the hub cache of the paper models."""
