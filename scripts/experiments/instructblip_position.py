@@ -50,6 +50,7 @@ from aspo_repro.miniworld.build import build_world
 from aspo_repro.repository import in_repository
 
 FAMILY = "mini-instructblip"
+INSTRUCTION = "Describe the image in detail."  # what InstructBLIP's Q-Former is asked when its tokens are probed
 TYPE_MODELS = ("mini-instructblip-sft30", "mini-instructblip", "mini-instructblip-sft300",
                "mini-llava-s-sft30", "mini-llava-s", "mini-llava-s-sft300")
 
@@ -115,7 +116,7 @@ def language_model_inputs(model, processor, images):
 
     with torch.no_grad():
         if hasattr(model, "qformer"):
-            encoded = processor(images=images, text=["Describe the image in detail."] * len(images),
+            encoded = processor(images=images, text=[INSTRUCTION] * len(images),
                                 return_tensors="pt")
             features = model.get_image_features(encoded["pixel_values"], encoded["qformer_input_ids"],
                                                 encoded["qformer_attention_mask"])
@@ -132,7 +133,7 @@ def class_token_share(model, processor, images) -> float | None:
     vision tower's class token; None where the tokens it reads have none (``class_token_hidden``)."""
     import torch
 
-    encoded = processor(images=images, text=["Describe the image in detail."] * len(images), return_tensors="pt")
+    encoded = processor(images=images, text=[INSTRUCTION] * len(images), return_tensors="pt")
     with torch.no_grad():
         seen = model.vision_model(pixel_values=encoded["pixel_values"]).last_hidden_state
         if seen.shape[1] == model.config.vision_config.image_size ** 2 // model.config.vision_config.patch_size ** 2:
@@ -363,25 +364,29 @@ def class_token_hidden(hidden: bool):
 
 def matching_batch(scenes: list, rng, size: int) -> tuple[list[int], list[str], list[int]]:
     """BLIP-2's image-text matching on object sentences: for ``size`` images, one of its objects' sentence
-    (label 1) or, half the time, that sentence made false (label 0): three times in four the object
-    put in an empty cell, else given another colour."""
-    from aspo_repro.miniworld import grammar, lexicon
+    (label 1) or, half the time, that sentence made false (label 0, ``moved_or_recoloured``)."""
+    from aspo_repro.miniworld import grammar
 
     rows, texts, labels = rng.sample(range(len(scenes)), size), [], []
     for row in rows:
         scene = scenes[row]
         obj = rng.choice(scene.objects)
-        empty = [cell for cell in lexicon.CELLS if scene.at(*cell) is None]
-        if rng.random() < 0.5:
-            texts.append(grammar.object_sentence(obj)), labels.append(1)
-            continue
-        if empty and rng.random() < 0.75:
-            row_, column = rng.choice(empty)
-            false = dataclasses.replace(obj, row=row_, column=column)
-        else:
-            false = dataclasses.replace(obj, colour=rng.choice([c for c in lexicon.COLOURS if c != obj.colour]))
-        texts.append(grammar.object_sentence(false)), labels.append(0)
+        label = int(rng.random() < 0.5)
+        texts.append(grammar.object_sentence(obj if label else moved_or_recoloured(obj, scene, rng)))
+        labels.append(label)
     return rows, texts, labels
+
+
+def moved_or_recoloured(obj, scene, rng):
+    """``obj`` put in an empty cell of ``scene`` three times in four (where one is empty), else given
+    another colour."""
+    from aspo_repro.miniworld import lexicon
+
+    empty = [cell for cell in lexicon.CELLS if scene.at(*cell) is None]
+    if empty and rng.random() < 0.75:
+        row, column = rng.choice(empty)
+        return dataclasses.replace(obj, row=row, column=column)
+    return dataclasses.replace(obj, colour=rng.choice([c for c in lexicon.COLOURS if c != obj.colour]))
 
 
 def match_images(model, tokenizer, pixel_bank, scenes: list, steps: int, seed: int) -> dict:
@@ -535,10 +540,10 @@ def main() -> None:
                         help="only probe what the world's models' language models get (where_what)")
     args = parser.parse_args()
     world = build_world(progress=False)
-    if all(json.loads(spec.partition("=")[2] or "{}").get("matching_only") for spec in args.variant or ["x="]):
-        for spec in args.variant:
-            name, _, change = spec.partition("=")
-            variant(world, name, json.loads(change), args.out)
+    variants = [(name, json.loads(change or "{}")) for name, _, change in (spec.partition("=") for spec in args.variant)]
+    if variants and all(change.get("matching_only") for _, change in variants):  # no model trained: no probes
+        for name, change in variants:
+            variant(world, name, change, args.out)
         return
     if args.where_what:
         for model_name in (FAMILY, "mini-llava-s", "mini-llava-m"):
@@ -547,10 +552,8 @@ def main() -> None:
     committed_types(world)
     for model_name in (FAMILY, "mini-llava-s"):
         probe(world, model_name)
-    for spec in args.variant:
-        name, _, change = spec.partition("=")
-        variant(world, name, json.loads(change or "{}"), args.out)
-
+    for name, change in variants:
+        variant(world, name, change, args.out)
 
 if __name__ == "__main__":
     main()
