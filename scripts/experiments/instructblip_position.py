@@ -18,7 +18,10 @@ Three measurements on the built mini world, printed as JSON lines:
   ``no_cls``: true, the Q-Former reads the patches only, not the tower's class token (``class_token_hidden``);
   ``tower_pool``: the tower's CLIP pooled so (``own_tower``); ``matched_first``: steps of BLIP-2's
   image-text matching on the Q-Former first (``matched_first``); ``matching_only``: those steps alone, no
-  SFT: the held-out matching accuracy (``matching_only``). Each other is evaluated on the mini benchmarks
+  SFT: the held-out matching accuracy (``matching_only``); ``located_first``: [scenes, steps, learning rate],
+  a per-cell objective on the Q-Former first, on freshly rendered scenes (``locate_cells``), with
+  ``frozen_qformer``: true, the Q-Former then left as it made it, and ``per_query``: true, query i read
+  for cell i. Each other is evaluated on the mini benchmarks
   and probed as ``where_what`` probes. ``--variant world={}`` retrains the world's own recipe: its scores
   must equal the world's model's.
 
@@ -32,7 +35,8 @@ of its Q-Former's cross-attention on the tower's class token.
         --variant qinit='{"query_init": 0.02}' --variant aligned300='{"aligned": true, "budget": 3.0}' \\
         --variant contrastive='{"tower_objective": "contrastive"}' --variant second_last='{"second_last": true}' \\
         --variant captions1000='{"captions_first": 1000}' --variant nocls='{"no_cls": true}' \\
-        --variant itm3000='{"matched_first": 3000}' --variant m_l4='{"matching_only": 3000, "qformer": [64, 4, 2, 128]}'
+        --variant itm3000='{"matched_first": 3000}' --variant m_l4='{"matching_only": 3000, "qformer": [64, 4, 2, 128]}' \\
+        --variant located300='{"located_first": [20000, 8000, 1e-3], "budget": 3.0}'
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from aspo_repro.miniworld.build import build_world
@@ -236,13 +241,11 @@ def queries_aligned(images_dir: Path | None, strength: float = 30.0):
     def aligned(model, family, visual_state, freeze=True):
         import torch
         from PIL import Image
-        from transformers import BlipImageProcessor
 
         loaded(model, family, visual_state, freeze=freeze)
         paths = sorted(images_dir.glob("sft-*.png"))[:200]
         size = model.config.vision_config.image_size
-        pixels = BlipImageProcessor(size={"height": size, "width": size})(
-            [Image.open(p).convert("RGB") for p in paths], return_tensors="pt")["pixel_values"]
+        pixels = model_pixels(model, [Image.open(p).convert("RGB") for p in paths])
         with torch.no_grad():
             seen = model.vision_model(pixel_values=pixels).last_hidden_state
             patches = (size // model.config.vision_config.patch_size) ** 2
@@ -457,6 +460,100 @@ def matched_first(world, steps: int):
         builders.build_model_and_processor, sft.train = built, trained
 
 
+def locate_cells(model, qformer_ids, scenes: list, data, steps: int, seed: int, lr: float = 5e-4,
+                 per_query: bool = False) -> dict:
+    """``steps`` of a per-cell objective on the Q-Former alone (the shape in each of the nine cells, or
+    none, from its query outputs through a linear head dropped after), on freshly rendered scenes: a
+    stand-in for the pretraining at scale that teaches a real Q-Former's queries to read an image's parts
+    (BLIP-2's first stage, 129M images), which this world's SFT scenes are too few to teach. ``per_query``:
+    one head shared by the queries, query i read for cell i (row by row), so that the language model gets
+    cell i in the i-th image token as LLaVA's gets patch i; otherwise one head over all the queries."""
+    import torch
+
+    from aspo_repro.miniworld import lexicon
+    from aspo_repro.miniworld.render import render_scene
+
+    shapes = ["", *lexicon.SHAPES]
+    held_out = 600
+    labels = torch.tensor([[shapes.index(next((o.shape for o in s.objects if (o.row, o.column) == cell), ""))
+                            for cell in lexicon.CELLS] for s in scenes])
+    with torch.no_grad():
+        model.query_tokens.normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
+        seen = torch.cat([model.vision_model(pixel_values=model_pixels(model, [
+            render_scene(s, data.image.image_size, data.grain) for s in scenes[at:at + 500]])).last_hidden_state
+            for at in range(0, len(scenes), 500)])
+    queries = model.query_tokens.shape[1]
+    hidden = model.config.qformer_config.hidden_size
+    head = torch.nn.Linear(hidden, len(shapes)) if per_query else torch.nn.Linear(queries * hidden,
+                                                                                   len(lexicon.CELLS) * len(shapes))
+    trained = [*model.qformer.parameters(), model.query_tokens, *head.parameters()]
+    optimizer = torch.optim.AdamW(trained, lr=lr)
+    text = torch.tensor([qformer_ids])
+    generator = torch.Generator().manual_seed(seed)
+
+    def predicted(rows):
+        q = model.query_tokens.expand(len(rows), -1, -1)
+        mask = torch.ones(len(rows), queries + text.shape[1], dtype=torch.long)
+        out = model.qformer(input_ids=text.expand(len(rows), -1), attention_mask=mask, query_embeds=q,
+                            encoder_hidden_states=seen[rows]).last_hidden_state[:, :queries]
+        return head(out) if per_query else head(out.reshape(len(rows), -1)).view(len(rows), len(lexicon.CELLS),
+                                                                                  len(shapes))
+
+    fit = len(scenes) - held_out
+    for _ in range(steps):
+        rows = torch.randint(0, fit, (32,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(predicted(rows).flatten(0, 1), labels[rows].flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        right = (predicted(torch.arange(fit, len(scenes))).argmax(-1) == labels[fit:]).float().mean()
+    return {"located_cells": round(float(right), 3), "empty": round(float((labels[fit:] == 0).float().mean()), 3)}
+
+
+def model_pixels(model, images):
+    """``images`` as the world's processors give them to the tower (its background-grey mean and std, not
+    BlipImageProcessor's defaults)."""
+    from transformers import BlipImageProcessor
+
+    from aspo_repro.models.architectures import IMAGE_MEAN, IMAGE_STD
+
+    size = model.config.vision_config.image_size
+    return BlipImageProcessor(size={"height": size, "width": size}, image_mean=list(IMAGE_MEAN),
+                              image_std=list(IMAGE_STD))(images, return_tensors="pt")["pixel_values"]
+
+
+@contextlib.contextmanager
+def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool = False,
+                  per_query: bool = False):
+    """Before the recipe's SFT, ``locate_cells`` on ``scenes`` freshly rendered scenes (a split of their
+    own: none is an SFT, pool or benchmark scene); ``frozen``: the Q-Former and its query tokens then left
+    as that made them (the SFT trains the projection and the language model), as the tower is."""
+    from aspo_repro.miniworld import sft
+    from aspo_repro.miniworld.scene import sample_scenes
+
+    trained = sft.train
+
+    def with_cells(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
+        started = time.monotonic()
+        drawn = sample_scenes(world.seed, "qformer-pretraining", scenes + 600, world.config.data.bias)
+        described = next(e for e in examples if not e.short)
+        print(json.dumps({"located_first": [scenes, steps, lr], **locate_cells(
+            model, described.qformer_input_ids, drawn, world.config.data, steps, seed, lr, per_query),
+                          "seconds": round(time.monotonic() - started)}), flush=True)
+        if frozen:
+            model.qformer.requires_grad_(False)
+            model.query_tokens.requires_grad_(False)
+        return trained(model, examples, pixel_bank, pad_id, config, seed, progress, desc, position)
+
+    if steps:
+        sft.train = with_cells
+    try:
+        yield
+    finally:
+        sft.train = trained
+
+
 def matching_only(world, recipe, steps: int, seed: int = 0) -> dict:
     """Image-text matching alone (``match_images``) on a fresh model of ``recipe`` with its vision tower,
     its query tokens drawn from N(0, 0.02) as LAVIS draws them (transformers builds them as zeros, and
@@ -512,7 +609,9 @@ def variant(world, name: str, change: dict, out: Path) -> None:
         with vision_trained(change.get("train_vision", False)), query_tokens_drawn(change.get("query_init")), \
                 queries_aligned(world.data_dir / "images" if change.get("aligned") else None), \
                 last_block_dropped(change.get("second_last", False)), captions_first(change.get("captions_first", 0)), \
-                class_token_hidden(change.get("no_cls", False)), matched_first(world, change.get("matched_first", 0)):
+                class_token_hidden(change.get("no_cls", False)), matched_first(world, change.get("matched_first", 0)), \
+                located_first(world, *change.get("located_first", [0, 0]), frozen=change.get("frozen_qformer", False),
+                              per_query=change.get("per_query", False)):
             train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data.image,
                              progress=False)
     result = out / name / "eval.json"
