@@ -318,27 +318,39 @@ def last_block_dropped(dropped: bool):
 
 
 @contextlib.contextmanager
-def captions_first(steps: int):
-    """Before the recipe's SFT, ``steps`` on its long answers (the descriptions, which say where every
-    object is) with the language model frozen: the Q-Former and its projection learn to pass on what the
-    language model needs to describe the image, as BLIP-2's generative pretraining with a frozen LLM does."""
+def before_sft(first):
+    """The recipe's SFT after ``first(model, examples, pixel_bank, pad_id, config, seed, train)`` on the same
+    model (``train``: ``sft.train`` itself); None: the SFT as it is."""
     from aspo_repro.miniworld import sft
 
     trained = sft.train
 
-    def with_captions(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
-        model.language_model.requires_grad_(False)
-        first = dataclasses.replace(config, grounding_steps=0, steps=steps)
-        trained(model, [e for e in examples if not e.short], pixel_bank, pad_id, first, seed, progress, desc, position)
-        model.language_model.requires_grad_(True)
+    def preceded(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
+        first(model, examples, pixel_bank, pad_id, config, seed, trained)
         return trained(model, examples, pixel_bank, pad_id, config, seed, progress, desc, position)
 
-    if steps:
-        sft.train = with_captions
+    if first is not None:
+        sft.train = preceded
     try:
         yield
     finally:
         sft.train = trained
+
+
+@contextlib.contextmanager
+def captions_first(steps: int):
+    """Before the recipe's SFT, ``steps`` on its long answers (the descriptions, which say where every
+    object is) with the language model frozen: the Q-Former and its projection learn to pass on what the
+    language model needs to describe the image, as BLIP-2's generative pretraining with a frozen LLM does."""
+
+    def captions(model, examples, pixel_bank, pad_id, config, seed, train):
+        model.language_model.requires_grad_(False)
+        first = dataclasses.replace(config, grounding_steps=0, steps=steps)
+        train(model, [e for e in examples if not e.short], pixel_bank, pad_id, first, seed, progress=False)
+        model.language_model.requires_grad_(True)
+
+    with before_sft(captions if steps else None):
+        yield
 
 
 @contextlib.contextmanager
@@ -433,31 +445,30 @@ def match_images(model, tokenizer, pixel_bank, scenes: list, steps: int, seed: i
 def matched_first(world, steps: int):
     """Before the recipe's SFT, ``steps`` of image-text matching (``match_images``), as BLIP-2's first
     stage trains its Q-Former (its contrastive and captioning losses left out)."""
-    from aspo_repro.miniworld import sft
     from aspo_repro.miniworld.data import read_scenes
     from aspo_repro.models import builders
 
-    built, trained, kept = builders.build_model_and_processor, sft.train, {}
+    built, kept = builders.build_model_and_processor, {}
 
     def keeping(*args, **kwargs):
         kept["model"], kept["processor"] = built(*args, **kwargs)
         return kept["model"], kept["processor"]
 
-    def with_matching(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
+    def matching(model, examples, pixel_bank, pad_id, config, seed, train):
         items = json.loads(world.sft_json.read_text())
         names = sorted({item["image"] for item in items})
         by_id = {scene.id: scene for scene in read_scenes(world.data_dir, "sft")}
         scenes = [by_id[Path(name).stem] for name in names]
         print(json.dumps({"matched_first": steps, **match_images(model, kept["processor"].qformer_tokenizer,
                                                                   pixel_bank, scenes, steps, seed)}), flush=True)
-        return trained(model, examples, pixel_bank, pad_id, config, seed, progress, desc, position)
 
     if steps:
-        builders.build_model_and_processor, sft.train = keeping, with_matching
+        builders.build_model_and_processor = keeping
     try:
-        yield
+        with before_sft(matching if steps else None):
+            yield
     finally:
-        builders.build_model_and_processor, sft.train = built, trained
+        builders.build_model_and_processor = built
 
 
 def locate_cells(model, qformer_ids, scenes: list, data, steps: int, seed: int, lr: float = 5e-4,
@@ -529,12 +540,9 @@ def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool
     """Before the recipe's SFT, ``locate_cells`` on ``scenes`` freshly rendered scenes (a split of their
     own: none is an SFT, pool or benchmark scene); ``frozen``: the Q-Former and its query tokens then left
     as that made them (the SFT trains the projection and the language model), as the tower is."""
-    from aspo_repro.miniworld import sft
     from aspo_repro.miniworld.scene import sample_scenes
 
-    trained = sft.train
-
-    def with_cells(model, examples, pixel_bank, pad_id, config, seed, progress=True, desc="sft", position=0):
+    def cells(model, examples, pixel_bank, pad_id, config, seed, train):
         started = time.monotonic()
         drawn = sample_scenes(world.seed, "qformer-pretraining", scenes + 600, world.config.data.bias)
         described = next(e for e in examples if not e.short)
@@ -544,14 +552,9 @@ def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool
         if frozen:
             model.qformer.requires_grad_(False)
             model.query_tokens.requires_grad_(False)
-        return trained(model, examples, pixel_bank, pad_id, config, seed, progress, desc, position)
 
-    if steps:
-        sft.train = with_cells
-    try:
+    with before_sft(cells if steps else None):
         yield
-    finally:
-        sft.train = trained
 
 
 def matching_only(world, recipe, steps: int, seed: int = 0) -> dict:
