@@ -229,7 +229,7 @@ def query_tokens_drawn(std: float | None):
 
 
 @contextlib.contextmanager
-def queries_aligned(images_dir: Path | None, strength: float = 30.0):
+def queries_aligned(world, aligned: bool, strength: float = 30.0):
     """After the vision tower is put in, point query i of the first cross-attention's first head at patch
     i: its keys read the frozen tower's per-patch mean feature (centred over the patches, from 200 SFT
     images), each patch's to one axis, and query token i is that axis (an experiment: a stand-in for
@@ -238,14 +238,14 @@ def queries_aligned(images_dir: Path | None, strength: float = 30.0):
 
     loaded = vision_init.load_vision_tower
 
-    def aligned(model, family, visual_state, freeze=True):
+    def aligning(model, family, visual_state, freeze=True):
         import torch
         from PIL import Image
 
         loaded(model, family, visual_state, freeze=freeze)
-        paths = sorted(images_dir.glob("sft-*.png"))[:200]
+        paths = sorted((world.data_dir / "images").glob("sft-*.png"))[:200]
         size = model.config.vision_config.image_size
-        pixels = model_pixels(model, [Image.open(p).convert("RGB") for p in paths])
+        pixels = world_pixels(world)([Image.open(p).convert("RGB") for p in paths])
         with torch.no_grad():
             seen = model.vision_model(pixel_values=pixels).last_hidden_state
             patches = (size // model.config.vision_config.patch_size) ** 2
@@ -260,8 +260,8 @@ def queries_aligned(images_dir: Path | None, strength: float = 30.0):
             cross.query.weight.mul_(0.1).add_(strength / 3.0 / hidden ** 0.5 * torch.eye(hidden))
             model.query_tokens.copy_(axes.unsqueeze(0))
 
-    if images_dir is not None:
-        vision_init.load_vision_tower = aligned
+    if aligned:
+        vision_init.load_vision_tower = aligning
     try:
         yield
     finally:
@@ -471,7 +471,10 @@ def matched_first(world, steps: int):
         builders.build_model_and_processor = built
 
 
-def locate_cells(model, qformer_ids, scenes: list, data, steps: int, seed: int, lr: float = 5e-4,
+HELD_OUT_SCENES = 600  # of those ``locate_cells`` is given, the last: its held-out accuracy
+
+
+def locate_cells(model, qformer_ids, scenes: list, world, steps: int, seed: int, lr: float = 5e-4,
                  per_query: bool = False) -> dict:
     """``steps`` of a per-cell objective on the Q-Former alone (the shape in each of the nine cells, or
     none, from its query outputs through a linear head dropped after), on freshly rendered scenes: a
@@ -485,12 +488,12 @@ def locate_cells(model, qformer_ids, scenes: list, data, steps: int, seed: int, 
     from aspo_repro.miniworld.render import render_scene
 
     shapes = ["", *lexicon.SHAPES]
-    held_out = 600
-    labels = torch.tensor([[shapes.index(next((o.shape for o in s.objects if (o.row, o.column) == cell), ""))
-                            for cell in lexicon.CELLS] for s in scenes])
+    labels = torch.tensor([[shapes.index(obj.shape) if (obj := s.at(*cell)) else 0 for cell in lexicon.CELLS]
+                           for s in scenes])
+    data, pixels = world.config.data, world_pixels(world)
     with torch.no_grad():
         model.query_tokens.normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
-        seen = torch.cat([model.vision_model(pixel_values=model_pixels(model, [
+        seen = torch.cat([model.vision_model(pixel_values=pixels([
             render_scene(s, data.image.image_size, data.grain) for s in scenes[at:at + 500]])).last_hidden_state
             for at in range(0, len(scenes), 500)])
     queries = model.query_tokens.shape[1]
@@ -510,7 +513,7 @@ def locate_cells(model, qformer_ids, scenes: list, data, steps: int, seed: int, 
         return head(out) if per_query else head(out.reshape(len(rows), -1)).view(len(rows), len(lexicon.CELLS),
                                                                                   len(shapes))
 
-    fit = len(scenes) - held_out
+    fit = len(scenes) - HELD_OUT_SCENES
     for _ in range(steps):
         rows = torch.randint(0, fit, (32,), generator=generator)
         loss = torch.nn.functional.cross_entropy(predicted(rows).flatten(0, 1), labels[rows].flatten())
@@ -522,16 +525,13 @@ def locate_cells(model, qformer_ids, scenes: list, data, steps: int, seed: int, 
     return {"located_cells": round(float(right), 3), "empty": round(float((labels[fit:] == 0).float().mean()), 3)}
 
 
-def model_pixels(model, images):
-    """``images`` as the world's processors give them to the tower (its background-grey mean and std, not
-    BlipImageProcessor's defaults)."""
-    from transformers import BlipImageProcessor
+def world_pixels(world):
+    """What turns images into the tower's pixels as the world's mini-InstructBLIP gets them: the image
+    processor saved with its model (the world's mean and std, not BlipImageProcessor's defaults)."""
+    from transformers import AutoProcessor
 
-    from aspo_repro.models.architectures import IMAGE_MEAN, IMAGE_STD
-
-    size = model.config.vision_config.image_size
-    return BlipImageProcessor(size={"height": size, "width": size}, image_mean=list(IMAGE_MEAN),
-                              image_std=list(IMAGE_STD))(images, return_tensors="pt")["pixel_values"]
+    image_processor = AutoProcessor.from_pretrained(world.model_dir(FAMILY)).image_processor
+    return lambda images: image_processor(images, return_tensors="pt")["pixel_values"]
 
 
 @contextlib.contextmanager
@@ -544,10 +544,10 @@ def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool
 
     def cells(model, examples, pixel_bank, pad_id, config, seed, train):
         started = time.monotonic()
-        drawn = sample_scenes(world.seed, "qformer-pretraining", scenes + 600, world.config.data.bias)
+        drawn = sample_scenes(world.seed, "qformer-pretraining", scenes + HELD_OUT_SCENES, world.config.data.bias)
         described = next(e for e in examples if not e.short)
         print(json.dumps({"located_first": [scenes, steps, lr], **locate_cells(
-            model, described.qformer_input_ids, drawn, world.config.data, steps, seed, lr, per_query),
+            model, described.qformer_input_ids, drawn, world, steps, seed, lr, per_query),
                           "seconds": round(time.monotonic() - started)}), flush=True)
         if frozen:
             model.qformer.requires_grad_(False)
@@ -610,7 +610,7 @@ def variant(world, name: str, change: dict, out: Path) -> None:
         if "tower_objective" in change or "tower_pool" in change:
             tower = own_tower(world, change.get("tower_objective", "judged"), out, change.get("tower_pool", "tok"))
         with vision_trained(change.get("train_vision", False)), query_tokens_drawn(change.get("query_init")), \
-                queries_aligned(world.data_dir / "images" if change.get("aligned") else None), \
+                queries_aligned(world, change.get("aligned", False)), \
                 last_block_dropped(change.get("second_last", False)), captions_first(change.get("captions_first", 0)), \
                 class_token_hidden(change.get("no_cls", False)), matched_first(world, change.get("matched_first", 0)), \
                 located_first(world, *change.get("located_first", [0, 0]), frozen=change.get("frozen_qformer", False),
@@ -656,6 +656,7 @@ def main() -> None:
         probe(world, model_name)
     for name, change in variants:
         variant(world, name, change, args.out)
+
 
 if __name__ == "__main__":
     main()
