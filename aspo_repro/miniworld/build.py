@@ -47,7 +47,8 @@ CODE_PACKAGES = ("torch", "transformers", "tokenizers", "open_clip_torch", "pill
 CODE_MODULES = (
     "miniworld/build.py", "miniworld/cache.py", "miniworld/clip_train.py", "miniworld/config.py",
     "miniworld/data.py", "miniworld/grammar.py", "miniworld/judge.py", "miniworld/lexicon.py",
-    "miniworld/negatives.py", "miniworld/questions.py", "miniworld/render.py", "miniworld/scene.py",
+    "miniworld/negatives.py", "miniworld/qformer_pretraining.py", "miniworld/questions.py",
+    "miniworld/render.py", "miniworld/scene.py",
     "miniworld/sft.py", "miniworld/tokenizer.py",
     "models/architectures.py", "models/builders.py", "models/families.py", "models/prompting.py",
     "models/vision_init.py",
@@ -327,7 +328,7 @@ def build_stage(root: Path, seed: int, size: str, replicate: int, kind: str, nam
     return cache.ensure_stage(
         world.model_dir(name), inputs,
         lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
-                                     seed, image, progress, position, replicate),
+                                     seed, config.data, progress, position, replicate),
         what=f"base model {name}", progress=progress)
 
 

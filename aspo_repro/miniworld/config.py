@@ -52,6 +52,21 @@ class SftConfig:
 
 
 @dataclass(frozen=True)
+class QformerPretraining:
+    """Before its SFT, ``steps`` of the per-cell objective on ``scenes`` freshly rendered scenes, and
+    ``held_out`` more to measure it on (``qformer_pretraining.py``): InstructBLIP's pretrained Q-Former."""
+
+    scenes: int
+    steps: int
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    held_out: int = 600
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class BaseModelRecipe:
     name: str  # the registry name (``mini-llava-s`` ...)
     family: str  # ``llava`` or ``instructblip``
@@ -59,6 +74,7 @@ class BaseModelRecipe:
     sft: SftConfig
     vision_from: str  # the world's CLIP stage whose ViT starts (and stays, frozen) the vision tower
     seed_offset: int = 0  # models of one world start from different random weights
+    qformer_pretraining: QformerPretraining | None = None  # InstructBLIP's Q-Former only
 
 
 VISION = TowerSize(64, 2, 2, 256)  # every mini model's vision tower: its CLIP's ViT
@@ -138,13 +154,16 @@ FULL = WorldConfig(
         BaseModelRecipe("mini-llava-m", "llava", LLAVA_M, SftConfig(grounding_steps=500, steps=1100), "clip",
                         seed_offset=2),
         BaseModelRecipe("mini-instructblip", "instructblip", INSTRUCTBLIP,
-                        SftConfig(grounding_steps=600, steps=900, learning_rate=5e-4), "eva-clip", seed_offset=3),
+                        SftConfig(grounding_steps=600, steps=900, learning_rate=5e-4), "eva-clip", seed_offset=3,
+                        qformer_pretraining=QformerPretraining(scenes=20000, steps=8000)),
         BaseModelRecipe("mini-llava-s", "llava", LLAVA_S, SftConfig(grounding_steps=500, steps=1100), "clip",
                         seed_offset=1),
     ),
     clips=CLIPS,
     workers=2,
 )
+
+TINY_PRETRAINING = QformerPretraining(scenes=16, steps=2, batch_size=4, held_out=8)
 
 TINY = WorldConfig(
     size="tiny",
@@ -153,7 +172,8 @@ TINY = WorldConfig(
         pope_images=4, shr_items=4, gqa_items=6, mmb_items=4, grain=GRAIN,
     ),
     models=tuple(
-        dataclasses.replace(recipe, sft=SftConfig(grounding_steps=2, steps=2, batch_size=8, warmup_steps=1))
+        dataclasses.replace(recipe, sft=SftConfig(grounding_steps=2, steps=2, batch_size=8, warmup_steps=1),
+                            qformer_pretraining=recipe.qformer_pretraining and TINY_PRETRAINING)
         for recipe in FULL.models
     ),
     clips={name: tiny_clip(clip) for name, clip in CLIPS.items()},

@@ -91,5 +91,5 @@ def ensure_graded_model(world, name: str, progress: bool = True, position: int =
     return ensure_beside(
         graded_dir(world, name), graded_inputs(world, recipe),
         lambda tmp: train_base_model(recipe, world.data_dir, world.clip_stage_dir(recipe.vision_from), tmp,
-                                     world.seed, world.config.data.image, progress, position, world.replicate),
+                                     world.seed, world.config.data, progress, position, world.replicate),
         what=f"graded base model {name} ({recipe.sft.total_steps} SFT steps)", progress=progress)

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from aspo_repro.miniworld import lexicon
-from aspo_repro.miniworld.config import BaseModelRecipe, SftConfig
+from aspo_repro.miniworld.config import BaseModelRecipe, DataConfig, SftConfig
 from aspo_repro.models.prompting import chat_prompt, strip_image_placeholder
 
 IGNORE_INDEX = -100
@@ -174,12 +174,12 @@ def pretrained_vision(clip_dir: Path) -> dict:
 
 
 def train_base_model(recipe: BaseModelRecipe, data_dir: Path, vision_dir: Path, out_dir: Path, seed: int,
-                     image_spec, progress: bool = True, position: int = 0, replicate: int = 0) -> dict:
+                     data: DataConfig, progress: bool = True, position: int = 0, replicate: int = 0) -> dict:
     """Build ``recipe``'s model from its config, put the CLIP ViT of ``vision_dir`` in as its
     frozen vision tower, fine-tune the rest on ``data_dir/sft.json`` and save model +
     processor into ``out_dir``. Returns the training record."""
     with single_thread():
-        return _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position,
+        return _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, data, progress, position,
                                  replicate)
 
 
@@ -200,14 +200,14 @@ def perturb(model, replicate: int, seed: int) -> None:
                 parameter.add_((1e-6 * parameter.float().std() * noise).to(parameter.dtype))
 
 
-def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, progress, position,
+def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, data, progress, position,
                       replicate: int = 0) -> dict:
     from aspo_repro.models.builders import build_model_and_processor, save_checkpoint
     from aspo_repro.models.families import get_family
     from aspo_repro.models.vision_init import load_vision_tower
 
     model_seed = seed * 1000 + recipe.seed_offset
-    model, processor = build_model_and_processor(recipe.family, recipe.size, image=image_spec, seed=model_seed)
+    model, processor = build_model_and_processor(recipe.family, recipe.size, image=data.image, seed=model_seed)
     load_vision_tower(model, get_family(recipe.family), pretrained_vision(vision_dir), freeze=True)
     perturb(model, replicate, model_seed)
     items = json.loads((data_dir / "sft.json").read_text(encoding="utf-8"))
@@ -215,6 +215,7 @@ def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, p
     images = load_images(data_dir / "images", names)
     pixel_bank = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
     examples = encode_examples(items, processor, {name: i for i, name in enumerate(names)}, images, progress)
+    pretrained = _pretrain_qformer(recipe, model, processor, data, seed, model_seed, progress, position)
     losses = train(model, examples, pixel_bank, processor.tokenizer.pad_token_id, recipe.sft, model_seed,
                    progress, desc=f"sft {recipe.name}", position=position)
     save_checkpoint(model, processor, out_dir)
@@ -222,5 +223,16 @@ def _train_base_model(recipe, data_dir, vision_dir, out_dir, seed, image_spec, p
         "model": recipe.name, "family": recipe.family, "seed": model_seed, "examples": len(examples),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "vision_from": recipe.vision_from, "replicate": replicate, "losses": losses,
+        "vision_from": recipe.vision_from, "replicate": replicate, "qformer_pretraining": pretrained,
+        "losses": losses,
     }
+
+
+def _pretrain_qformer(recipe, model, processor, data, world_seed, model_seed, progress, position) -> dict | None:
+    """The recipe's Q-Former pretraining, if it has one (``qformer_pretraining.py``); its record."""
+    if recipe.qformer_pretraining is None:
+        return None
+    from aspo_repro.miniworld.qformer_pretraining import pretrain_qformer
+
+    return pretrain_qformer(model, processor, recipe.qformer_pretraining, data, world_seed, model_seed, progress,
+                            position)

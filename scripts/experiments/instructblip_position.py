@@ -615,7 +615,7 @@ def variant(world, name: str, change: dict, out: Path) -> None:
                 class_token_hidden(change.get("no_cls", False)), matched_first(world, change.get("matched_first", 0)), \
                 located_first(world, *change.get("located_first", [0, 0]), frozen=change.get("frozen_qformer", False),
                               per_query=change.get("per_query", False)):
-            train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data.image,
+            train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data,
                              progress=False)
     result = out / name / "eval.json"
     evaluation = ["evaluate", "--model-dir", str(model_dir), "--benchmarks", "mini",
