@@ -10,7 +10,8 @@ stage is a verified cache entry (``cache.ensure_stage``):
   pretrained vision tower of both LLaVAs (as OpenAI's CLIP is LLaVA's);
 - ``eva-clip/``: a second CLIP without pre-LayerNorm, InstructBLIP's pretrained vision tower
   (as EVA-CLIP's ViT is InstructBLIP's);
-- ``models/<name>/``: each base model, a complete HF checkpoint (``sft.py``);
+- ``models/<name>/``: each base model, a complete HF checkpoint (``sft.py``; mini-InstructBLIP's
+  Q-Former pretrained first, ``qformer_pretraining.py``);
 - ``world.json``: what was built, with the stage fingerprints and provenance.
 
 ASPO-S's scorers are made from a built world and kept beside it, on first use (``caption_clip.py``,

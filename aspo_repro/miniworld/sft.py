@@ -1,7 +1,9 @@
-"""Supervised fine-tuning of the toy base models, from random weights, on the world's SFT set.
+"""Supervised fine-tuning of the toy base models on the world's SFT set.
 
-Every part of the model trains (vision tower, projector or Q-Former, language model): there is
-no pretrained part to freeze. The loss is the language-modelling loss on the answer tokens
+The vision tower is the ViT of one of the world's CLIPs, frozen; everything after it (projector or
+Q-Former, language model) trains from random weights, except that a recipe with a
+``qformer_pretraining`` (mini-InstructBLIP's) first pretrains its Q-Former (``qformer_pretraining.py``),
+as a real InstructBLIP starts from BLIP-2's pretrained Q-Former. The loss is the language-modelling loss on the answer tokens
 only (the prompt and image tokens are masked with -100), as in LLaVA's instruction tuning.
 The budget is deliberately short (``SftConfig.steps``): the base models must stay imperfect
 so that preference optimisation has hallucinations to remove.

@@ -25,6 +25,10 @@ Three measurements on the built mini world, printed as JSON lines:
   and probed as ``where_what`` probes. ``--variant world={}`` retrains the world's own recipe: its scores
   must equal the world's model's.
 
+Since stop 49 the world's recipe pretrains the Q-Former itself (``miniworld/qformer_pretraining.py``, as
+``located_first`` did): a variant retrains that recipe, so ``located_first`` now adds a second pretraining.
+The runs of stops 43-48 in docs/miniworld.md were made on worlds without it.
+
 ``--where-what`` instead probes what the world's three models' language models get (``where_what``):
 whether the image tokens in order tell what is in each of the nine cells, and for InstructBLIP the share
 of its Q-Former's cross-attention on the tower's class token.
