@@ -19,9 +19,9 @@ Three measurements on the built mini world, printed as JSON lines:
   ``tower_pool``: the tower's CLIP pooled so (``own_tower``); ``matched_first``: steps of BLIP-2's
   image-text matching on the Q-Former first (``matched_first``); ``matching_only``: those steps alone, no
   SFT: the held-out matching accuracy (``matching_only``); ``located_first``: [scenes, steps, learning rate],
-  a per-cell objective on the Q-Former first, on freshly rendered scenes (``locate_cells``), with
-  ``frozen_qformer``: true, the Q-Former then left as it made it, and ``per_query``: true, query i read
-  for cell i. Each other is evaluated on the mini benchmarks
+  the world's per-cell pretraining of the Q-Former at that size first (``located_first``), with
+  ``frozen_qformer``: true, the Q-Former then left as it made it (stop 48's ``per_query``, one head shared
+  by the queries, is gone with the script's own copy of the pretraining). Each other is evaluated on the mini benchmarks
   and probed as ``where_what`` probes. ``--variant world={}`` retrains the world's own recipe: its scores
   must equal the world's model's.
 
@@ -475,60 +475,6 @@ def matched_first(world, steps: int):
         builders.build_model_and_processor = built
 
 
-HELD_OUT_SCENES = 600  # of those ``locate_cells`` is given, the last: its held-out accuracy
-
-
-def locate_cells(model, qformer_ids, scenes: list, world, steps: int, seed: int, lr: float = 5e-4,
-                 per_query: bool = False) -> dict:
-    """``steps`` of a per-cell objective on the Q-Former alone (the shape in each of the nine cells, or
-    none, from its query outputs through a linear head dropped after), on freshly rendered scenes: a
-    stand-in for the pretraining at scale that teaches a real Q-Former's queries to read an image's parts
-    (BLIP-2's first stage, 129M images), which this world's SFT scenes are too few to teach. ``per_query``:
-    one head shared by the queries, query i read for cell i (row by row), so that the language model gets
-    cell i in the i-th image token as LLaVA's gets patch i; otherwise one head over all the queries."""
-    import torch
-
-    from aspo_repro.miniworld import lexicon
-    from aspo_repro.miniworld.render import render_scene
-
-    shapes = ["", *lexicon.SHAPES]
-    labels = torch.tensor([[shapes.index(obj.shape) if (obj := s.at(*cell)) else 0 for cell in lexicon.CELLS]
-                           for s in scenes])
-    data, pixels = world.config.data, world_pixels(world)
-    with torch.no_grad():
-        model.query_tokens.normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
-        seen = torch.cat([model.vision_model(pixel_values=pixels([
-            render_scene(s, data.image.image_size, data.grain) for s in scenes[at:at + 500]])).last_hidden_state
-            for at in range(0, len(scenes), 500)])
-    queries = model.query_tokens.shape[1]
-    hidden = model.config.qformer_config.hidden_size
-    head = torch.nn.Linear(hidden, len(shapes)) if per_query else torch.nn.Linear(queries * hidden,
-                                                                                   len(lexicon.CELLS) * len(shapes))
-    trained = [*model.qformer.parameters(), model.query_tokens, *head.parameters()]
-    optimizer = torch.optim.AdamW(trained, lr=lr)
-    text = torch.tensor([qformer_ids])
-    generator = torch.Generator().manual_seed(seed)
-
-    def predicted(rows):
-        q = model.query_tokens.expand(len(rows), -1, -1)
-        mask = torch.ones(len(rows), queries + text.shape[1], dtype=torch.long)
-        out = model.qformer(input_ids=text.expand(len(rows), -1), attention_mask=mask, query_embeds=q,
-                            encoder_hidden_states=seen[rows]).last_hidden_state[:, :queries]
-        return head(out) if per_query else head(out.reshape(len(rows), -1)).view(len(rows), len(lexicon.CELLS),
-                                                                                  len(shapes))
-
-    fit = len(scenes) - HELD_OUT_SCENES
-    for _ in range(steps):
-        rows = torch.randint(0, fit, (32,), generator=generator)
-        loss = torch.nn.functional.cross_entropy(predicted(rows).flatten(0, 1), labels[rows].flatten())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        right = (predicted(torch.arange(fit, len(scenes))).argmax(-1) == labels[fit:]).float().mean()
-    return {"located_cells": round(float(right), 3), "empty": round(float((labels[fit:] == 0).float().mean()), 3)}
-
-
 def world_pixels(world):
     """What turns images into the tower's pixels as the world's mini-InstructBLIP gets them: the image
     processor saved with its model (the world's mean and std, not BlipImageProcessor's defaults)."""
@@ -539,20 +485,24 @@ def world_pixels(world):
 
 
 @contextlib.contextmanager
-def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool = False,
-                  per_query: bool = False):
-    """Before the recipe's SFT, ``locate_cells`` on ``scenes`` freshly rendered scenes (a split of their
-    own: none is an SFT, pool or benchmark scene); ``frozen``: the Q-Former and its query tokens then left
-    as that made them (the SFT trains the projection and the language model), as the tower is."""
-    from aspo_repro.miniworld.scene import sample_scenes
+def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool = False):
+    """Before the recipe's SFT, the world's own Q-Former pretraining (``qformer_pretraining.pretrain_qformer``)
+    at this size: ``steps`` of the per-cell objective on ``scenes`` freshly rendered scenes (a split of their
+    own: none is an SFT, pool or benchmark scene); ``frozen``: the Q-Former and its query tokens then left as
+    that made them (the SFT trains the projection and the language model), as the tower is."""
+    from transformers import AutoProcessor
+
+    from aspo_repro.miniworld.config import QformerPretraining
+    from aspo_repro.miniworld.qformer_pretraining import pretrain_qformer
 
     def cells(model, examples, pixel_bank, pad_id, config, seed, train):
         started = time.monotonic()
-        drawn = sample_scenes(world.seed, "qformer-pretraining", scenes + HELD_OUT_SCENES, world.config.data.bias)
-        described = next(e for e in examples if not e.short)
-        print(json.dumps({"located_first": [scenes, steps, lr], **locate_cells(
-            model, described.qformer_input_ids, drawn, world, steps, seed, lr, per_query),
-                          "seconds": round(time.monotonic() - started)}), flush=True)
+        processor = AutoProcessor.from_pretrained(world.model_dir(FAMILY))
+        record = pretrain_qformer(model, processor, QformerPretraining(scenes, steps, learning_rate=lr),
+                                  world.config.data, world.seed, seed, progress=False)
+        print(json.dumps({"located_first": [scenes, steps, lr], "located_cells": record["held_out"],
+                          "empty": record["always_empty"], "seconds": round(time.monotonic() - started)}),
+              flush=True)
         if frozen:
             model.qformer.requires_grad_(False)
             model.query_tokens.requires_grad_(False)
@@ -617,8 +567,7 @@ def variant(world, name: str, change: dict, out: Path) -> None:
                 queries_aligned(world, change.get("aligned", False)), \
                 last_block_dropped(change.get("second_last", False)), captions_first(change.get("captions_first", 0)), \
                 class_token_hidden(change.get("no_cls", False)), matched_first(world, change.get("matched_first", 0)), \
-                located_first(world, *change.get("located_first", [0, 0]), frozen=change.get("frozen_qformer", False),
-                              per_query=change.get("per_query", False)):
+                located_first(world, *change.get("located_first", [0, 0]), frozen=change.get("frozen_qformer", False)):
             train_base_model(recipe, world.data_dir, tower, model_dir, world.seed, world.config.data,
                              progress=False)
     result = out / name / "eval.json"
