@@ -11,7 +11,8 @@ from pathlib import Path
 
 from aspo_repro.files import warn
 
-# Cold build times on the 2-core CI machine, for the announcement only.
+# Cold build times on the reference machine (2 cores), for the announcement only; the profiles' ``world``
+# estimates (configs/profiles/mini*.yaml) say the same for their plans.
 COLD_BUILD_SECONDS = {"full": 540, "tiny": 20}
 
 

@@ -475,12 +475,17 @@ def matched_first(world, steps: int):
         builders.build_model_and_processor = built
 
 
-def world_pixels(world):
-    """What turns images into the tower's pixels as the world's mini-InstructBLIP gets them: the image
-    processor saved with its model (the world's mean and std, not BlipImageProcessor's defaults)."""
+def world_processor(world):
+    """The processor saved with the world's mini-InstructBLIP (its image processor has the world's mean and
+    std, not BlipImageProcessor's defaults)."""
     from transformers import AutoProcessor
 
-    image_processor = AutoProcessor.from_pretrained(world.model_dir(FAMILY)).image_processor
+    return AutoProcessor.from_pretrained(world.model_dir(FAMILY))
+
+
+def world_pixels(world):
+    """What turns images into the tower's pixels as the world's mini-InstructBLIP gets them."""
+    image_processor = world_processor(world).image_processor
     return lambda images: image_processor(images, return_tensors="pt")["pixel_values"]
 
 
@@ -490,15 +495,12 @@ def located_first(world, scenes: int, steps: int, lr: float = 5e-4, frozen: bool
     at this size: ``steps`` of the per-cell objective on ``scenes`` freshly rendered scenes (a split of their
     own: none is an SFT, pool or benchmark scene); ``frozen``: the Q-Former and its query tokens then left as
     that made them (the SFT trains the projection and the language model), as the tower is."""
-    from transformers import AutoProcessor
-
     from aspo_repro.miniworld.config import QformerPretraining
     from aspo_repro.miniworld.qformer_pretraining import pretrain_qformer
 
     def cells(model, examples, pixel_bank, pad_id, config, seed, train):
         started = time.monotonic()
-        processor = AutoProcessor.from_pretrained(world.model_dir(FAMILY))
-        record = pretrain_qformer(model, processor, QformerPretraining(scenes, steps, learning_rate=lr),
+        record = pretrain_qformer(model, world_processor(world), QformerPretraining(scenes, steps, learning_rate=lr),
                                   world.config.data, world.seed, seed, progress=False)
         print(json.dumps({"located_first": [scenes, steps, lr], "located_cells": record["held_out"],
                           "empty": record["always_empty"], "seconds": round(time.monotonic() - started)}),
