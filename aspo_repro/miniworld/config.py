@@ -148,8 +148,8 @@ FULL = WorldConfig(
         sft_scenes=2500, pool_scenes=2000, bench_scenes=240,
         pope_images=60, shr_items=150, gqa_items=300, mmb_items=150, grain=GRAIN,
     ),
-    # Largest first: a cold build's workers take them in this order (build._jobs), and the longest last
-    # would leave a worker idle while it trains.
+    # A cold build's workers take them in this order once their CLIPs are built (build._jobs: what the
+    # order of the jobs costs at the end of a cold build).
     models=(
         BaseModelRecipe("mini-llava-m", "llava", LLAVA_M, SftConfig(grounding_steps=500, steps=1100), "clip",
                         seed_offset=2),

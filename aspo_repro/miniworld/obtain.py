@@ -11,9 +11,13 @@ from pathlib import Path
 
 from aspo_repro.files import warn
 
-# Cold build times on the reference machine (2 cores), for the announcement only; the profiles' ``world``
-# estimates (configs/profiles/mini*.yaml) say the same for their plans.
+# Cold build times on the reference machine (2 cores): the announcement's, and the world step's in the
+# plans of the profiles with a mini world (``step_kinds.World.estimate``).
 COLD_BUILD_SECONDS = {"full": 540, "tiny": 20}
+
+
+def cold_build_seconds(size: str) -> float:
+    return COLD_BUILD_SECONDS.get(size, 60)
 
 
 def obtain_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
@@ -43,7 +47,7 @@ def recorded_world(settings: dict, progress: bool = False):
 
 
 def build_announcement(world, to_build: list[str]) -> str:
-    minutes = max(1, round(COLD_BUILD_SECONDS.get(world.size, 60) / 60))
+    minutes = max(1, round(cold_build_seconds(world.size) / 60))
     return (f"building the mini world (seed {world.seed}, size {world.size}; {len(to_build)} stage(s) to build: "
             f"{', '.join(to_build)}) under {world.root.parent}: about {minutes} min cold on 2 CPU cores, "
             "then reused from this cache (choose it with --cache-dir or $ASPO_CACHE_DIR)")

@@ -72,7 +72,7 @@ def plan_seconds(plan: Plan, profile, done: set[tuple], jobs: int) -> float:
     estimates (what the world step makes beside the world's stages, in its two worker processes, at half
     its own, in the world step's time)."""
     def own(step: Step) -> float:
-        return 0.0 if step.key in done else profile.estimate(step.kind.name, step.on_model)
+        return 0.0 if step.key in done else step.kind.estimate(profile, step)
 
     made_beside = {made.key for step in plan.steps for made in step.beside if step.key not in done}
 

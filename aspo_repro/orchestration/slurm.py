@@ -127,7 +127,7 @@ def build_jobs(plan: Plan, stages: Stages, steps: list[tuple[Step, bool]], recor
         processes = step_processes(stages, step, gpus, slurm.gpu_memory_gb, resources.accelerate_config)
         parameters = {
             "job_name": f"aspo-{step.kind.name}",
-            "time": slurm.time_limit_min(step.kind.name, stages.ws.profile.estimate(step.kind.name, step.on_model)),
+            "time": slurm.time_limit_min(step.kind.name, step.kind.estimate(stages.ws.profile, step)),
             "cpus_per_task": resources.cpus,
             "mem": f"{resources.mem_gb}G",
             "stderr_to_stdout": True,

@@ -75,6 +75,10 @@ class StepKind(abc.ABC):
         """Its peak GPU memory for ``model`` (``config``: its checkpoint's) on ``hardware``; None: not on GPUs."""
         return None
 
+    def estimate(self, profile: Profile, step: Step) -> float:
+        """The seconds ``step`` is expected to take on ``profile``'s reference machine (its estimates)."""
+        return profile.estimate(self.name, step.on_model)
+
     def made_beside_world(self, step: Step) -> bool:
         """Whether the world step does this step's work beside the world's stages (``beside_world``)."""
         return False
@@ -100,6 +104,14 @@ class World(StepKind):
 
     def finds_work_done(self, stages: Stages, step: Step) -> bool:
         return stages.ws.profile.standins is None and stages.world_is_built()
+
+    def estimate(self, profile: Profile, step: Step) -> float:
+        """The profile's estimate where it gives one; else a mini world's cold build, as ``obtain`` announces it."""
+        if self.name in profile.estimates or profile.world is None or profile.standins is not None:
+            return super().estimate(profile, step)
+        from aspo_repro.miniworld.obtain import cold_build_seconds
+
+        return cold_build_seconds(profile.world.size)
 
     def run(self, stages: Stages, step: Step, invocation: Invocation) -> None:
         profile = stages.ws.profile

@@ -123,3 +123,23 @@ def test_the_world_step_makes_the_caption_scorer_and_graded_models_beside_the_wo
     assert all(map(stages.is_done, beside))
     world = stages.world()
     assert caption_scorer_built(world) and graded_model_built(world, "mini-llava-s-sft300")
+
+
+def test_the_world_steps_estimate_is_the_announced_cold_build_unless_the_profile_gives_one():
+    """One source for a mini world's cold build: obtain's announcement, which the mini profiles' plans use."""
+    import dataclasses
+
+    from aspo_repro.miniworld.obtain import COLD_BUILD_SECONDS
+    from aspo_repro.orchestration import load_profile
+    from aspo_repro.orchestration.plan import Step
+    from aspo_repro.orchestration.step_kinds import WORLD
+
+    world = Step(WORLD, ("world",))
+    for name in ("mini", "mini-smoke"):
+        profile = load_profile(name)
+        assert "world" not in profile.estimates
+        assert WORLD.estimate(profile, world) == COLD_BUILD_SECONDS[profile.world.size] > 0
+        assert WORLD.estimate(dataclasses.replace(profile, estimates={"world": 7.0}), world) == 7.0
+    assert WORLD.estimate(load_profile("paper"), world) == 0.0  # no world to build
+    rehearsal = load_profile("paper-rehearsal")  # its stand-ins, as its profile estimates them
+    assert WORLD.estimate(rehearsal, world) == rehearsal.estimates["world"]
