@@ -22,14 +22,17 @@ def cold_build_seconds(size: str) -> float:
 
 def obtain_world(seed: int = 0, cache_dir: str | Path | None = None, size: str = "full",
                  progress: bool = True, log=warn, replicate: int = 0, beside=()):
-    """``build.build_world``, announcing a build to ``log`` before it starts."""
+    """``build.build_world``, announcing a build to ``log`` before it starts; its workers' malloc keeps
+    freed memory (``child_environment``)."""
+    from aspo_repro.child_environment import KEEP_FREED_MEMORY, child_environment
     from aspo_repro.miniworld.build import build_world, locate_world
 
     world = locate_world(seed, cache_dir, size, replicate)
     to_build = stages_to_build(world)
     if to_build:
         log(build_announcement(world, to_build))
-    return build_world(seed, cache_dir, size, progress=progress, replicate=replicate, beside=beside)
+    with child_environment(KEEP_FREED_MEMORY):
+        return build_world(seed, cache_dir, size, progress=progress, replicate=replicate, beside=beside)
 
 
 def stages_to_build(world) -> list[str]:

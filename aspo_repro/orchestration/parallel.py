@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from aspo_repro.child_environment import KEEP_FREED_MEMORY, SLEEPING_OPENMP, child_environment
 from aspo_repro.orchestration.launch import (
     StepRecords,
     make_request,
@@ -182,9 +183,8 @@ class _PoolJob:
 
 class StepPool:
     """``size`` worker processes, started once, that run steps one at a time each, every step's output
-    in its own log (``<work_dir>/launch/jobs/<step>.log``). Their OpenMP threads sleep when idle
-    (``OMP_WAIT_POLICY=PASSIVE`` unless set): two processes whose threads spin while waiting for work
-    take the cores from each other (two mini trainings side by side: 130 s each, against 18)."""
+    in its own log (``<work_dir>/launch/jobs/<step>.log``). Their OpenMP threads sleep when idle and
+    their malloc keeps freed memory (``child_environment``)."""
 
     def __init__(self, size: int):
         self.size = size
@@ -199,7 +199,7 @@ class StepPool:
         from aspo_repro.miniworld.build import exit_with_parent
 
         # for the pool's life: the executor starts a worker when a step finds none idle
-        self._stack.enter_context(_environment(OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE")))
+        self._stack.enter_context(child_environment({**SLEEPING_OPENMP, **KEEP_FREED_MEMORY}))
         self._executor = ProcessPoolExecutor(max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=exit_with_parent, initargs=(os.getpid(),))
         return self
@@ -218,20 +218,6 @@ class StepPool:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         future = self._executor.submit(_run_logged, request_path, str(log_path))
         return _PoolJob(future, f"pool-{self._submitted}", log_path)
-
-
-@contextlib.contextmanager
-def _environment(**values: str):
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 _KEPT_STAGES: dict = {}  # in a pool worker: each workspace's Stages, kept across its steps as a run in turn keeps its own
