@@ -20,8 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aspo_repro.child_environment import KEEP_FREED_MEMORY
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 # A child: trains the caption scorer for STEPS steps and prints its seconds, page faults and weights' hash.
 _CHILD = """
@@ -44,8 +45,6 @@ print(json.dumps({"seconds": seconds, "faults": resource.getrusage(resource.RUSA
 
 
 def run_child(steps: int, keep_freed: bool) -> dict:
-    from aspo_repro.child_environment import KEEP_FREED_MEMORY
-
     env = {name: value for name, value in os.environ.items() if name not in KEEP_FREED_MEMORY}
     if keep_freed:
         env.update(KEEP_FREED_MEMORY)
